@@ -1,0 +1,48 @@
+/*
+ * util.h: error reports that travel with a return code, time, and fd
+ * helpers.  No policy here.
+ */
+#ifndef VFIOMIG_UTIL_H
+#define VFIOMIG_UTIL_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "compat.h"
+
+/*
+ * An error on its way up: the negative errno and a message that names what
+ * failed ("dev0: RUNNING -> STOP: Input/output error").  Functions that can
+ * fail take a struct err * (may be NULL) and return -errno.
+ */
+struct err {
+	int code;		/* positive errno, 0 = none */
+	char msg[512];
+};
+
+/* Sets @e (if not NULL) and returns -@code.  @code is a positive errno. */
+int err_set(struct err *e, int code, const char *fmt, ...) PRINTFLIKE(3, 4);
+/* Prefixes the message already in @e with "prefix: "; returns -e->code. */
+int err_prefix(struct err *e, const char *fmt, ...) PRINTFLIKE(2, 3);
+void err_clear(struct err *e);
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t now_ns(void);
+void sleep_us(uint64_t us);
+
+/* Closes *fd if >= 0 and sets it to -1; keeps errno. */
+void close_fd(int *fd);
+int fd_set_nonblock(int fd, int on);
+/* write()/read() all of @len, retrying on EINTR (and, for blocking fds, partial I/O). */
+ssize_t write_full(int fd, const void *buf, size_t len);
+ssize_t read_full(int fd, void *buf, size_t len);
+
+/* "1.5 GiB", "512 KiB" into @buf. */
+const char *fmt_bytes(uint64_t n, char *buf, size_t len);
+
+/* Allocation that cannot fail (aborts with a message on ENOMEM). */
+void *xcalloc(size_t n, size_t size);
+char *xstrdup(const char *s);
+
+#endif
