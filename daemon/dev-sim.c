@@ -1,0 +1,1563 @@
+/*
+ * dev-sim.c: the simulated VFIO migration device.  It walks the kernel's FSM
+ * one arc at a time as a VFIO driver does (mtty's set_state loop), with the
+ * kernel's errnos; it sleeps each arc's latency in the old state and fails
+ * arcs on injected faults.  Its state is a set of pages whose content is a
+ * function of (seed, index, version), plus a BAR held literally.  Each device
+ * has threads of its own: the activity thread (dirties pages and writes P2P
+ * into peers' BARs while the device runs), the feeder (writes the save
+ * stream into the data fd) and the loader (parses the resume stream).
+ *
+ * Not here: the data fd's ownership, byte counting and the mapping of read()
+ * results (device.c), any policy about when to migrate (migset.c).
+ *
+ * Stream: records of a 32-byte header (magic, type, index, version, length,
+ * checksum of header and payload) and a payload: HDR (seed, page count,
+ * sizes), PAGE (the page's bytes), BAR, END (page count, digest).  Host byte
+ * order: both ends are this code on one machine.
+ *
+ * Locking: each device has one mutex for its state, versions, BAR, stats and
+ * stream bookkeeping.  The peer lists of all devices are under one rwlock
+ * (sim_reg_lock), taken before any device mutex and never while holding
+ * one; a P2P write holds it for reading, so a device cannot be destroyed
+ * while a peer writes into it.  No thread holds two device mutexes.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <linux/sockios.h>
+
+#include "dev-sim.h"
+#include "log.h"
+
+#define SIM_MAGIC		0x4d495356u	/* "VSIM" */
+#define SIM_STREAM_VERSION	1
+#define SIM_TICK_US		1000
+#define SIM_MAX_ELAPSED_NS	100000000ull	/* credit cap after a pause */
+#define SIM_BATCH		16		/* records per feeder batch */
+#define SIM_READ_CHUNK		65536
+
+enum sim_rec_type {
+	SIM_REC_HDR = 1,
+	SIM_REC_PAGE,
+	SIM_REC_BAR,
+	SIM_REC_END,
+};
+
+struct sim_rec {
+	uint32_t magic;
+	uint16_t type;
+	uint16_t stream_version;
+	uint32_t index;
+	uint32_t version;
+	uint32_t len;		/* payload bytes */
+	uint32_t reserved;
+	uint64_t csum;		/* of header (csum 0) and payload */
+};
+
+struct sim_rec_hdr {
+	uint64_t seed;
+	uint64_t npages;
+	uint32_t page_size;
+	uint32_t bar_size;
+};
+
+struct sim_rec_end {
+	uint64_t npages;
+	uint64_t digest;
+};
+
+#define SIM_REC_SIZE(len)	(sizeof(struct sim_rec) + (len))
+#define SIM_MAX_REC		SIM_REC_SIZE(SIM_PAGE_SIZE)
+
+/* The save stream: fed by the feeder thread into the sim's end. */
+struct sim_save {
+	bool active;
+	int fd;			/* the sim's end */
+	ino_t ino;		/* the daemon's end, to recognise it */
+	int evfd;		/* wakes the feeder */
+	pthread_t thread;
+	bool quit;
+	bool stopcopy;		/* send the rest, BAR, END, then end */
+	bool idle;		/* the feeder waits for dirty pages */
+	bool hdr_sent, bar_sent, end_sent;
+	uint64_t cursor;	/* pages of the initial pass taken */
+	uint8_t *dirty;		/* per page: taken, then dirtied */
+	uint64_t ndirty;
+	uint64_t scan;		/* where the dirty scan goes on */
+	uint64_t produced;	/* bytes taken into the stream */
+	uint64_t sent;		/* bytes written into the socket */
+	uint64_t initial_total;	/* header and every page once */
+	uint8_t *buf;		/* the feeder's batch */
+};
+
+/* The resume stream: parsed by the loader thread into a staging state. */
+struct sim_load {
+	bool active;
+	int fd;
+	int evfd;
+	pthread_t thread;
+	bool joined;
+	/* The loader thread's alone until joined. */
+	uint8_t *rec;		/* one record being assembled */
+	size_t have;
+	bool bad;
+	const char *why;
+	bool got_hdr, got_bar, got_end;
+	uint64_t seed, nseen, end_digest;
+	uint32_t *versions;
+	uint8_t *seen;
+	uint8_t bar[SIM_BAR_SIZE];
+	uint8_t *page;		/* scratch for page verification */
+};
+
+struct sim_fault_slot {
+	struct sim_fault f;
+	bool limited;		/* count > 0 at injection */
+};
+
+struct sim {
+	struct device *dev;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;	/* activity wake-up, in-flight done */
+	struct sim_params p;
+	uint64_t npages;
+	uint64_t own_seed;	/* the seed of a fresh device */
+	uint64_t seed;		/* the seed of the current content */
+	uint32_t *versions;
+	uint8_t bar[SIM_BAR_SIZE];
+	int state;
+	struct sim_stats stats;
+	struct sim_fault_slot faults[SIM_MAX_FAULTS];
+	int nfaults;
+
+	/* Activity. */
+	pthread_t activity;
+	bool quit;
+	bool inflight;		/* an own P2P write is on its way */
+	uint64_t rng;		/* the activity thread's */
+	uint64_t last_ns;
+	uint64_t dirty_credit, p2p_credit;
+	uint64_t p2p_seq;
+	unsigned slot;		/* this device's 8-byte slot in peers' BARs */
+
+	/* Under sim_reg_lock. */
+	struct sim **peers;
+	int npeers;
+	unsigned next_peer;
+	struct sim *reg_next;
+
+	struct sim_save save;
+	struct sim_load load;
+};
+
+static pthread_rwlock_t sim_reg_lock;
+static pthread_once_t sim_reg_once = PTHREAD_ONCE_INIT;
+static struct sim *sim_reg_head;
+static unsigned sim_reg_slots;
+
+static const struct device_ops sim_ops;
+
+static void sim_load_close(struct sim *);
+static void sim_save_close(struct sim *);
+
+/* Hashing and content. */
+
+static uint64_t
+sim_mix(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebull;
+	x ^= x >> 31;
+	return x;
+}
+
+static uint64_t
+sim_hash(uint64_t h, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	uint64_t w;
+
+	while (len >= 8) {
+		memcpy(&w, p, 8);
+		h = sim_mix(h ^ w) + 0x9e3779b97f4a7c15ull;
+		p += 8;
+		len -= 8;
+	}
+	w = 0;
+	memcpy(&w, p, len);
+	return sim_mix(h ^ w ^ ((uint64_t)len << 56));
+}
+
+/* The bytes of page @index at @version for @seed (splitmix64). */
+static void
+sim_page_fill(uint64_t seed, uint64_t index, uint32_t version, void *buf)
+{
+	uint64_t x, w, *out = buf;
+	size_t i;
+
+	x = sim_mix(seed ^ sim_mix((index << 32) | version));
+	for (i = 0; i < SIM_PAGE_SIZE / 8; i++) {
+		x += 0x9e3779b97f4a7c15ull;
+		w = sim_mix(x);
+		memcpy(&out[i], &w, 8);
+	}
+}
+
+/* Called with the lock held. */
+static uint64_t
+sim_digest_locked(const struct sim *s)
+{
+	uint64_t h;
+
+	h = sim_mix(s->seed ^ 0x5a5a5a5a5a5a5a5aull);
+	h = sim_hash(h, &s->npages, sizeof s->npages);
+	h = sim_hash(h, s->versions, s->npages * sizeof *s->versions);
+	return sim_hash(h, s->bar, sizeof s->bar);
+}
+
+static uint64_t
+sim_rng(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+static uint64_t
+sim_name_seed(const char *name)
+{
+	uint64_t h = sim_hash(0x6a09e667f3bcc909ull, name, strlen(name));
+
+	return h != 0 ? h : 1;
+}
+
+static struct sim *
+sim_of(struct device *d)
+{
+	return d->priv;
+}
+
+/* The registry of live devices and their peers. */
+
+static void
+sim_reg_init(void)
+{
+	pthread_rwlockattr_t a;
+
+	pthread_rwlockattr_init(&a);
+	pthread_rwlockattr_setkind_np(&a,
+	    PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&sim_reg_lock, &a);
+	pthread_rwlockattr_destroy(&a);
+}
+
+static void
+sim_reg_add(struct sim *s)
+{
+	pthread_once(&sim_reg_once, sim_reg_init);
+	pthread_rwlock_wrlock(&sim_reg_lock);
+	s->slot = sim_reg_slots++ % (SIM_BAR_SIZE / 8);
+	s->reg_next = sim_reg_head;
+	sim_reg_head = s;
+	pthread_rwlock_unlock(&sim_reg_lock);
+}
+
+static void
+sim_peers_drop(struct sim *s, const struct sim *gone)
+{
+	int i, j = 0;
+
+	for (i = 0; i < s->npeers; i++) {
+		if (s->peers[i] != gone)
+			s->peers[j++] = s->peers[i];
+	}
+	s->npeers = j;
+}
+
+static void
+sim_reg_remove(struct sim *s)
+{
+	struct sim **pp, *o;
+
+	pthread_rwlock_wrlock(&sim_reg_lock);
+	for (pp = &sim_reg_head; *pp != NULL; pp = &(*pp)->reg_next) {
+		if (*pp == s) {
+			*pp = s->reg_next;
+			break;
+		}
+	}
+	for (o = sim_reg_head; o != NULL; o = o->reg_next)
+		sim_peers_drop(o, s);
+	free(s->peers);
+	s->peers = NULL;
+	s->npeers = 0;
+	pthread_rwlock_unlock(&sim_reg_lock);
+}
+
+/* Activity: dirty pages and P2P writes while the device runs. */
+
+static bool
+sim_runs(const struct sim *s)
+{
+	return fsm_initiates_p2p(s->state) &&
+	    (s->p.dirty_rate != 0 || s->p.p2p_rate != 0);
+}
+
+static void
+sim_kick(int evfd)
+{
+	uint64_t one = 1;
+
+	if (evfd >= 0 && write(evfd, &one, sizeof one) < 0)
+		log_debug("sim: eventfd write: %s", strerror(errno));
+}
+
+/* A page changed: the save stream, if any, must send it again. */
+static void
+sim_mark_dirty(struct sim *s, uint64_t i)
+{
+	struct sim_save *sv = &s->save;
+
+	if (!sv->active || i >= sv->cursor || sv->dirty[i])
+		return;
+	sv->dirty[i] = 1;
+	sv->ndirty++;
+}
+
+static void
+sim_dirty_pages(struct sim *s, uint64_t n)
+{
+	uint64_t i;
+
+	n = MIN(n, s->npages);
+	while (n-- > 0) {
+		i = sim_rng(&s->rng) % s->npages;
+		s->versions[i]++;
+		s->stats.pages_dirtied++;
+		sim_mark_dirty(s, i);
+	}
+	if (s->save.active && s->save.idle && s->save.ndirty > 0) {
+		s->save.idle = false;
+		sim_kick(s->save.evfd);
+	}
+}
+
+/* Units of work due for @rate per second over @el ns; keeps the remainder. */
+static uint64_t
+sim_credit(uint64_t *credit, uint32_t rate, uint64_t el)
+{
+	uint64_t n;
+
+	*credit += el * rate;
+	n = *credit / 1000000000ull;
+	*credit %= 1000000000ull;
+	return n;
+}
+
+/* The receiver's side of a P2P write.  Called with sim_reg_lock read. */
+static void
+sim_p2p_deliver(struct sim *r, unsigned slot, uint64_t seq)
+{
+	pthread_mutex_lock(&r->lock);
+	if (fsm_serves_mmio(r->state)) {
+		memcpy(r->bar + slot * 8, &seq, sizeof seq);
+		r->stats.p2p_received++;
+	} else
+		r->stats.p2p_lost++;
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* One P2P write into the next peer. */
+static void
+sim_p2p_write(struct sim *s)
+{
+	struct sim *r;
+	uint64_t seq;
+
+	pthread_rwlock_rdlock(&sim_reg_lock);
+	if (s->npeers == 0)
+		goto out;
+	r = s->peers[s->next_peer++ % s->npeers];
+	pthread_mutex_lock(&s->lock);
+	if (s->quit || !fsm_initiates_p2p(s->state)) {
+		pthread_mutex_unlock(&s->lock);
+		goto out;
+	}
+	s->inflight = true;
+	seq = ++s->p2p_seq;
+	s->stats.p2p_sent++;
+	pthread_mutex_unlock(&s->lock);
+
+	sim_p2p_deliver(r, s->slot, seq);
+
+	pthread_mutex_lock(&s->lock);
+	s->inflight = false;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+out:
+	pthread_rwlock_unlock(&sim_reg_lock);
+}
+
+/* One tick's work, with the lock held (dropped for the P2P writes). */
+static void
+sim_tick(struct sim *s)
+{
+	uint64_t now = now_ns(), el, n;
+
+	el = s->last_ns != 0 ? now - s->last_ns : SIM_TICK_US * 1000ull;
+	s->last_ns = now;
+	el = MIN(el, SIM_MAX_ELAPSED_NS);
+	sim_dirty_pages(s, sim_credit(&s->dirty_credit, s->p.dirty_rate, el));
+	n = sim_credit(&s->p2p_credit, s->p.p2p_rate, el);
+	pthread_mutex_unlock(&s->lock);
+	while (n-- > 0)
+		sim_p2p_write(s);
+	pthread_mutex_lock(&s->lock);
+}
+
+static void *
+sim_activity_main(void *arg)
+{
+	struct sim *s = arg;
+
+	pthread_mutex_lock(&s->lock);
+	while (!s->quit) {
+		if (!sim_runs(s)) {
+			pthread_cond_wait(&s->cond, &s->lock);
+			s->last_ns = 0;
+			continue;
+		}
+		pthread_mutex_unlock(&s->lock);
+		sleep_us(SIM_TICK_US);
+		pthread_mutex_lock(&s->lock);
+		if (!s->quit && sim_runs(s))
+			sim_tick(s);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+/* Records. */
+
+static size_t
+sim_rec_seal(uint8_t *p, uint16_t type, uint32_t index, uint32_t version,
+    uint32_t len)
+{
+	struct sim_rec h = {
+		.magic = SIM_MAGIC,
+		.type = type,
+		.stream_version = SIM_STREAM_VERSION,
+		.index = index,
+		.version = version,
+		.len = len,
+	};
+
+	memcpy(p, &h, sizeof h);
+	h.csum = sim_hash(SIM_MAGIC, p, SIM_REC_SIZE(len));
+	memcpy(p, &h, sizeof h);
+	return SIM_REC_SIZE(len);
+}
+
+/* What the feeder takes next, chosen under the lock. */
+struct sim_take {
+	uint16_t type;
+	uint64_t index;
+	uint32_t version;
+	union {
+		struct sim_rec_hdr hdr;
+		struct sim_rec_end end;
+	} u;
+	uint8_t bar[SIM_BAR_SIZE];
+};
+
+static bool
+sim_take_dirty(struct sim *s, struct sim_take *t)
+{
+	struct sim_save *sv = &s->save;
+	uint64_t n;
+
+	if (sv->ndirty == 0)
+		return false;
+	for (n = 0; n < s->npages; n++, sv->scan++) {
+		if (sv->scan >= s->npages)
+			sv->scan = 0;
+		if (sv->dirty[sv->scan])
+			break;
+	}
+	sv->dirty[sv->scan] = 0;
+	sv->ndirty--;
+	t->type = SIM_REC_PAGE;
+	t->index = sv->scan;
+	t->version = s->versions[sv->scan];
+	return true;
+}
+
+/* The next record of the stream; false if none is due now. */
+static bool
+sim_take(struct sim *s, struct sim_take *t)
+{
+	struct sim_save *sv = &s->save;
+
+	if (!sv->hdr_sent) {
+		sv->hdr_sent = true;
+		t->type = SIM_REC_HDR;
+		t->u.hdr = (struct sim_rec_hdr){ s->seed, s->npages,
+		    SIM_PAGE_SIZE, SIM_BAR_SIZE };
+	} else if (sv->cursor < s->npages) {
+		t->type = SIM_REC_PAGE;
+		t->index = sv->cursor;
+		t->version = s->versions[sv->cursor++];
+	} else if (sim_take_dirty(s, t))
+		;
+	else if (!sv->stopcopy || sv->end_sent)
+		return false;
+	else if (!sv->bar_sent) {
+		sv->bar_sent = true;
+		t->type = SIM_REC_BAR;
+		memcpy(t->bar, s->bar, sizeof t->bar);
+	} else {
+		sv->end_sent = true;
+		t->type = SIM_REC_END;
+		t->u.end = (struct sim_rec_end){ s->npages,
+		    sim_digest_locked(s) };
+	}
+	return true;
+}
+
+static size_t
+sim_take_put(uint64_t seed, const struct sim_take *t, uint8_t *p)
+{
+	uint8_t *pl = p + sizeof(struct sim_rec);
+
+	switch (t->type) {
+	case SIM_REC_HDR:
+		memcpy(pl, &t->u.hdr, sizeof t->u.hdr);
+		return sim_rec_seal(p, t->type, 0, 0, sizeof t->u.hdr);
+	case SIM_REC_PAGE:
+		sim_page_fill(seed, t->index, t->version, pl);
+		return sim_rec_seal(p, t->type, t->index, t->version,
+		    SIM_PAGE_SIZE);
+	case SIM_REC_BAR:
+		memcpy(pl, t->bar, SIM_BAR_SIZE);
+		return sim_rec_seal(p, t->type, 0, 0, SIM_BAR_SIZE);
+	default:
+		memcpy(pl, &t->u.end, sizeof t->u.end);
+		return sim_rec_seal(p, t->type, 0, 0, sizeof t->u.end);
+	}
+}
+
+static size_t
+sim_take_size(const struct sim_take *t)
+{
+	switch (t->type) {
+	case SIM_REC_HDR:
+		return SIM_REC_SIZE(sizeof(struct sim_rec_hdr));
+	case SIM_REC_END:
+		return SIM_REC_SIZE(sizeof(struct sim_rec_end));
+	}
+	return SIM_MAX_REC;
+}
+
+/*
+ * Fills the feeder's batch.  Returns its length; 0 with *done set when the
+ * stream is complete, 0 alone when nothing is due (the feeder idles).
+ */
+static size_t
+sim_feed_fill(struct sim *s, bool *done)
+{
+	struct sim_take t[SIM_BATCH];
+	uint64_t seed;
+	size_t len = 0;
+	int i, n = 0;
+
+	pthread_mutex_lock(&s->lock);
+	while (n < SIM_BATCH && sim_take(s, &t[n])) {
+		s->save.produced += sim_take_size(&t[n]);
+		n++;
+	}
+	*done = n == 0 && s->save.end_sent;
+	s->save.idle = n == 0 && !*done;
+	seed = s->seed;
+	pthread_mutex_unlock(&s->lock);
+	for (i = 0; i < n; i++)
+		len += sim_take_put(seed, &t[i], s->save.buf + len);
+	return len;
+}
+
+/* Waits for the socket (@out) or the eventfd; false if told to quit. */
+static bool
+sim_feed_wait(struct sim *s, bool out)
+{
+	struct pollfd pfd[2] = {
+		{ .fd = s->save.evfd, .events = POLLIN },
+		{ .fd = s->save.fd, .events = POLLOUT },
+	};
+	uint64_t v;
+	bool quit;
+
+	if (poll(pfd, out ? 2 : 1, -1) < 0 && errno != EINTR)
+		return false;
+	if ((pfd[0].revents & POLLIN) && read(s->save.evfd, &v, sizeof v) < 0)
+		log_debug("sim: eventfd read: %s", strerror(errno));
+	pthread_mutex_lock(&s->lock);
+	quit = s->save.quit;
+	pthread_mutex_unlock(&s->lock);
+	return !quit;
+}
+
+/* Sends what it can of the batch; false on a broken stream. */
+static bool
+sim_feed_send(struct sim *s, const uint8_t *p, size_t len, size_t *off)
+{
+	ssize_t n;
+
+	pthread_mutex_lock(&s->lock);
+	n = send(s->save.fd, p + *off, len - *off, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n > 0) {
+		*off += n;
+		s->save.sent += n;
+		s->stats.bytes_saved += n;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (n < 0 && errno != EAGAIN && errno != EINTR) {
+		log_debug("%s: save stream: %s", s->dev->name, strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+static void *
+sim_feed_main(void *arg)
+{
+	struct sim *s = arg;
+	size_t len = 0, off = 0;
+	bool done;
+
+	for (;;) {
+		if (off == len) {
+			off = 0;
+			len = sim_feed_fill(s, &done);
+			if (done)
+				break;
+			if (len == 0) {
+				if (!sim_feed_wait(s, false))
+					return NULL;
+				continue;
+			}
+		}
+		if (!sim_feed_send(s, s->save.buf, len, &off))
+			return NULL;
+		if (off < len && !sim_feed_wait(s, true))
+			return NULL;
+	}
+	shutdown(s->save.fd, SHUT_WR);
+	return NULL;
+}
+
+/* Data fds. */
+
+/* A socketpair: *mine for the sim, *theirs (O_NONBLOCK) for the daemon. */
+static int
+sim_pair(int *mine, int *theirs, ino_t *ino)
+{
+	struct stat st;
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
+	    sv) < 0)
+		return -errno;
+	if (fstat(sv[1], &st) < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return -errno;
+	}
+	*mine = sv[0];
+	*theirs = sv[1];
+	*ino = st.st_ino;
+	return 0;
+}
+
+static int
+sim_save_open(struct sim *s, bool stopcopy, int *data_fd)
+{
+	struct sim_save *sv = &s->save, n = { .fd = -1, .evfd = -1 };
+	int rc;
+
+	sim_save_close(s);
+	if ((rc = sim_pair(&n.fd, data_fd, &n.ino)) < 0)
+		return rc;
+	if ((n.evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	n.active = true;
+	n.stopcopy = stopcopy;
+	n.dirty = xcalloc(s->npages, 1);
+	n.buf = xcalloc(SIM_BATCH, SIM_MAX_REC);
+	n.initial_total = SIM_REC_SIZE(sizeof(struct sim_rec_hdr)) +
+	    s->npages * SIM_MAX_REC;
+	pthread_mutex_lock(&s->lock);
+	*sv = n;
+	pthread_mutex_unlock(&s->lock);
+	if ((rc = -pthread_create(&sv->thread, NULL, sim_feed_main, s)) == 0)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	sv->active = false;
+	pthread_mutex_unlock(&s->lock);
+	free(n.dirty);
+	free(n.buf);
+fail:
+	close_fd(&n.evfd);
+	close_fd(&n.fd);
+	close_fd(data_fd);
+	return rc;
+}
+
+/* Ends the save stream: the feeder stops, the sim's end is closed. */
+static void
+sim_save_close(struct sim *s)
+{
+	struct sim_save *sv = &s->save;
+
+	if (!sv->active)
+		return;
+	pthread_mutex_lock(&s->lock);
+	sv->quit = true;
+	pthread_mutex_unlock(&s->lock);
+	sim_kick(sv->evfd);
+	pthread_join(sv->thread, NULL);
+	pthread_mutex_lock(&s->lock);
+	sv->active = false;
+	close_fd(&sv->fd);
+	close_fd(&sv->evfd);
+	free(sv->dirty);
+	sv->dirty = NULL;
+	free(sv->buf);
+	sv->buf = NULL;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* The save stream goes on into stop-copy (PRE_COPY* -> STOP_COPY). */
+static void
+sim_save_stopcopy(struct sim *s)
+{
+	s->save.stopcopy = true;
+	s->save.idle = false;
+	sim_kick(s->save.evfd);
+}
+
+/* Loading. */
+
+static void
+sim_load_fail(struct sim_load *l, const char *why)
+{
+	if (!l->bad)
+		l->why = why;
+	l->bad = true;
+}
+
+static bool
+sim_load_hdr(struct sim *s, struct sim_load *l, const struct sim_rec *h,
+    const uint8_t *pl)
+{
+	struct sim_rec_hdr hdr;
+
+	if (l->got_hdr || h->len != sizeof hdr)
+		return false;
+	memcpy(&hdr, pl, sizeof hdr);
+	if (hdr.npages != s->npages || hdr.page_size != SIM_PAGE_SIZE ||
+	    hdr.bar_size != SIM_BAR_SIZE)
+		return false;
+	l->got_hdr = true;
+	l->seed = hdr.seed;
+	return true;
+}
+
+static bool
+sim_load_page(struct sim *s, struct sim_load *l, const struct sim_rec *h,
+    const uint8_t *pl)
+{
+	if (h->len != SIM_PAGE_SIZE || h->index >= s->npages)
+		return false;
+	sim_page_fill(l->seed, h->index, h->version, l->page);
+	if (memcmp(l->page, pl, SIM_PAGE_SIZE) != 0)
+		return false;
+	l->versions[h->index] = h->version;
+	if (!l->seen[h->index]) {
+		l->seen[h->index] = 1;
+		l->nseen++;
+	}
+	return true;
+}
+
+static bool
+sim_load_end(struct sim *s, struct sim_load *l, const struct sim_rec *h,
+    const uint8_t *pl)
+{
+	struct sim_rec_end end;
+
+	if (h->len != sizeof end)
+		return false;
+	memcpy(&end, pl, sizeof end);
+	if (end.npages != s->npages)
+		return false;
+	l->got_end = true;
+	l->end_digest = end.digest;
+	return true;
+}
+
+/* One whole record in l->rec: checks it and stages it. */
+static void
+sim_load_record(struct sim *s, struct sim_load *l)
+{
+	struct sim_rec h;
+	const uint8_t *pl = l->rec + sizeof h;
+	bool ok = false;
+
+	memcpy(&h, l->rec, sizeof h);
+	memset(l->rec + offsetof(struct sim_rec, csum), 0, sizeof h.csum);
+	if (sim_hash(SIM_MAGIC, l->rec, SIM_REC_SIZE(h.len)) != h.csum) {
+		sim_load_fail(l, "record checksum mismatch");
+		return;
+	}
+	if (l->got_end || (h.type != SIM_REC_HDR && !l->got_hdr)) {
+		sim_load_fail(l, "record out of order");
+		return;
+	}
+	switch (h.type) {
+	case SIM_REC_HDR:
+		ok = sim_load_hdr(s, l, &h, pl);
+		break;
+	case SIM_REC_PAGE:
+		ok = sim_load_page(s, l, &h, pl);
+		break;
+	case SIM_REC_BAR:
+		ok = h.len == SIM_BAR_SIZE;
+		memcpy(l->bar, pl, ok ? SIM_BAR_SIZE : 0);
+		l->got_bar = l->got_bar || ok;
+		break;
+	case SIM_REC_END:
+		ok = sim_load_end(s, l, &h, pl);
+		break;
+	}
+	if (!ok)
+		sim_load_fail(l, "invalid record");
+}
+
+/* The bytes still needed to complete the record being assembled. */
+static size_t
+sim_load_need(struct sim_load *l)
+{
+	struct sim_rec h;
+
+	if (l->have < sizeof h)
+		return sizeof h - l->have;
+	memcpy(&h, l->rec, sizeof h);
+	return SIM_REC_SIZE(h.len) - l->have;
+}
+
+static bool
+sim_load_header_ok(struct sim_load *l)
+{
+	struct sim_rec h;
+
+	memcpy(&h, l->rec, sizeof h);
+	return h.magic == SIM_MAGIC && h.stream_version == SIM_STREAM_VERSION &&
+	    h.len <= SIM_PAGE_SIZE;
+}
+
+static void
+sim_load_feed(struct sim *s, struct sim_load *l, const uint8_t *p, size_t len)
+{
+	size_t n;
+
+	while (len > 0 && !l->bad) {
+		n = MIN(len, sim_load_need(l));
+		memcpy(l->rec + l->have, p, n);
+		l->have += n;
+		p += n;
+		len -= n;
+		if (l->have == sizeof(struct sim_rec) && !sim_load_header_ok(l))
+			sim_load_fail(l, "bad record header");
+		else if (l->have >= sizeof(struct sim_rec) &&
+		    sim_load_need(l) == 0) {
+			sim_load_record(s, l);
+			l->have = 0;
+		}
+	}
+}
+
+/* Reads what the socket holds; false at end of stream or on error. */
+static bool
+sim_load_drain(struct sim *s, uint8_t *buf)
+{
+	ssize_t n;
+
+	for (;;) {
+		n = read(s->load.fd, buf, SIM_READ_CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return true;
+		if (n <= 0)
+			return false;
+		pthread_mutex_lock(&s->lock);
+		s->stats.bytes_loaded += n;
+		pthread_mutex_unlock(&s->lock);
+		sim_load_feed(s, &s->load, buf, n);
+	}
+}
+
+static void *
+sim_load_main(void *arg)
+{
+	struct sim *s = arg;
+	struct pollfd pfd[2] = {
+		{ .fd = s->load.evfd, .events = POLLIN },
+		{ .fd = s->load.fd, .events = POLLIN },
+	};
+	uint8_t *buf = xcalloc(1, SIM_READ_CHUNK);
+	nfds_t nfds = 2;
+
+	for (;;) {
+		if (poll(pfd, nfds, -1) < 0 && errno != EINTR)
+			break;
+		if (pfd[0].revents & POLLIN) {
+			/* Finish: the daemon wrote everything before. */
+			sim_load_drain(s, buf);
+			break;
+		}
+		if (nfds == 2 && pfd[1].revents != 0 && !sim_load_drain(s, buf))
+			nfds = 1;
+	}
+	free(buf);
+	return NULL;
+}
+
+static int
+sim_load_open(struct sim *s, int *data_fd)
+{
+	struct sim_load *l = &s->load;
+	ino_t ino;
+	int rc;
+
+	sim_load_close(s);
+	if ((rc = sim_pair(&l->fd, data_fd, &ino)) < 0)
+		return rc;
+	if ((l->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	l->rec = xcalloc(1, SIM_MAX_REC);
+	l->page = xcalloc(1, SIM_PAGE_SIZE);
+	l->versions = xcalloc(s->npages, sizeof *l->versions);
+	l->seen = xcalloc(s->npages, 1);
+	l->active = true;
+	if ((rc = -pthread_create(&l->thread, NULL, sim_load_main, s)) == 0)
+		return 0;
+	l->joined = true;
+	sim_load_close(s);
+	close_fd(data_fd);
+	return rc;
+fail:
+	close_fd(&l->evfd);
+	close_fd(&l->fd);
+	close_fd(data_fd);
+	return rc;
+}
+
+/* Tells the loader to finish and waits for it. */
+static void
+sim_load_join(struct sim *s)
+{
+	struct sim_load *l = &s->load;
+
+	if (!l->active || l->joined)
+		return;
+	sim_kick(l->evfd);
+	pthread_join(l->thread, NULL);
+	l->joined = true;
+}
+
+static void
+sim_load_close(struct sim *s)
+{
+	struct sim_load *l = &s->load;
+
+	if (!l->active)
+		return;
+	sim_load_join(s);
+	close_fd(&l->fd);
+	close_fd(&l->evfd);
+	free(l->rec);
+	free(l->page);
+	free(l->versions);
+	free(l->seen);
+	memset(l, 0, sizeof *l);
+	l->fd = l->evfd = -1;
+}
+
+/* The staged state's digest, as sim_digest_locked() would compute it. */
+static uint64_t
+sim_load_digest(const struct sim *s, const struct sim_load *l)
+{
+	uint64_t h;
+
+	h = sim_mix(l->seed ^ 0x5a5a5a5a5a5a5a5aull);
+	h = sim_hash(h, &s->npages, sizeof s->npages);
+	h = sim_hash(h, l->versions, s->npages * sizeof *l->versions);
+	return sim_hash(h, l->bar, sizeof l->bar);
+}
+
+static const char *
+sim_load_verdict(const struct sim *s, const struct sim_load *l)
+{
+	if (!l->active)
+		return "no resume stream";
+	if (l->bad)
+		return l->why;
+	if (!l->got_hdr)
+		return "no stream header";
+	if (l->nseen != s->npages)
+		return "pages missing";
+	if (!l->got_bar || !l->got_end)
+		return "stream incomplete";
+	if (sim_load_digest(s, l) != l->end_digest)
+		return "digest mismatch";
+	return NULL;
+}
+
+/* RESUMING -> STOP: the staged state becomes the device's, or EINVAL. */
+static int
+sim_load_commit(struct sim *s, struct err *e)
+{
+	struct sim_load *l = &s->load;
+	const char *why;
+
+	sim_load_join(s);
+	if ((why = sim_load_verdict(s, l)) != NULL) {
+		/* Later writes fail rather than fill the socket forever. */
+		if (l->fd >= 0)
+			shutdown(l->fd, SHUT_RD);
+		return err_set(e, EINVAL, "%s: load: %s", s->dev->name, why);
+	}
+	pthread_mutex_lock(&s->lock);
+	s->seed = l->seed;
+	memcpy(s->versions, l->versions, s->npages * sizeof *s->versions);
+	memcpy(s->bar, l->bar, sizeof s->bar);
+	pthread_mutex_unlock(&s->lock);
+	sim_load_close(s);
+	return 0;
+}
+
+/* Transitions. */
+
+static uint32_t
+sim_latency(const struct sim *s, int from, int to)
+{
+	uint32_t us = s->p.latency_us[from][to];
+
+	return us != 0 ? us : s->p.arc_latency_us;
+}
+
+/* Consumes the injected fault for @from -> @to into *out; false if none. */
+static bool
+sim_fault_fire(struct sim *s, int from, int to, struct sim_fault *out)
+{
+	struct sim_fault_slot *fs = s->faults;
+	bool found = false;
+	int i;
+
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < s->nfaults && !found; i++, fs++) {
+		if ((fs->f.from == -1 || fs->f.from == from) &&
+		    (fs->f.to == -1 || fs->f.to == to))
+			found = true;
+	}
+	if (found) {
+		fs--;
+		i--;
+		*out = fs->f;
+		if (fs->limited && --fs->f.count == 0) {
+			memmove(fs, fs + 1, (s->nfaults - i - 1) * sizeof *fs);
+			s->nfaults--;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return found;
+}
+
+/* Switches the state; entering a quiesced state drains the own P2P write. */
+static void
+sim_enter(struct sim *s, int next, bool arc)
+{
+	pthread_mutex_lock(&s->lock);
+	while (!fsm_initiates_p2p(next) && s->inflight)
+		pthread_cond_wait(&s->cond, &s->lock);
+	if (s->state == VFIO_DEVICE_STATE_PRE_COPY_P2P ||
+	    s->state == VFIO_DEVICE_STATE_PRE_COPY) {
+		if (next == VFIO_DEVICE_STATE_STOP_COPY)
+			sim_save_stopcopy(s);
+	}
+	s->state = next;
+	if (arc)
+		s->stats.arcs++;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static int
+sim_fault(struct sim *s, int cur, int next, struct err *e)
+{
+	struct sim_fault f;
+	int err;
+
+	if (!sim_fault_fire(s, cur, next, &f))
+		return 0;
+	err = f.err > 0 ? f.err : EIO;
+	if (f.to_error) {
+		sim_save_close(s);
+		sim_load_close(s);
+		sim_enter(s, VFIO_DEVICE_STATE_ERROR, false);
+	}
+	return err_set(e, err, "%s: %s -> %s: injected fault: %s",
+	    s->dev->name, fsm_name(cur), fsm_name(next), strerror(err));
+}
+
+/* The device side of one arc: streams opened, continued, ended. */
+static int
+sim_arc_effect(struct sim *s, int cur, int next, int *fd, struct err *e)
+{
+	int rc = 0;
+
+	if (fsm_arc_opens_data(cur, next) && next == VFIO_DEVICE_STATE_RESUMING)
+		rc = sim_load_open(s, fd);
+	else if (fsm_arc_opens_data(cur, next))
+		rc = sim_save_open(s, next == VFIO_DEVICE_STATE_STOP_COPY, fd);
+	else if (cur == VFIO_DEVICE_STATE_RESUMING)
+		return sim_load_commit(s, e);
+	else if (!fsm_arc_keeps_data(cur, next))
+		sim_save_close(s);
+	if (rc < 0)
+		return err_set(e, -rc, "%s: %s -> %s: data fd: %s",
+		    s->dev->name, fsm_name(cur), fsm_name(next), strerror(-rc));
+	return 0;
+}
+
+/* One arc: its latency in the old state, faults, effect, switch. */
+static int
+sim_arc(struct sim *s, int next, int *fd, struct err *e)
+{
+	int cur = s->state, rc;
+	uint32_t us = sim_latency(s, cur, next);
+
+	*fd = -1;
+	if (us != 0)
+		sleep_us(us);
+	if ((rc = sim_fault(s, cur, next, e)) < 0)
+		return rc;
+	if ((rc = sim_arc_effect(s, cur, next, fd, e)) < 0)
+		return rc;
+	sim_enter(s, next, true);
+	return 0;
+}
+
+static void
+sim_streams_end(struct sim *s)
+{
+	sim_save_close(s);
+	sim_load_close(s);
+}
+
+/* The device ops. */
+
+static int
+sim_get_flags(struct device *d, uint32_t *flags, struct err *e)
+{
+	*flags = sim_of(d)->p.flags;
+	return 0;
+}
+
+static int
+sim_get_state(struct device *d, int *state, struct err *e)
+{
+	struct sim *s = sim_of(d);
+
+	pthread_mutex_lock(&s->lock);
+	*state = s->state;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+static int
+sim_set_state(struct device *d, int target, int *data_fd, struct err *e)
+{
+	struct sim *s = sim_of(d);
+	int next, fd, rc;
+
+	*data_fd = -1;
+	while (s->state != target) {
+		next = fsm_next(s->p.flags, s->state, target);
+		if (next < 0)
+			return err_set(e, EINVAL, "%s: %s -> %s: no such arc",
+			    d->name, fsm_name(s->state), fsm_name(target));
+		if ((rc = sim_arc(s, next, &fd, e)) < 0)
+			return rc;
+		if (fd >= 0 && next != target) {
+			close(fd);
+			sim_streams_end(s);
+			return err_set(e, EINVAL, "%s: data fd on the way to %s",
+			    d->name, fsm_name(target));
+		}
+		if (fd >= 0)
+			*data_fd = fd;
+	}
+	return 0;
+}
+
+/* What stop-copy would still send: a whole stream, or the rest of this one. */
+static int
+sim_stop_copy_size(struct device *d, uint64_t *bytes, struct err *e)
+{
+	struct sim *s = sim_of(d);
+	struct sim_save *sv = &s->save;
+	uint64_t n;
+	int outq = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (!sv->active) {
+		n = SIM_REC_SIZE(sizeof(struct sim_rec_hdr)) +
+		    s->npages * SIM_MAX_REC + SIM_REC_SIZE(SIM_BAR_SIZE) +
+		    SIM_REC_SIZE(sizeof(struct sim_rec_end));
+	} else {
+		/* Written but unread: SIOCOUTQ, an over-estimate on AF_UNIX. */
+		if (ioctl(sv->fd, SIOCOUTQ, &outq) < 0 || outq < 0)
+			outq = 0;
+		n = (s->npages - sv->cursor + sv->ndirty) * SIM_MAX_REC +
+		    (sv->produced - MIN(sv->produced, sv->sent)) + outq;
+		if (!sv->hdr_sent)
+			n += SIM_REC_SIZE(sizeof(struct sim_rec_hdr));
+		if (!sv->bar_sent)
+			n += SIM_REC_SIZE(SIM_BAR_SIZE);
+		if (!sv->end_sent)
+			n += SIM_REC_SIZE(sizeof(struct sim_rec_end));
+	}
+	pthread_mutex_unlock(&s->lock);
+	*bytes = n;
+	return 0;
+}
+
+/* Whether @fd is the daemon's end of the save stream. */
+static bool
+sim_is_save_fd(const struct sim_save *sv, int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	    st.st_ino == sv->ino;
+}
+
+/*
+ * Initial bytes: the header and first pass not yet read by the daemon.
+ * Dirty bytes: pages dirtied and not yet taken, and stream bytes past the
+ * initial pass not yet read.  Read = sent minus what the daemon's end still
+ * holds (SIOCINQ; SIOCOUTQ on the sim's end counts buffer overhead).
+ */
+static int
+sim_precopy_info(struct device *d, int data_fd, uint64_t *initial,
+    uint64_t *dirty, struct err *e)
+{
+	struct sim *s = sim_of(d);
+	struct sim_save *sv = &s->save;
+	uint64_t consumed, base;
+	int inq = 0, rc = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->state != VFIO_DEVICE_STATE_PRE_COPY &&
+	    s->state != VFIO_DEVICE_STATE_PRE_COPY_P2P)
+		rc = EINVAL;
+	else if (!sv->active || !sim_is_save_fd(sv, data_fd))
+		rc = ENODEV;
+	else if (ioctl(data_fd, FIONREAD, &inq) < 0)
+		rc = errno;
+	if (rc == 0) {
+		consumed = sv->sent - MIN(sv->sent, (uint64_t)inq);
+		base = MAX(consumed, sv->initial_total);
+		*initial = sv->initial_total - MIN(consumed, sv->initial_total);
+		*dirty = sv->ndirty * SIM_MAX_REC +
+		    (sv->produced - MIN(sv->produced, base));
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (rc != 0)
+		return err_set(e, rc, "%s: pre-copy info in %s: %s", d->name,
+		    fsm_name(s->state), strerror(rc));
+	return 0;
+}
+
+static void
+sim_fresh(struct sim *s)
+{
+	s->seed = s->own_seed;
+	memset(s->versions, 0, s->npages * sizeof *s->versions);
+	memset(s->bar, 0, sizeof s->bar);
+}
+
+static int
+sim_reset(struct device *d, struct err *e)
+{
+	struct sim *s = sim_of(d);
+
+	sim_streams_end(s);
+	pthread_mutex_lock(&s->lock);
+	sim_fresh(s);
+	s->state = VFIO_DEVICE_STATE_RUNNING;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+/* Region 0 is the BAR; MMIO writes are dropped while it serves none. */
+static int
+sim_region_rw(struct device *d, int index, uint64_t off, void *buf,
+    size_t len, bool write, struct err *e)
+{
+	struct sim *s = sim_of(d);
+
+	if (index != 0 || off > SIM_BAR_SIZE || len > SIM_BAR_SIZE - off)
+		return err_set(e, EINVAL, "%s: region %d [%llu, +%zu): "
+		    "out of range", d->name, index, (unsigned long long)off,
+		    len);
+	pthread_mutex_lock(&s->lock);
+	if (!write)
+		memcpy(buf, s->bar + off, len);
+	else if (fsm_serves_mmio(s->state))
+		memcpy(s->bar + off, buf, len);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+static void
+sim_destroy(struct device *d)
+{
+	struct sim *s = sim_of(d);
+
+	if (s == NULL)
+		return;
+	sim_reg_remove(s);
+	pthread_mutex_lock(&s->lock);
+	s->quit = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	pthread_join(s->activity, NULL);
+	sim_streams_end(s);
+	pthread_cond_destroy(&s->cond);
+	pthread_mutex_destroy(&s->lock);
+	free(s->versions);
+	free(s);
+	d->priv = NULL;
+}
+
+static const struct device_ops sim_ops = {
+	.backend = "sim",
+	.get_flags = sim_get_flags,
+	.get_state = sim_get_state,
+	.set_state = sim_set_state,
+	.stop_copy_size = sim_stop_copy_size,
+	.precopy_info = sim_precopy_info,
+	.reset = sim_reset,
+	.destroy = sim_destroy,
+	.region_rw = sim_region_rw,
+};
+
+/* The public interface. */
+
+void
+sim_params_default(struct sim_params *p)
+{
+	memset(p, 0, sizeof *p);
+	p->flags = FSM_ALL_FLAGS;
+	p->state_size = 1u << 20;
+	p->dirty_rate = 2000;
+	p->p2p_rate = 5000;
+}
+
+static int
+sim_params_check(const char *name, const struct sim_params *p, struct err *e)
+{
+	if ((p->flags & ~FSM_ALL_FLAGS) != 0 ||
+	    (p->flags & VFIO_MIGRATION_STOP_COPY) == 0)
+		return err_set(e, EINVAL, "%s: sim flags 0x%x unsupported",
+		    name, p->flags);
+	if (p->state_size < SIM_PAGE_SIZE ||
+	    p->state_size / SIM_PAGE_SIZE > UINT32_MAX)
+		return err_set(e, EINVAL, "%s: sim state size %llu out of range",
+		    name, (unsigned long long)p->state_size);
+	if (p->nfaults < 0 || p->nfaults > SIM_MAX_FAULTS)
+		return err_set(e, EINVAL, "%s: %d faults, at most %d", name,
+		    p->nfaults, SIM_MAX_FAULTS);
+	return 0;
+}
+
+static struct sim *
+sim_new(const char *name, const struct sim_params *p)
+{
+	struct sim *s = xcalloc(1, sizeof *s);
+	int i;
+
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
+	s->p = *p;
+	s->p.nfaults = 0;
+	s->npages = (p->state_size + SIM_PAGE_SIZE - 1) / SIM_PAGE_SIZE;
+	s->own_seed = p->seed != 0 ? p->seed : sim_name_seed(name);
+	s->versions = xcalloc(s->npages, sizeof *s->versions);
+	sim_fresh(s);
+	s->state = VFIO_DEVICE_STATE_RUNNING;
+	s->rng = sim_mix(s->own_seed) | 1;
+	s->save.fd = s->save.evfd = -1;
+	s->load.fd = s->load.evfd = -1;
+	for (i = 0; i < p->nfaults; i++) {
+		s->faults[i].f = p->faults[i];
+		s->faults[i].limited = p->faults[i].count > 0;
+	}
+	s->nfaults = p->nfaults;
+	return s;
+}
+
+int
+device_sim_create(const char *name, const struct sim_params *p,
+    struct device **out, struct err *e)
+{
+	struct sim_params def;
+	struct device *d;
+	struct sim *s;
+	int rc;
+
+	*out = NULL;
+	if (p == NULL) {
+		sim_params_default(&def);
+		p = &def;
+	}
+	if ((rc = sim_params_check(name, p, e)) < 0)
+		return rc;
+	s = sim_new(name, p);
+	d = device_alloc(name, &sim_ops, s, -1);
+	s->dev = d;
+	if ((rc = pthread_create(&s->activity, NULL, sim_activity_main, s))) {
+		d->priv = NULL;
+		free(s->versions);
+		free(s);
+		device_free(d);
+		return err_set(e, rc, "%s: activity thread: %s", name,
+		    strerror(rc));
+	}
+	sim_reg_add(s);
+	if ((rc = device_probe(d, e)) < 0) {
+		device_free(d);
+		return rc;
+	}
+	*out = d;
+	return 0;
+}
+
+bool
+device_is_sim(const struct device *d)
+{
+	return d != NULL && d->ops == &sim_ops;
+}
+
+void
+dev_sim_set_peers(struct device *d, struct device **peers, int npeers)
+{
+	struct sim *s = sim_of(d), **list;
+	int i, n = 0;
+
+	list = xcalloc(npeers > 0 ? npeers : 1, sizeof *list);
+	for (i = 0; i < npeers; i++) {
+		if (device_is_sim(peers[i]) && peers[i] != d)
+			list[n++] = sim_of(peers[i]);
+	}
+	pthread_rwlock_wrlock(&sim_reg_lock);
+	free(s->peers);
+	s->peers = list;
+	s->npeers = n;
+	s->next_peer = 0;
+	pthread_rwlock_unlock(&sim_reg_lock);
+}
+
+int
+dev_sim_inject(struct device *d, const struct sim_fault *f)
+{
+	struct sim *s = sim_of(d);
+	int rc = 0;
+
+	if (f->err <= 0 || f->count < 0)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	if (s->nfaults == SIM_MAX_FAULTS)
+		rc = -ENOSPC;
+	else {
+		s->faults[s->nfaults].f = *f;
+		s->faults[s->nfaults++].limited = f->count > 0;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+void
+dev_sim_clear_faults(struct device *d)
+{
+	struct sim *s = sim_of(d);
+
+	pthread_mutex_lock(&s->lock);
+	s->nfaults = 0;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void
+dev_sim_stats(struct device *d, struct sim_stats *st)
+{
+	struct sim *s = sim_of(d);
+
+	pthread_mutex_lock(&s->lock);
+	*st = s->stats;
+	pthread_mutex_unlock(&s->lock);
+}
+
+uint64_t
+dev_sim_digest(struct device *d)
+{
+	struct sim *s = sim_of(d);
+	uint64_t h;
+
+	pthread_mutex_lock(&s->lock);
+	h = sim_digest_locked(s);
+	pthread_mutex_unlock(&s->lock);
+	return h;
+}
+
+void
+dev_sim_set_rates(struct device *d, uint32_t dirty_rate, uint32_t p2p_rate)
+{
+	struct sim *s = sim_of(d);
+
+	pthread_mutex_lock(&s->lock);
+	s->p.dirty_rate = dirty_rate;
+	s->p.p2p_rate = p2p_rate;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}

@@ -1,0 +1,80 @@
+/*
+ * dev-sim.h: the simulated VFIO migration device.  It follows the kernel's
+ * FSM (fsm.c) and its errnos; its state is a set of pages that change while
+ * it runs; while RUNNING or PRE_COPY it writes P2P into its peers' BARs;
+ * writes that reach a peer in STOP, STOP_COPY, RESUMING or ERROR are dropped
+ * and counted as lost.  Latency per arc and faults are configurable.
+ *
+ * Its data fd is a real fd (a socketpair fed by a thread of the device):
+ * RUNNING -> PRE_COPY opens a stream (header, every page once, then the
+ * pages dirtied since they were sent), PRE_COPY_P2P -> STOP_COPY carries it
+ * on (the rest, the BAR, an end record, then end of stream), STOP ->
+ * STOP_COPY opens a whole one.  RESUMING -> STOP accepts only a complete
+ * stream whose every record checks; anything else fails with EINVAL and the
+ * device stays in RESUMING, as the kernel does.  A reset makes it a fresh
+ * device of its own seed.  Region 0 (device_region_rw) is the BAR.
+ */
+#ifndef VFIOMIG_DEV_SIM_H
+#define VFIOMIG_DEV_SIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "device.h"
+
+#define SIM_PAGE_SIZE 4096u
+#define SIM_BAR_SIZE 4096u
+#define SIM_MAX_FAULTS 8
+
+/* An injected fault: the arc @from -> @to fails. */
+struct sim_fault {
+	int from, to;		/* single arc; -1 = any */
+	int err;		/* positive errno the arc fails with */
+	bool to_error;		/* the device falls into ERROR as it fails */
+	int count;		/* times it fires; 0 = every time */
+};
+
+struct sim_params {
+	uint32_t flags;		/* capability flags; default all three */
+	uint64_t state_size;	/* bytes of device state (pages); default 1 MiB */
+	uint64_t seed;		/* content seed; 0 = derived from the name */
+	uint32_t dirty_rate;	/* pages dirtied per second while running */
+	uint32_t p2p_rate;	/* P2P writes per second while running */
+	uint32_t arc_latency_us;	/* default latency of every arc (drain time) */
+	uint32_t latency_us[FSM_NSTATES][FSM_NSTATES];	/* per arc; 0 = default */
+	struct sim_fault faults[SIM_MAX_FAULTS];
+	int nfaults;
+};
+
+struct sim_stats {
+	uint64_t p2p_sent;	/* P2P writes this device initiated */
+	uint64_t p2p_received;	/* P2P writes applied to this device's BAR */
+	uint64_t p2p_lost;	/* P2P writes that reached it in a stopped state */
+	uint64_t pages_dirtied;
+	uint64_t bytes_saved;	/* migration data produced */
+	uint64_t bytes_loaded;	/* migration data accepted */
+	uint64_t arcs;		/* arcs taken */
+};
+
+void sim_params_default(struct sim_params *p);
+int device_sim_create(const char *name, const struct sim_params *p,
+		      struct device **out, struct err *e);
+bool device_is_sim(const struct device *d);
+
+/*
+ * The devices whose BARs @d writes P2P into (the other devices of its VM).
+ * @d itself and devices of other backends are skipped; a peer destroyed
+ * later leaves every list by itself.
+ */
+void dev_sim_set_peers(struct device *d, struct device **peers, int npeers);
+/* Adds a fault at run time (same semantics as in the params). */
+int dev_sim_inject(struct device *d, const struct sim_fault *f);
+void dev_sim_clear_faults(struct device *d);
+void dev_sim_stats(struct device *d, struct sim_stats *st);
+/* A digest of the whole device state (pages and BAR). */
+uint64_t dev_sim_digest(struct device *d);
+/* Changes the activity while the device runs (0, 0: the state stands still). */
+void dev_sim_set_rates(struct device *d, uint32_t dirty_rate,
+		       uint32_t p2p_rate);
+
+#endif

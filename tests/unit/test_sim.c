@@ -1,0 +1,672 @@
+/*
+ * test_sim.c: the simulated device (dev-sim.c) through the device layer
+ * (device.c), against the kernel's contract: the refused requests and their
+ * errnos (one table, errno_cases, which the real-kernel tests compare with
+ * mtty), the data fd semantics, save/load round trips that make digests
+ * equal, corrupt and garbage streams refused at RESUMING -> STOP, activity,
+ * P2P delivery and loss, latency, faults, ERROR and reset.
+ *
+ * Not here: the FSM table itself (test_fsm.c), sets of devices (test_migset.c).
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "dev-sim.h"
+
+/* The uAPI numbers, spelled out so that a wrong header shows. */
+enum { ERR = 0, STOP = 1, RUN = 2, SC = 3, RES = 4, RP2P = 5, PC = 6, PCP2P = 7 };
+#define F_SC	1u	/* VFIO_MIGRATION_STOP_COPY */
+#define F_P2P	2u	/* VFIO_MIGRATION_P2P */
+#define F_PC	4u	/* VFIO_MIGRATION_PRE_COPY */
+#define F_ALL	(F_SC | F_P2P | F_PC)
+
+#define STATE_SIZE	(256u * 1024)	/* 64 pages: small, quick under ASan */
+#define BUFSZ		65536
+
+/*
+ * Every request the kernel refuses, and a few it accepts beside them: from
+ * state @from (reached first; ERROR through an injected fault), on a device
+ * with capability @flags, request @target; the errno (0 = accepted) and the
+ * state afterwards.  The kernel refuses in vfio_mig_get_next_state() with
+ * EINVAL: a target out of range or ERROR, a state the flags lack, a path
+ * through ERROR (STOP_COPY -> PRE_COPY*), any request from ERROR except
+ * ERROR itself (the driver's loop `while (state != target)` is not entered).
+ */
+static const struct errno_case {
+	uint32_t flags;
+	int from, target;
+	int err;
+	int after;
+} errno_cases[] = {
+	{ F_ALL, RUN, ERR, EINVAL, RUN },
+	{ F_ALL, RUN, 8, EINVAL, RUN },
+	{ F_ALL, RUN, 9, EINVAL, RUN },
+	{ F_ALL, RUN, -1, EINVAL, RUN },
+	{ F_ALL, STOP, 9, EINVAL, STOP },
+	{ F_ALL, SC, PC, EINVAL, SC },
+	{ F_ALL, SC, PCP2P, EINVAL, SC },
+	{ F_ALL, RUN, RUN, 0, RUN },
+	{ F_ALL, SC, RUN, 0, RUN },
+	{ F_ALL, PCP2P, RES, 0, RES },
+
+	/* STOP_COPY alone: neither P2P nor PRE_COPY states. */
+	{ F_SC, RUN, RP2P, EINVAL, RUN },
+	{ F_SC, RUN, PC, EINVAL, RUN },
+	{ F_SC, RUN, PCP2P, EINVAL, RUN },
+	{ F_SC, STOP, RP2P, EINVAL, STOP },
+	{ F_SC, STOP, PC, EINVAL, STOP },
+	{ F_SC, SC, PCP2P, EINVAL, SC },
+	{ F_SC, RES, RP2P, EINVAL, RES },
+	{ F_SC, RUN, STOP, 0, STOP },
+	{ F_SC, RUN, SC, 0, SC },
+	{ F_SC, RUN, RES, 0, RES },
+
+	/* STOP_COPY | P2P: no PRE_COPY states. */
+	{ F_SC | F_P2P, RUN, PC, EINVAL, RUN },
+	{ F_SC | F_P2P, RUN, PCP2P, EINVAL, RUN },
+	{ F_SC | F_P2P, RP2P, PCP2P, EINVAL, RP2P },
+	{ F_SC | F_P2P, STOP, PC, EINVAL, STOP },
+	{ F_SC | F_P2P, RUN, RP2P, 0, RP2P },
+
+	/* STOP_COPY | PRE_COPY: no P2P states. */
+	{ F_SC | F_PC, RUN, RP2P, EINVAL, RUN },
+	{ F_SC | F_PC, RUN, PCP2P, EINVAL, RUN },
+	{ F_SC | F_PC, PC, PCP2P, EINVAL, PC },
+	{ F_SC | F_PC, STOP, RP2P, EINVAL, STOP },
+	{ F_SC | F_PC, RUN, PC, 0, PC },
+	{ F_SC | F_PC, PC, SC, 0, SC },
+
+	/* ERROR: every request refused until a reset, but ERROR itself. */
+	{ F_ALL, ERR, STOP, EINVAL, ERR },
+	{ F_ALL, ERR, RUN, EINVAL, ERR },
+	{ F_ALL, ERR, SC, EINVAL, ERR },
+	{ F_ALL, ERR, RES, EINVAL, ERR },
+	{ F_ALL, ERR, RP2P, EINVAL, ERR },
+	{ F_ALL, ERR, PC, EINVAL, ERR },
+	{ F_ALL, ERR, PCP2P, EINVAL, ERR },
+	{ F_ALL, ERR, 9, EINVAL, ERR },
+	{ F_ALL, ERR, ERR, 0, ERR },
+	{ F_SC, ERR, RUN, EINVAL, ERR },
+};
+
+static struct device *
+mk(const char *name, uint32_t flags, uint64_t seed, uint32_t dirty,
+    uint32_t p2p)
+{
+	struct sim_params p;
+	struct device *d;
+	struct err e = { 0, "" };
+
+	sim_params_default(&p);
+	p.flags = flags;
+	p.seed = seed;
+	p.state_size = STATE_SIZE;
+	p.dirty_rate = dirty;
+	p.p2p_rate = p2p;
+	assert_int_equal(device_sim_create(name, &p, &d, &e), 0);
+	assert_true(device_is_sim(d));
+	assert_int_equal(d->fd, -1);
+	return d;
+}
+
+static int
+state_of(struct device *d)
+{
+	int s = -1;
+
+	assert_int_equal(device_get_state(d, &s, NULL), 0);
+	return s;
+}
+
+static void
+set_ok(struct device *d, int state)
+{
+	struct err e = { 0, "" };
+	int rc = device_set_state(d, state, &e);
+
+	if (rc != 0)
+		fail_msg("%s", e.msg);
+	assert_int_equal(state_of(d), state);
+}
+
+/* Puts @d into ERROR through an injected fault. */
+static void
+to_error(struct device *d)
+{
+	struct sim_fault f = { RUN, -1, EIO, true, 1 };
+
+	assert_int_equal(state_of(d), RUN);
+	assert_int_equal(dev_sim_inject(d, &f), 0);
+	assert_int_equal(device_set_state(d, STOP, NULL), -EIO);
+	assert_int_equal(state_of(d), ERR);
+}
+
+static void
+reach(struct device *d, int state)
+{
+	if (state == ERR)
+		to_error(d);
+	else
+		set_ok(d, state);
+}
+
+static void
+test_errno_table(void **unused)
+{
+	const struct errno_case *c;
+	struct device *d;
+	char name[32];
+	size_t i;
+
+	for (i = 0; i < sizeof errno_cases / sizeof errno_cases[0]; i++) {
+		c = &errno_cases[i];
+		snprintf(name, sizeof name, "case%zu", i);
+		d = mk(name, c->flags, 0, 0, 0);
+		reach(d, c->from);
+		if (device_set_state(d, c->target, NULL) != -c->err)
+			fail_msg("case %zu: flags %u, %d -> %d: want %d", i,
+			    c->flags, c->from, c->target, -c->err);
+		if (state_of(d) != c->after)
+			fail_msg("case %zu: state %d, want %d", i,
+			    state_of(d), c->after);
+		device_free(d);
+	}
+}
+
+static ino_t
+ino_of(int fd)
+{
+	struct stat st;
+
+	assert_int_equal(fstat(fd, &st), 0);
+	return st.st_ino;
+}
+
+static void
+wait_readable(struct device *d)
+{
+	struct pollfd pfd = { .fd = device_data_fd(d), .events = POLLIN };
+
+	assert_true(pfd.fd >= 0);
+	assert_true(poll(&pfd, 1, 5000) > 0);
+}
+
+/* Reads @d's stream until end of stream into *out (may be NULL). */
+static size_t
+read_all(struct device *d, uint8_t **out)
+{
+	uint8_t *buf = NULL, tmp[BUFSZ];
+	size_t len = 0;
+	ssize_t n;
+
+	for (;;) {
+		n = device_read_data(d, tmp, sizeof tmp);
+		if (n == -EAGAIN) {
+			wait_readable(d);
+			continue;
+		}
+		assert_true(n >= 0);
+		if (n == 0)
+			break;
+		if (out != NULL) {
+			buf = realloc(buf, len + n);
+			assert_non_null(buf);
+			memcpy(buf + len, tmp, n);
+		}
+		len += n;
+	}
+	if (out != NULL)
+		*out = buf;
+	return len;
+}
+
+static void
+test_data_fd(void **unused)
+{
+	struct device *d = mk("fd", F_ALL, 0, 1000, 0);
+	uint64_t init, dirty, size;
+	int fd;
+	ino_t ino;
+
+	assert_int_equal(device_data_fd(d), -1);
+	set_ok(d, PC);
+	fd = device_data_fd(d);
+	assert_true(fd >= 0);
+	ino = ino_of(fd);
+	assert_int_equal(device_precopy_info(d, &init, &dirty, NULL), 0);
+	assert_true(init > STATE_SIZE);
+	set_ok(d, PCP2P);
+	assert_int_equal(device_data_fd(d), fd);
+	assert_int_equal(device_precopy_info(d, &init, &dirty, NULL), 0);
+	assert_true(init > 0);
+	set_ok(d, SC);
+	assert_int_equal(device_data_fd(d), fd);
+	assert_true(ino_of(device_data_fd(d)) == ino);
+	assert_int_equal(device_stop_copy_size(d, &size, NULL), 0);
+	assert_true(size >= STATE_SIZE);
+	/* The pre-copy stream goes on and ends with 0. */
+	assert_true(read_all(d, NULL) >= STATE_SIZE + SIM_BAR_SIZE);
+	assert_true(d->data_eof);
+	set_ok(d, STOP);
+	assert_int_equal(device_data_fd(d), -1);
+	set_ok(d, SC);
+	assert_true(device_data_fd(d) >= 0);
+	assert_true(ino_of(device_data_fd(d)) != ino);
+	assert_true(read_all(d, NULL) >= STATE_SIZE + SIM_BAR_SIZE);
+	set_ok(d, RUN);
+	assert_int_equal(device_data_fd(d), -1);
+	device_free(d);
+}
+
+/* Moves what @src has into @dst; until end of stream if @eof. */
+static size_t
+pump(struct device *src, struct device *dst, bool eof)
+{
+	uint8_t buf[BUFSZ];
+	size_t len = 0;
+	ssize_t n;
+
+	for (;;) {
+		n = device_read_data(src, buf, sizeof buf);
+		if (n == -EAGAIN && !eof)
+			return len;
+		if (n == -EAGAIN) {
+			wait_readable(src);
+			continue;
+		}
+		assert_true(n >= 0);
+		if (n == 0)
+			return len;
+		assert_int_equal(device_write_data(dst, buf, n), n);
+		len += n;
+	}
+}
+
+static void
+precopy(struct device *src, struct device *dst)
+{
+	uint64_t init = 1, dirty = 0;
+	int i;
+
+	for (i = 0; i < 2000 && init > 0; i++) {
+		pump(src, dst, false);
+		assert_int_equal(device_precopy_info(src, &init, &dirty, NULL),
+		    0);
+		if (init > 0)
+			poll(NULL, 0, 1);
+	}
+	assert_int_equal(init, 0);
+	/* Let the running source dirty pages, and send them. */
+	poll(NULL, 0, 30);
+	pump(src, dst, false);
+}
+
+static void
+roundtrip(bool with_precopy)
+{
+	struct device *src = mk("src", F_ALL, 11, 3000, 0);
+	struct device *dst = mk("dst", F_ALL, 22, 0, 0);
+	struct sim_stats st;
+
+	poll(NULL, 0, 20);
+	set_ok(dst, RES);
+	if (with_precopy) {
+		set_ok(src, PC);
+		precopy(src, dst);
+		set_ok(src, PCP2P);
+	}
+	set_ok(src, SC);
+	pump(src, dst, true);
+	assert_true(dev_sim_digest(src) != dev_sim_digest(dst));
+	set_ok(dst, STOP);
+	assert_true(dev_sim_digest(src) == dev_sim_digest(dst));
+	set_ok(dst, RUN);
+	dev_sim_stats(src, &st);
+	assert_true(st.pages_dirtied > 0);
+	assert_true(st.bytes_saved >= STATE_SIZE);
+	dev_sim_stats(dst, &st);
+	assert_true(st.bytes_loaded >= STATE_SIZE);
+	device_free(src);
+	device_free(dst);
+}
+
+static void
+test_roundtrip_precopy(void **unused)
+{
+	roundtrip(true);
+}
+
+static void
+test_roundtrip_stopcopy(void **unused)
+{
+	roundtrip(false);
+}
+
+/* A whole stop-copy stream of a fresh stopped device. */
+static size_t
+capture(uint8_t **out)
+{
+	struct device *src = mk("cap", F_ALL, 33, 0, 0);
+	size_t len;
+
+	set_ok(src, SC);
+	len = read_all(src, out);
+	device_free(src);
+	return len;
+}
+
+/* Loads @len bytes of @buf into a fresh device; the RESUMING -> STOP rc. */
+static int
+load(const uint8_t *buf, size_t len, struct device **out)
+{
+	struct device *d = mk("load", F_ALL, 44, 0, 0);
+
+	set_ok(d, RES);
+	assert_int_equal(device_write_data(d, buf, len), (ssize_t)len);
+	*out = d;
+	return device_set_state(d, STOP, NULL);
+}
+
+static void
+test_corrupt_stream(void **unused)
+{
+	struct device *d;
+	uint8_t *buf;
+	size_t len = capture(&buf), at[] = { 3, 40, len / 2, len - 1 }, i;
+
+	assert_int_equal(load(buf, len, &d), 0);
+	device_free(d);
+	for (i = 0; i < sizeof at / sizeof at[0]; i++) {
+		buf[at[i]] ^= 0x10;
+		assert_int_equal(load(buf, len, &d), -EINVAL);
+		assert_int_equal(state_of(d), RES);
+		/* The verdict stands; a reset recovers. */
+		assert_int_equal(device_set_state(d, RUN, NULL), -EINVAL);
+		assert_int_equal(state_of(d), RES);
+		assert_int_equal(device_reset(d, NULL), 0);
+		assert_int_equal(state_of(d), RUN);
+		device_free(d);
+		buf[at[i]] ^= 0x10;
+	}
+	/* Truncated: the END record missing. */
+	assert_int_equal(load(buf, len - 1, &d), -EINVAL);
+	assert_int_equal(state_of(d), RES);
+	device_free(d);
+	free(buf);
+}
+
+static void
+test_garbage(void **unused)
+{
+	struct device *d;
+	uint8_t buf[100000];
+	size_t i;
+
+	for (i = 0; i < sizeof buf; i++)
+		buf[i] = (uint8_t)(i * 2654435761u >> 13);
+	assert_int_equal(load(buf, sizeof buf, &d), -EINVAL);
+	assert_int_equal(state_of(d), RES);
+	device_free(d);
+	/* Nothing written at all. */
+	assert_int_equal(load(buf, 0, &d), -EINVAL);
+	assert_int_equal(state_of(d), RES);
+	device_free(d);
+}
+
+/* The digest after 50 ms in @state differs from before, or not. */
+static void
+moves_in(struct device *d, int state, bool moves)
+{
+	uint64_t h;
+
+	set_ok(d, state);
+	h = dev_sim_digest(d);
+	poll(NULL, 0, 50);
+	if ((dev_sim_digest(d) != h) != moves)
+		fail_msg("%s: state %s", moves ? "still" : "changed",
+		    fsm_name(state));
+}
+
+static void
+test_activity(void **unused)
+{
+	struct device *d = mk("act", F_ALL, 0, 5000, 0);
+	uint64_t h;
+
+	moves_in(d, RUN, true);
+	moves_in(d, PC, true);
+	moves_in(d, PCP2P, false);
+	moves_in(d, SC, false);
+	moves_in(d, STOP, false);
+	moves_in(d, RP2P, false);
+	moves_in(d, RUN, true);
+	dev_sim_set_rates(d, 0, 0);
+	h = dev_sim_digest(d);
+	poll(NULL, 0, 50);
+	assert_true(dev_sim_digest(d) == h);
+	device_free(d);
+}
+
+static void
+test_p2p(void **unused)
+{
+	struct device *d[3] = {
+		mk("pa", F_ALL, 0, 0, 2000),
+		mk("pb", F_ALL, 0, 0, 2000),
+		mk("pc", F_ALL, 0, 0, 2000),
+	};
+	struct sim_stats st[3];
+	uint64_t sent = 0, got = 0, hc;
+	uint8_t bar[SIM_BAR_SIZE];
+	int i, nz = 0;
+
+	set_ok(d[2], STOP);
+	hc = dev_sim_digest(d[2]);
+	for (i = 0; i < 3; i++)
+		dev_sim_set_peers(d[i], d, 3);
+	poll(NULL, 0, 100);
+	set_ok(d[0], RP2P);
+	set_ok(d[1], RP2P);
+	dev_sim_stats(d[0], &st[0]);
+	poll(NULL, 0, 20);
+	dev_sim_stats(d[0], &st[1]);
+	/* Quiesced: no more writes from it. */
+	assert_true(st[0].p2p_sent == st[1].p2p_sent);
+	for (i = 0; i < 3; i++) {
+		dev_sim_stats(d[i], &st[i]);
+		sent += st[i].p2p_sent;
+		got += st[i].p2p_received + st[i].p2p_lost;
+	}
+	assert_true(st[0].p2p_received > 0);
+	assert_true(st[1].p2p_received > 0);
+	assert_true(st[2].p2p_sent == 0);
+	assert_true(st[2].p2p_lost > 0);
+	assert_true(st[2].p2p_received == 0);
+	assert_true(sent == got);
+	assert_true(dev_sim_digest(d[2]) == hc);
+	assert_int_equal(device_region_rw(d[0], 0, 0, bar, sizeof bar, false,
+	    NULL), 0);
+	for (i = 0; i < (int)sizeof bar; i++)
+		nz += bar[i] != 0;
+	assert_true(nz > 0);
+	for (i = 0; i < 3; i++)
+		device_free(d[i]);
+}
+
+static uint64_t
+timed_set(struct device *d, int state)
+{
+	uint64_t t = now_ns();
+
+	set_ok(d, state);
+	return now_ns() - t;
+}
+
+static void
+test_latency(void **unused)
+{
+	struct sim_params p;
+	struct device *d;
+
+	sim_params_default(&p);
+	p.state_size = STATE_SIZE;
+	p.latency_us[RUN][RP2P] = 20000;
+	p.arc_latency_us = 5000;
+	assert_int_equal(device_sim_create("lat", &p, &d, NULL), 0);
+	assert_true(timed_set(d, RP2P) >= 20000000ull);
+	/* Two arcs, RUNNING_P2P -> RUNNING, RUNNING -> PRE_COPY, 5 ms each. */
+	assert_true(timed_set(d, PC) >= 10000000ull);
+	device_free(d);
+}
+
+static void
+test_fault(void **unused)
+{
+	struct device *d = mk("flt", F_ALL, 0, 0, 0);
+	struct sim_fault once = { RP2P, STOP, EBUSY, false, 1 };
+	struct sim_fault forever = { STOP, RES, EIO, true, 0 };
+	struct sim_stats st;
+	uint64_t arcs;
+
+	assert_int_equal(dev_sim_inject(d, &once), 0);
+	/* The walk stops where the fault struck. */
+	assert_int_equal(device_set_state(d, STOP, NULL), -EBUSY);
+	assert_int_equal(state_of(d), RP2P);
+	set_ok(d, STOP);
+	assert_int_equal(dev_sim_inject(d, &forever), 0);
+	assert_int_equal(device_set_state(d, RES, NULL), -EIO);
+	assert_int_equal(state_of(d), ERR);
+	assert_int_equal(device_data_fd(d), -1);
+	dev_sim_stats(d, &st);
+	arcs = st.arcs;
+	assert_int_equal(device_set_state(d, STOP, NULL), -EINVAL);
+	assert_int_equal(device_set_state(d, RUN, NULL), -EINVAL);
+	dev_sim_stats(d, &st);
+	assert_true(st.arcs == arcs);
+	assert_int_equal(device_reset(d, NULL), 0);
+	assert_int_equal(state_of(d), RUN);
+	/* count 0: it strikes every time, until cleared. */
+	set_ok(d, STOP);
+	assert_int_equal(device_set_state(d, RES, NULL), -EIO);
+	assert_int_equal(device_reset(d, NULL), 0);
+	dev_sim_clear_faults(d);
+	set_ok(d, RES);
+	assert_true(device_data_fd(d) >= 0);
+	device_free(d);
+}
+
+static void
+test_reset(void **unused)
+{
+	struct device *d = mk("rst", F_ALL, 55, 0, 0);
+	struct device *fresh = mk("rst", F_ALL, 55, 0, 0);
+	uint64_t h;
+
+	assert_true(dev_sim_digest(d) == dev_sim_digest(fresh));
+	dev_sim_set_rates(d, 5000, 0);
+	poll(NULL, 0, 30);
+	set_ok(d, PC);
+	h = dev_sim_digest(d);
+	assert_true(h != dev_sim_digest(fresh));
+	dev_sim_set_rates(d, 0, 0);
+	assert_int_equal(device_reset(d, NULL), 0);
+	assert_int_equal(state_of(d), RUN);
+	assert_int_equal(device_data_fd(d), -1);
+	assert_true(dev_sim_digest(d) != h);
+	assert_true(dev_sim_digest(d) == dev_sim_digest(fresh));
+	device_free(d);
+	device_free(fresh);
+}
+
+static void
+test_precopy_info(void **unused)
+{
+	struct device *d = mk("pci", F_ALL, 0, 0, 0);
+	uint64_t init, dirty;
+
+	/* RUNNING: no data fd. */
+	assert_int_equal(device_precopy_info(d, &init, &dirty, NULL), -EINVAL);
+	set_ok(d, PC);
+	assert_int_equal(device_precopy_info(d, &init, &dirty, NULL), 0);
+	/* A data fd, but not in PRE_COPY*: the kernel's EINVAL. */
+	set_ok(d, SC);
+	assert_true(device_data_fd(d) >= 0);
+	assert_int_equal(device_precopy_info(d, &init, &dirty, NULL), -EINVAL);
+	set_ok(d, RES);
+	assert_true(device_data_fd(d) >= 0);
+	assert_int_equal(device_precopy_info(d, &init, &dirty, NULL), -EINVAL);
+	device_free(d);
+}
+
+/* The numbers follow the reads: initial drains to 0, dirty grows. */
+static void
+test_precopy_counts(void **unused)
+{
+	struct device *d = mk("pcc", F_ALL, 0, 0, 0);
+	uint64_t init, dirty, total;
+	uint8_t buf[BUFSZ];
+	ssize_t n, got;
+
+	set_ok(d, PC);
+	assert_int_equal(device_precopy_info(d, &total, &dirty, NULL), 0);
+	assert_int_equal(dirty, 0);
+	for (got = 0; got < 1000; got += n) {
+		wait_readable(d);
+		n = device_read_data(d, buf, 1000 - got);
+		assert_true(n > 0);
+	}
+	assert_int_equal(device_precopy_info(d, &init, &dirty, NULL), 0);
+	assert_true(init == total - 1000);
+	for (;;) {
+		if ((n = device_read_data(d, buf, sizeof buf)) > 0)
+			continue;
+		assert_int_equal(n, -EAGAIN);
+		assert_int_equal(device_precopy_info(d, &init, &dirty, NULL),
+		    0);
+		if (init == 0)
+			break;
+		wait_readable(d);
+	}
+	assert_int_equal(init, 0);
+	assert_int_equal(dirty, 0);
+	dev_sim_set_rates(d, 5000, 0);
+	poll(NULL, 0, 30);
+	assert_int_equal(device_precopy_info(d, &init, &dirty, NULL), 0);
+	assert_int_equal(init, 0);
+	assert_true(dirty > 0);
+	device_free(d);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_errno_table),
+		cmocka_unit_test(test_data_fd),
+		cmocka_unit_test(test_roundtrip_precopy),
+		cmocka_unit_test(test_roundtrip_stopcopy),
+		cmocka_unit_test(test_corrupt_stream),
+		cmocka_unit_test(test_garbage),
+		cmocka_unit_test(test_activity),
+		cmocka_unit_test(test_p2p),
+		cmocka_unit_test(test_latency),
+		cmocka_unit_test(test_fault),
+		cmocka_unit_test(test_reset),
+		cmocka_unit_test(test_precopy_info),
+		cmocka_unit_test(test_precopy_counts),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
