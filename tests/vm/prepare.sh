@@ -1,0 +1,265 @@
+#!/bin/bash
+# prepare.sh: builds and caches the test guest: Debian trixie's kernel, the
+# mtty sample driver built for it, the modules the guest loads, and a
+# busybox initramfs whose /init is guest-init.sh.  It does not boot the
+# guest (run-guest.sh does).
+#
+# Idempotent: with a complete cache it only checks it (and rebuilds the
+# initramfs when guest-init.sh or busybox changed), in well under a second.
+# Cold, it installs the host tools it lacks, debootstraps a trixie chroot
+# under the cache, builds mtty.ko there, and removes the chroot at the end
+# (keep it with VFIOMIG_VM_KEEP_CHROOT=1).  Nothing from trixie is
+# installed on the host: the host's apt sources are not touched.
+#
+# Exit: 0 ready; 77 the guest cannot be built here (no registry, no qemu,
+# not root), the reason on stderr; 1 a real failure.
+set -eu -o pipefail
+. "$(dirname "$0")/vm-common.sh"
+
+host_pkgs="qemu-system-x86 busybox-static debootstrap xz-utils cpio gzip"
+# The modules the guest loads, with what they depend on before them.
+want_modules="vfio vfio_iommu_type1 mdev netfs 9pnet 9pnet_virtio 9p overlay"
+chroot_pkgs="gcc make xz-utils"
+
+work=$vm_cache/work
+chr=$work/root
+
+# Each of these must be there, or the host packages are installed.
+host_ready() {
+	command -v qemu-system-x86_64 >/dev/null &&
+	    [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 &&
+	    command -v debootstrap >/dev/null && command -v xz >/dev/null &&
+	    command -v cpio >/dev/null && command -v gzip >/dev/null &&
+	    command -v flock >/dev/null
+}
+
+install_host_tools() {
+	host_ready && return 0
+	[ "$(id -u)" -eq 0 ] ||
+	    vm_skip "host tools missing ($host_pkgs) and not root to install them"
+	vm_log "installing host packages: $host_pkgs"
+	export DEBIAN_FRONTEND=noninteractive
+	if ! apt-get install -y -q --no-install-recommends $host_pkgs \
+	    >"$vm_cache/apt-host.log" 2>&1; then
+		apt-get update -q >>"$vm_cache/apt-host.log" 2>&1 || true
+		apt-get install -y -q --no-install-recommends $host_pkgs \
+		    >>"$vm_cache/apt-host.log" 2>&1 || {
+			tail -n 5 "$vm_cache/apt-host.log" >&2
+			vm_skip "cannot install $host_pkgs (see $vm_cache/apt-host.log)"
+		}
+	fi
+	host_ready || vm_skip "host tools still missing after apt-get install"
+}
+
+# Unmounts whatever is mounted below the work directory; fails if it can't.
+unmount_work() {
+	local m
+	[ -d "$work" ] || return 0
+	for m in $(awk -v w="$(cd "$work" && pwd -P)" \
+	    'index($2, w "/") == 1 { print $2 }' /proc/mounts | sort -r); do
+		umount "$m" 2>/dev/null || umount -l "$m"
+	done
+	! awk -v w="$(cd "$work" && pwd -P)" \
+	    'index($2, w "/") == 1 { f = 1 } END { exit !f }' /proc/mounts
+}
+
+remove_work() {
+	unmount_work || { vm_log "cannot unmount below $work"; return 1; }
+	rm -rf "$work"
+}
+
+in_chroot() {
+	chroot "$chr" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+	    HOME=/root LC_ALL=C DEBIAN_FRONTEND=noninteractive /bin/sh -ec "$1"
+}
+
+make_chroot() {
+	local t0=$SECONDS
+	vm_log "debootstrap trixie (minbase) from $vm_mirror"
+	mkdir -p "$work"
+	if ! debootstrap --variant=minbase trixie "$chr" "$vm_mirror" \
+	    >"$work/debootstrap.log" 2>&1; then
+		tail -n 5 "$work/debootstrap.log" >&2
+		remove_work || true
+		vm_skip "debootstrap of trixie from $vm_mirror failed (registry unreachable?)"
+	fi
+	cp /etc/resolv.conf "$chr/etc/resolv.conf" 2>/dev/null || true
+	mount -t proc proc "$chr/proc"
+	vm_log "chroot ready in $((SECONDS - t0)) s"
+}
+
+# Installs the compiler, the headers and the kernel source in the chroot.
+chroot_install() {
+	local t0=$SECONDS hdr=linux-headers-amd64
+	[ -n "${VFIOMIG_VM_KVER:-}" ] && hdr=linux-headers-$VFIOMIG_VM_KVER
+	vm_log "installing $chroot_pkgs $hdr linux-source in the chroot"
+	in_chroot "apt-get update -q && apt-get install -y -q \
+	    --no-install-recommends $chroot_pkgs $hdr linux-source" \
+	    >"$work/apt-chroot.log" 2>&1 || {
+		tail -n 8 "$work/apt-chroot.log" >&2
+		vm_log "apt-get in the trixie chroot failed"
+		return 1
+	}
+	vm_log "chroot packages in $((SECONDS - t0)) s"
+}
+
+chroot_kver() {
+	local k
+	k=$(cd "$chr/usr/src" && ls -d linux-headers-*-amd64 | sed -n \
+	    's/^linux-headers-//p' | sort -V | tail -n 1)
+	[ -n "$k" ] || { vm_log "no linux-headers-*-amd64 in the chroot"; return 1; }
+	echo "$k"
+}
+
+# mtty.c from the kernel source tarball, built out of tree.
+build_mtty() {
+	local kver=$1 t0=$SECONDS
+	vm_log "building mtty.ko for $kver"
+	in_chroot "
+	    src=\$(ls /usr/src/linux-source-*.tar.xz | sort -V | tail -n 1)
+	    top=\$(basename \$src .tar.xz)
+	    rm -rf /mtty && mkdir /mtty && cd /mtty
+	    tar -xJf \$src -O \$top/samples/vfio-mdev/mtty.c >mtty.c
+	    test -s mtty.c
+	    echo 'obj-m := mtty.o' >Kbuild
+	    make -C /usr/src/linux-headers-$kver M=/mtty modules" \
+	    >"$work/mtty-build.log" 2>&1 || {
+		tail -n 15 "$work/mtty-build.log" >&2
+		vm_log "building mtty.ko failed"
+		return 1
+	}
+	vm_log "mtty.ko in $((SECONDS - t0)) s"
+}
+
+# The kernel package, downloaded and unpacked inside the chroot.
+fetch_kernel() {
+	local kver=$1
+	vm_log "downloading linux-image-$kver"
+	in_chroot "rm -rf /kimg && mkdir -p /kimg/deb && cd /kimg/deb
+	    apt-get download linux-image-$kver-unsigned ||
+	        apt-get download linux-image-$kver
+	    dpkg -x *.deb /kimg/root" >"$work/kernel.log" 2>&1 || {
+		tail -n 5 "$work/kernel.log" >&2
+		vm_log "downloading the kernel image failed"
+		return 1
+	}
+}
+
+# The names a module depends on, from its .modinfo section.
+mod_depends() {
+	xz -dcf "$1" | tr '\0' '\n' | sed -n 's/^depends=//p' | head -n 1 |
+	    tr ',' ' '
+}
+
+# Depth first: each module after what it depends on.
+resolve() {
+	local name=${1//-/_} f d
+	case " $resolved " in *" $name "*) return 0 ;; esac
+	f=${modpath[$name]:-}
+	[ -n "$f" ] || { vm_log "module $name not found"; return 1; }
+	for d in $(mod_depends "$f"); do
+		resolve "$d" || return 1
+	done
+	resolved="$resolved $name"
+}
+
+collect_modules() {
+	local kver=$1 out=$2 f n
+	declare -gA modpath=()
+	while read -r f; do
+		n=${f##*/}; n=${n%%.ko*}; n=${n//-/_}
+		modpath[$n]=$f
+	done < <(find "$chr/kimg/root" -name '*.ko*' -path "*/$kver/*")
+	modpath[mtty]=$chr/mtty/mtty.ko
+	resolved=
+	for n in $want_modules mtty; do
+		resolve "$n" || return 1
+	done
+	mkdir -p "$out"
+	: >"$out/order"
+	for n in $resolved; do
+		xz -dcf "${modpath[$n]}" >"$out/$n.ko"
+		echo "$n" >>"$out/order"
+	done
+	vm_log "modules:$resolved"
+}
+
+# Everything cold: the chroot, mtty.ko, the kernel, the modules.
+build_cache() {
+	local kver f new=$vm_cache/new
+	[ "$(id -u)" -eq 0 ] || vm_skip "building the guest needs root (chroot)"
+	remove_work
+	rm -rf "$new"
+	make_chroot
+	chroot_install
+	kver=$(chroot_kver)
+	build_mtty "$kver"
+	fetch_kernel "$kver"
+	f=$(ls "$chr/kimg/root/boot/vmlinuz-$kver")
+	mkdir -p "$new"
+	cp "$f" "$new/vmlinuz"
+	collect_modules "$kver" "$new/modules"
+	echo "$kver" >"$new/kver"
+	rm -rf "$vm_cache/modules"
+	mv "$new/modules" "$vm_cache/modules"
+	mv "$new/kver" "$vm_cache/kver"
+	mv "$new/vmlinuz" "$vm_kernel"
+	rm -rf "$new" "$vm_initrd" "$vm_cache/initramfs.sum"
+	echo "kernel $kver built $(date -u +%FT%TZ)" >"$vm_stamp"
+	if [ "${VFIOMIG_VM_KEEP_CHROOT:-0}" = 1 ]; then
+		unmount_work
+	else
+		remove_work
+	fi
+}
+
+cache_complete() {
+	[ -f "$vm_stamp" ] && [ -s "$vm_kernel" ] &&
+	    [ -s "$vm_cache/modules/order" ] &&
+	    [ -s "$vm_cache/modules/mtty.ko" ] || return 1
+	# A pinned kernel other than the cached one: build again.
+	[ -z "${VFIOMIG_VM_KVER:-}" ] ||
+	    [ "$(cat "$vm_cache/kver")" = "$VFIOMIG_VM_KVER" ]
+}
+
+# The initramfs: busybox, /init, the modules.  Rebuilt when an input changed.
+build_initrd() {
+	local sum root
+	sum=$(cat /bin/busybox "$vm_srcdir/guest-init.sh" "$vm_cache"/modules/* |
+	    sha256sum | cut -d' ' -f1)
+	if [ -s "$vm_initrd" ] &&
+	    [ "$(cat "$vm_cache/initramfs.sum" 2>/dev/null)" = "$sum" ]; then
+		return 0
+	fi
+	root=$vm_cache/initramfs.d
+	rm -rf "$root"
+	mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,host,newroot,rw,lib/vfiomig}
+	cp /bin/busybox "$root/bin/busybox"
+	cp "$vm_srcdir/guest-init.sh" "$root/init"
+	chmod 755 "$root/init"
+	cp "$vm_cache"/modules/* "$root/lib/vfiomig/"
+	(cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) |
+	    gzip -1 >"$vm_initrd.tmp"
+	mv "$vm_initrd.tmp" "$vm_initrd"
+	echo "$sum" >"$vm_cache/initramfs.sum"
+	rm -rf "$root"
+	vm_log "initramfs rebuilt ($(du -k "$vm_initrd" | cut -f1) KiB)"
+}
+
+main() {
+	local t0=$SECONDS
+	mkdir -p "$vm_cache"
+	install_host_tools
+	exec 9>"$vm_cache/.lock"
+	flock 9
+	if ! cache_complete; then
+		trap 'unmount_work || true' EXIT
+		build_cache
+		trap - EXIT
+		vm_log "guest built in $((SECONDS - t0)) s"
+	fi
+	build_initrd
+	echo "${0##*/}: ready: kernel $(cat "$vm_cache/kver"), cache $vm_cache"
+}
+
+main "$@"

@@ -1,0 +1,705 @@
+/*
+ * vm_kernel_test.c: the kernel backend (dev-vfio.c through device.h) and
+ * localmig against real VFIO migration devices: mtty mdevs in the test
+ * guest (tests/vm/run-guest.sh runs it there, through guest-test.sh).
+ *
+ *   vm_kernel_test [-v] [-1 GROUP:UUID]... GROUP:UUID...
+ *
+ * The positional devices (at least 8, all of one mtty type) are used as:
+ * 0,1 sources and 2,3 destinations of a migration done by hand, arc by
+ * arc; 4,5 sources and 6,7 destinations of localmig_run().  The -1 devices
+ * (two, of another mtty type: a different state layout) are destinations
+ * that must refuse the load, which localmig must roll back.
+ *
+ * It checks what the kernel does and what our layers make of it; it
+ * prints every device's flags and state at every step.  Not here: the
+ * guest itself (run-guest.sh) and the simulator (tests/unit).
+ * Exit: 0 all checks passed; 1 a check failed; 2 usage; 77 no devices.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "device.h"
+#include "localmig.h"
+#include "log.h"
+#include "migset.h"
+
+#define VM_MAXDEV	16
+#define VM_STREAM	4096
+#define VM_CHUNK	16	/* small reads: the stream position matters */
+
+/* BAR0 of an mtty port is a 16550 UART: LCR at 3, the scratch register 7. */
+#define UART_LCR	3
+#define UART_SCR	7
+
+struct vmdev {
+	char name[16];
+	char group[64];
+	char uuid[64];
+	struct device *d;
+};
+
+struct stream {
+	uint8_t buf[VM_STREAM];
+	size_t len;
+	size_t precopy;		/* bytes read in PRE_COPY */
+};
+
+static struct vmdev devs[VM_MAXDEV];
+static int ndevs;
+static struct vmdev other[2];	/* another mtty type */
+static int nother;
+static int npass, nfail;
+
+static void check(bool ok, const char *fmt, ...) PRINTFLIKE(2, 3);
+
+static void
+check(bool ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ok)
+		npass++;
+	else
+		nfail++;
+	printf("%s: ", ok ? "ok" : "FAIL");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+}
+
+static void
+section(const char *what)
+{
+	printf("\n== %s\n", what);
+	fflush(stdout);
+}
+
+/* The state the kernel reports now, or -1. */
+static int
+kstate(struct device *d)
+{
+	int s;
+
+	if (device_get_state(d, &s, NULL) < 0)
+		return -1;
+	return s;
+}
+
+static void
+show(struct device *d, const char *when)
+{
+	char fl[64];
+
+	printf("  %s: %s: flags 0x%x (%s), state %s, data fd %s\n", d->name,
+	    when, d->flags, fsm_flags_str(d->flags, fl, sizeof fl),
+	    fsm_name(kstate(d)), device_data_fd(d) >= 0 ? "open" : "none");
+	fflush(stdout);
+}
+
+static void
+hexdump(const char *what, const uint8_t *p, size_t len)
+{
+	size_t i;
+
+	printf("  %s (%zu bytes):", what, len);
+	for (i = 0; i < len; i++)
+		printf("%s%02x", i % 24 == 0 ? "\n    " : " ", p[i]);
+	printf("\n");
+}
+
+/* One arc (or one request the kernel walks); checks and shows it. */
+static bool
+step(struct device *d, int target)
+{
+	struct err e = { 0, "" };
+	int from = d->state, rc;
+
+	rc = device_set_state(d, target, &e);
+	check(rc == 0 && kstate(d) == target, "%s: %s -> %s%s%s", d->name,
+	    fsm_name(from), fsm_name(target), rc < 0 ? ": " : "",
+	    rc < 0 ? e.msg : "");
+	show(d, "after");
+	return rc == 0;
+}
+
+static int
+open_dev(struct vmdev *v)
+{
+	struct err e = { 0, "" };
+	int rc;
+
+	rc = device_open_group(v->name, v->group, v->uuid, &v->d, &e);
+	check(rc == 0, "%s: open %s (%s)%s%s", v->name, v->group, v->uuid,
+	    rc < 0 ? ": " : "", rc < 0 ? e.msg : "");
+	return rc;
+}
+
+static void
+close_dev(struct vmdev *v)
+{
+	device_free(v->d);
+	v->d = NULL;
+}
+
+static int
+reg_rw(struct device *d, uint64_t off, uint8_t *val, bool write)
+{
+	struct err e = { 0, "" };
+	int rc;
+
+	rc = device_region_rw(d, 0, off, val, 1, write, &e);
+	if (rc < 0)
+		printf("  %s\n", e.msg);
+	return rc;
+}
+
+/* The observable state a source gets: distinct per device. */
+static void
+regs_want(int i, uint8_t *scr, uint8_t *lcr)
+{
+	*scr = 0x5a + i;
+	*lcr = 0x03 | (i << 3);
+}
+
+static void
+regs_put(struct device *d, int i)
+{
+	uint8_t scr, lcr, got_scr = 0, got_lcr = 0;
+
+	regs_want(i, &scr, &lcr);
+	check(reg_rw(d, UART_SCR, &scr, true) == 0 &&
+	    reg_rw(d, UART_LCR, &lcr, true) == 0 &&
+	    reg_rw(d, UART_SCR, &got_scr, false) == 0 &&
+	    reg_rw(d, UART_LCR, &got_lcr, false) == 0 &&
+	    got_scr == scr && got_lcr == lcr,
+	    "%s: BAR0 scratch 0x%02x, LCR 0x%02x written, read back 0x%02x, "
+	    "0x%02x", d->name, scr, lcr, got_scr, got_lcr);
+}
+
+/* Whether @d holds source @i's registers; @want_equal says what to expect. */
+static void
+regs_compare(struct device *d, int i, bool want_equal, const char *why)
+{
+	uint8_t scr, lcr, got_scr = 0, got_lcr = 0;
+	bool equal;
+	int rc;
+
+	regs_want(i, &scr, &lcr);
+	rc = reg_rw(d, UART_SCR, &got_scr, false);
+	if (rc == 0)
+		rc = reg_rw(d, UART_LCR, &got_lcr, false);
+	equal = got_scr == scr && got_lcr == lcr;
+	check(rc == 0 && equal == want_equal, "%s: %s: scratch 0x%02x, LCR "
+	    "0x%02x (source's 0x%02x, 0x%02x: %s)", d->name, why, got_scr,
+	    got_lcr, scr, lcr, equal ? "equal" : "different");
+}
+
+/*
+ * Reads what the data fd has now: until -EAGAIN (pre-copy: empty for now)
+ * or 0 (end of stream, *eof).  Returns the bytes read or a negative errno.
+ */
+static ssize_t
+read_now(struct device *d, struct stream *s, bool *eof)
+{
+	size_t start = s->len;
+	ssize_t n;
+
+	*eof = false;
+	for (;;) {
+		if (s->len + VM_CHUNK > sizeof s->buf)
+			return -EFBIG;
+		n = device_read_data(d, s->buf + s->len, VM_CHUNK);
+		if (n == -EAGAIN)
+			break;
+		if (n < 0)
+			return n;
+		if (n == 0) {
+			*eof = true;
+			break;
+		}
+		s->len += n;
+	}
+	return s->len - start;
+}
+
+static int
+load(struct device *d, const uint8_t *buf, size_t len, struct err *e)
+{
+	ssize_t n;
+
+	n = device_write_data(d, buf, len);
+	if (n < 0)
+		return err_set(e, -n, "%s: write %zu bytes: %s", d->name, len,
+		    strerror(-n));
+	return 0;
+}
+
+static void
+t_probe(void)
+{
+	char fl[64];
+	int i;
+
+	section("probe: flags and the initial state");
+	for (i = 0; i < 4; i++) {
+		struct device *d = devs[i].d;
+
+		check(d->flags == FSM_ALL_FLAGS, "%s: flags 0x%x (%s), want "
+		    "0x%x", d->name, d->flags, fsm_flags_str(d->flags, fl,
+		    sizeof fl), (unsigned)FSM_ALL_FLAGS);
+		check(kstate(d) == VFIO_DEVICE_STATE_RUNNING, "%s: state %s",
+		    d->name, fsm_name(kstate(d)));
+	}
+}
+
+static void
+t_bad_target(struct device *d, int target)
+{
+	struct err e = { 0, "" };
+	int rc;
+
+	rc = device_set_state(d, target, &e);
+	check(rc == -EINVAL, "%s: target %d (%s): %d (%s), want -EINVAL",
+	    d->name, target, fsm_name(target), rc, rc < 0 ? e.msg : "ok");
+	check(kstate(d) == VFIO_DEVICE_STATE_RUNNING,
+	    "%s: still RUNNING after target %d: %s", d->name, target,
+	    fsm_name(kstate(d)));
+}
+
+static void
+t_open_errors(void)
+{
+	struct device *d = NULL;
+	struct err e = { 0, "" };
+	int rc;
+
+	section("open errors");
+	rc = device_open_group("nodev", "/dev/vfio/4096", devs[0].uuid, &d, &e);
+	check(rc == -ENOENT && d == NULL && strncmp(e.msg, "nodev: ", 7) == 0,
+	    "missing group: %d, \"%s\"", rc, e.msg);
+	err_clear(&e);
+	rc = device_open_group("busy", devs[0].group, devs[0].uuid, &d, &e);
+	check(rc < 0 && d == NULL && strncmp(e.msg, "busy: ", 6) == 0,
+	    "group already open: %d, \"%s\"", rc, e.msg);
+	err_clear(&e);
+	rc = device_open_group("baduuid", devs[4].group,
+	    "00000000-0000-0000-0000-000000000000", &d, &e);
+	check(rc < 0 && d == NULL && strncmp(e.msg, "baduuid: ", 9) == 0,
+	    "wrong device name in a group: %d, \"%s\"", rc, e.msg);
+	device_free(d);
+}
+
+/* What the kernel itself says when the pre-copy data is drained. */
+static void
+raw_read_empty(struct device *d)
+{
+	uint8_t b;
+	ssize_t n;
+
+	n = read(device_data_fd(d), &b, 1);
+	check(n == 0 || (n < 0 && errno == ENOMSG), "%s: kernel read() of the "
+	    "drained pre-copy fd: %s", d->name, n == 0 ? "0" : n < 0 ?
+	    strerror(errno) : "data");
+}
+
+/* Source @i: RUNNING -> PRE_COPY, the initial data, up to -EAGAIN. */
+static void
+src_precopy(struct device *d, struct stream *s)
+{
+	uint64_t initial = 0, dirty = 0;
+	bool eof;
+	ssize_t n;
+	int rc;
+
+	if (!step(d, VFIO_DEVICE_STATE_PRE_COPY))
+		return;
+	check(device_data_fd(d) >= 0, "%s: PRE_COPY gave a data fd",
+	    d->name);
+	rc = device_precopy_info(d, &initial, &dirty, NULL);
+	check(rc == 0 && initial > 0, "%s: pre-copy info: initial %" PRIu64
+	    ", dirty %" PRIu64 " (rc %d)", d->name, initial, dirty, rc);
+	n = read_now(d, s, &eof);
+	check(n > 0 && (uint64_t)n == initial && !eof, "%s: initial data: "
+	    "%zd bytes, then empty for now (-EAGAIN)", d->name, n);
+	n = device_read_data(d, s->buf + s->len, VM_CHUNK);
+	check(n == -EAGAIN, "%s: read again in PRE_COPY: %zd (want -EAGAIN)",
+	    d->name, n);
+	raw_read_empty(d);
+	s->precopy = s->len;
+}
+
+/* PRE_COPY_P2P -> STOP_COPY: the same fd, the rest of the stream, then 0. */
+static void
+src_stopcopy(struct device *d, struct stream *s)
+{
+	uint64_t size = 0;
+	int fd = device_data_fd(d), rc;
+	bool eof;
+	ssize_t n;
+
+	if (!step(d, VFIO_DEVICE_STATE_STOP_COPY))
+		return;
+	check(device_data_fd(d) == fd && fd >= 0, "%s: STOP_COPY keeps the "
+	    "pre-copy data fd (%d, now %d)", d->name, fd, device_data_fd(d));
+	rc = device_stop_copy_size(d, &size, NULL);
+	check(rc == 0 && size > 0, "%s: stop-copy size %" PRIu64 " (rc %d)",
+	    d->name, size, rc);
+	n = read_now(d, s, &eof);
+	check(n > 0 && eof, "%s: stop-copy data: %zd bytes, then 0 (end)",
+	    d->name, n);
+	check(s->len == size, "%s: whole stream %zu bytes (%zu pre-copy), "
+	    "stop-copy size said %" PRIu64, d->name, s->len, s->precopy, size);
+	hexdump("stream", s->buf, s->len);
+}
+
+/* Destination: RUNNING -> RESUMING (one request), write it all, STOP. */
+static bool
+dst_load(struct device *d, const struct stream *s)
+{
+	struct err e = { 0, "" };
+	int rc;
+
+	if (!step(d, VFIO_DEVICE_STATE_RESUMING))
+		return false;
+	check(device_data_fd(d) >= 0, "%s: RESUMING gave a data fd", d->name);
+	rc = load(d, s->buf, s->len, &e);
+	check(rc == 0, "%s: wrote %zu bytes%s%s", d->name, s->len,
+	    rc < 0 ? ": " : "", e.msg);
+	return step(d, VFIO_DEVICE_STATE_STOP);
+}
+
+static void
+t_byhand(struct stream *st)
+{
+	int i;
+
+	section("migration by hand: sources 0,1 into destinations 2,3");
+	for (i = 0; i < 2; i++)
+		regs_put(devs[i].d, i);
+	for (i = 0; i < 2; i++)
+		regs_compare(devs[2 + i].d, i, false, "destination before");
+	for (i = 0; i < 2; i++)
+		src_precopy(devs[i].d, &st[i]);
+	for (i = 0; i < 2; i++)	/* the barrier: all P2P before any stops */
+		step(devs[i].d, VFIO_DEVICE_STATE_PRE_COPY_P2P);
+	for (i = 0; i < 2; i++)
+		src_stopcopy(devs[i].d, &st[i]);
+	for (i = 0; i < 2; i++)
+		dst_load(devs[2 + i].d, &st[i]);
+	for (i = 0; i < 2; i++)
+		step(devs[2 + i].d, VFIO_DEVICE_STATE_RUNNING_P2P);
+	for (i = 0; i < 2; i++)
+		step(devs[2 + i].d, VFIO_DEVICE_STATE_RUNNING);
+	for (i = 0; i < 2; i++)
+		regs_compare(devs[2 + i].d, i, true, "destination after");
+	for (i = 0; i < 2; i++) {
+		step(devs[i].d, VFIO_DEVICE_STATE_STOP);
+		check(device_data_fd(devs[i].d) < 0, "%s: STOP closed the data "
+		    "fd", devs[i].d->name);
+	}
+}
+
+/* Resets @d and checks that it is RUNNING again. */
+static void
+reset_running(struct device *d)
+{
+	struct err e = { 0, "" };
+	int rc;
+
+	rc = device_reset(d, &e);
+	check(rc == 0 && kstate(d) == VFIO_DEVICE_STATE_RUNNING &&
+	    device_data_fd(d) < 0, "%s: reset: %s, state %s", d->name,
+	    rc < 0 ? e.msg : "ok", fsm_name(kstate(d)));
+}
+
+/* Short garbage: write() takes it, RESUMING -> STOP is the verdict. */
+static void
+t_garbage(struct device *d)
+{
+	static const uint8_t junk[16] = "not a device st";
+	struct err e = { 0, "" };
+	int rc;
+
+	section("garbage into RESUMING");
+	if (!step(d, VFIO_DEVICE_STATE_RESUMING))
+		return;
+	rc = load(d, junk, sizeof junk, &e);
+	check(rc == 0, "%s: wrote %zu bytes of garbage%s%s", d->name,
+	    sizeof junk, rc < 0 ? ": " : "", e.msg);
+	rc = device_set_state(d, VFIO_DEVICE_STATE_STOP, &e);
+	check(rc == -EINVAL, "%s: RESUMING -> STOP after garbage: %d (%s), "
+	    "want -EINVAL", d->name, rc, rc < 0 ? e.msg : "ok");
+	check(kstate(d) == VFIO_DEVICE_STATE_RESUMING && d->state ==
+	    VFIO_DEVICE_STATE_RESUMING, "%s: still RESUMING (kernel %s, "
+	    "ours %s)", d->name, fsm_name(kstate(d)), fsm_name(d->state));
+	reset_running(d);
+}
+
+/*
+ * A flipped byte in the stream's header must fail the load: write()
+ * (mtty checks its header when it is complete) or RESUMING -> STOP.
+ */
+static void
+t_flipped(struct device *d, const struct stream *s)
+{
+	struct stream bad = *s;
+	struct err e = { 0, "" };
+	int wrc, src = -1;
+
+	section("a flipped byte in the stream's header");
+	bad.buf[0] ^= 0x01;
+	if (!step(d, VFIO_DEVICE_STATE_RESUMING))
+		return;
+	wrc = load(d, bad.buf, bad.len, &e);
+	printf("  %s: write: %s\n", d->name, wrc < 0 ? e.msg : "accepted");
+	if (wrc == 0) {
+		src = device_set_state(d, VFIO_DEVICE_STATE_STOP, &e);
+		printf("  %s: RESUMING -> STOP: %s\n", d->name,
+		    src < 0 ? e.msg : "ok");
+	}
+	check(wrc < 0 || src < 0, "%s: the flipped stream was refused (write: "
+	    "%d; RESUMING -> STOP: %s)", d->name, wrc, wrc < 0 ? "not tried" :
+	    src < 0 ? "refused" : "accepted");
+	reset_running(d);
+}
+
+/*
+ * Not a check: whether mtty notices a flipped byte in its payload (it has
+ * no checksum, so end-to-end integrity is the transport's job).
+ */
+static void
+note_payload_flip(struct device *d, const struct stream *s)
+{
+	struct stream bad = *s;
+	uint8_t scr = 0;
+	int rc;
+
+	section("note: a flipped payload byte");
+	bad.buf[s->precopy + UART_SCR] ^= 0x80;	/* port 0's scratch */
+	if (device_set_state(d, VFIO_DEVICE_STATE_RESUMING, NULL) < 0)
+		return;
+	rc = load(d, bad.buf, bad.len, NULL);
+	if (rc == 0)
+		rc = device_set_state(d, VFIO_DEVICE_STATE_STOP, NULL);
+	if (rc == 0)
+		rc = device_set_state(d, VFIO_DEVICE_STATE_RUNNING, NULL);
+	reg_rw(d, UART_SCR, &scr, false);
+	printf("  %s: load of a stream with a flipped payload byte: %s; "
+	    "scratch now 0x%02x\n", d->name, rc < 0 ? strerror(-rc) :
+	    "accepted", scr);
+	printf("  note: %s\n", rc < 0 ? "the device noticed" : "the device "
+	    "cannot tell: only a checksum on the way catches this");
+	device_reset(d, NULL);
+}
+
+static int
+set_new(const char *name, struct vmdev *v, int n, struct migset **out)
+{
+	struct err e = { 0, "" };
+	int i, rc;
+
+	if ((rc = migset_new(name, NULL, out, &e)) < 0) {
+		check(false, "migset_new %s: %s", name, e.msg);
+		return rc;
+	}
+	for (i = 0; i < n; i++) {
+		if ((rc = open_dev(&v[i])) < 0)
+			return rc;
+		rc = migset_add(*out, v[i].d, &e);
+		v[i].d = NULL;	/* the set owns it now, even on failure */
+		if (rc < 0) {
+			check(false, "migset_add %s: %s", name, e.msg);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static void
+print_progress(void *arg, const struct localmig_progress *p)
+{
+	printf("  progress: %s, iteration %d, %" PRIu64 " bytes moved\n",
+	    localmig_phase_name(p->phase), p->iteration, p->bytes);
+}
+
+static int
+run_localmig(struct migset *src, struct migset *dst, struct err *e)
+{
+	struct localmig_opts o = { .on_progress = print_progress };
+	struct localmig_result r;
+	int rc;
+
+	memset(&r, 0, sizeof r);
+	rc = localmig_run(src, dst, &o, &r, e);
+	printf("  localmig_run: %d%s%s; %" PRIu64 " bytes (%" PRIu64
+	    " pre-copy, %" PRIu64 " stop-copy), %d iterations, downtime "
+	    "%.3f ms, total %.3f ms\n", rc, rc < 0 ? ": " : "",
+	    rc < 0 ? e->msg : "", r.bytes, r.precopy_bytes, r.stopcopy_bytes,
+	    r.iterations, r.downtime_ns / 1e6, r.total_ns / 1e6);
+	return rc;
+}
+
+static void
+show_set(struct migset *s, const char *when)
+{
+	char buf[512];
+
+	printf("  %s %s: %s\n", migset_name(s), when,
+	    migset_states_str(s, buf, sizeof buf));
+}
+
+/* localmig into destinations of another layout: refused, rolled back. */
+static void
+t_localmig_refused(struct migset *src)
+{
+	struct migset *dst = NULL;
+	struct err e = { 0, "" };
+	int rc, i;
+
+	section("localmig into destinations of another mtty type");
+	if (nother < 2) {
+		printf("  skipped: no -1 devices given\n");
+		return;
+	}
+	if (set_new("dst-other", other, 2, &dst) == 0) {
+		rc = run_localmig(src, dst, &e);
+		check(rc < 0, "localmig into another layout fails: %d (%s)",
+		    rc, e.msg);
+		show_set(src, "after");
+		show_set(dst, "after");
+		check(migset_all_in(src, VFIO_DEVICE_STATE_RUNNING),
+		    "the source set is RUNNING again");
+		check(migset_all_in(dst, VFIO_DEVICE_STATE_RUNNING),
+		    "the destination set was reset to RUNNING");
+		for (i = 0; i < 2; i++)
+			regs_compare(migset_device(src, i), i, true,
+			    "source after the rollback");
+	}
+	migset_free(dst);
+}
+
+static void
+t_localmig(void)
+{
+	struct migset *src = NULL, *dst = NULL;
+	struct err e = { 0, "" };
+	int rc, i;
+
+	section("localmig_run: sources 4,5 into destinations 6,7");
+	if (set_new("src", devs + 4, 2, &src) < 0 ||
+	    set_new("dst", devs + 6, 2, &dst) < 0)
+		goto out;
+	for (i = 0; i < 2; i++)
+		regs_put(migset_device(src, i), i);
+	for (i = 0; i < 2; i++)
+		regs_compare(migset_device(dst, i), i, false,
+		    "destination before");
+	t_localmig_refused(src);
+	section("localmig_run: sources 4,5 into destinations 6,7, for real");
+	rc = run_localmig(src, dst, &e);
+	check(rc == 0, "localmig_run succeeded%s%s", rc < 0 ? ": " : "",
+	    e.msg);
+	show_set(src, "after");
+	show_set(dst, "after");
+	check(migset_all_in(src, VFIO_DEVICE_STATE_STOP), "sources STOP");
+	check(migset_all_in(dst, VFIO_DEVICE_STATE_RUNNING),
+	    "destinations RUNNING");
+	for (i = 0; i < 2; i++)
+		regs_compare(migset_device(dst, i), i, true,
+		    "destination after");
+out:
+	migset_free(src);
+	migset_free(dst);
+}
+
+static int
+parse_dev(struct vmdev *v, const char *arg, const char *name)
+{
+	const char *colon = strchr(arg, ':');
+
+	if (colon == NULL || (size_t)(colon - arg) >= sizeof v->group ||
+	    strlen(colon + 1) >= sizeof v->uuid || colon[1] == '\0')
+		return -1;
+	memcpy(v->group, arg, colon - arg);
+	v->group[colon - arg] = '\0';
+	strcpy(v->uuid, colon + 1);
+	snprintf(v->name, sizeof v->name, "%s", name);
+	return 0;
+}
+
+static int
+parse_args(int argc, char **argv)
+{
+	char name[16];
+	int c;
+
+	while ((c = getopt(argc, argv, "1:v")) != -1) {
+		if (c == 'v') {
+			log_set_level(LOG_LVL_DEBUG);
+			continue;
+		}
+		if (c != '1' || nother == 2)
+			return -1;
+		snprintf(name, sizeof name, "other%d", nother);
+		if (parse_dev(&other[nother++], optarg, name) < 0)
+			return -1;
+	}
+	for (; optind < argc && ndevs < VM_MAXDEV; optind++) {
+		snprintf(name, sizeof name, "mtty%d", ndevs);
+		if (parse_dev(&devs[ndevs++], argv[optind], name) < 0)
+			return -1;
+	}
+	return optind == argc ? 0 : -1;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct stream *st;
+	int i;
+
+	log_init("vm_kernel_test", LOG_LVL_WARN);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (parse_args(argc, argv) < 0) {
+		fprintf(stderr, "usage: vm_kernel_test [-v] [-1 GROUP:UUID]... "
+		    "GROUP:UUID... (8 or more)\n");
+		return 2;
+	}
+	if (ndevs < 8) {
+		printf("vm_kernel_test: SKIP: %d devices given, 8 needed\n",
+		    ndevs);
+		return 77;
+	}
+	section("open");
+	for (i = 0; i < 4; i++)
+		if (open_dev(&devs[i]) < 0)
+			return 1;
+	st = xcalloc(2, sizeof *st);
+	t_probe();
+	section("targets the kernel refuses");
+	t_bad_target(devs[0].d, VFIO_DEVICE_STATE_ERROR);
+	t_bad_target(devs[0].d, 9);
+	t_open_errors();
+	t_byhand(st);
+	t_garbage(devs[2].d);
+	t_flipped(devs[3].d, &st[1]);
+	note_payload_flip(devs[3].d, &st[1]);
+	for (i = 0; i < 4; i++)
+		close_dev(&devs[i]);
+	free(st);
+	t_localmig();
+	printf("\nvm_kernel_test: %d checks, %d failed\n", npass + nfail,
+	    nfail);
+	return nfail == 0 ? 0 : 1;
+}
