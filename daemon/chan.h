@@ -1,0 +1,112 @@
+/*
+ * chan.h: the byte stream between two daemons: a connected TCP socket,
+ * wrapped in mutual TLS (GnuTLS, X.509) unless insecure mode was chosen.
+ *
+ * Blocking calls with timeouts (poll), for migration threads, never for the
+ * event loop.  Not here: connect/listen/accept, framing, retries, policy.
+ *
+ * Certificates come from a directory laid out as QEMU's x509 credentials:
+ * ca-cert.pem (required), server-cert.pem + server-key.pem (to accept),
+ * client-cert.pem + client-key.pem (to connect), ca-crl.pem (optional).
+ * The server requires a client certificate signed by the CA; the client
+ * verifies the server's certificate against the CA.  Both check the key
+ * purpose (TLS WWW server / client) when the certificate names one.
+ *
+ * Timeouts: timeout_ms < 0 waits forever.  For the handshake and chan_recv()
+ * it bounds the whole call; for chan_send() and chan_sendv() it bounds each
+ * wait without progress, so a large send on a slow link is not cut short.
+ *
+ * Errors (negative errno): ETIMEDOUT; ECONNRESET (peer vanished: reset, or a
+ * TLS stream closed without close_notify); EPIPE; EACCES (certificate
+ * refused); ECONNABORTED (the peer sent a fatal TLS alert, e.g. it refused
+ * our certificate); EPROTO (not TLS, or a broken TLS stream).  The text of
+ * the last failure of each direction is in chan_recv_error() and
+ * chan_send_error().
+ *
+ * Cancelling: shutdown(chan_fd(ch), SHUT_RDWR) from another thread wakes a
+ * blocked call at once: chan_recv() returns -ECANCELED (TCP only: on a unix
+ * socket it looks like an orderly end), chan_send() -EPIPE.
+ *
+ * In insecure mode a peer that closes mid-stream gives an orderly end (0),
+ * as TCP cannot tell: the framing above must notice the missing end frame.
+ * With TLS that is ECONNRESET.
+ *
+ * Threads: a struct chan_creds may be shared by any number of threads.  A
+ * struct chan is used by one thread at a time, or by one sending thread
+ * (chan_send, chan_sendv, chan_shutdown) and one receiving thread (chan_recv)
+ * at once: GnuTLS allows one reader and one writer on a session, and we
+ * neither renegotiate nor re-authenticate after the handshake.
+ */
+#ifndef VFIOMIG_CHAN_H
+#define VFIOMIG_CHAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "util.h"
+
+struct chan_creds;
+struct chan;
+
+#define CHAN_CA_CERT		"ca-cert.pem"
+#define CHAN_CA_CRL		"ca-crl.pem"
+#define CHAN_SERVER_CERT	"server-cert.pem"
+#define CHAN_SERVER_KEY		"server-key.pem"
+#define CHAN_CLIENT_CERT	"client-cert.pem"
+#define CHAN_CLIENT_KEY		"client-key.pem"
+
+/*
+ * Loads the credentials in @dir once.  ca-cert.pem is required, and at least
+ * one whole pair (server or client); a missing or unreadable file, half a
+ * pair, or a key that does not match its certificate fails with the path in
+ * @e.  With @insecure, nothing is loaded (@dir may be NULL): channels are
+ * plaintext, and the caller logs the warning.
+ */
+int chan_creds_load(const char *dir, bool insecure, struct chan_creds **out,
+    struct err *e);
+void chan_creds_free(struct chan_creds *cr);
+bool chan_creds_insecure(const struct chan_creds *cr);
+
+/*
+ * Take ownership of the connected socket @fd (closed on failure too), make
+ * it non-blocking and do the TLS handshake (nothing in insecure mode).
+ * Errors read "TLS handshake with 127.0.0.1:4444: <why>".  chan_client()
+ * does not check the server's name: the peer is identified by the CA, and
+ * migration peers are usually addressed by IP.  chan_client_host() also
+ * checks @host (a DNS name or an IP address) against the certificate.
+ *
+ * With TLS 1.3 the client's handshake ends before the server has checked
+ * the client's certificate: a refused client learns it on its first
+ * chan_recv() (ECONNABORTED, "received TLS alert: ...").
+ */
+int chan_client(int fd, struct chan_creds *cr, int timeout_ms,
+    struct chan **out, struct err *e);
+int chan_client_host(int fd, struct chan_creds *cr, const char *host,
+    int timeout_ms, struct chan **out, struct err *e);
+int chan_server(int fd, struct chan_creds *cr, int timeout_ms,
+    struct chan **out, struct err *e);
+
+/* Sends all of @len bytes: @len, or a negative errno. */
+ssize_t chan_send(struct chan *ch, const void *buf, size_t len,
+    int timeout_ms);
+/* Sends all of @iov (header + payload without copying them together). */
+int chan_sendv(struct chan *ch, const struct iovec *iov, int n,
+    int timeout_ms);
+/* Receives what is available: > 0 bytes, 0 at an orderly end, or -errno. */
+ssize_t chan_recv(struct chan *ch, void *buf, size_t len, int timeout_ms);
+/* Orderly end of our direction: TLS close_notify, then shutdown(SHUT_WR). */
+void chan_shutdown(struct chan *ch);
+/* Closes the socket (without close_notify: call chan_shutdown() first). */
+void chan_free(struct chan *ch);
+
+int chan_fd(const struct chan *ch);
+/* "127.0.0.1:50122", "[::1]:4444" or "unix". */
+const char *chan_peer(const struct chan *ch);
+bool chan_is_tls(const struct chan *ch);
+/* What the last failed chan_recv() / chan_send[v]() ran into. */
+const char *chan_recv_error(const struct chan *ch);
+const char *chan_send_error(const struct chan *ch);
+
+#endif
