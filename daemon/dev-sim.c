@@ -270,7 +270,7 @@ sim_reg_add(struct sim *s)
 {
 	pthread_once(&sim_reg_once, sim_reg_init);
 	pthread_rwlock_wrlock(&sim_reg_lock);
-	s->slot = sim_reg_slots++ % (SIM_BAR_SIZE / 8);
+	s->slot = sim_reg_slots++ % (SIM_BAR_RESETS_OFF / 8);
 	s->reg_next = sim_reg_head;
 	sim_reg_head = s;
 	pthread_rwlock_unlock(&sim_reg_lock);
@@ -1320,10 +1320,15 @@ static int
 sim_reset(struct device *d, struct err *e)
 {
 	struct sim *s = sim_of(d);
+	uint64_t resets;
 
 	sim_streams_end(s);
 	pthread_mutex_lock(&s->lock);
+	memcpy(&resets, s->bar + SIM_BAR_RESETS_OFF, sizeof resets);
 	sim_fresh(s);
+	/* The reset count register: a reset device never looks untouched. */
+	resets++;
+	memcpy(s->bar + SIM_BAR_RESETS_OFF, &resets, sizeof resets);
 	s->state = VFIO_DEVICE_STATE_RUNNING;
 	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);

@@ -24,6 +24,8 @@
 
 #define SIM_PAGE_SIZE 4096u
 #define SIM_BAR_SIZE 4096u
+/* The BAR's last 8 bytes count resets; P2P slots are the 8-byte words before. */
+#define SIM_BAR_RESETS_OFF (SIM_BAR_SIZE - 8u)
 #define SIM_MAX_FAULTS 8
 
 /* An injected fault: the arc @from -> @to fails. */

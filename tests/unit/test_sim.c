@@ -585,7 +585,22 @@ test_reset(void **unused)
 	assert_int_equal(state_of(d), RUN);
 	assert_int_equal(device_data_fd(d), -1);
 	assert_true(dev_sim_digest(d) != h);
-	assert_true(dev_sim_digest(d) == dev_sim_digest(fresh));
+	/*
+	 * A fresh state of its own seed, but for the reset count register:
+	 * a reset device never passes for an untouched one.
+	 */
+	assert_true(dev_sim_digest(d) != dev_sim_digest(fresh));
+	{
+		uint64_t resets = 0;
+
+		assert_int_equal(device_region_rw(d, 0, SIM_BAR_RESETS_OFF,
+		    &resets, sizeof resets, false, NULL), 0);
+		assert_int_equal(resets, 1);
+		resets = 0;
+		assert_int_equal(device_region_rw(d, 0, SIM_BAR_RESETS_OFF,
+		    &resets, sizeof resets, true, NULL), 0);
+		assert_true(dev_sim_digest(d) == dev_sim_digest(fresh));
+	}
 	device_free(d);
 	device_free(fresh);
 }
