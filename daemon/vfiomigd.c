@@ -1,0 +1,594 @@
+/*
+ * vfiomigd.c: the daemon's main: options, the configuration, the sets (every
+ * device opened before anything listens), the TLS credentials, the libevent
+ * loop (the migration listener, signals, finished jobs), and the
+ * command-line migration (--migrate SET --to HOST:PORT) with its retries
+ * until the control socket exists.
+ *
+ * The loop only accepts and dispatches: migrations run in threads of their
+ * own (xfer-src.c, xfer-dst.c) and wake the loop with event_active() when
+ * they are done.
+ *
+ * Not here: the migration (xfer*.c), the sets (dset.c), parsing the
+ * configuration (config.c).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "xfer.h"
+
+#define EXIT_MIGRATION_FAILED 4
+
+/* The command-line migration. */
+struct mig_req {
+	struct daemon		*dm;
+	struct dset		*ds;
+	struct xfer_target	 t;
+	int			 attempts;
+	int			 max_attempts;
+	int			 delay_ms;
+	bool			 exit_after;
+	struct xfer_job		*job;
+	struct event		*retry_ev;
+};
+
+struct opts {
+	const char	*config;
+	int		 log_level;	/* -1: the configuration's */
+	const char	*migrate;
+	const char	*to;
+	const char	*token;
+	int		 retries;
+	int		 retry_delay_ms;
+	bool		 exit_after;
+};
+
+static int vfiomigd_exit = 0;
+static struct mig_req *vfiomigd_req;
+
+static void __attribute__((noreturn))
+usage(int code)
+{
+	FILE *f = code == 0 ? stdout : stderr;
+
+	fprintf(f,
+"usage: vfiomigd --config FILE [--foreground] [--log-level LEVEL]\n"
+"                [--migrate SET --to HOST:PORT [--token TOKEN]\n"
+"                 [--retries N] [--retry-delay MS] [--exit-after]]\n"
+"       vfiomigd --help | --version\n"
+"\n"
+"  -c, --config FILE        configuration (vfiomigd.conf(5)); required\n"
+"  -f, --foreground         stay in the foreground (always, for now)\n"
+"  -l, --log-level LEVEL    error, warning, info or debug\n"
+"  -m, --migrate SET        migrate SET to another vfiomigd at start\n"
+"  -t, --to HOST:PORT       the destination's migration listener\n"
+"  -T, --token TOKEN        the destination set's token (or $VFIOMIG_TOKEN)\n"
+"      --retries N          re-attempt a failed migration N times\n"
+"      --retry-delay MS     wait MS milliseconds between attempts (1000)\n"
+"      --exit-after         exit when the migration is over:\n"
+"                           0 success, 4 failed\n"
+"  -h, --help               this text\n"
+"  -V, --version            the version\n");
+	exit(code);
+}
+
+static void __attribute__((noreturn))
+die(const char *fmt, ...) PRINTFLIKE(1, 2);
+
+static void
+die(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "vfiomigd: error: %s\n", msg);
+	exit(1);
+}
+
+static int
+parse_int(const char *s, const char *what, int min, int max)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || *s == '\0' || *end != '\0' || v < min || v > max)
+		die("%s: \"%s\" is not a number in %d..%d", what, s, min, max);
+	return (int)v;
+}
+
+static int
+parse_level(const char *s)
+{
+	static const char *names[] = { "error", "warning", "info", "debug" };
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(names); i++) {
+		if (strcmp(s, names[i]) == 0)
+			return (int)i;
+	}
+	die("--log-level: \"%s\" is none of error, warning, info, debug", s);
+}
+
+static void
+parse_opts(int argc, char **argv, struct opts *o)
+{
+	enum { OPT_RETRIES = 256, OPT_DELAY, OPT_EXIT_AFTER };
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "migrate", required_argument, NULL, 'm' },
+		{ "to", required_argument, NULL, 't' },
+		{ "token", required_argument, NULL, 'T' },
+		{ "retries", required_argument, NULL, OPT_RETRIES },
+		{ "retry-delay", required_argument, NULL, OPT_DELAY },
+		{ "exit-after", no_argument, NULL, OPT_EXIT_AFTER },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool retry_opts = false;
+	int ch;
+
+	memset(o, 0, sizeof *o);
+	o->log_level = -1;
+	o->retry_delay_ms = 1000;
+	while ((ch = getopt_long(argc, argv, "c:fhVl:m:t:T:", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			o->config = optarg;
+			break;
+		case 'f':
+			break;
+		case 'h':
+			usage(0);
+		case 'V':
+			printf("vfiomigd %s\n", PACKAGE_VERSION);
+			exit(0);
+		case 'l':
+			o->log_level = parse_level(optarg);
+			break;
+		case 'm':
+			o->migrate = optarg;
+			break;
+		case 't':
+			o->to = optarg;
+			break;
+		case 'T':
+			o->token = optarg;
+			break;
+		case OPT_RETRIES:
+			o->retries = parse_int(optarg, "--retries", 0, 1000);
+			retry_opts = true;
+			break;
+		case OPT_DELAY:
+			o->retry_delay_ms = parse_int(optarg, "--retry-delay",
+			    0, 3600000);
+			retry_opts = true;
+			break;
+		case OPT_EXIT_AFTER:
+			o->exit_after = true;
+			retry_opts = true;
+			break;
+		default:
+			usage(1);
+		}
+	}
+	if (optind != argc)
+		die("unexpected argument \"%s\" (see --help)", argv[optind]);
+	if (o->config == NULL)
+		die("--config FILE is required (see --help)");
+	if (o->migrate == NULL && (o->to != NULL || o->token != NULL ||
+	    retry_opts))
+		die("--to, --token, --retries, --retry-delay and --exit-after "
+		    "go with --migrate SET");
+	if (o->migrate != NULL && o->to == NULL)
+		die("--migrate %s needs --to HOST:PORT", o->migrate);
+	if (o->migrate != NULL && o->token == NULL)
+		o->token = getenv("VFIOMIG_TOKEN");
+	if (o->migrate != NULL && o->token == NULL)
+		die("--migrate %s needs --token TOKEN or VFIOMIG_TOKEN",
+		    o->migrate);
+	if (o->token != NULL && (strlen(o->token) < FRAME_TOKEN_MIN ||
+	    strlen(o->token) > FRAME_TOKEN_MAX))
+		die("the token is %zu bytes long; it must be %u..%u",
+		    strlen(o->token), FRAME_TOKEN_MIN, FRAME_TOKEN_MAX);
+}
+
+/* ---- Jobs. ---- */
+
+static void mig_done(struct mig_req *, struct xfer_job *);
+
+static void
+daemon_job_notify(struct xfer_job *j)
+{
+	event_active(j->done_arg, EV_READ, 1);
+}
+
+static void
+daemon_job_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct xfer_job *j = arg;
+	struct daemon *dm = j->dm;
+
+	pthread_mutex_lock(&dm->lock);
+	TAILQ_REMOVE(&dm->jobs, j, entry);
+	pthread_mutex_unlock(&dm->lock);
+	event_free(j->done_arg);
+	pthread_join(j->thread, NULL);
+	if (vfiomigd_req != NULL && vfiomigd_req->job == j)
+		mig_done(vfiomigd_req, j);
+	xfer_job_free(j);
+}
+
+int
+daemon_job_add(struct daemon *dm, struct xfer_job *j)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&dm->lock);
+	if (dm->stopping)
+		rc = -ESHUTDOWN;
+	else {
+		j->done = daemon_job_notify;
+		j->done_arg = event_new(dm->base, -1, 0, daemon_job_done_cb,
+		    j);
+		if (j->done_arg == NULL)
+			fatalx("event_new");
+		TAILQ_INSERT_TAIL(&dm->jobs, j, entry);
+	}
+	pthread_mutex_unlock(&dm->lock);
+	return rc;
+}
+
+void
+daemon_job_remove(struct daemon *dm, struct xfer_job *j)
+{
+	pthread_mutex_lock(&dm->lock);
+	TAILQ_REMOVE(&dm->jobs, j, entry);
+	pthread_mutex_unlock(&dm->lock);
+	event_free(j->done_arg);
+	j->done_arg = NULL;
+}
+
+/* SIGTERM: every job fails and rolls back; handshakes are cut. */
+static void
+daemon_cancel_all(struct daemon *dm)
+{
+	struct xfer_job *j;
+
+	pthread_mutex_lock(&dm->lock);
+	dm->stopping = true;
+	TAILQ_FOREACH(j, &dm->jobs, entry)
+		xfer_job_cancel(j, "the daemon is shutting down");
+	pthread_mutex_unlock(&dm->lock);
+	xfer_dst_cancel_handshakes(dm);
+}
+
+static void
+daemon_join_all(struct daemon *dm)
+{
+	struct xfer_job *j;
+
+	xfer_dst_wait_handshakes(dm);
+	for (;;) {
+		pthread_mutex_lock(&dm->lock);
+		if ((j = TAILQ_FIRST(&dm->jobs)) != NULL)
+			TAILQ_REMOVE(&dm->jobs, j, entry);
+		pthread_mutex_unlock(&dm->lock);
+		if (j == NULL)
+			break;
+		pthread_join(j->thread, NULL);
+		event_free(j->done_arg);
+		xfer_job_free(j);
+	}
+}
+
+/* ---- The command-line migration. ---- */
+
+static void
+mig_start(struct mig_req *r)
+{
+	struct err e = { 0, "" };
+
+	r->attempts++;
+	if (r->max_attempts > 1)
+		log_info("migrate %s: attempt %d of %d", r->ds->name,
+		    r->attempts, r->max_attempts);
+	if (xfer_src_start(r->dm, r->ds, &r->t, &r->job, &e) == 0)
+		return;
+	log_warnx("migrate %s: cannot start: %s", r->ds->name, e.msg);
+	r->job = NULL;
+	mig_done(r, NULL);
+}
+
+static void
+mig_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	mig_start(arg);
+}
+
+static void
+mig_done(struct mig_req *r, struct xfer_job *j)
+{
+	struct timeval tv;
+	bool ok = j != NULL && j->res.rc == 0;
+
+	r->job = NULL;
+	if (ok) {
+		if (r->exit_after)
+			event_base_loopexit(r->dm->base, NULL);
+		return;
+	}
+	if (r->attempts < r->max_attempts && !r->dm->stopping &&
+	    dset_status(r->ds) == DSET_IDLE) {
+		log_info("migrate %s: attempt %d failed; retrying in %d ms",
+		    r->ds->name, r->attempts, r->delay_ms);
+		tv.tv_sec = r->delay_ms / 1000;
+		tv.tv_usec = (r->delay_ms % 1000) * 1000;
+		evtimer_add(r->retry_ev, &tv);
+		return;
+	}
+	log_warnx("migrate %s: failed after %d attempt%s", r->ds->name,
+	    r->attempts, r->attempts > 1 ? "s" : "");
+	if (r->exit_after && !r->dm->stopping) {
+		vfiomigd_exit = EXIT_MIGRATION_FAILED;
+		event_base_loopexit(r->dm->base, NULL);
+	}
+}
+
+static struct mig_req *
+mig_new(struct daemon *dm, const struct opts *o)
+{
+	struct mig_req *r = xcalloc(1, sizeof *r);
+	struct err e = { 0, "" };
+
+	r->dm = dm;
+	if ((r->ds = daemon_find_set(dm, o->migrate)) == NULL)
+		die("--migrate: %s: no set named \"%s\"", o->config,
+		    o->migrate);
+	if (config_parse_hostport(o->to, &r->t.host, &r->t.port, &e) < 0)
+		die("--to: %s", e.msg);
+	r->t.token = xstrdup(o->token);
+	r->max_attempts = 1 + o->retries;
+	r->delay_ms = o->retry_delay_ms;
+	r->exit_after = o->exit_after;
+	return r;
+}
+
+static void
+mig_free(struct mig_req *r)
+{
+	if (r == NULL)
+		return;
+	if (r->retry_ev != NULL)
+		event_free(r->retry_ev);
+	free(r->t.host);
+	free(r->t.port);
+	free(r->t.token);
+	free(r);
+}
+
+/* ---- The loop: listener and signals. ---- */
+
+static void
+peer_name(const struct sockaddr *sa, socklen_t len, char *buf, size_t size)
+{
+	char host[64], port[16];
+
+	if (getnameinfo(sa, len, host, sizeof host, port, sizeof port,
+	    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		snprintf(buf, size, "?");
+	else if (sa->sa_family == AF_INET6)
+		snprintf(buf, size, "[%s]:%s", host, port);
+	else
+		snprintf(buf, size, "%s:%s", host, port);
+}
+
+static void
+listen_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int len, void *arg)
+{
+	char peer[128];
+
+	peer_name(sa, len, peer, sizeof peer);
+	log_debug("incoming connection from %s", peer);
+	xfer_dst_accept(arg, fd, peer);
+}
+
+static void
+listen_error_cb(struct evconnlistener *l, void *arg)
+{
+	log_warn("migration listener: accept");
+}
+
+static struct evconnlistener *
+listen_open(struct daemon *dm)
+{
+	const struct config_migration *mc = &dm->conf->migration;
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+	    .ai_flags = AI_PASSIVE }, *res;
+	struct evconnlistener *l;
+	int rc;
+
+	rc = getaddrinfo(mc->listen_host, mc->listen_port, &hints, &res);
+	if (rc != 0)
+		die("%s: migration.listen: %s: %s", dm->conf->filename,
+		    mc->listen, gai_strerror(rc));
+	l = evconnlistener_new_bind(dm->base, listen_accept_cb, dm,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+	    -1, res->ai_addr, res->ai_addrlen);
+	freeaddrinfo(res);
+	if (l == NULL)
+		die("%s: migration.listen: cannot listen on %s: %s",
+		    dm->conf->filename, mc->listen, strerror(errno));
+	evconnlistener_set_error_cb(l, listen_error_cb);
+	log_info("listening for migrations on %s (%s)", mc->listen,
+	    mc->insecure ? "insecure" : "TLS");
+	return l;
+}
+
+static void
+signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *dm = arg;
+
+	if (sig == SIGHUP) {
+		log_info("SIGHUP: reloading the configuration is not "
+		    "supported yet; ignored");
+		return;
+	}
+	log_info("%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	daemon_cancel_all(dm);
+	event_base_loopexit(dm->base, NULL);
+}
+
+/* ---- Start and stop. ---- */
+
+static void
+daemon_load(struct daemon *dm, const struct opts *o)
+{
+	struct err e = { 0, "" };
+
+	if (config_load(o->config, &dm->conf, &e) < 0)
+		die("%s", e.msg);
+	log_set_level(o->log_level >= 0 ? (enum log_level)o->log_level :
+	    dm->conf->log_level);
+	if (o->migrate != NULL &&
+	    config_find_set(dm->conf, o->migrate) == NULL)
+		die("--migrate: %s: no set named \"%s\"", o->config,
+		    o->migrate);
+	if (chan_creds_load(dm->conf->migration.tls_dir,
+	    dm->conf->migration.insecure, &dm->creds, &e) < 0)
+		die("%s: migration.tls_dir: %s", o->config, e.msg);
+	if (dm->conf->migration.insecure)
+		log_warnx("migration.insecure: the migration channel is "
+		    "plaintext and the peer is not authenticated by "
+		    "certificate; only the set's token protects it");
+}
+
+static void
+daemon_open_sets(struct daemon *dm)
+{
+	const struct config_set *cs;
+	struct err e = { 0, "" };
+	char prefix[128];
+	int i;
+
+	dm->sets = xcalloc(MAX(dm->conf->nsets, 1), sizeof *dm->sets);
+	for (i = 0; i < dm->conf->nsets; i++) {
+		cs = &dm->conf->sets[i];
+		if (dset_new(cs, &dm->sets[i], &e) < 0)
+			die("%s", e.msg);
+		dm->nsets++;
+		log_info("set %s: %d device%s, status idle%s", cs->name,
+		    cs->ndevices, cs->ndevices > 1 ? "s" : "",
+		    cs->token == NULL ? "; no token: incoming migrations "
+		    "refused" : "");
+		if (cs->token != NULL && strlen(cs->token) < FRAME_TOKEN_MIN)
+			log_warnx("set %s: the token is %zu bytes long; a "
+			    "source must present %u..%u bytes: no incoming "
+			    "migration can match it", cs->name,
+			    strlen(cs->token), FRAME_TOKEN_MIN,
+			    FRAME_TOKEN_MAX);
+		snprintf(prefix, sizeof prefix, "set %s", cs->name);
+		dset_log_devices(dm->sets[i], prefix);
+	}
+}
+
+static void
+daemon_init(struct daemon *dm)
+{
+	memset(dm, 0, sizeof *dm);
+	pthread_mutex_init(&dm->lock, NULL);
+	pthread_cond_init(&dm->cond, NULL);
+	TAILQ_INIT(&dm->jobs);
+	LIST_INIT(&dm->handshakes);
+	if (evthread_use_pthreads() < 0)
+		die("libevent: no pthreads support");
+	if ((dm->base = event_base_new()) == NULL)
+		die("libevent: event_base_new failed");
+}
+
+static void
+daemon_free(struct daemon *dm)
+{
+	int i;
+
+	for (i = 0; i < dm->nsets; i++)
+		dset_free(dm->sets[i]);
+	free(dm->sets);
+	chan_creds_free(dm->creds);
+	config_free(dm->conf);
+	event_base_free(dm->base);
+	pthread_cond_destroy(&dm->cond);
+	pthread_mutex_destroy(&dm->lock);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	struct event *sigev[ARRAY_SIZE(sigs)];
+	struct evconnlistener *l = NULL;
+	struct daemon dm;
+	struct opts o;
+	size_t i;
+
+	log_init("vfiomigd", LOG_LVL_INFO);
+	parse_opts(argc, argv, &o);
+	signal(SIGPIPE, SIG_IGN);
+	daemon_init(&dm);
+	daemon_load(&dm, &o);
+	log_info("vfiomigd %s: config %s, %d set%s", PACKAGE_VERSION,
+	    o.config, dm.conf->nsets, dm.conf->nsets != 1 ? "s" : "");
+	daemon_open_sets(&dm);
+	if (o.migrate != NULL)
+		vfiomigd_req = mig_new(&dm, &o);
+	for (i = 0; i < ARRAY_SIZE(sigs); i++) {
+		sigev[i] = evsignal_new(dm.base, sigs[i], signal_cb, &dm);
+		evsignal_add(sigev[i], NULL);
+	}
+	if (dm.conf->migration.listen != NULL)
+		l = listen_open(&dm);
+	if (vfiomigd_req != NULL) {
+		vfiomigd_req->retry_ev = evtimer_new(dm.base, mig_retry_cb,
+		    vfiomigd_req);
+		mig_start(vfiomigd_req);
+	}
+	event_base_dispatch(dm.base);
+
+	if (l != NULL)
+		evconnlistener_free(l);
+	daemon_cancel_all(&dm);
+	daemon_join_all(&dm);
+	for (i = 0; i < ARRAY_SIZE(sigs); i++)
+		event_free(sigev[i]);
+	mig_free(vfiomigd_req);
+	daemon_free(&dm);
+	log_info("exit %d", vfiomigd_exit);
+	return vfiomigd_exit;
+}

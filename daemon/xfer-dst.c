@@ -1,0 +1,873 @@
+/*
+ * xfer-dst.c: the destination side of a migration between two daemons.
+ *
+ * Each accepted connection gets a handshake thread: TLS (chan_server, with
+ * a timeout), the HELLO (at most FRAME_CTL_MAX bytes, checked), the set by
+ * name, the token, the device list, all before anything touches a device.
+ * A refused connection gets a HELLO_REPLY that says why; one that fails
+ * TLS or sends garbage is dropped; both with a log line.  Accepted
+ * connections of one job id are gathered into a destination job.
+ *
+ * The job's thread waits for all of them, moves the set to RESUMING and
+ * replies HELLO_REPLY accepted on each; then one receiver per connection
+ * writes DATA into its devices and checks each stream's digest at DEV_END;
+ * INIT_ACK when every device's initial data is in; after every DEV_END the
+ * load verdict (STOP), RUNNING through the barrier, COMMITTED.  Any failure:
+ * ABORT if the source can hear it, connections dropped, every device reset:
+ * the set is idle again, ready for a new incoming migration.
+ *
+ * Not here: the source (xfer-src.c), the codec (frame.c), TLS (chan.c),
+ * accepting (vfiomigd.c).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+#include "daemon.h"
+#include "dev-sim.h"
+#include "log.h"
+#include "xfer.h"
+
+#define DST_CLOSE_WAIT_MS 5000	/* after COMMITTED: the source closes */
+
+/* A handshake in progress (the daemon's list, under dm->lock). */
+struct xfer_hs {
+	struct daemon		*dm;
+	int			 fd;	/* ours; the chan has a dup of it */
+	char			 peer[64];
+	LIST_ENTRY(xfer_hs)	 entry;
+};
+
+struct dst_dev {
+	struct device		*d;
+	struct frame_digest	 dg;
+	bool			 initial_done;
+	bool			 stopcopy;	/* stop-copy DATA came */
+	bool			 ended;
+	uint64_t		 digest;	/* sim: loaded state */
+};
+
+struct dst {
+	struct xfer_job		*job;
+	struct dset		*ds;
+	char			 name[128];	/* "incoming SET" */
+	Vfiomig__Peer__Hello	*hello;		/* the first connection's */
+	char			 peer[64];
+	uint32_t		 max_frame;
+	int			 ndev;
+	struct dst_dev		*devs;
+	pthread_t		*rx;
+	bool			*rx_on;
+	uint64_t		 t0;
+
+	bool			 touched;	/* the devices left RUNNING */
+
+	/* Under job->lock. */
+	bool			 gathering;
+	int			 nhave;
+	int			 ninitial;
+	int			 nended;
+	int			 nclosed;
+	bool			 acked;		/* INIT_ACK went out */
+	bool			 committed;
+};
+
+struct dst_rx {
+	struct dst		*d;
+	struct xfer_conn	*c;
+};
+
+/* ---- Refusals. ---- */
+
+static void
+dst_refuse(struct xfer_conn *c, int error, const char *msg)
+{
+	Vfiomig__Peer__HelloReply r = VFIOMIG__PEER__HELLO_REPLY__INIT;
+
+	r.accepted = false;
+	r.has_error = true;
+	r.error = error < 0 ? -error : error;
+	r.message = (char *)msg;
+	xfer_conn_send_msg(c, FRAME_HELLO_REPLY, &r.base, XFER_ABORT_MS, NULL);
+	xfer_conn_free(c, true);
+}
+
+/* Which set, and may this source migrate into it. */
+static int
+dst_check(struct daemon *dm, const Vfiomig__Peer__Hello *h,
+    struct dset **out, struct err *e)
+{
+	struct dset *ds;
+	const char *tok;
+
+	if ((ds = daemon_find_set(dm, h->set_name)) == NULL)
+		return err_set(e, ENOENT, "no set named \"%s\"", h->set_name);
+	tok = ds->conf->token;
+	if (tok == NULL)
+		return err_set(e, EACCES, "set %s accepts no incoming "
+		    "migration (no token configured)", ds->name);
+	if (!frame_token_equal(h->token.data, h->token.len, tok,
+	    strlen(tok)))
+		return err_set(e, EACCES, "set %s: wrong token", ds->name);
+	if (frame_devices_match(h->devices, h->n_devices, ds->pdev_ptrs,
+	    ds->npdevs, e) < 0)
+		return err_prefix(e, "set %s: the devices differ", ds->name);
+	*out = ds;
+	return 0;
+}
+
+/* ---- Gathering the connections of a job. ---- */
+
+static void *dst_main(void *);
+
+static struct dst *
+dst_new(struct xfer_job *j, struct dset *ds, Vfiomig__Peer__Hello *h,
+    const char *peer)
+{
+	struct dst *d = xcalloc(1, sizeof *d);
+	int i;
+
+	d->job = j;
+	d->ds = ds;
+	snprintf(d->name, sizeof d->name, "incoming %s", ds->name);
+	snprintf(d->peer, sizeof d->peer, "%s", peer);
+	d->hello = h;
+	d->max_frame = MIN(j->dm->conf->migration.max_frame,
+	    FRAME_PAYLOAD_CEIL);
+	d->ndev = migset_count(ds->ms);
+	d->devs = xcalloc(d->ndev, sizeof *d->devs);
+	for (i = 0; i < d->ndev; i++) {
+		d->devs[i].d = migset_device(ds->ms, i);
+		frame_digest_init(&d->devs[i].dg);
+	}
+	d->rx = xcalloc(h->conn_count, sizeof *d->rx);
+	d->rx_on = xcalloc(h->conn_count, sizeof *d->rx_on);
+	d->gathering = true;
+	d->t0 = now_ns();
+	j->id = h->job_id;
+	j->conns = xcalloc(h->conn_count, sizeof *j->conns);
+	j->nconns = h->conn_count;
+	j->priv = d;
+	return d;
+}
+
+static void
+dst_free(struct dst *d)
+{
+	if (d->hello != NULL)
+		vfiomig__peer__hello__free_unpacked(d->hello, NULL);
+	free(d->devs);
+	free(d->rx);
+	free(d->rx_on);
+	pthread_mutex_lock(&d->job->lock);
+	free(d->job->conns);
+	d->job->conns = NULL;
+	d->job->nconns = 0;
+	pthread_mutex_unlock(&d->job->lock);
+	free(d);
+}
+
+/* A new job for the set (ds->lock held, the set has none). */
+static int
+dst_start(struct daemon *dm, struct dset *ds, Vfiomig__Peer__Hello *h,
+    struct xfer_conn *c, struct err *e)
+{
+	struct xfer_job *j = xfer_job_new(XFER_DST, dm, ds);
+	struct dst *d;
+	int rc;
+
+	d = dst_new(j, ds, h, c->peer);
+	j->conns[h->conn_index] = c;
+	c->index = h->conn_index;
+	d->nhave = 1;
+	if ((rc = daemon_job_add(dm, j)) < 0) {
+		rc = err_set(e, -rc, "the daemon is stopping");
+		goto fail;
+	}
+	if ((rc = pthread_create(&j->thread, NULL, dst_main, j)) != 0) {
+		daemon_job_remove(dm, j);
+		rc = err_set(e, rc, "start the job: %s", strerror(rc));
+		goto fail;
+	}
+	ds->job = j;
+	ds->status = DSET_INCOMING;
+	return 0;
+fail:
+	/* The caller keeps @h and @c. */
+	d->hello = NULL;
+	j->conns[h->conn_index] = NULL;
+	dst_free(d);
+	xfer_job_free(j);
+	return rc;
+}
+
+/* Another connection of the job being gathered (ds->lock held). */
+static int
+dst_add_conn(struct xfer_job *j, Vfiomig__Peer__Hello *h,
+    struct xfer_conn *c, struct err *e)
+{
+	struct dst *d = j->priv;
+	int rc = 0;
+
+	pthread_mutex_lock(&j->lock);
+	if (!d->gathering || j->failed)
+		rc = err_set(e, EBUSY, "job %016" PRIx64 " is past its "
+		    "handshake", h->job_id);
+	else if ((rc = frame_hello_same_job(d->hello, h, e)) == 0 &&
+	    j->conns[h->conn_index] != NULL)
+		rc = err_set(e, EPROTO, "job %016" PRIx64 ": connection %"
+		    PRIu32 " came twice", h->job_id, h->conn_index);
+	if (rc == 0) {
+		c->index = h->conn_index;
+		j->conns[h->conn_index] = c;
+		d->nhave++;
+		pthread_cond_broadcast(&j->cond);
+	}
+	pthread_mutex_unlock(&j->lock);
+	return rc;
+}
+
+/* Hands @c (and @h) to the set's job; on failure the caller keeps both. */
+static int
+dst_attach(struct daemon *dm, struct dset *ds, Vfiomig__Peer__Hello *h,
+    struct xfer_conn *c, struct err *e)
+{
+	struct xfer_job *j;
+	int rc;
+
+	pthread_mutex_lock(&ds->lock);
+	j = ds->job;
+	if (j != NULL && j->kind == XFER_DST && j->id == h->job_id) {
+		if ((rc = dst_add_conn(j, h, c, e)) == 0)
+			vfiomig__peer__hello__free_unpacked(h, NULL);
+	} else if (j != NULL)
+		rc = err_set(e, EBUSY, "set %s is busy (%s)", ds->name,
+		    dset_status_name(ds->status));
+	else
+		rc = dst_start(dm, ds, h, c, e);
+	pthread_mutex_unlock(&ds->lock);
+	return rc;
+}
+
+/* ---- The handshake thread. ---- */
+
+static int
+dst_read_hello(struct xfer_conn *c, Vfiomig__Peer__Hello **h, bool *garbage,
+    struct err *e)
+{
+	struct frame f;
+	int rc;
+
+	*garbage = true;
+	if ((rc = xfer_conn_recv(c, &f, XFER_HANDSHAKE_MS, e)) < 0)
+		return rc;
+	*garbage = false;
+	return frame_unpack_hello(f.payload, f.h.len, h, e);
+}
+
+static void
+dst_handshake(struct xfer_hs *hs, struct chan *ch)
+{
+	struct xfer_conn *c = xfer_conn_new(ch, 0, FRAME_ROLE_DST);
+	Vfiomig__Peer__Hello *h = NULL;
+	struct err e = { 0, "" };
+	struct dset *ds;
+	uint64_t id;
+	uint32_t idx, count;
+	bool garbage;
+	int rc;
+
+	if ((rc = dst_read_hello(c, &h, &garbage, &e)) < 0 && garbage) {
+		log_warnx("incoming from %s: dropped: %s", hs->peer, e.msg);
+		xfer_conn_free(c, false);
+		return;
+	}
+	if (rc == 0 && (rc = dst_check(hs->dm, h, &ds, &e)) == 0) {
+		id = h->job_id;
+		idx = h->conn_index;
+		count = h->conn_count;
+		if ((rc = dst_attach(hs->dm, ds, h, c, &e)) == 0) {
+			log_info("incoming from %s: set %s, job %016" PRIx64
+			    ", connection %" PRIu32 " of %" PRIu32 ": "
+			    "authenticated", hs->peer, ds->name, id, idx,
+			    count);
+			return;
+		}
+	}
+	log_warnx("incoming from %s: refused: %s", hs->peer, e.msg);
+	if (h != NULL)
+		vfiomig__peer__hello__free_unpacked(h, NULL);
+	dst_refuse(c, rc, e.msg);
+}
+
+static void *
+dst_hs_main(void *arg)
+{
+	struct xfer_hs *hs = arg;
+	struct daemon *dm = hs->dm;
+	struct err e = { 0, "" };
+	struct chan *ch;
+	int fd;
+
+	if ((fd = fcntl(hs->fd, F_DUPFD_CLOEXEC, 0)) < 0)
+		log_warn("incoming from %s: dropped: dup", hs->peer);
+	else if (chan_server(fd, dm->creds, XFER_HANDSHAKE_MS, &ch, &e) < 0)
+		log_warnx("incoming from %s: dropped: %s", hs->peer, e.msg);
+	else
+		dst_handshake(hs, ch);
+	pthread_mutex_lock(&dm->lock);
+	LIST_REMOVE(hs, entry);
+	close(hs->fd);
+	dm->nhandshakes--;
+	pthread_cond_broadcast(&dm->cond);
+	pthread_mutex_unlock(&dm->lock);
+	free(hs);
+	return NULL;
+}
+
+void
+xfer_dst_accept(struct daemon *dm, int fd, const char *peer)
+{
+	struct xfer_hs *hs = xcalloc(1, sizeof *hs);
+	pthread_attr_t attr;
+	pthread_t t;
+	int rc;
+
+	hs->dm = dm;
+	hs->fd = fd;
+	snprintf(hs->peer, sizeof hs->peer, "%s", peer);
+	pthread_mutex_lock(&dm->lock);
+	if (dm->stopping) {
+		pthread_mutex_unlock(&dm->lock);
+		close(fd);
+		free(hs);
+		return;
+	}
+	LIST_INSERT_HEAD(&dm->handshakes, hs, entry);
+	dm->nhandshakes++;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	rc = pthread_create(&t, &attr, dst_hs_main, hs);
+	pthread_attr_destroy(&attr);
+	if (rc != 0) {
+		LIST_REMOVE(hs, entry);
+		dm->nhandshakes--;
+	}
+	pthread_mutex_unlock(&dm->lock);
+	if (rc != 0) {
+		log_warnx("incoming from %s: dropped: thread: %s", peer,
+		    strerror(rc));
+		close(fd);
+		free(hs);
+	}
+}
+
+void
+xfer_dst_cancel_handshakes(struct daemon *dm)
+{
+	struct xfer_hs *hs;
+
+	pthread_mutex_lock(&dm->lock);
+	LIST_FOREACH(hs, &dm->handshakes, entry)
+		shutdown(hs->fd, SHUT_RDWR);
+	pthread_mutex_unlock(&dm->lock);
+}
+
+void
+xfer_dst_wait_handshakes(struct daemon *dm)
+{
+	pthread_mutex_lock(&dm->lock);
+	while (dm->nhandshakes > 0)
+		pthread_cond_wait(&dm->cond, &dm->lock);
+	pthread_mutex_unlock(&dm->lock);
+}
+
+/* ---- Receivers. ---- */
+
+#define dst_fail(d, rc, ...) xfer_job_fail((d)->job, (rc), true, __VA_ARGS__)
+
+static bool
+dst_quiet_end(struct dst *d)
+{
+	bool quiet;
+
+	pthread_mutex_lock(&d->job->lock);
+	quiet = d->committed || d->job->closing || d->job->failed;
+	pthread_mutex_unlock(&d->job->lock);
+	return quiet;
+}
+
+/* Protocol rule 4: each device's frames in their order. */
+static const char *
+dst_data_order(const struct dst_dev *dd, bool stop)
+{
+	if (dd->ended)
+		return "DATA after its DEV_END";
+	if (stop && !dd->initial_done)
+		return "stop-copy DATA before its DEV_INITIAL_DONE";
+	if (!stop && dd->stopcopy)
+		return "pre-copy DATA after stop-copy DATA";
+	return NULL;
+}
+
+static int
+dst_data(struct dst *d, const struct frame *f)
+{
+	struct dst_dev *dd = &d->devs[f->h.dev];
+	bool stop = f->h.flags & FRAME_F_STOP_COPY;
+	const char *bad;
+	ssize_t n;
+
+	if ((bad = dst_data_order(dd, stop)) != NULL) {
+		dst_fail(d, EPROTO, "%s: %s", dd->d->name, bad);
+		return -EPROTO;
+	}
+	dd->stopcopy |= stop;
+	frame_digest_update(&dd->dg, f->payload, f->h.len);
+	n = device_write_data(dd->d, f->payload, f->h.len);
+	if (n < 0) {
+		dst_fail(d, n, "%s: write migration data in %s: %s",
+		    dd->d->name, fsm_name(dd->d->state), strerror(-n));
+		return n;
+	}
+	return 0;
+}
+
+static int
+dst_initial_done(struct dst *d, struct dst_dev *dd)
+{
+	struct err e = { 0, "" };
+	bool all;
+	int rc;
+
+	if (dd->initial_done) {
+		dst_fail(d, EPROTO, "%s: a second DEV_INITIAL_DONE",
+		    dd->d->name);
+		return -EPROTO;
+	}
+	dd->initial_done = true;
+	pthread_mutex_lock(&d->job->lock);
+	all = ++d->ninitial == d->ndev;
+	d->acked |= all;
+	pthread_mutex_unlock(&d->job->lock);
+	if (!all)
+		return 0;
+	log_info("%s: initial data loaded: INIT_ACK", d->name);
+	rc = xfer_conn_send(d->job->conns[0], FRAME_INIT_ACK, 0, FRAME_DEV_ALL,
+	    NULL, 0, XFER_PROGRESS_MS, &e);
+	if (rc < 0)
+		dst_fail(d, rc, "%s", e.msg);
+	return rc;
+}
+
+static int
+dst_dev_end(struct dst *d, struct dst_dev *dd, const struct frame *f)
+{
+	struct err e = { 0, "" };
+	uint64_t bytes, digest;
+	int rc;
+
+	if (dd->ended)
+		rc = err_set(&e, EPROTO, "%s: a second DEV_END", dd->d->name);
+	else if (!dd->initial_done)
+		rc = err_set(&e, EPROTO, "%s: DEV_END before its "
+		    "DEV_INITIAL_DONE", dd->d->name);
+	else if ((rc = frame_dev_end_unpack(f->payload, f->h.len, &bytes,
+	    &digest, &e)) == 0)
+		rc = frame_dev_end_verify(&dd->dg, bytes, digest, dd->d->name,
+		    &e);
+	if (rc < 0) {
+		dst_fail(d, rc, "%s", e.msg);
+		return rc;
+	}
+	log_debug("%s: %s: stream complete, %" PRIu64 " bytes, digest 0x%016"
+	    PRIx64 " verified", d->name, dd->d->name, bytes, digest);
+	dd->ended = true;
+	pthread_mutex_lock(&d->job->lock);
+	d->nended++;
+	pthread_cond_broadcast(&d->job->cond);
+	pthread_mutex_unlock(&d->job->lock);
+	return 0;
+}
+
+static int
+dst_peer_abort(struct dst *d, const struct frame *f)
+{
+	Vfiomig__Peer__Abort *a;
+	struct err e = { 0, "" };
+
+	if (frame_unpack_abort(f->payload, f->h.len, &a, &e) < 0) {
+		xfer_job_fail(d->job, EPROTO, false, "source aborted "
+		    "(unreadable ABORT: %s)", e.msg);
+		return -EPROTO;
+	}
+	xfer_job_fail(d->job, a->error, false, "source aborted: %s (%s)",
+	    a->message ? a->message : "", strerror(a->error));
+	vfiomig__peer__abort__free_unpacked(a, NULL);
+	return -ECONNABORTED;
+}
+
+static int
+dst_switchover(struct dst *d)
+{
+	bool acked;
+
+	pthread_mutex_lock(&d->job->lock);
+	acked = d->acked;
+	pthread_mutex_unlock(&d->job->lock);
+	if (!acked) {
+		dst_fail(d, EPROTO, "SWITCHOVER before INIT_ACK");
+		return -EPROTO;
+	}
+	log_info("%s: switchover: stop-copy data follows", d->name);
+	return 0;
+}
+
+static int
+dst_recv_one(struct dst *d, struct xfer_conn *c)
+{
+	struct err e = { 0, "" };
+	struct frame f;
+	int rc;
+
+	if ((rc = xfer_conn_recv(c, &f, XFER_DST_IDLE_MS, &e)) < 0) {
+		if (!dst_quiet_end(d))
+			xfer_job_fail(d->job, rc, rc != -ECONNRESET &&
+			    rc != -EPIPE, "%s%s", e.msg, rc == -ECONNRESET ?
+			    " before the end of the migration" : "");
+		return rc;
+	}
+	switch (f.h.type) {
+	case FRAME_DATA:
+		return dst_data(d, &f);
+	case FRAME_DEV_INITIAL_DONE:
+		return dst_initial_done(d, &d->devs[f.h.dev]);
+	case FRAME_DEV_END:
+		return dst_dev_end(d, &d->devs[f.h.dev], &f);
+	case FRAME_SWITCHOVER:
+		return dst_switchover(d);
+	case FRAME_ABORT:
+		return dst_peer_abort(d, &f);
+	}
+	dst_fail(d, EPROTO, "peer %s conn %u: unexpected %s from the source",
+	    c->peer, c->index, frame_type_name(f.h.type));
+	return -EPROTO;
+}
+
+static void *
+dst_rx_main(void *arg)
+{
+	struct dst_rx *r = arg;
+	struct dst *d = r->d;
+
+	while (dst_recv_one(d, r->c) == 0)
+		;
+	pthread_mutex_lock(&d->job->lock);
+	d->nclosed++;
+	pthread_cond_broadcast(&d->job->cond);
+	pthread_mutex_unlock(&d->job->lock);
+	free(r);
+	return NULL;
+}
+
+/* ---- The job's thread. ---- */
+
+static void
+dst_wait(struct dst *d, int *counter, int want, int ms)
+{
+	uint64_t deadline = now_ns() + (uint64_t)ms * 1000000;
+
+	pthread_mutex_lock(&d->job->lock);
+	while (*counter < want && !d->job->failed && now_ns() < deadline)
+		xfer_job_wait(d->job, deadline);
+	pthread_mutex_unlock(&d->job->lock);
+}
+
+/* Every connection present, or the job is refused on all of them. */
+static int
+dst_gather(struct dst *d, struct err *e)
+{
+	struct xfer_job *j = d->job;
+	int rc = 0;
+
+	dst_wait(d, &d->nhave, j->nconns, XFER_GROUP_MS);
+	pthread_mutex_lock(&j->lock);
+	d->gathering = false;
+	if (j->failed)
+		rc = err_set(e, j->err.code, "%s", j->err.msg);
+	else if (d->nhave < j->nconns)
+		rc = err_set(e, ETIMEDOUT, "job %016" PRIx64 ": %d of %d "
+		    "connections arrived within %d s", j->id, d->nhave,
+		    j->nconns, XFER_GROUP_MS / 1000);
+	pthread_mutex_unlock(&j->lock);
+	return rc;
+}
+
+static void
+dst_refuse_all(struct dst *d, int rc, const char *msg)
+{
+	struct xfer_job *j = d->job;
+	struct xfer_conn *c;
+	int i;
+
+	for (i = 0; i < j->nconns; i++) {
+		pthread_mutex_lock(&j->lock);
+		c = j->conns[i];
+		j->conns[i] = NULL;
+		pthread_mutex_unlock(&j->lock);
+		if (c != NULL)
+			dst_refuse(c, rc, msg);
+	}
+}
+
+static int
+dst_accept_all(struct dst *d, struct err *e)
+{
+	Vfiomig__Peer__HelloReply r = VFIOMIG__PEER__HELLO_REPLY__INIT;
+	struct xfer_job *j = d->job;
+	struct xfer_conn *c;
+	int i, rc;
+
+	r.accepted = true;
+	r.n_devices = d->ds->npdevs;
+	r.devices = d->ds->pdev_ptrs;
+	r.has_max_payload = true;
+	r.max_payload = d->max_frame;
+	/* Connection 0's reply last: it also means "ready to load". */
+	for (i = j->nconns - 1; i >= 0; i--) {
+		c = j->conns[i];
+		if ((rc = frame_reader_route(&c->rd, i, j->nconns, d->ndev,
+		    d->max_frame)) < 0)
+			return err_set(e, -rc, "connection %d: cannot route "
+			    "%d devices over %d connections", i, d->ndev,
+			    j->nconns);
+		if ((rc = xfer_conn_send_msg(c, FRAME_HELLO_REPLY, &r.base,
+		    XFER_PROGRESS_MS, e)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int
+dst_start_rx(struct dst *d)
+{
+	struct xfer_job *j = d->job;
+	struct dst_rx *r;
+	int i, rc;
+
+	for (i = 0; i < j->nconns; i++) {
+		r = xcalloc(1, sizeof *r);
+		r->d = d;
+		r->c = j->conns[i];
+		if ((rc = pthread_create(&d->rx[i], NULL, dst_rx_main, r))) {
+			free(r);
+			dst_fail(d, rc, "start a receiver: %s", strerror(rc));
+			return -rc;
+		}
+		d->rx_on[i] = true;
+	}
+	return 0;
+}
+
+static void
+dst_stop_rx(struct dst *d)
+{
+	struct xfer_job *j = d->job;
+	int i;
+
+	for (i = 0; i < j->nconns; i++)
+		xfer_conn_cancel(j->conns[i]);
+	for (i = 0; i < j->nconns; i++) {
+		if (d->rx_on[i])
+			pthread_join(d->rx[i], NULL);
+		d->rx_on[i] = false;
+	}
+	for (i = 0; i < j->nconns; i++) {
+		pthread_mutex_lock(&j->lock);
+		xfer_conn_free(j->conns[i], false);
+		j->conns[i] = NULL;
+		pthread_mutex_unlock(&j->lock);
+	}
+}
+
+static int
+dst_goto(struct dst *d, int target)
+{
+	struct err e = { 0, "" };
+	int rc;
+
+	if ((rc = migset_goto(d->ds->ms, target, &e)) < 0)
+		dst_fail(d, rc, "%s", e.msg);
+	return rc;
+}
+
+static void
+dst_collect(struct dst *d)
+{
+	int i;
+
+	for (i = 0; i < d->ndev; i++) {
+		if (device_is_sim(d->devs[i].d))
+			d->devs[i].digest = dev_sim_digest(d->devs[i].d);
+	}
+}
+
+static void
+dst_log_devices(struct dst *d)
+{
+	struct sim_stats st;
+	struct dst_dev *dd;
+	int i;
+
+	for (i = 0; i < d->ndev; i++) {
+		dd = &d->devs[i];
+		device_get_state(dd->d, NULL, NULL);
+		if (!device_is_sim(dd->d)) {
+			log_info("%s: device %s state %s stream_bytes %" PRIu64,
+			    d->name, dd->d->name, fsm_name(dd->d->state),
+			    dd->dg.bytes);
+			continue;
+		}
+		dev_sim_stats(dd->d, &st);
+		log_info("%s: device %s state %s digest 0x%016" PRIx64
+		    " p2p_lost %" PRIu64 " stream_bytes %" PRIu64, d->name,
+		    dd->d->name, fsm_name(dd->d->state), dd->digest,
+		    st.p2p_lost, dd->dg.bytes);
+	}
+}
+
+/* Every stream in and verified: load verdict, run, commit. */
+static int
+dst_commit(struct dst *d)
+{
+	struct err e = { 0, "" };
+	int rc;
+
+	if ((rc = dst_goto(d, VFIO_DEVICE_STATE_STOP)) < 0)
+		return rc;
+	dst_collect(d);
+	if ((rc = dst_goto(d, VFIO_DEVICE_STATE_RUNNING)) < 0)
+		return rc;
+	/* The source closes as soon as it reads COMMITTED: not a failure. */
+	pthread_mutex_lock(&d->job->lock);
+	d->committed = true;
+	pthread_mutex_unlock(&d->job->lock);
+	rc = xfer_conn_send(d->job->conns[0], FRAME_COMMITTED, 0,
+	    FRAME_DEV_ALL, NULL, 0, XFER_PROGRESS_MS, &e);
+	if (rc < 0) {
+		/* The source will roll back: so must we. */
+		pthread_mutex_lock(&d->job->lock);
+		d->committed = false;
+		pthread_mutex_unlock(&d->job->lock);
+		xfer_job_fail(d->job, rc, false, "%s", e.msg);
+		return rc;
+	}
+	log_info("%s: job %016" PRIx64 ": committed in %.3f ms, every device "
+	    "RUNNING", d->name, d->job->id, (now_ns() - d->t0) / 1e6);
+	dst_log_devices(d);
+	return 0;
+}
+
+static int
+dst_run(struct dst *d)
+{
+	struct xfer_job *j = d->job;
+	struct err e = { 0, "" };
+	int rc;
+
+	rc = dst_gather(d, &e);
+	if (rc == 0) {
+		d->touched = true;
+		rc = migset_goto(d->ds->ms, VFIO_DEVICE_STATE_RESUMING, &e);
+	}
+	if (rc < 0) {
+		log_warnx("%s: job %016" PRIx64 " from %s: refused: %s",
+		    d->name, j->id, d->peer, e.msg);
+		dst_refuse_all(d, rc, e.msg);
+		return 1;
+	}
+	if ((rc = dst_accept_all(d, &e)) < 0) {
+		dst_fail(d, rc, "%s", e.msg);
+		return rc;
+	}
+	pthread_mutex_lock(&j->lock);
+	j->accepted = true;
+	pthread_mutex_unlock(&j->lock);
+	if (!chan_is_tls(j->conns[0]->ch))
+		log_warnx("%s: job %016" PRIx64 ": plaintext channel "
+		    "(migration.insecure)", d->name, j->id);
+	log_info("%s: job %016" PRIx64 " from %s: accepted, %d connection%s, "
+	    "devices RESUMING", d->name, j->id, d->peer, j->nconns,
+	    j->nconns > 1 ? "s" : "");
+	if ((rc = dst_start_rx(d)) < 0)
+		return rc;
+	dst_wait(d, &d->nended, d->ndev, INT32_MAX);
+	if (xfer_job_failed(j))
+		return -1;
+	if ((rc = dst_commit(d)) < 0)
+		return rc;
+	/* The source closes once it has COMMITTED. */
+	dst_wait(d, &d->nclosed, j->nconns, DST_CLOSE_WAIT_MS);
+	return 0;
+}
+
+static void
+dst_abort(struct dst *d)
+{
+	xfer_job_teardown(d->job);
+	dst_stop_rx(d);
+	log_warnx("%s: job %016" PRIx64 " failed: %s", d->name, d->job->id,
+	    d->job->err.msg);
+}
+
+static enum dset_status
+dst_reset(struct dst *d)
+{
+	struct err e = { 0, "" };
+	char buf[512];
+
+	if (migset_reset(d->ds->ms, &e) < 0) {
+		log_warnx("%s: reset failed: %s", d->name, e.msg);
+		return DSET_FAILED;
+	}
+	log_info("%s: devices reset: %s", d->name,
+	    migset_states_str(d->ds->ms, buf, sizeof buf));
+	dset_log_devices(d->ds, d->name);
+	return DSET_IDLE;
+}
+
+static void *
+dst_main(void *arg)
+{
+	struct xfer_job *j = arg;
+	struct dst *d = j->priv;
+	enum dset_status st = DSET_IDLE;
+	int rc;
+
+	rc = dst_run(d);
+	if (rc > 0) {
+		/* Refused: no device may stay in RESUMING. */
+		if (d->touched)
+			st = dst_reset(d);
+	} else if (rc < 0) {
+		dst_abort(d);
+		st = dst_reset(d);
+	} else {
+		pthread_mutex_lock(&j->lock);
+		j->closing = true;
+		pthread_mutex_unlock(&j->lock);
+		dst_stop_rx(d);
+	}
+	dset_release(d->ds, st);
+	dst_free(d);
+	j->priv = NULL;
+	j->done(j);
+	return NULL;
+}

@@ -1,0 +1,1168 @@
+/*
+ * xfer-src.c: the source side of a migration between two daemons.  The
+ * job's thread connects (migration.connections TCP connections, TLS unless
+ * insecure), says HELLO on each and needs every HELLO_REPLY to accept; then
+ * it walks the phases as localmig.c does: PRE_COPY and pre-copy
+ * iterations while the VM runs, SWITCHOVER, the drain into the P2P states,
+ * STOP_COPY and every stream pumped to its end, DEV_END per device, and
+ * COMMITTED from the destination; the set then goes to STOP and is released.
+ *
+ * One sender thread per connection moves the data of the devices it carries
+ * (device i on connection i % count) through one buffer of max_frame
+ * bytes; one receiver thread per connection takes INIT_ACK, COMMITTED and
+ * ABORT.  The job's thread alone steps the devices, while the senders are
+ * parked.  Any failure: ABORT to the peer if it can hear it, connections
+ * closed, the set rolled back to RUNNING.
+ *
+ * Not here: the wire codec (frame.c), TLS (chan.c), the destination
+ * (xfer-dst.c), the event loop (vfiomigd.c).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+
+#include "daemon.h"
+#include "dev-sim.h"
+#include "log.h"
+#include "xfer.h"
+
+#define SRC_LOG_NS	1000000000ull	/* progress line period */
+#define SRC_ACK_WAIT_MS	50		/* initial data sent: wait for ack */
+
+enum src_phase { SRC_PARKED, SRC_PRECOPY, SRC_STOPCOPY, SRC_QUIT };
+
+struct src;
+
+struct src_dev {
+	struct device		*d;
+	unsigned int		 conn;
+	struct frame_digest	 dg;
+	bool			 initial_done;
+	uint64_t		 remaining;	/* after the last iteration */
+	uint64_t		 digest;	/* sim: at the end */
+	struct sim_stats	 st;
+};
+
+/* One connection's threads. */
+struct src_link {
+	struct src		*s;
+	struct xfer_conn	*c;
+	uint8_t			*buf;		/* max_frame bytes */
+	pthread_t		 sender, receiver;
+	bool			 sender_on, receiver_on;
+};
+
+struct src {
+	struct xfer_job		*job;
+	struct dset		*ds;
+	char			 name[128];	/* "migrate SET" */
+	char			*host, *port, *token;
+	int			 nconns;
+	uint32_t		 max_frame;
+	uint32_t		 downtime_ms;
+	int			 max_iterations;
+	int			 ndev;
+	struct src_dev		*devs;
+	struct src_link		*links;
+	bool			 accepted;
+	bool			 ended_all;	/* every DEV_END went out */
+
+	/* Under job->lock. */
+	enum src_phase		 phase;
+	int			 gen;
+	int			 ndone;
+	bool			 init_ack;
+	bool			 committed;
+	bool			 peer_aborted;	/* the destination said ABORT */
+	uint64_t		 t_commit;
+
+	/* Counters the senders add to (atomics). */
+	uint64_t		 bytes_pre, bytes_stop;
+
+	const char		*phase_name;
+	uint64_t		 t0, t_pre0, t_pre_end, t_stop0, t_stop_end;
+	uint64_t		 t_down, next_log;
+	uint64_t		 estimate;	/* stop-copy bytes */
+	uint64_t		 iter_bytes;	/* bytes_pre, iteration start */
+};
+
+/* A local failure: the peer hears of it once the handshake is through. */
+#define src_fail(s, rc, ...) \
+	xfer_job_fail((s)->job, (rc), (s)->accepted, __VA_ARGS__)
+
+static bool
+src_failed(struct src *s)
+{
+	return xfer_job_failed(s->job);
+}
+
+static uint64_t
+src_rate(uint64_t bytes, uint64_t ns)
+{
+	if (ns == 0)
+		return 0;
+	return (uint64_t)((double)bytes * 1e9 / (double)ns);
+}
+
+/* ---- Connecting. ---- */
+
+static int
+src_connect_wait(struct src *s, int fd, struct err *e)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+	uint64_t deadline = now_ns() + XFER_CONNECT_MS * 1000000ull;
+	socklen_t sl = sizeof(int);
+	int soerr = 0;
+
+	while (poll(&pfd, 1, 100) == 0 || (pfd.revents == 0)) {
+		if (src_failed(s))
+			return err_set(e, ECANCELED, "cancelled");
+		if (now_ns() > deadline)
+			return err_set(e, ETIMEDOUT, "%s",
+			    strerror(ETIMEDOUT));
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
+		soerr = errno;
+	if (soerr != 0)
+		return err_set(e, soerr, "%s", strerror(soerr));
+	return 0;
+}
+
+static int
+src_connect_ai(struct src *s, const struct addrinfo *ai, int *out,
+    struct err *e)
+{
+	int fd, one = 1;
+
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC |
+	    SOCK_NONBLOCK, ai->ai_protocol);
+	if (fd < 0)
+		return err_set(e, errno, "socket: %s", strerror(errno));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 &&
+	    errno != EINPROGRESS) {
+		err_set(e, errno, "%s", strerror(errno));
+		close(fd);
+		return -e->code;
+	}
+	if (src_connect_wait(s, fd, e) < 0) {
+		close(fd);
+		return -e->code;
+	}
+	*out = fd;
+	return 0;
+}
+
+static int
+src_connect(struct src *s, int *fd, struct err *e)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
+	int rc;
+
+	rc = getaddrinfo(s->host, s->port, &hints, &res);
+	if (rc != 0)
+		return err_set(e, EHOSTUNREACH, "resolve %s: %s", s->host,
+		    gai_strerror(rc));
+	rc = -EHOSTUNREACH;
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		if ((rc = src_connect_ai(s, ai, fd, e)) == 0)
+			break;
+	}
+	freeaddrinfo(res);
+	if (rc < 0)
+		return err_prefix(e, "connect to %s:%s", s->host, s->port);
+	return 0;
+}
+
+static int
+src_hello(struct src *s, struct xfer_conn *c, uint64_t job_id,
+    struct err *e)
+{
+	Vfiomig__Peer__Hello h = VFIOMIG__PEER__HELLO__INIT;
+
+	h.version = FRAME_VERSION;
+	h.set_name = s->ds->name;
+	h.token.data = (uint8_t *)s->token;
+	h.token.len = strlen(s->token);
+	h.job_id = job_id;
+	h.conn_index = c->index;
+	h.conn_count = s->nconns;
+	h.n_devices = s->ds->npdevs;
+	h.devices = s->ds->pdev_ptrs;
+	return xfer_conn_send_msg(c, FRAME_HELLO, &h.base, XFER_PROGRESS_MS,
+	    e);
+}
+
+static int
+src_open_conn(struct src *s, int i, struct err *e)
+{
+	struct chan *ch;
+	struct xfer_conn *c;
+	int fd, rc;
+
+	if ((rc = src_connect(s, &fd, e)) < 0)
+		return rc;
+	if ((rc = chan_client_host(fd, s->job->dm->creds, s->host,
+	    XFER_HANDSHAKE_MS, &ch, e)) < 0)
+		return rc;
+	c = xfer_conn_new(ch, i, FRAME_ROLE_SRC);
+	pthread_mutex_lock(&s->job->lock);
+	s->job->conns[i] = c;
+	s->links[i].c = c;
+	pthread_mutex_unlock(&s->job->lock);
+	return src_hello(s, c, s->job->id, e);
+}
+
+/* HELLO_REPLY on connection @i: accepted, and the reader routed. */
+static int
+src_reply(struct src *s, int i, struct err *e)
+{
+	struct xfer_conn *c = s->links[i].c;
+	Vfiomig__Peer__HelloReply *r;
+	struct frame f;
+	int rc;
+
+	rc = xfer_conn_recv(c, &f, XFER_HANDSHAKE_MS + XFER_GROUP_MS, e);
+	if (rc < 0)
+		return rc;
+	if ((rc = frame_unpack_hello_reply(f.payload, f.h.len, &r, e)) < 0)
+		return err_prefix(e, "connection %d", i);
+	if (!r->accepted) {
+		rc = err_set(e, r->error, "refused by %s:%s: %s (%s)",
+		    s->host, s->port, r->message ? r->message : "",
+		    strerror(r->error));
+	} else if ((rc = frame_devices_match(s->ds->pdev_ptrs,
+	    s->ds->npdevs, r->devices, r->n_devices, e)) < 0)
+		err_prefix(e, "the destination's devices differ");
+	else
+		s->max_frame = MIN(s->max_frame, r->has_max_payload ?
+		    r->max_payload : FRAME_PAYLOAD_MAX);
+	vfiomig__peer__hello_reply__free_unpacked(r, NULL);
+	if (rc < 0)
+		return rc;
+	return frame_reader_route(&c->rd, i, s->nconns, s->ndev,
+	    FRAME_CTL_MAX);
+}
+
+static int
+src_handshake(struct src *s)
+{
+	struct err e = { 0, "" };
+	int i, rc;
+
+	for (i = 0; i < s->nconns; i++) {
+		if ((rc = src_open_conn(s, i, &e)) < 0)
+			goto fail;
+	}
+	for (i = 0; i < s->nconns; i++) {
+		if ((rc = src_reply(s, i, &e)) < 0)
+			goto fail;
+	}
+	s->accepted = true;
+	pthread_mutex_lock(&s->job->lock);
+	s->job->accepted = true;
+	pthread_mutex_unlock(&s->job->lock);
+	if (!chan_is_tls(s->links[0].c->ch))
+		log_warnx("%s: job %016" PRIx64 ": plaintext channel "
+		    "(migration.insecure)", s->name, s->job->id);
+	log_info("%s: job %016" PRIx64 " accepted by %s:%s (%d connection%s,"
+	    " %s)", s->name, s->job->id, s->host, s->port, s->nconns,
+	    s->nconns > 1 ? "s" : "", chan_is_tls(s->links[0].c->ch) ?
+	    "TLS" : "insecure");
+	return 0;
+fail:
+	src_fail(s, rc, "%s", e.msg);
+	return rc;
+}
+
+/* ---- Receivers: INIT_ACK, COMMITTED, ABORT. ---- */
+
+static void
+src_flag(struct src *s, bool *flag)
+{
+	pthread_mutex_lock(&s->job->lock);
+	*flag = true;
+	if (flag == &s->committed)
+		s->t_commit = now_ns();
+	pthread_cond_broadcast(&s->job->cond);
+	pthread_mutex_unlock(&s->job->lock);
+}
+
+static void
+src_peer_abort(struct src *s, const struct frame *f)
+{
+	Vfiomig__Peer__Abort *a;
+	struct err e = { 0, "" };
+
+	if (frame_unpack_abort(f->payload, f->h.len, &a, &e) < 0) {
+		xfer_job_fail(s->job, EPROTO, false, "destination aborted "
+		    "(unreadable ABORT: %s)", e.msg);
+		return;
+	}
+	xfer_job_fail(s->job, a->error, false, "destination aborted: %s "
+	    "(%s)", a->message ? a->message : "", strerror(a->error));
+	pthread_mutex_lock(&s->job->lock);
+	s->peer_aborted = true;
+	pthread_mutex_unlock(&s->job->lock);
+	vfiomig__peer__abort__free_unpacked(a, NULL);
+}
+
+/* Whether the connection's end is the expected one. */
+static bool
+src_quiet_end(struct src *s)
+{
+	bool quiet;
+
+	pthread_mutex_lock(&s->job->lock);
+	quiet = s->committed || s->job->closing || s->job->failed;
+	pthread_mutex_unlock(&s->job->lock);
+	return quiet;
+}
+
+static int
+src_recv_one(struct src *s, struct xfer_conn *c)
+{
+	struct err e = { 0, "" };
+	struct frame f;
+	int rc;
+
+	if ((rc = xfer_conn_recv(c, &f, -1, &e)) < 0) {
+		if (!src_quiet_end(s))
+			xfer_job_fail(s->job, rc, rc != -ECONNRESET &&
+			    rc != -EPIPE, "%s", e.msg);
+		return rc;
+	}
+	switch (f.h.type) {
+	case FRAME_INIT_ACK:
+		log_info("%s: the destination has loaded the initial data",
+		    s->name);
+		src_flag(s, &s->init_ack);
+		return 0;
+	case FRAME_COMMITTED:
+		src_flag(s, &s->committed);
+		return 0;
+	case FRAME_ABORT:
+		src_peer_abort(s, &f);
+		return -ECONNABORTED;
+	}
+	xfer_job_fail(s->job, EPROTO, true, "peer %s conn %u: unexpected %s "
+	    "from the destination", c->peer, c->index,
+	    frame_type_name(f.h.type));
+	return -EPROTO;
+}
+
+static void *
+src_receiver_main(void *arg)
+{
+	struct src_link *l = arg;
+
+	while (src_recv_one(l->s, l->c) == 0)
+		;
+	return NULL;
+}
+
+/* ---- Senders. ---- */
+
+static int
+src_send_data(struct src_link *l, struct src_dev *sd, size_t n, bool stop)
+{
+	struct src *s = l->s;
+	struct err e = { 0, "" };
+	int rc, idx = sd - s->devs;
+
+	frame_digest_update(&sd->dg, l->buf, n);
+	rc = xfer_conn_send(l->c, FRAME_DATA, stop ? FRAME_F_STOP_COPY : 0,
+	    idx, l->buf, n, XFER_PROGRESS_MS, &e);
+	if (rc < 0) {
+		src_fail(s, rc, "%s: %s", sd->d->name, e.msg);
+		return rc;
+	}
+	__atomic_add_fetch(stop ? &s->bytes_stop : &s->bytes_pre, n,
+	    __ATOMIC_RELAXED);
+	return 0;
+}
+
+static int
+src_send_ctl(struct src_link *l, struct src_dev *sd, uint8_t type,
+    const void *payload, uint32_t len)
+{
+	struct err e = { 0, "" };
+	int rc;
+
+	rc = xfer_conn_send(l->c, type, 0, sd - l->s->devs, payload, len,
+	    XFER_PROGRESS_MS, &e);
+	if (rc < 0)
+		src_fail(l->s, rc, "%s: %s", sd->d->name, e.msg);
+	return rc;
+}
+
+/* Nothing to read now: wait a little, and not forever. */
+static int
+src_wait_data(struct src_link *l, struct src_dev *sd, uint64_t *idle_since)
+{
+	struct pollfd pfd = { .fd = device_data_fd(sd->d), .events = POLLIN };
+	uint64_t now = now_ns();
+
+	if (*idle_since == 0)
+		*idle_since = now;
+	else if (now - *idle_since > XFER_PROGRESS_MS * 1000000ull) {
+		src_fail(l->s, ETIMEDOUT, "%s: no migration data in %s for "
+		    "%d s", sd->d->name, fsm_name(sd->d->state),
+		    XFER_PROGRESS_MS / 1000);
+		return -ETIMEDOUT;
+	}
+	poll(&pfd, 1, XFER_POLL_MS);
+	return 0;
+}
+
+static int
+src_precopy_info(struct src_link *l, struct src_dev *sd, uint64_t *initial,
+    uint64_t *dirty)
+{
+	struct err e = { 0, "" };
+	int rc;
+
+	if ((rc = device_precopy_info(sd->d, initial, dirty, &e)) < 0)
+		src_fail(l->s, rc, "%s", e.msg);
+	return rc;
+}
+
+/* One pre-copy pass over a device: what it had when the pass began. */
+static int
+src_precopy_pass(struct src_link *l, struct src_dev *sd)
+{
+	uint64_t initial, dirty, budget, moved = 0, idle = 0;
+	ssize_t n;
+	int rc;
+
+	if ((rc = src_precopy_info(l, sd, &initial, &dirty)) < 0)
+		return rc;
+	budget = initial + dirty;
+	while (moved < budget && !src_failed(l->s)) {
+		n = device_read_data(sd->d, l->buf, MIN((uint64_t)
+		    l->s->max_frame, budget - moved));
+		if (n > 0) {
+			idle = 0;
+			moved += n;
+			if ((rc = src_send_data(l, sd, n, false)) < 0)
+				return rc;
+			continue;
+		}
+		if (n == 0)
+			break;
+		if (n != -EAGAIN) {
+			src_fail(l->s, n, "%s: read migration data in %s: %s",
+			    sd->d->name, fsm_name(sd->d->state),
+			    strerror(-n));
+			return n;
+		}
+		if ((rc = src_precopy_info(l, sd, &initial, &dirty)) < 0)
+			return rc;
+		if (initial + dirty == 0)
+			break;
+		if ((rc = src_wait_data(l, sd, &idle)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int
+src_precopy_dev(struct src_link *l, struct src_dev *sd)
+{
+	uint64_t initial, dirty;
+	int rc;
+
+	if ((rc = src_precopy_pass(l, sd)) < 0 || src_failed(l->s))
+		return rc;
+	if ((rc = src_precopy_info(l, sd, &initial, &dirty)) < 0)
+		return rc;
+	__atomic_store_n(&sd->remaining, initial + dirty, __ATOMIC_RELAXED);
+	if (initial == 0 && !sd->initial_done) {
+		if ((rc = src_send_ctl(l, sd, FRAME_DEV_INITIAL_DONE, NULL,
+		    0)) < 0)
+			return rc;
+		sd->initial_done = true;
+		log_debug("%s: %s: initial data sent (%" PRIu64 " bytes)",
+		    l->s->name, sd->d->name, sd->dg.bytes);
+	}
+	return 0;
+}
+
+/* Stop-copy: the device's stream to its end, then DEV_END. */
+static int
+src_stopcopy_dev(struct src_link *l, struct src_dev *sd)
+{
+	uint8_t end[FRAME_DEV_END_SIZE];
+	uint64_t idle = 0;
+	ssize_t n;
+	int rc;
+
+	while (!src_failed(l->s)) {
+		n = device_read_data(sd->d, l->buf, l->s->max_frame);
+		if (n > 0) {
+			idle = 0;
+			if ((rc = src_send_data(l, sd, n, true)) < 0)
+				return rc;
+			continue;
+		}
+		if (n == 0)
+			break;
+		if (n != -EAGAIN) {
+			src_fail(l->s, n, "%s: read migration data in %s: %s",
+			    sd->d->name, fsm_name(sd->d->state),
+			    strerror(-n));
+			return n;
+		}
+		if ((rc = src_wait_data(l, sd, &idle)) < 0)
+			return rc;
+	}
+	if (src_failed(l->s))
+		return -ECANCELED;
+	frame_dev_end_pack(end, sd->dg.bytes, frame_digest_value(&sd->dg));
+	return src_send_ctl(l, sd, FRAME_DEV_END, end, sizeof end);
+}
+
+static void
+src_sender_run(struct src_link *l, enum src_phase phase)
+{
+	struct src *s = l->s;
+	int i;
+
+	for (i = l->c->index; i < s->ndev; i += s->nconns) {
+		if (src_failed(s))
+			return;
+		if (phase == SRC_PRECOPY && src_precopy_dev(l, &s->devs[i]) < 0)
+			return;
+		if (phase == SRC_STOPCOPY &&
+		    src_stopcopy_dev(l, &s->devs[i]) < 0)
+			return;
+	}
+}
+
+static void *
+src_sender_main(void *arg)
+{
+	struct src_link *l = arg;
+	struct src *s = l->s;
+	enum src_phase phase;
+	int seen = 0;
+
+	pthread_mutex_lock(&s->job->lock);
+	for (;;) {
+		while (s->gen == seen && s->phase != SRC_QUIT)
+			pthread_cond_wait(&s->job->cond, &s->job->lock);
+		if (s->phase == SRC_QUIT)
+			break;
+		seen = s->gen;
+		phase = s->phase;
+		pthread_mutex_unlock(&s->job->lock);
+		src_sender_run(l, phase);
+		pthread_mutex_lock(&s->job->lock);
+		s->ndone++;
+		pthread_cond_broadcast(&s->job->cond);
+	}
+	pthread_mutex_unlock(&s->job->lock);
+	return NULL;
+}
+
+static int
+src_start_threads(struct src *s)
+{
+	struct src_link *l;
+	int i, rc;
+
+	for (i = 0; i < s->nconns; i++) {
+		l = &s->links[i];
+		l->buf = xcalloc(1, s->max_frame);
+		if ((rc = pthread_create(&l->receiver, NULL,
+		    src_receiver_main, l)) != 0)
+			goto fail;
+		l->receiver_on = true;
+		if ((rc = pthread_create(&l->sender, NULL, src_sender_main,
+		    l)) != 0)
+			goto fail;
+		l->sender_on = true;
+	}
+	return 0;
+fail:
+	src_fail(s, rc, "start a thread: %s", strerror(rc));
+	return -rc;
+}
+
+static void
+src_stop_threads(struct src *s)
+{
+	struct src_link *l;
+	int i;
+
+	pthread_mutex_lock(&s->job->lock);
+	s->phase = SRC_QUIT;
+	pthread_cond_broadcast(&s->job->cond);
+	pthread_mutex_unlock(&s->job->lock);
+	for (i = 0; i < s->nconns; i++) {
+		l = &s->links[i];
+		if (l->sender_on)
+			pthread_join(l->sender, NULL);
+		l->sender_on = false;
+	}
+	for (i = 0; i < s->nconns; i++)
+		xfer_conn_cancel(s->links[i].c);
+	for (i = 0; i < s->nconns; i++) {
+		l = &s->links[i];
+		if (l->receiver_on)
+			pthread_join(l->receiver, NULL);
+		l->receiver_on = false;
+	}
+}
+
+/* ---- The job's thread: phases. ---- */
+
+static void
+src_progress(struct src *s)
+{
+	uint64_t pre = __atomic_load_n(&s->bytes_pre, __ATOMIC_RELAXED);
+	uint64_t stop = __atomic_load_n(&s->bytes_stop, __ATOMIC_RELAXED);
+	uint64_t now = now_ns(), rem = 0, rate;
+	char b1[32], b2[32], b3[32], b4[32], b5[32];
+	int i;
+
+	if (s->t_stop0 != 0)
+		rem = s->estimate - MIN(s->estimate, stop);
+	else {
+		/* The last estimate, less what went out since. */
+		for (i = 0; i < s->ndev; i++)
+			rem += __atomic_load_n(&s->devs[i].remaining,
+			    __ATOMIC_RELAXED);
+		rem -= MIN(rem, pre - s->iter_bytes);
+	}
+	rate = s->t_stop0 != 0 ? src_rate(stop, now - s->t_stop0) :
+	    s->t_pre0 != 0 ? src_rate(pre, now - s->t_pre0) : 0;
+	log_info("%s: progress: phase %s iteration %d sent %s (pre-copy %s, "
+	    "stop-copy %s) remaining %s throughput %s", s->name,
+	    s->phase_name, s->job->res.iterations,
+	    fmt_bytes(pre + stop, b1, sizeof b1), fmt_bytes(pre, b2, sizeof b2),
+	    fmt_bytes(stop, b3, sizeof b3), fmt_bytes(rem, b4, sizeof b4),
+	    xfer_fmt_rate(rate, b5, sizeof b5));
+}
+
+/* Waits on the job's cond for a second at most; logs progress. */
+static void
+src_wait_tick(struct src *s, uint64_t deadline)
+{
+	uint64_t now = now_ns();
+
+	if (now >= s->next_log) {
+		s->next_log = now + SRC_LOG_NS;
+		pthread_mutex_unlock(&s->job->lock);
+		src_progress(s);
+		pthread_mutex_lock(&s->job->lock);
+	}
+	xfer_job_wait(s->job, MIN(deadline, s->next_log));
+}
+
+/* The senders do @phase once over their devices; waits for all. */
+static int
+src_pump(struct src *s, enum src_phase phase)
+{
+	bool failed;
+
+	pthread_mutex_lock(&s->job->lock);
+	s->phase = phase;
+	s->ndone = 0;
+	s->gen++;
+	pthread_cond_broadcast(&s->job->cond);
+	while (s->ndone < s->nconns && !s->job->failed)
+		src_wait_tick(s, UINT64_MAX);
+	failed = s->job->failed;
+	pthread_mutex_unlock(&s->job->lock);
+	return failed ? -1 : 0;
+}
+
+/* Waits until *flag, a failure or @ms. */
+static int
+src_wait_flag(struct src *s, bool *flag, int ms)
+{
+	uint64_t deadline = now_ns() + (uint64_t)ms * 1000000;
+	int rc = 0;
+
+	pthread_mutex_lock(&s->job->lock);
+	while (!*flag && !s->job->failed && now_ns() < deadline)
+		src_wait_tick(s, deadline);
+	if (s->job->failed)
+		rc = -1;
+	else if (!*flag)
+		rc = -ETIMEDOUT;
+	pthread_mutex_unlock(&s->job->lock);
+	return rc;
+}
+
+static int
+src_goto(struct src *s, int target)
+{
+	struct err e = { 0, "" };
+	int rc;
+
+	if ((rc = migset_goto(s->ds->ms, target, &e)) < 0)
+		src_fail(s, rc, "%s", e.msg);
+	return rc;
+}
+
+static bool
+src_initial_all_done(struct src *s)
+{
+	int i;
+
+	for (i = 0; i < s->ndev; i++) {
+		if (!s->devs[i].initial_done)
+			return false;
+	}
+	return true;
+}
+
+/* Whether what is left fits the downtime limit at the pre-copy rate. */
+static bool
+src_converged(struct src *s, uint64_t *remaining)
+{
+	uint64_t rate, pre = __atomic_load_n(&s->bytes_pre, __ATOMIC_RELAXED);
+	int i;
+
+	*remaining = 0;
+	for (i = 0; i < s->ndev; i++)
+		*remaining += s->devs[i].remaining;
+	rate = src_rate(pre, now_ns() - s->t_pre0);
+	if (*remaining == 0)
+		return true;
+	return rate > 0 &&
+	    (double)*remaining * 1000.0 / (double)rate <= s->downtime_ms;
+}
+
+static int
+src_precopy(struct src *s)
+{
+	struct xfer_result *r = &s->job->res;
+	uint64_t remaining, initial, dirty;
+	bool acked;
+	int i, rc;
+
+	s->phase_name = "pre-copy";
+	if ((rc = src_goto(s, VFIO_DEVICE_STATE_PRE_COPY)) < 0)
+		return rc;
+	for (i = 0; i < s->ndev; i++) {
+		if (device_precopy_info(s->devs[i].d, &initial, &dirty,
+		    NULL) == 0)
+			s->devs[i].remaining = initial + dirty;
+	}
+	s->t_pre0 = now_ns();
+	for (;;) {
+		r->iterations++;
+		s->iter_bytes = __atomic_load_n(&s->bytes_pre,
+		    __ATOMIC_RELAXED);
+		if ((rc = src_pump(s, SRC_PRECOPY)) < 0)
+			return rc;
+		pthread_mutex_lock(&s->job->lock);
+		acked = s->init_ack;
+		pthread_mutex_unlock(&s->job->lock);
+		if (src_converged(s, &remaining) && acked)
+			break;
+		if (r->iterations >= s->max_iterations) {
+			log_info("%s: pre-copy: %d iterations, %" PRIu64
+			    " bytes still dirty: switching over", s->name,
+			    r->iterations, remaining);
+			break;
+		}
+		if (!acked && src_initial_all_done(s))
+			src_wait_flag(s, &s->init_ack, SRC_ACK_WAIT_MS);
+	}
+	rc = src_wait_flag(s, &s->init_ack, XFER_PROGRESS_MS);
+	if (rc == -ETIMEDOUT)
+		src_fail(s, ETIMEDOUT, "no INIT_ACK from the destination "
+		    "within %d s", XFER_PROGRESS_MS / 1000);
+	s->t_pre_end = now_ns();
+	return rc < 0 ? -1 : 0;
+}
+
+static uint64_t
+src_stopcopy_estimate(struct src *s)
+{
+	uint64_t sum = 0, b;
+	int i;
+
+	for (i = 0; i < s->ndev; i++) {
+		if (device_stop_copy_size(s->devs[i].d, &b, NULL) == 0)
+			sum += b;
+	}
+	return sum;
+}
+
+/* A set without pre-copy: every device's initial data is none. */
+static int
+src_initial_at_once(struct src *s)
+{
+	int i, rc;
+
+	s->phase_name = "initial";
+	for (i = 0; i < s->ndev; i++) {
+		if ((rc = src_send_ctl(&s->links[s->devs[i].conn],
+		    &s->devs[i], FRAME_DEV_INITIAL_DONE, NULL, 0)) < 0)
+			return rc;
+		s->devs[i].initial_done = true;
+	}
+	rc = src_wait_flag(s, &s->init_ack, XFER_PROGRESS_MS);
+	if (rc == -ETIMEDOUT)
+		src_fail(s, ETIMEDOUT, "no INIT_ACK from the destination "
+		    "within %d s", XFER_PROGRESS_MS / 1000);
+	return rc < 0 ? -1 : 0;
+}
+
+static int
+src_switchover(struct src *s, bool precopy)
+{
+	struct err e = { 0, "" };
+	int drain = precopy ? VFIO_DEVICE_STATE_PRE_COPY_P2P :
+	    VFIO_DEVICE_STATE_RUNNING_P2P;
+	int rc;
+
+	s->phase_name = "draining";
+	if ((rc = xfer_conn_send(s->links[0].c, FRAME_SWITCHOVER, 0,
+	    FRAME_DEV_ALL, NULL, 0, XFER_PROGRESS_MS, &e)) < 0) {
+		src_fail(s, rc, "%s", e.msg);
+		return rc;
+	}
+	s->t_down = now_ns();
+	if ((rc = src_goto(s, drain)) < 0 ||
+	    (rc = src_goto(s, VFIO_DEVICE_STATE_STOP_COPY)) < 0)
+		return rc;
+	s->estimate = src_stopcopy_estimate(s);
+	s->phase_name = "stop-copy";
+	s->t_stop0 = now_ns();
+	if ((rc = src_pump(s, SRC_STOPCOPY)) < 0)
+		return rc;
+	s->t_stop_end = now_ns();
+	s->ended_all = true;
+	s->phase_name = "committing";
+	rc = src_wait_flag(s, &s->committed, XFER_COMMIT_MS);
+	if (rc == -ETIMEDOUT)
+		src_fail(s, ETIMEDOUT, "no COMMITTED from the destination "
+		    "within %d s", XFER_COMMIT_MS / 1000);
+	return rc < 0 ? -1 : 0;
+}
+
+static int
+src_phases(struct src *s)
+{
+	bool precopy = migset_has_precopy(s->ds->ms);
+	int rc;
+
+	s->phase_name = "connecting";
+	if ((rc = src_handshake(s)) < 0 || (rc = src_start_threads(s)) < 0)
+		return rc;
+	if (precopy && (rc = src_precopy(s)) < 0)
+		return rc;
+	if (!precopy && (rc = src_initial_at_once(s)) < 0)
+		return rc;
+	return src_switchover(s, precopy);
+}
+
+/* ---- The end. ---- */
+
+static void
+src_collect(struct src *s)
+{
+	struct src_dev *sd;
+	int i;
+
+	for (i = 0; i < s->ndev; i++) {
+		sd = &s->devs[i];
+		if (!device_is_sim(sd->d))
+			continue;
+		sd->digest = dev_sim_digest(sd->d);
+		dev_sim_stats(sd->d, &sd->st);
+	}
+}
+
+static void
+src_free_conns(struct src *s, bool orderly)
+{
+	int i;
+
+	pthread_mutex_lock(&s->job->lock);
+	for (i = 0; i < s->nconns; i++) {
+		xfer_conn_free(s->links[i].c, orderly);
+		s->links[i].c = NULL;
+		s->job->conns[i] = NULL;
+		free(s->links[i].buf);
+		s->links[i].buf = NULL;
+	}
+	s->job->nconns = 0;
+	pthread_mutex_unlock(&s->job->lock);
+}
+
+/* COMMITTED: the VM runs on the destination; the devices here stop. */
+static enum dset_status
+src_finish(struct src *s)
+{
+	struct err e = { 0, "" };
+	enum dset_status st = DSET_MIGRATED;
+	int i;
+
+	pthread_mutex_lock(&s->job->lock);
+	s->job->closing = true;
+	pthread_mutex_unlock(&s->job->lock);
+	for (i = 0; i < s->nconns; i++)
+		chan_shutdown(s->links[i].c->ch);
+	src_stop_threads(s);
+	src_free_conns(s, false);
+	if (migset_goto(s->ds->ms, VFIO_DEVICE_STATE_STOP, &e) < 0) {
+		log_warnx("%s: committed, but the devices here did not all "
+		    "stop: %s", s->name, e.msg);
+		st = DSET_FAILED;
+	}
+	src_collect(s);
+	return st;
+}
+
+/*
+ * Every DEV_END went out, and the link failed without COMMITTED: the
+ * destination may have committed.  Resuming here could run the VM twice;
+ * the devices stay stopped and the orchestrator asks the destination.
+ */
+static enum dset_status
+src_unknown(struct src *s)
+{
+	struct xfer_job *j = s->job;
+	struct err e = { 0, "" };
+
+	pthread_mutex_lock(&j->lock);
+	j->tell_peer = false;
+	pthread_mutex_unlock(&j->lock);
+	xfer_job_teardown(j);
+	src_stop_threads(s);
+	src_free_conns(s, false);
+	j->res.unknown = true;
+	log_warnx("%s: outcome unknown: every DEV_END was sent, then %s; "
+	    "the devices stay stopped: ask the destination whether it "
+	    "committed", s->name, j->err.msg);
+	if (migset_goto(s->ds->ms, VFIO_DEVICE_STATE_STOP, &e) < 0)
+		log_warnx("%s: %s", s->name, e.msg);
+	src_collect(s);
+	return DSET_FAILED;
+}
+
+/* Any failure: ABORT, close, roll back to RUNNING. */
+static enum dset_status
+src_abort(struct src *s)
+{
+	struct xfer_job *j = s->job;
+	struct err e = { 0, "" };
+	const char *note;
+
+	xfer_job_teardown(j);
+	src_stop_threads(s);
+	src_free_conns(s, false);
+	log_warnx("%s: failed: %s", s->name, j->err.msg);
+	if (migset_rollback(s->ds->ms, &e) < 0) {
+		log_warnx("%s: rollback failed: %s", s->name, e.msg);
+		src_collect(s);
+		return DSET_FAILED;
+	}
+	note = migset_rollback_note(s->ds->ms);
+	log_info("%s: rolled back: every device RUNNING%s%s", s->name,
+	    *note ? "; " : "", note);
+	src_collect(s);
+	return DSET_IDLE;
+}
+
+static void
+src_report_dev(struct src *s, struct src_dev *sd, bool ok)
+{
+	if (!device_is_sim(sd->d)) {
+		log_info("%s: report: device %s state %s stream_bytes %" PRIu64
+		    " stream_digest 0x%016" PRIx64 " digest_check %s", s->name,
+		    sd->d->name, fsm_name(sd->d->state), sd->dg.bytes,
+		    frame_digest_value(&sd->dg), ok ? "verified" : "none");
+		return;
+	}
+	log_info("%s: report: device %s state %s digest 0x%016" PRIx64
+	    " p2p_sent %" PRIu64 " p2p_received %" PRIu64 " p2p_lost %" PRIu64
+	    " stream_bytes %" PRIu64 " stream_digest 0x%016" PRIx64
+	    " digest_check %s", s->name, sd->d->name, fsm_name(sd->d->state),
+	    sd->digest, sd->st.p2p_sent, sd->st.p2p_received, sd->st.p2p_lost,
+	    sd->dg.bytes, frame_digest_value(&sd->dg),
+	    ok ? "verified" : "none");
+}
+
+/* A phase's duration; one cut short ends now. */
+static uint64_t
+src_span(uint64_t start, uint64_t end)
+{
+	if (start == 0)
+		return 0;
+	return (end != 0 ? end : now_ns()) - start;
+}
+
+static void
+src_report(struct src *s)
+{
+	struct xfer_result *r = &s->job->res;
+	uint64_t moving;
+	char b[32];
+	int i;
+
+	r->precopy_bytes = s->bytes_pre;
+	r->stopcopy_bytes = s->bytes_stop;
+	r->total_ns = (s->t_commit != 0 ? s->t_commit : now_ns()) - s->t0;
+	if (s->t_commit != 0 && s->t_down != 0)
+		r->downtime_ns = s->t_commit - s->t_down;
+	moving = src_span(s->t_pre0, s->t_pre_end) +
+	    src_span(s->t_stop0, s->t_stop_end);
+	r->throughput = src_rate(r->precopy_bytes + r->stopcopy_bytes, moving);
+	if (r->rc == 0)
+		log_info("%s: report: result success", s->name);
+	else if (r->unknown)
+		log_info("%s: report: result unknown: %s", s->name, r->msg);
+	else
+		log_info("%s: report: result failed: %s", s->name, r->msg);
+	log_info("%s: report: bytes total %" PRIu64 " precopy %" PRIu64
+	    " stopcopy %" PRIu64, s->name, r->precopy_bytes + r->stopcopy_bytes,
+	    r->precopy_bytes, r->stopcopy_bytes);
+	log_info("%s: report: iterations %d", s->name, r->iterations);
+	log_info("%s: report: throughput %" PRIu64 " bytes/s (%s)", s->name,
+	    r->throughput, xfer_fmt_rate(r->throughput, b, sizeof b));
+	log_info("%s: report: downtime_ms %.3f (first device leaves RUNNING "
+	    "until COMMITTED; includes one network round trip)", s->name,
+	    r->downtime_ns / 1e6);
+	log_info("%s: report: total_ms %.3f", s->name, r->total_ns / 1e6);
+	for (i = 0; i < s->ndev; i++)
+		src_report_dev(s, &s->devs[i], r->rc == 0);
+}
+
+static void
+src_free(struct src *s)
+{
+	free(s->host);
+	free(s->port);
+	free(s->token);
+	free(s->devs);
+	free(s->links);
+	pthread_mutex_lock(&s->job->lock);
+	free(s->job->conns);
+	s->job->conns = NULL;
+	s->job->nconns = 0;
+	pthread_mutex_unlock(&s->job->lock);
+	free(s);
+}
+
+static void *
+src_main(void *arg)
+{
+	struct xfer_job *j = arg;
+	struct src *s = j->priv;
+	enum dset_status st;
+
+	s->t0 = now_ns();
+	s->next_log = s->t0 + SRC_LOG_NS;
+	log_info("%s: to %s:%s, job %016" PRIx64 ", %d device%s, %d "
+	    "connection%s", s->name, s->host, s->port, j->id, s->ndev,
+	    s->ndev > 1 ? "s" : "", s->nconns, s->nconns > 1 ? "s" : "");
+	if (src_phases(s) < 0 || xfer_job_failed(j)) {
+		j->res.rc = -j->err.code;
+		snprintf(j->res.msg, sizeof j->res.msg, "%s", j->err.msg);
+		if (s->ended_all && !s->peer_aborted)
+			st = src_unknown(s);
+		else
+			st = src_abort(s);
+	} else
+		st = src_finish(s);
+	src_report(s);
+	dset_release(s->ds, st);
+	if (st == DSET_MIGRATED)
+		log_info("%s: done: success", s->name);
+	else
+		log_info("%s: done: failed, set %s", s->name,
+		    dset_status_name(st));
+	src_free(s);
+	j->priv = NULL;
+	j->done(j);
+	return NULL;
+}
+
+static struct src *
+src_new(struct xfer_job *j, struct dset *ds, const struct xfer_target *t)
+{
+	const struct config_migration *mc = &j->dm->conf->migration;
+	struct src *s = xcalloc(1, sizeof *s);
+	int i;
+
+	s->job = j;
+	s->ds = ds;
+	snprintf(s->name, sizeof s->name, "migrate %s", ds->name);
+	s->host = xstrdup(t->host);
+	s->port = xstrdup(t->port);
+	s->token = xstrdup(t->token);
+	s->ndev = migset_count(ds->ms);
+	s->nconns = MAX(1, MIN(mc->connections, s->ndev));
+	s->max_frame = MIN(mc->max_frame, FRAME_PAYLOAD_CEIL);
+	s->downtime_ms = mc->downtime_limit_ms;
+	s->max_iterations = mc->max_iterations > 0 ? mc->max_iterations : 10;
+	s->devs = xcalloc(s->ndev, sizeof *s->devs);
+	for (i = 0; i < s->ndev; i++) {
+		s->devs[i].d = migset_device(ds->ms, i);
+		s->devs[i].conn = i % s->nconns;
+		frame_digest_init(&s->devs[i].dg);
+	}
+	s->links = xcalloc(s->nconns, sizeof *s->links);
+	for (i = 0; i < s->nconns; i++)
+		s->links[i].s = s;
+	j->conns = xcalloc(s->nconns, sizeof *j->conns);
+	j->nconns = s->nconns;
+	j->priv = s;
+	return s;
+}
+
+int
+xfer_src_start(struct daemon *dm, struct dset *ds,
+    const struct xfer_target *t, struct xfer_job **out, struct err *e)
+{
+	struct xfer_job *j = xfer_job_new(XFER_SRC, dm, ds);
+	size_t tl = strlen(t->token);
+	int rc;
+
+	*out = NULL;
+	if (tl < FRAME_TOKEN_MIN || tl > FRAME_TOKEN_MAX)
+		rc = err_set(e, EINVAL, "the token is %zu bytes long; it must "
+		    "be %u..%u", tl, FRAME_TOKEN_MIN, FRAME_TOKEN_MAX);
+	else
+		rc = dset_claim(ds, j, e);
+	if (rc < 0) {
+		xfer_job_free(j);
+		return rc;
+	}
+	if (getrandom(&j->id, sizeof j->id, 0) != sizeof j->id)
+		j->id = now_ns() ^ ((uint64_t)getpid() << 32);
+	src_new(j, ds, t);
+	if ((rc = daemon_job_add(dm, j)) < 0)
+		rc = err_set(e, -rc, "the daemon is stopping");
+	else if ((rc = pthread_create(&j->thread, NULL, src_main, j)) != 0) {
+		daemon_job_remove(dm, j);
+		rc = err_set(e, rc, "start the job: %s", strerror(rc));
+	}
+	if (rc < 0) {
+		src_free(j->priv);
+		dset_release(ds, DSET_IDLE);
+		xfer_job_free(j);
+		return rc;
+	}
+	*out = j;
+	return 0;
+}

@@ -1,0 +1,309 @@
+/*
+ * xfer.c: what the source and the destination of a migration share: a
+ * connection's framed I/O (one sender at a time under its lock, one
+ * receiver with a frame_reader), and a job's first failure, its wake-ups
+ * and its teardown.
+ *
+ * Not here: either side's phases (xfer-src.c, xfer-dst.c), the codec
+ * (frame.c), TLS (chan.c).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/socket.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "xfer.h"
+
+struct xfer_conn *
+xfer_conn_new(struct chan *ch, unsigned int index, enum frame_role role)
+{
+	struct xfer_conn *c = xcalloc(1, sizeof *c);
+
+	c->ch = ch;
+	c->index = index;
+	pthread_mutex_init(&c->send_lock, NULL);
+	frame_reader_init(&c->rd, role, FRAME_CTL_MAX);
+	snprintf(c->peer, sizeof c->peer, "%s", chan_peer(ch));
+	return c;
+}
+
+void
+xfer_conn_cancel(struct xfer_conn *c)
+{
+	if (c != NULL && c->ch != NULL)
+		shutdown(chan_fd(c->ch), SHUT_RDWR);
+}
+
+void
+xfer_conn_free(struct xfer_conn *c, bool orderly)
+{
+	if (c == NULL)
+		return;
+	if (c->ch != NULL) {
+		if (orderly)
+			chan_shutdown(c->ch);
+		chan_free(c->ch);
+	}
+	frame_reader_free(&c->rd);
+	pthread_mutex_destroy(&c->send_lock);
+	free(c);
+}
+
+static int
+xfer_conn_send_locked(struct xfer_conn *c, uint8_t type, uint8_t flags,
+    uint16_t dev, const void *payload, uint32_t len, int timeout_ms,
+    struct err *e)
+{
+	struct frame_hdr h = { .type = type, .flags = flags, .dev = dev,
+	    .len = len, .seq = c->send_seq };
+	uint8_t hdr[FRAME_HDR_SIZE];
+	struct iovec iov[2];
+	int rc;
+
+	frame_encode(&h, payload, hdr);
+	iov[0].iov_base = hdr;
+	iov[0].iov_len = sizeof hdr;
+	iov[1].iov_base = (void *)payload;
+	iov[1].iov_len = len;
+	rc = chan_sendv(c->ch, iov, len > 0 ? 2 : 1, timeout_ms);
+	if (rc < 0)
+		return err_set(e, -rc, "peer %s conn %u: send %s: %s",
+		    c->peer, c->index, frame_type_name(type),
+		    *chan_send_error(c->ch) ? chan_send_error(c->ch) :
+		    strerror(-rc));
+	c->send_seq++;
+	return 0;
+}
+
+int
+xfer_conn_send(struct xfer_conn *c, uint8_t type, uint8_t flags,
+    uint16_t dev, const void *payload, uint32_t len, int timeout_ms,
+    struct err *e)
+{
+	int rc;
+
+	pthread_mutex_lock(&c->send_lock);
+	rc = xfer_conn_send_locked(c, type, flags, dev, payload, len,
+	    timeout_ms, e);
+	pthread_mutex_unlock(&c->send_lock);
+	return rc;
+}
+
+int
+xfer_conn_send_msg(struct xfer_conn *c, uint8_t type,
+    const ProtobufCMessage *m, int timeout_ms, struct err *e)
+{
+	uint8_t *buf = xcalloc(1, FRAME_CTL_MAX);
+	size_t len;
+	int rc;
+
+	rc = frame_pack_msg(m, buf, FRAME_CTL_MAX, &len, e);
+	if (rc == 0)
+		rc = xfer_conn_send(c, type, 0, FRAME_DEV_ALL, buf, len,
+		    timeout_ms, e);
+	free(buf);
+	return rc;
+}
+
+void
+xfer_conn_send_abort(struct xfer_conn *c, int error, const char *msg)
+{
+	struct timespec ts;
+	uint8_t buf[FRAME_MESSAGE_MAX + 64];
+	char text[FRAME_MESSAGE_MAX];
+	size_t len, i;
+
+	/* The peer logs it: no control characters, bounded. */
+	snprintf(text, sizeof text, "%s", msg);
+	for (i = 0; text[i] != '\0'; i++) {
+		if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f)
+			text[i] = ' ';
+	}
+	if (frame_pack_abort(error, text, buf, sizeof buf, &len, NULL) < 0)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += XFER_ABORT_MS / 1000;
+	if (pthread_mutex_timedlock(&c->send_lock, &ts) != 0)
+		return;
+	xfer_conn_send_locked(c, FRAME_ABORT, 0, FRAME_DEV_ALL, buf, len,
+	    XFER_ABORT_MS, NULL);
+	pthread_mutex_unlock(&c->send_lock);
+}
+
+static int
+xfer_recv_timeout(uint64_t deadline)
+{
+	uint64_t now = now_ns();
+
+	if (deadline == 0)
+		return -1;
+	if (now >= deadline)
+		return 0;
+	return (int)((deadline - now + 999999) / 1000000);
+}
+
+int
+xfer_conn_recv(struct xfer_conn *c, struct frame *f, int timeout_ms,
+    struct err *e)
+{
+	uint64_t deadline = timeout_ms < 0 ? 0 :
+	    now_ns() + (uint64_t)timeout_ms * 1000000;
+	void *p;
+	size_t want;
+	ssize_t n;
+	int rc;
+
+	for (;;) {
+		want = frame_reader_want(&c->rd, &p);
+		if (want == 0)
+			return frame_reader_put(&c->rd, 0, f, e);
+		n = chan_recv(c->ch, p, want, xfer_recv_timeout(deadline));
+		if (n == 0)
+			return err_set(e, ECONNRESET, "peer %s conn %u: "
+			    "closed by the peer", c->peer, c->index);
+		if (n < 0)
+			return err_set(e, -n, "peer %s conn %u: %s",
+			    c->peer, c->index, n == -ETIMEDOUT ?
+			    "no frame from the peer in time" :
+			    *chan_recv_error(c->ch) ? chan_recv_error(c->ch) :
+			    strerror(-n));
+		rc = frame_reader_put(&c->rd, n, f, e);
+		if (rc < 0)
+			return err_prefix(e, "peer %s conn %u", c->peer,
+			    c->index);
+		if (rc == 1)
+			return 0;
+	}
+}
+
+/* Jobs. */
+
+struct xfer_job *
+xfer_job_new(enum xfer_kind kind, struct daemon *dm, struct dset *ds)
+{
+	struct xfer_job *j = xcalloc(1, sizeof *j);
+	pthread_condattr_t ca;
+
+	j->kind = kind;
+	j->dm = dm;
+	j->ds = ds;
+	pthread_mutex_init(&j->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&j->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	return j;
+}
+
+void
+xfer_job_wait(struct xfer_job *j, uint64_t deadline_ns)
+{
+	struct timespec ts;
+
+	ts.tv_sec = deadline_ns / 1000000000ull;
+	ts.tv_nsec = deadline_ns % 1000000000ull;
+	pthread_cond_timedwait(&j->cond, &j->lock, &ts);
+}
+
+static void
+xfer_job_vfail(struct xfer_job *j, int rc, bool tell_peer, const char *fmt,
+    va_list ap)
+{
+	char msg[sizeof j->err.msg];
+
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	pthread_mutex_lock(&j->lock);
+	if (!j->failed && !j->closing) {
+		j->failed = true;
+		j->tell_peer = tell_peer;
+		err_set(&j->err, rc < 0 ? -rc : rc, "%s", msg);
+	}
+	pthread_cond_broadcast(&j->cond);
+	pthread_mutex_unlock(&j->lock);
+}
+
+void
+xfer_job_fail(struct xfer_job *j, int rc, bool tell_peer, const char *fmt,
+    ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	xfer_job_vfail(j, rc, tell_peer, fmt, ap);
+	va_end(ap);
+}
+
+bool
+xfer_job_failed(struct xfer_job *j)
+{
+	bool f;
+
+	pthread_mutex_lock(&j->lock);
+	f = j->failed;
+	pthread_mutex_unlock(&j->lock);
+	return f;
+}
+
+void
+xfer_job_cancel(struct xfer_job *j, const char *why)
+{
+	int i;
+
+	xfer_job_fail(j, ECANCELED, true, "%s", why);
+	/*
+	 * Once the handshake is through, the job's thread wakes up, sends
+	 * ABORT and closes.  Before, it may be blocked on a connection.
+	 */
+	pthread_mutex_lock(&j->lock);
+	for (i = 0; i < j->nconns && !j->accepted; i++)
+		xfer_conn_cancel(j->conns[i]);
+	pthread_mutex_unlock(&j->lock);
+}
+
+void
+xfer_job_teardown(struct xfer_job *j)
+{
+	bool tell;
+	int i;
+
+	pthread_mutex_lock(&j->lock);
+	tell = j->failed && j->tell_peer;
+	j->closing = true;
+	pthread_mutex_unlock(&j->lock);
+	if (tell && j->nconns > 0 && j->conns[0] != NULL)
+		xfer_conn_send_abort(j->conns[0], j->err.code, j->err.msg);
+	for (i = 0; i < j->nconns; i++)
+		xfer_conn_cancel(j->conns[i]);
+}
+
+void
+xfer_job_join(struct xfer_job *j)
+{
+	pthread_join(j->thread, NULL);
+	xfer_job_free(j);
+}
+
+void
+xfer_job_free(struct xfer_job *j)
+{
+	pthread_cond_destroy(&j->cond);
+	pthread_mutex_destroy(&j->lock);
+	free(j);
+}
+
+const char *
+xfer_fmt_rate(uint64_t bytes_per_s, char *buf, size_t len)
+{
+	char b[32];
+
+	snprintf(buf, len, "%s/s", fmt_bytes(bytes_per_s, b, sizeof b));
+	return buf;
+}

@@ -1,0 +1,160 @@
+/*
+ * xfer.h: live migration of a set between two vfiomigd daemons over the
+ * migration channel (docs/protocol.md): the jobs that run a migration in
+ * threads of their own, with blocking I/O on chan.
+ *
+ * xfer.c holds what both sides share (a connection's framed I/O, a job's
+ * failure and its wake-ups), xfer-src.c the source job, xfer-dst.c the
+ * handshake of incoming connections and the destination job.
+ *
+ * Not here: the event loop (vfiomigd.c: it accepts and dispatches, and is
+ * told of a finished job through job->done), the wire codec (frame.c), TLS
+ * (chan.c), the collective steps (migset.c).
+ */
+#ifndef VFIOMIG_XFER_H
+#define VFIOMIG_XFER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "chan.h"
+#include "frame.h"
+#include "util.h"
+
+struct daemon;
+struct dset;
+
+#define XFER_CONNECT_MS		10000	/* TCP connect, per connection */
+#define XFER_HANDSHAKE_MS	10000	/* TLS handshake and HELLO */
+#define XFER_GROUP_MS		30000	/* all connections of a job arrive */
+#define XFER_PROGRESS_MS	10000	/* no progress from the peer: give up */
+#define XFER_COMMIT_MS		30000	/* last DEV_END sent -> COMMITTED */
+#define XFER_DST_IDLE_MS	60000	/* destination: no frame at all */
+#define XFER_ABORT_MS		1000	/* sending ABORT on the way out */
+#define XFER_POLL_MS		20	/* data fd empty for now: wait */
+
+/* One TCP connection of a job. */
+struct xfer_conn {
+	struct chan		*ch;
+	unsigned int		 index;
+	pthread_mutex_t		 send_lock;	/* one frame at a time */
+	uint64_t		 send_seq;
+	struct frame_reader	 rd;
+	pthread_t		 thread;	/* its receiver */
+	bool			 running;
+	char			 peer[64];
+};
+
+struct xfer_conn *xfer_conn_new(struct chan *ch, unsigned int index,
+		    enum frame_role role);
+/* Shuts the socket down: blocked calls on it return (ECANCELED). */
+void xfer_conn_cancel(struct xfer_conn *c);
+/* Orderly close (TLS close_notify) and free; NULL is fine. */
+void xfer_conn_free(struct xfer_conn *c, bool orderly);
+/* One frame; @timeout_ms bounds each wait without progress. */
+int xfer_conn_send(struct xfer_conn *c, uint8_t type, uint8_t flags,
+	    uint16_t dev, const void *payload, uint32_t len, int timeout_ms,
+	    struct err *e);
+/* A protobuf message as one frame. */
+int xfer_conn_send_msg(struct xfer_conn *c, uint8_t type,
+	    const ProtobufCMessage *m, int timeout_ms, struct err *e);
+/* ABORT, best effort: gives up if the connection is busy or stuck. */
+void xfer_conn_send_abort(struct xfer_conn *c, int error, const char *msg);
+/*
+ * The next whole, checked frame within @timeout_ms (< 0: forever).
+ * An orderly end from the peer is -ECONNRESET, "connection closed".
+ */
+int xfer_conn_recv(struct xfer_conn *c, struct frame *f, int timeout_ms,
+	    struct err *e);
+
+enum xfer_kind { XFER_SRC, XFER_DST };
+
+/* Where and how a source job migrates its set. */
+struct xfer_target {
+	char	*host;
+	char	*port;
+	char	*token;
+};
+
+/* What a migration did, for the final report. */
+struct xfer_result {
+	int		 rc;		/* 0 or the negative errno */
+	bool		 unknown;	/* every DEV_END sent, no COMMITTED */
+	char		 msg[512];	/* why it failed */
+	uint64_t	 precopy_bytes;
+	uint64_t	 stopcopy_bytes;
+	int		 iterations;
+	uint64_t	 downtime_ns;	/* first device leaves RUNNING ..
+					   COMMITTED arrived */
+	uint64_t	 total_ns;
+	uint64_t	 throughput;	/* bytes per second */
+};
+
+struct xfer_job {
+	enum xfer_kind		 kind;
+	struct daemon		*dm;
+	struct dset		*ds;
+	uint64_t		 id;		/* job id (HELLO) */
+	pthread_t		 thread;
+	/* Called last in the job's thread; the daemon joins it later. */
+	void			(*done)(struct xfer_job *);
+	void			*done_arg;
+
+	pthread_mutex_t		 lock;		/* what follows */
+	pthread_cond_t		 cond;		/* any change of it */
+	bool			 failed;
+	bool			 tell_peer;	/* send ABORT: the peer lives */
+	bool			 closing;	/* later errors: our own */
+	bool			 accepted;	/* the handshake is through */
+	struct err		 err;		/* the first failure */
+	struct xfer_conn	**conns;
+	int			 nconns;
+	void			*priv;		/* the side's own state */
+
+	struct xfer_result	 res;
+	TAILQ_ENTRY(xfer_job)	 entry;		/* the daemon's list */
+};
+TAILQ_HEAD(xfer_jobs, xfer_job);
+
+/*
+ * The first failure wins: it is kept, the job's thread wakes up, ABORTs
+ * the peer if @tell_peer, closes the connections and rolls back.
+ */
+void xfer_job_fail(struct xfer_job *j, int rc, bool tell_peer,
+	    const char *fmt, ...) PRINTFLIKE(4, 5);
+bool xfer_job_failed(struct xfer_job *j);
+/* From another thread (SIGTERM): fail the job, wake every blocked call. */
+void xfer_job_cancel(struct xfer_job *j, const char *why);
+/* The end of a failed job: ABORT if due, every connection shut down. */
+void xfer_job_teardown(struct xfer_job *j);
+/* Waits for the job's thread and frees the job. */
+void xfer_job_join(struct xfer_job *j);
+/* Frees a job whose thread never started. */
+void xfer_job_free(struct xfer_job *j);
+/* Waits on j->cond until @deadline_ns (now_ns() clock); j->lock held. */
+void xfer_job_wait(struct xfer_job *j, uint64_t deadline_ns);
+struct xfer_job *xfer_job_new(enum xfer_kind kind, struct daemon *dm,
+	    struct dset *ds);
+
+/* "1.2 GiB/s" */
+const char *xfer_fmt_rate(uint64_t bytes_per_s, char *buf, size_t len);
+
+/* xfer-src.c */
+/*
+ * Starts migrating @ds to @t in a new thread; the set must be idle.  The
+ * job is registered with daemon_job_add().
+ */
+int xfer_src_start(struct daemon *dm, struct dset *ds,
+	    const struct xfer_target *t, struct xfer_job **out, struct err *e);
+
+/* xfer-dst.c */
+/* Takes an accepted connection (fd) and runs its handshake in a thread. */
+void xfer_dst_accept(struct daemon *dm, int fd, const char *peer);
+/* Shuts down every handshake in progress (daemon exit). */
+void xfer_dst_cancel_handshakes(struct daemon *dm);
+/* Waits until no handshake thread is left. */
+void xfer_dst_wait_handshakes(struct daemon *dm);
+
+#endif
