@@ -4,7 +4,11 @@
 # the real-kernel guest tests among them), then `make distcheck`.
 # Ends with the line "N passed, N failed" (test programs).
 #   VFIOMIG_SKIP_DISTCHECK=1  skip distcheck
+#   VFIOMIG_SKIP_VM=1         skip the real-kernel guest tests
+#   VFIOMIG_VM_CACHE=DIR      where the guest is cached (default below, so
+#                             that every clone on this machine reuses it)
 set -u
+export VFIOMIG_VM_CACHE="${VFIOMIG_VM_CACHE:-/var/cache/vfiomigd/vm}"
 top=$(cd "$(dirname "$0")/.." && pwd)
 bdir=$top/build-check
 "$top/scripts/build.sh" "$bdir" --enable-sanitizers --enable-werror || {
