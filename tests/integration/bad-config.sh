@@ -1,0 +1,96 @@
+#!/bin/sh
+# bad-config.sh: a daemon given a bad configuration or bad arguments exits
+# 1 (2 is also fine for a usage error) with a message that names the file
+# and the key (or the option), before it listens: nothing listens on the
+# configured port afterwards (nor a control socket), and it leaks nothing
+# on the way out.
+. "$(dirname "$0")/lib.sh"
+
+port=$(pick_port)
+good() {	# good FILE: a valid configuration listening on $port
+	conf "$1" "127.0.0.1:$port" insecure 1 2 '"state_size": "1M"'
+}
+
+# bad NAME RCS ERE ARGS...: vfiomigd ARGS must exit with one of RCS and
+# say ERE (on a line of its own: "vfiomigd: error: ..." or usage).
+bad() {
+	b_name=$1 b_rcs=$2 b_re=$3
+	shift 3
+	start_daemon "$b_name" "$@"
+	reap "$b_name" 20
+	check_clean "$b_name"
+	eval "b_rc=\${${b_name}_rc}"
+	case " $b_rcs " in
+	*" $b_rc "*) ;;
+	*) fail "$b_name: exit $b_rc, expected one of $b_rcs: $(cat "$(log_of "$b_name")")" ;;
+	esac
+	grep -Eq -- "$b_re" "$(log_of "$b_name")" ||
+	    fail "$b_name: no /$b_re/ in: $(cat "$(log_of "$b_name")")"
+	hasnt "$b_name" 'listening for migrations'
+	! port_listening "$port" || fail "$b_name: port $port listens"
+	for b_s in "$T"/*.sock; do
+		[ ! -e "$b_s" ] || fail "$b_name: left a socket: $b_s"
+	done
+	note "$b_name: exit $b_rc: $(grep -E -- "$b_re" \
+	    "$(log_of "$b_name")" | head -n 1)"
+}
+
+# Configuration errors: file and JSON path named.
+good "$T/g.json"
+sed 's/"connections"/"connectons"/' "$T/g.json" >"$T/unknown-key.json"
+bad unknown_key 1 \
+    "^vfiomigd: error: $T/unknown-key\.json: migration\.connectons: unknown key" \
+    --config "$T/unknown-key.json"
+sed 's/"connections": 1/"connections": 99/' "$T/g.json" >"$T/bad-value.json"
+bad bad_value 1 \
+    "^vfiomigd: error: $T/bad-value\.json: migration\.connections: .*99" \
+    --config "$T/bad-value.json"
+sed '0,/"state_size": "1M"/s//"state_size": "1Q"/' "$T/g.json" >"$T/bad-size.json"
+grep -q '"1Q"' "$T/bad-size.json" || fail "sed: no 1Q"
+bad bad_size 1 \
+    "^vfiomigd: error: $T/bad-size\.json: sets\[0\]\.devices\[0\]\.state_size: .*1Q" \
+    --config "$T/bad-size.json"
+sed 's/"insecure": true/"insecure": "yes"/' "$T/g.json" >"$T/bad-type.json"
+bad bad_type 1 \
+    "^vfiomigd: error: $T/bad-type\.json: migration\.insecure: " \
+    --config "$T/bad-type.json"
+sed 's/]}]}/],}]}/' "$T/g.json" >"$T/syntax.json"
+bad syntax_error 1 "^vfiomigd: error: $T/syntax\.json:[0-9]+:[0-9]+: " \
+    --config "$T/syntax.json"
+bad missing_file 1 "^vfiomigd: error: $T/nonexistent\.json: " \
+    --config "$T/nonexistent.json"
+sed 's#"insecure": true#"tls_dir": "'"$T"'/no-pki"#' "$T/g.json" >"$T/no-pki.json"
+bad no_pki 1 "^vfiomigd: error: $T/no-pki\.json: migration\.tls_dir: .*$T/no-pki" \
+    --config "$T/no-pki.json"
+# A device that cannot open: nothing starts half-configured.
+sed 's#{"name": "sim1", "backend": "sim", "state_size": "1M"}#{"name": "nic0", "backend": "vfio", "path": "'"$T"'/no-such-vfio"}#' \
+    "$T/g.json" >"$T/no-device.json"
+grep -q no-such-vfio "$T/no-device.json" || fail "sed: no vfio device"
+bad no_device 1 "^vfiomigd: error: .*nic0.*$T/no-such-vfio" \
+    --config "$T/no-device.json"
+
+# Command-line errors.
+bad migrate_no_to "1 2" '^vfiomigd: error: .*--migrate vm1 needs --to' \
+    --config "$T/g.json" --migrate vm1 --token "$TOKEN"
+bad to_no_migrate "1 2" '^vfiomigd: error: .*--to.* go with --migrate' \
+    --config "$T/g.json" --to "127.0.0.1:$port"
+bad no_config "1 2" '^vfiomigd: error: --config FILE is required' \
+    --migrate vm1 --to "127.0.0.1:$port" --token "$TOKEN"
+bad unknown_set "1 2" "^vfiomigd: error: --migrate: .*no set named \"vm9\"" \
+    --config "$T/g.json" --migrate vm9 --to "127.0.0.1:$port" --token "$TOKEN"
+bad short_token "1 2" '^vfiomigd: error: the token is 5 bytes long' \
+    --config "$T/g.json" --migrate vm1 --to "127.0.0.1:$port" --token short
+bad bad_retries "1 2" '^vfiomigd: error: --retries: "x" ' \
+    --config "$T/g.json" --migrate vm1 --to "127.0.0.1:$port" \
+    --token "$TOKEN" --retries x
+bad bad_to "1 2" '^vfiomigd: error: --to: .*nowhere' \
+    --config "$T/g.json" --migrate vm1 --to nowhere --token "$TOKEN"
+bad bad_option "1 2" "unrecognized option '--bogus'|^usage: " \
+    --config "$T/g.json" --bogus
+has bad_option '^usage: vfiomigd'
+
+# The good configuration does start (the checks above could see it listen).
+start_listener ok "$T/g.json" "$port"
+stop_daemon ok
+! port_listening "$port" || fail "port $port still listens after exit"
+note "pass"
