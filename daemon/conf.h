@@ -85,6 +85,8 @@ struct config_migration {
 struct config {
 	char *filename;		/* as given, for messages */
 	char *control_socket;
+	char *control_group;	/* may send every request; NULL = root only */
+	char *control_read_group; /* read-only requests; NULL = none */
 	struct config_migration migration;
 	enum log_level log_level;
 	struct config_set *sets;

@@ -816,6 +816,9 @@ cfg_log_level(struct cfg *c, struct json_object *v, void *obj)
 
 static const struct cfg_key cfg_top_keys[] = {
 	KEY_FN("control_socket", cfg_control_socket),
+	KEY("control_group", K_STR, struct config, control_group, 0, 0),
+	KEY("control_read_group", K_STR, struct config, control_read_group,
+	    0, 0),
 	KEY_FN("migration", cfg_migration),
 	KEY_FN("log_level", cfg_log_level),
 	KEY_FN("sets", cfg_sets),
@@ -1166,6 +1169,8 @@ config_free(struct config *c)
 	free(c->migration.listen_port);
 	free(c->migration.tls_dir);
 	free(c->control_socket);
+	free(c->control_group);
+	free(c->control_read_group);
 	free(c->filename);
 	free(c);
 }

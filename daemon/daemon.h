@@ -22,6 +22,7 @@
 #include "xfer.h"
 
 struct event_base;
+struct ctl;
 
 enum dset_status {
 	DSET_IDLE,		/* devices RUNNING, no job */
@@ -43,6 +44,20 @@ struct dset {
 	pthread_mutex_t		 lock;		/* status and job */
 	enum dset_status	 status;
 	struct xfer_job		*job;		/* NULL when none */
+
+	/* The control socket's (dset.c, xfer-info.c). */
+	struct daemon		*dm;
+	bool			 from_config;
+	int			 drain_efd;	/* readable: all P2P */
+	int			 done_efd;	/* readable: a job ended */
+	/* Under lock: */
+	char			*token;		/* incoming jobs present it */
+	bool			 removed;	/* off dm->sets; a shell */
+	bool			 drained;	/* drain_efd is readable */
+	int			 states[CONFIG_MAX_DEVICES]; /* after the
+					   last step */
+	char			*ids[CONFIG_MAX_DEVICES]; /* identities */
+	struct xfer_info	 info;		/* the last job's */
 };
 
 struct daemon {
@@ -58,6 +73,10 @@ struct daemon {
 	int			 nhandshakes;	/* xfer-dst.c's threads */
 	LIST_HEAD(xfer_hs_list, xfer_hs) handshakes;
 	bool			 stopping;
+	/* Removed sets: shells freed at exit (a handshake may hold one). */
+	struct dset		**dead;
+	int			 ndead;
+	struct ctl		*ctl;		/* the control socket */
 };
 
 /* vfiomigd.c */
@@ -74,7 +93,31 @@ void daemon_job_remove(struct daemon *dm, struct xfer_job *j);
 /* Opens every device of @cs and makes the set; nothing half-made. */
 int dset_new(const struct config_set *cs, struct dset **out, struct err *e);
 void dset_free(struct dset *ds);
+/* Takes dm->lock: the array changes at run time (sets stay allocated). */
 struct dset *daemon_find_set(struct daemon *dm, const char *name);
+/*
+ * Run time (the control socket).  A set made empty; @token may be NULL.
+ * dset_add_device() takes @d whatever the outcome; the set must be idle
+ * (-EBUSY), the set stays migratable (migset_check) or the device is
+ * refused.  daemon_remove_set() closes every device; the struct stays
+ * until daemon_free_dead().
+ */
+int dset_new_empty(struct daemon *dm, const char *name, bool allow_non_p2p,
+	    const char *token, struct dset **out, struct err *e);
+int dset_add_device(struct dset *ds, const struct config_device *cd,
+	    struct device *d, struct err *e);
+int dset_remove_device(struct dset *ds, const char *name, struct err *e);
+int dset_set_token(struct dset *ds, const char *token, struct err *e);
+int daemon_add_set(struct daemon *dm, struct dset *ds, struct err *e);
+int daemon_remove_set(struct daemon *dm, const char *name, struct err *e);
+void daemon_free_dead(struct daemon *dm);
+/* Every device's state, consistent with the last collective step. */
+int dset_states(struct dset *ds, int *states, int max);
+/*
+ * A job takes the set (ds->lock held): done_efd cleared.  dset_release()
+ * writes it.
+ */
+void dset_job_begin_locked(struct dset *ds);
 const char *dset_status_name(enum dset_status st);
 /*
  * Gives the set to @job if it may have one: a source job needs an idle

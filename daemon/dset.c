@@ -5,7 +5,14 @@
  * the device list its HELLO and HELLO_REPLY carry.  A set's status and job
  * change under its mutex only.
  *
- * Not here: what a job does with the set (xfer-src.c, xfer-dst.c).
+ * At run time (the control socket) sets are made and removed and devices
+ * added and removed, on idle sets only; the step hooks keep a copy of every
+ * device's state and the drain eventfd (readable exactly while every
+ * device is in RUNNING_P2P or PRE_COPY_P2P); the done eventfd is written
+ * when a job ends.
+ *
+ * Not here: what a job does with the set (xfer-src.c, xfer-dst.c), its
+ * statistics (xfer-info.c), the control socket (control*.c).
  */
 #include "config.h"
 
@@ -14,7 +21,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
 
+#include "control.h"
 #include "daemon.h"
 #include "dev-sim.h"
 #include "log.h"
@@ -106,6 +116,7 @@ dset_make_identity(const struct config_device *cd, struct device *d)
 	return xstrdup(buf);
 }
 
+/* The HELLO's device list, made again after every change of the set. */
 static void
 dset_make_pdevs(struct dset *ds)
 {
@@ -113,6 +124,8 @@ dset_make_pdevs(struct dset *ds)
 	struct device *d;
 	size_t i;
 
+	free(ds->pdevs);
+	free(ds->pdev_ptrs);
 	ds->npdevs = migset_count(ds->ms);
 	ds->pdevs = xcalloc(ds->npdevs, sizeof *ds->pdevs);
 	ds->pdev_ptrs = xcalloc(ds->npdevs, sizeof *ds->pdev_ptrs);
@@ -124,7 +137,7 @@ dset_make_pdevs(struct dset *ds)
 		p->index = i;
 		p->flags = d->flags;
 		p->backend = (char *)d->ops->backend;
-		p->identity = dset_make_identity(&ds->conf->devices[i], d);
+		p->identity = ds->ids[i];
 		ds->pdev_ptrs[i] = p;
 	}
 }
@@ -143,23 +156,140 @@ dset_add_devices(struct dset *ds, struct err *e)
 			device_free(d);
 			return rc;
 		}
+		ds->ids[i] = dset_make_identity(&cs->devices[i], d);
+		ds->states[i] = d->state;
 	}
 	return 0;
+}
+
+/*
+ * ---- The step hook: the states, the drain eventfd. ----
+ * After every collective step: all in RUNNING_P2P or PRE_COPY_P2P, the
+ * eventfd is written; otherwise its counter is read back to 0.  A device
+ * counts as in its state until its next arc returns, so the eventfd stays
+ * readable while the arcs out of the P2P states are in flight: the states
+ * the control socket shows (this cache) agree with it at every moment.
+ */
+
+static bool
+dset_all_p2p(const int *states, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (states[i] != VFIO_DEVICE_STATE_RUNNING_P2P &&
+		    states[i] != VFIO_DEVICE_STATE_PRE_COPY_P2P)
+			return false;
+	}
+	return n > 0;
+}
+
+/* ds->lock held.  Returns whether the set became drained. */
+static bool
+dset_drain_set(struct dset *ds, bool drained)
+{
+	uint64_t v;
+
+	if (drained == ds->drained)
+		return false;
+	ds->drained = drained;
+	if (ds->drain_efd < 0)
+		return drained;
+	if (drained)
+		eventfd_write(ds->drain_efd, 1);
+	else
+		eventfd_read(ds->drain_efd, &v);
+	return drained;
+}
+
+static void
+dset_step_cb(void *arg, const struct migset_step_info *si)
+{
+	struct dset *ds = arg;
+	bool now;
+	int i;
+
+	pthread_mutex_lock(&ds->lock);
+	for (i = 0; i < si->ndevices && i < CONFIG_MAX_DEVICES; i++)
+		ds->states[i] = si->to[i];
+	now = dset_drain_set(ds, dset_all_p2p(si->to, si->ndevices));
+	pthread_mutex_unlock(&ds->lock);
+	if (now && ds->dm != NULL)
+		ctl_post(ds->dm, CTL_EV_DRAINED, ds, NULL);
+}
+
+/* Re-reads the cache from the devices (no job may run). ds->lock held. */
+static void
+dset_resync_locked(struct dset *ds)
+{
+	int i, n = migset_count(ds->ms);
+
+	for (i = 0; i < n && i < CONFIG_MAX_DEVICES; i++)
+		ds->states[i] = migset_device(ds->ms, i)->state;
+	dset_drain_set(ds, dset_all_p2p(ds->states, n));
+}
+
+int
+dset_states(struct dset *ds, int *states, int max)
+{
+	int i, n;
+
+	pthread_mutex_lock(&ds->lock);
+	n = ds->ms != NULL ? migset_count(ds->ms) : 0;
+	for (i = 0; i < n && i < max; i++) {
+		states[i] = ds->job == NULL ?
+		    migset_device(ds->ms, i)->state : ds->states[i];
+	}
+	pthread_mutex_unlock(&ds->lock);
+	return MIN(n, max);
+}
+
+void
+dset_job_begin_locked(struct dset *ds)
+{
+	uint64_t v;
+
+	if (ds->done_efd >= 0)
+		eventfd_read(ds->done_efd, &v);
+}
+
+/* The parts every set has, configured or made at run time. */
+static struct dset *
+dset_alloc(const char *name, bool allow_non_p2p, const char *token,
+    struct err *e)
+{
+	struct migset_opts mo = { .allow_non_p2p = allow_non_p2p };
+	struct dset *ds = xcalloc(1, sizeof *ds);
+
+	ds->name = xstrdup(name);
+	ds->token = token != NULL ? xstrdup(token) : NULL;
+	pthread_mutex_init(&ds->lock, NULL);
+	ds->drain_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ds->done_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (ds->drain_efd < 0 || ds->done_efd < 0)
+		log_warn("set %s: eventfd", name);
+	mo.on_step = dset_step_cb;
+	mo.on_step_arg = ds;
+	ds->info.status = XFER_ST_NONE;
+	if (migset_new(name, &mo, &ds->ms, e) < 0) {
+		dset_free(ds);
+		return NULL;
+	}
+	return ds;
 }
 
 int
 dset_new(const struct config_set *cs, struct dset **out, struct err *e)
 {
-	struct migset_opts mo = { .allow_non_p2p = cs->allow_non_p2p };
-	struct dset *ds = xcalloc(1, sizeof *ds);
+	struct dset *ds;
 	int rc;
 
 	*out = NULL;
-	ds->name = xstrdup(cs->name);
+	if ((ds = dset_alloc(cs->name, cs->allow_non_p2p, cs->token,
+	    e)) == NULL)
+		return err_prefix(e, "set %s", cs->name);
 	ds->conf = cs;
-	pthread_mutex_init(&ds->lock, NULL);
-	if ((rc = migset_new(cs->name, &mo, &ds->ms, e)) < 0)
-		goto fail;
+	ds->from_config = true;
 	if ((rc = dset_add_devices(ds, e)) < 0 ||
 	    (rc = migset_check(ds->ms, e)) < 0)
 		goto fail;
@@ -180,12 +310,15 @@ dset_free(struct dset *ds)
 
 	if (ds == NULL)
 		return;
-	for (i = 0; i < ds->npdevs; i++)
-		free(ds->pdevs[i].identity);
+	for (i = 0; i < CONFIG_MAX_DEVICES; i++)
+		free(ds->ids[i]);
 	free(ds->pdevs);
 	free(ds->pdev_ptrs);
 	migset_free(ds->ms);
+	close_fd(&ds->drain_efd);
+	close_fd(&ds->done_efd);
 	pthread_mutex_destroy(&ds->lock);
+	free(ds->token);
 	free(ds->name);
 	free(ds);
 }
@@ -193,13 +326,228 @@ dset_free(struct dset *ds)
 struct dset *
 daemon_find_set(struct daemon *dm, const char *name)
 {
+	struct dset *ds = NULL;
 	int i;
 
-	for (i = 0; i < dm->nsets; i++) {
+	pthread_mutex_lock(&dm->lock);
+	for (i = 0; i < dm->nsets && ds == NULL; i++) {
 		if (strcmp(dm->sets[i]->name, name) == 0)
-			return dm->sets[i];
+			ds = dm->sets[i];
 	}
-	return NULL;
+	pthread_mutex_unlock(&dm->lock);
+	return ds;
+}
+
+/* ---- Run-time changes (the control socket). ---- */
+
+int
+dset_new_empty(struct daemon *dm, const char *name, bool allow_non_p2p,
+    const char *token, struct dset **out, struct err *e)
+{
+	struct dset *ds;
+
+	*out = NULL;
+	if ((ds = dset_alloc(name, allow_non_p2p, token, e)) == NULL)
+		return -e->code;
+	ds->dm = dm;
+	dset_make_pdevs(ds);
+	*out = ds;
+	return 0;
+}
+
+/* ds->lock held: an idle set with no job, not removed. */
+static int
+dset_check_idle(struct dset *ds, struct err *e)
+{
+	if (ds->removed)
+		return err_set(e, ENOENT, "set %s was removed", ds->name);
+	if (ds->job != NULL || ds->status != DSET_IDLE)
+		return err_set(e, EBUSY, "set %s is %s", ds->name,
+		    dset_status_name(ds->status));
+	return 0;
+}
+
+static void
+dset_changed_locked(struct dset *ds)
+{
+	dset_link_sims(ds);
+	dset_make_pdevs(ds);
+	dset_resync_locked(ds);
+}
+
+static int
+dset_add_locked(struct dset *ds, const struct config_device *cd,
+    struct device *d, struct err *e)
+{
+	int n = migset_count(ds->ms), rc;
+
+	if ((rc = dset_check_idle(ds, e)) < 0)
+		return rc;
+	if (n >= CONFIG_MAX_DEVICES)
+		return err_set(e, ENOSPC, "set %s has %d devices already",
+		    ds->name, n);
+	if ((rc = migset_add(ds->ms, d, e)) < 0)
+		return rc;
+	if ((rc = migset_check(ds->ms, e)) < 0) {
+		migset_remove(ds->ms, d->name);
+		return err_prefix(e, "set %s", ds->name);
+	}
+	ds->ids[n] = dset_make_identity(cd, d);
+	dset_changed_locked(ds);
+	return 0;
+}
+
+int
+dset_add_device(struct dset *ds, const struct config_device *cd,
+    struct device *d, struct err *e)
+{
+	int rc;
+
+	pthread_mutex_lock(&ds->lock);
+	rc = dset_add_locked(ds, cd, d, e);
+	pthread_mutex_unlock(&ds->lock);
+	if (rc < 0)
+		device_free(d);
+	return rc;
+}
+
+static int
+dset_remove_locked(struct dset *ds, const char *name, struct err *e)
+{
+	struct device *d;
+	int i, n, rc;
+
+	if ((rc = dset_check_idle(ds, e)) < 0)
+		return rc;
+	n = migset_count(ds->ms);
+	for (i = 0; i < n; i++) {
+		if (strcmp(migset_device(ds->ms, i)->name, name) == 0)
+			break;
+	}
+	if (i == n)
+		return err_set(e, ENOENT, "set %s has no device \"%s\"",
+		    ds->name, name);
+	d = migset_remove(ds->ms, name);
+	free(ds->ids[i]);
+	memmove(&ds->ids[i], &ds->ids[i + 1], (n - i - 1) * sizeof
+	    *ds->ids);
+	ds->ids[n - 1] = NULL;
+	dset_changed_locked(ds);
+	device_free(d);
+	return 0;
+}
+
+int
+dset_remove_device(struct dset *ds, const char *name, struct err *e)
+{
+	int rc;
+
+	pthread_mutex_lock(&ds->lock);
+	rc = dset_remove_locked(ds, name, e);
+	pthread_mutex_unlock(&ds->lock);
+	return rc;
+}
+
+int
+dset_set_token(struct dset *ds, const char *token, struct err *e)
+{
+	int rc;
+
+	pthread_mutex_lock(&ds->lock);
+	if ((rc = dset_check_idle(ds, e)) == 0) {
+		free(ds->token);
+		ds->token = xstrdup(token);
+	}
+	pthread_mutex_unlock(&ds->lock);
+	return rc;
+}
+
+int
+daemon_add_set(struct daemon *dm, struct dset *ds, struct err *e)
+{
+	int rc = 0, i;
+
+	pthread_mutex_lock(&dm->lock);
+	for (i = 0; i < dm->nsets && rc == 0; i++) {
+		if (strcmp(dm->sets[i]->name, ds->name) == 0)
+			rc = err_set(e, EEXIST, "a set named \"%s\" exists",
+			    ds->name);
+	}
+	if (rc == 0 && dm->nsets >= CONFIG_MAX_SETS)
+		rc = err_set(e, ENOSPC, "%d sets already", dm->nsets);
+	if (rc == 0) {
+		dm->sets = reallocarray(dm->sets, dm->nsets + 1,
+		    sizeof *dm->sets);
+		if (dm->sets == NULL)
+			fatal("reallocarray");
+		dm->sets[dm->nsets++] = ds;
+	}
+	pthread_mutex_unlock(&dm->lock);
+	return rc;
+}
+
+/* ds->lock held: every device closed; the shell stays. */
+static void
+dset_empty_locked(struct dset *ds)
+{
+	int i;
+
+	ds->removed = true;
+	migset_free(ds->ms);
+	ds->ms = NULL;
+	free(ds->pdevs);
+	free(ds->pdev_ptrs);
+	ds->pdevs = NULL;
+	ds->pdev_ptrs = NULL;
+	ds->npdevs = 0;
+	for (i = 0; i < CONFIG_MAX_DEVICES; i++) {
+		free(ds->ids[i]);
+		ds->ids[i] = NULL;
+	}
+}
+
+int
+daemon_remove_set(struct daemon *dm, const char *name, struct err *e)
+{
+	struct dset *ds = NULL;
+	int i, rc;
+
+	pthread_mutex_lock(&dm->lock);
+	for (i = 0; i < dm->nsets && ds == NULL; i++) {
+		if (strcmp(dm->sets[i]->name, name) == 0)
+			ds = dm->sets[i];
+	}
+	if (ds == NULL) {
+		pthread_mutex_unlock(&dm->lock);
+		return err_set(e, ENOENT, "no set named \"%s\"", name);
+	}
+	pthread_mutex_lock(&ds->lock);
+	if ((rc = dset_check_idle(ds, e)) == 0) {
+		dset_empty_locked(ds);
+		memmove(&dm->sets[i - 1], &dm->sets[i], (dm->nsets - i) *
+		    sizeof *dm->sets);
+		dm->nsets--;
+		dm->dead = reallocarray(dm->dead, dm->ndead + 1,
+		    sizeof *dm->dead);
+		if (dm->dead == NULL)
+			fatal("reallocarray");
+		dm->dead[dm->ndead++] = ds;
+	}
+	pthread_mutex_unlock(&ds->lock);
+	pthread_mutex_unlock(&dm->lock);
+	return rc;
+}
+
+void
+daemon_free_dead(struct daemon *dm)
+{
+	int i;
+
+	for (i = 0; i < dm->ndead; i++)
+		dset_free(dm->dead[i]);
+	free(dm->dead);
+	dm->dead = NULL;
+	dm->ndead = 0;
 }
 
 static int
@@ -226,7 +574,12 @@ dset_claim(struct dset *ds, struct xfer_job *job, struct err *e)
 	int rc;
 
 	pthread_mutex_lock(&ds->lock);
-	rc = dset_claim_locked(ds, job, e);
+	if (ds->removed)
+		rc = err_set(e, ENOENT, "set %s was removed", ds->name);
+	else if (migset_count(ds->ms) == 0)
+		rc = err_set(e, EINVAL, "set %s has no devices", ds->name);
+	else if ((rc = dset_claim_locked(ds, job, e)) == 0)
+		dset_job_begin_locked(ds);
 	pthread_mutex_unlock(&ds->lock);
 	return rc;
 }
@@ -237,6 +590,9 @@ dset_release(struct dset *ds, enum dset_status st)
 	pthread_mutex_lock(&ds->lock);
 	ds->job = NULL;
 	ds->status = st;
+	dset_resync_locked(ds);
+	if (ds->done_efd >= 0)
+		eventfd_write(ds->done_efd, 1);
 	pthread_mutex_unlock(&ds->lock);
 	log_info("set %s: status %s", ds->name, dset_status_name(st));
 }
@@ -281,6 +637,8 @@ dset_log_devices(struct dset *ds, const char *prefix)
 {
 	int i;
 
+	if (ds->ms == NULL)
+		return;
 	for (i = 0; i < migset_count(ds->ms); i++)
 		dset_log_device(migset_device(ds->ms, i), prefix);
 }

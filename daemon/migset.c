@@ -520,6 +520,46 @@ migset_report_step(struct migset_walk *w, int step, int target)
 	w->s->opts.on_step(w->s->opts.on_step_arg, &si);
 }
 
+/*
+ * Debug log, one line per collective step: every device's arc (or its
+ * state, if it stayed) and the state the backend reports after the step.
+ * The extra GET per device is made at debug level only.
+ */
+static void
+migset_log_step(struct migset_walk *w, int step, int target)
+{
+	char buf[2048];
+	size_t off = 0;
+	struct device *d;
+	const char *who;
+	int i, n, ks;
+
+	if (log_get_level() < LOG_LVL_DEBUG)
+		return;
+	buf[0] = '\0';
+	for (i = 0; i < w->n && off < sizeof buf; i++) {
+		d = w->s->devs[i];
+		if (device_get_state(d, &ks, NULL) < 0)
+			ks = -1;
+		who = strcmp(d->ops->backend, "vfio") == 0 ? "kernel" :
+		    d->ops->backend;
+		if (w->cur[i] != w->after[i])
+			n = snprintf(buf + off, sizeof buf - off, "%s%s %s -> "
+			    "%s (%s: %s)", i ? ", " : "", d->name,
+			    fsm_name(w->cur[i]), fsm_name(w->after[i]), who,
+			    fsm_name(ks));
+		else
+			n = snprintf(buf + off, sizeof buf - off, "%s%s %s "
+			    "(%s: %s)", i ? ", " : "", d->name,
+			    fsm_name(w->after[i]), who, fsm_name(ks));
+		if (n < 0)
+			break;
+		off += n;
+	}
+	log_debug("%s: step %d toward %s: %s", w->s->name, step,
+	    fsm_name(target), buf);
+}
+
 static void
 migset_walk_init(struct migset_walk *w, struct migset *s)
 {
@@ -575,6 +615,7 @@ migset_walk_run(struct migset_walk *w, int target, struct err *e)
 		migset_issue(w, narcs);
 		migset_walk_states(w, w->after);
 		migset_report_step(w, step, target);
+		migset_log_step(w, step, target);
 		if ((rc = migset_step_failed(w, e)) < 0)
 			return rc;
 	}

@@ -30,6 +30,7 @@
 #include <event2/listener.h>
 #include <event2/thread.h>
 
+#include "control.h"
 #include "daemon.h"
 #include "log.h"
 #include "xfer.h"
@@ -425,6 +426,21 @@ listen_error_cb(struct evconnlistener *l, void *arg)
 	log_warn("migration listener: accept");
 }
 
+/* The address bound, as getsockname() says: the port chosen for port 0. */
+static const char *
+listen_bound(struct evconnlistener *l, const struct config_migration *mc)
+{
+	static char buf[128];
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+
+	if (getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&ss,
+	    &len) < 0)
+		return mc->listen;
+	peer_name((struct sockaddr *)&ss, len, buf, sizeof buf);
+	return buf;
+}
+
 static struct evconnlistener *
 listen_open(struct daemon *dm)
 {
@@ -446,7 +462,7 @@ listen_open(struct daemon *dm)
 		die("%s: migration.listen: cannot listen on %s: %s",
 		    dm->conf->filename, mc->listen, strerror(errno));
 	evconnlistener_set_error_cb(l, listen_error_cb);
-	log_info("listening for migrations on %s (%s)", mc->listen,
+	log_info("listening for migrations on %s (%s)", listen_bound(l, mc),
 	    mc->insecure ? "insecure" : "TLS");
 	return l;
 }
@@ -533,6 +549,22 @@ daemon_init(struct daemon *dm)
 		die("libevent: event_base_new failed");
 }
 
+/* Every set's last word: its status and its devices' states. */
+static void
+daemon_log_final(struct daemon *dm)
+{
+	char prefix[128];
+	int i;
+
+	for (i = 0; i < dm->nsets; i++) {
+		snprintf(prefix, sizeof prefix, "set %s: at exit",
+		    dm->sets[i]->name);
+		log_info("%s: status %s", prefix,
+		    dset_status_name(dset_status(dm->sets[i])));
+		dset_log_devices(dm->sets[i], prefix);
+	}
+}
+
 static void
 daemon_free(struct daemon *dm)
 {
@@ -541,6 +573,7 @@ daemon_free(struct daemon *dm)
 	for (i = 0; i < dm->nsets; i++)
 		dset_free(dm->sets[i]);
 	free(dm->sets);
+	daemon_free_dead(dm);
 	chan_creds_free(dm->creds);
 	config_free(dm->conf);
 	event_base_free(dm->base);
@@ -554,6 +587,7 @@ main(int argc, char **argv)
 	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
 	struct event *sigev[ARRAY_SIZE(sigs)];
 	struct evconnlistener *l = NULL;
+	struct err e = { 0, "" };
 	struct daemon dm;
 	struct opts o;
 	size_t i;
@@ -574,6 +608,13 @@ main(int argc, char **argv)
 	}
 	if (dm.conf->migration.listen != NULL)
 		l = listen_open(&dm);
+	/* The built-in path may be another daemon's: then run without. */
+	if (ctl_open(&dm, &e) < 0 && strcmp(dm.conf->control_socket,
+	    CONFIG_DEFAULT_CONTROL_SOCKET) != 0)
+		die("%s: control_socket: %s", o.config, e.msg);
+	else if (dm.ctl == NULL)
+		log_warnx("control socket: %s; running without one (set "
+		    "control_socket)", e.msg);
 	if (vfiomigd_req != NULL) {
 		vfiomigd_req->retry_ev = evtimer_new(dm.base, mig_retry_cb,
 		    vfiomigd_req);
@@ -585,9 +626,12 @@ main(int argc, char **argv)
 		evconnlistener_free(l);
 	daemon_cancel_all(&dm);
 	daemon_join_all(&dm);
+	/* After the jobs: their threads post events until they end. */
+	ctl_close(&dm);
 	for (i = 0; i < ARRAY_SIZE(sigs); i++)
 		event_free(sigev[i]);
 	mig_free(vfiomigd_req);
+	daemon_log_final(&dm);
 	daemon_free(&dm);
 	log_info("exit %d", vfiomigd_exit);
 	return vfiomigd_exit;

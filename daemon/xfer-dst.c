@@ -16,6 +16,10 @@
  * ABORT if the source can hear it, connections dropped, every device reset:
  * the set is idle again, ready for a new incoming migration.
  *
+ * The job's statistics (xfer-info.c) are published at its phases: setup,
+ * pre-copy (accepted, data coming), resuming (every stream in), and the
+ * end, with the bytes each device loaded.
+ *
  * Not here: the source (xfer-src.c), the codec (frame.c), TLS (chan.c),
  * accepting (vfiomigd.c).
  */
@@ -30,6 +34,7 @@
 #include <unistd.h>
 #include <sys/socket.h>
 
+#include "control.h"
 #include "daemon.h"
 #include "dev-sim.h"
 #include "log.h"
@@ -68,6 +73,7 @@ struct dst {
 	uint64_t		 t0;
 
 	bool			 touched;	/* the devices left RUNNING */
+	struct xfer_info	 info;		/* the job's thread's */
 
 	/* Under job->lock. */
 	bool			 gathering;
@@ -99,17 +105,28 @@ dst_refuse(struct xfer_conn *c, int error, const char *msg)
 	xfer_conn_free(c, true);
 }
 
-/* Which set, and may this source migrate into it. */
+/* Which set. */
 static int
 dst_check(struct daemon *dm, const Vfiomig__Peer__Hello *h,
     struct dset **out, struct err *e)
 {
-	struct dset *ds;
-	const char *tok;
-
-	if ((ds = daemon_find_set(dm, h->set_name)) == NULL)
+	if ((*out = daemon_find_set(dm, h->set_name)) == NULL)
 		return err_set(e, ENOENT, "no set named \"%s\"", h->set_name);
-	tok = ds->conf->token;
+	return 0;
+}
+
+/*
+ * May this source migrate into the set (ds->lock held: the token and the
+ * devices change at run time).
+ */
+static int
+dst_check_locked(struct dset *ds, const Vfiomig__Peer__Hello *h,
+    struct err *e)
+{
+	const char *tok = ds->token;
+
+	if (ds->removed)
+		return err_set(e, ENOENT, "no set named \"%s\"", h->set_name);
 	if (tok == NULL)
 		return err_set(e, EACCES, "set %s accepts no incoming "
 		    "migration (no token configured)", ds->name);
@@ -119,7 +136,6 @@ dst_check(struct daemon *dm, const Vfiomig__Peer__Hello *h,
 	if (frame_devices_match(h->devices, h->n_devices, ds->pdev_ptrs,
 	    ds->npdevs, e) < 0)
 		return err_prefix(e, "set %s: the devices differ", ds->name);
-	*out = ds;
 	return 0;
 }
 
@@ -155,6 +171,9 @@ dst_new(struct xfer_job *j, struct dset *ds, Vfiomig__Peer__Hello *h,
 	j->conns = xcalloc(h->conn_count, sizeof *j->conns);
 	j->nconns = h->conn_count;
 	j->priv = d;
+	xfer_info_init(&d->info, j);
+	d->info.conns = h->conn_count;
+	snprintf(d->info.peer, sizeof d->info.peer, "%s", peer);
 	return d;
 }
 
@@ -198,6 +217,7 @@ dst_start(struct daemon *dm, struct dset *ds, Vfiomig__Peer__Hello *h,
 	}
 	ds->job = j;
 	ds->status = DSET_INCOMING;
+	dset_job_begin_locked(ds);
 	return 0;
 fail:
 	/* The caller keeps @h and @c. */
@@ -244,6 +264,8 @@ dst_attach(struct daemon *dm, struct dset *ds, Vfiomig__Peer__Hello *h,
 
 	pthread_mutex_lock(&ds->lock);
 	j = ds->job;
+	if ((rc = dst_check_locked(ds, h, e)) < 0)
+		goto out;
 	if (j != NULL && j->kind == XFER_DST && j->id == h->job_id) {
 		if ((rc = dst_add_conn(j, h, c, e)) == 0)
 			vfiomig__peer__hello__free_unpacked(h, NULL);
@@ -252,6 +274,7 @@ dst_attach(struct daemon *dm, struct dset *ds, Vfiomig__Peer__Hello *h,
 		    dset_status_name(ds->status));
 	else
 		rc = dst_start(dm, ds, h, c, e);
+out:
 	pthread_mutex_unlock(&ds->lock);
 	return rc;
 }
@@ -806,11 +829,13 @@ dst_run(struct dst *d)
 	log_info("%s: job %016" PRIx64 " from %s: accepted, %d connection%s, "
 	    "devices RESUMING", d->name, j->id, d->peer, j->nconns,
 	    j->nconns > 1 ? "s" : "");
+	xfer_info_status(j, &d->info, XFER_ST_PRECOPY);
 	if ((rc = dst_start_rx(d)) < 0)
 		return rc;
 	dst_wait(d, &d->nended, d->ndev, INT32_MAX);
 	if (xfer_job_failed(j))
 		return -1;
+	xfer_info_status(j, &d->info, XFER_ST_RESUMING);
 	if ((rc = dst_commit(d)) < 0)
 		return rc;
 	/* The source closes once it has COMMITTED. */
@@ -843,6 +868,36 @@ dst_reset(struct dst *d)
 	return DSET_IDLE;
 }
 
+/* The end: what each device loaded, the outcome. */
+static void
+dst_final_info(struct dst *d, int rc)
+{
+	struct xfer_info *in = &d->info;
+	struct xfer_job *j = d->job;
+	struct sim_stats st;
+	int i;
+
+	in->total_ms = (now_ns() - d->t0) / 1000000;
+	for (i = 0; i < d->ndev && i < in->ndev; i++) {
+		in->devs[i].moved = d->devs[i].dg.bytes;
+		in->processed += d->devs[i].dg.bytes;
+		in->devs[i].sim = device_is_sim(d->devs[i].d);
+		in->devs[i].digest = d->devs[i].digest;
+		if (!in->devs[i].sim)
+			continue;
+		dev_sim_stats(d->devs[i].d, &st);
+		in->devs[i].p2p_sent = st.p2p_sent;
+		in->devs[i].p2p_received = st.p2p_received;
+		in->devs[i].p2p_lost = st.p2p_lost;
+	}
+	if (rc != 0) {
+		in->error = j->err.code != 0 ? j->err.code : EPROTO;
+		snprintf(in->msg, sizeof in->msg, "%s", j->err.code != 0 ?
+		    j->err.msg : "refused");
+	}
+	xfer_info_status(j, in, xfer_info_final(j, rc == 0));
+}
+
 static void *
 dst_main(void *arg)
 {
@@ -851,6 +906,7 @@ dst_main(void *arg)
 	enum dset_status st = DSET_IDLE;
 	int rc;
 
+	xfer_info_publish(j, &d->info, CTL_EV_STATUS);
 	rc = dst_run(d);
 	if (rc > 0) {
 		/* Refused: no device may stay in RESUMING. */
@@ -865,6 +921,7 @@ dst_main(void *arg)
 		pthread_mutex_unlock(&j->lock);
 		dst_stop_rx(d);
 	}
+	dst_final_info(d, rc);
 	dset_release(d->ds, st);
 	dst_free(d);
 	j->priv = NULL;

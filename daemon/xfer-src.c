@@ -14,6 +14,12 @@
  * parked.  Any failure: ABORT to the peer if it can hear it, connections
  * closed, the set rolled back to RUNNING.
  *
+ * Control (the control socket): a bandwidth limit (one token bucket the
+ * senders share), a switchover left to the caller (pre-copy iterates until
+ * xfer_src_switchover()), cancel (a failure with ECANCELED: rolled back),
+ * and the job's statistics published as it goes (xfer-info.c): at every
+ * phase change, every SRC_PUB_NS, with a progress event every second.
+ *
  * Not here: the wire codec (frame.c), TLS (chan.c), the destination
  * (xfer-dst.c), the event loop (vfiomigd.c).
  */
@@ -32,6 +38,7 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 
+#include "control.h"
 #include "daemon.h"
 #include "dev-sim.h"
 #include "log.h"
@@ -39,6 +46,10 @@
 
 #define SRC_LOG_NS	1000000000ull	/* progress line period */
 #define SRC_ACK_WAIT_MS	50		/* initial data sent: wait for ack */
+#define SRC_PUB_NS	200000000ull	/* statistics published */
+#define SRC_IDLE_MS	100		/* MANUAL: nothing left to send */
+#define SRC_BW_SLICE_US	20000		/* throttled: sleep at most this */
+#define SRC_BW_BURST	10		/* the bucket: 1/10 s of bandwidth */
 
 enum src_phase { SRC_PARKED, SRC_PRECOPY, SRC_STOPCOPY, SRC_QUIT };
 
@@ -52,6 +63,9 @@ struct src_dev {
 	uint64_t		 remaining;	/* after the last iteration */
 	uint64_t		 digest;	/* sim: at the end */
 	struct sim_stats	 st;
+	/* Statistics (atomics: the sender writes, the job thread reads). */
+	uint64_t		 initial, dirty, moved;
+	uint64_t		 stopcopy_est;	/* the job's thread only */
 };
 
 /* One connection's threads. */
@@ -95,6 +109,18 @@ struct src {
 	uint64_t		 t_down, next_log;
 	uint64_t		 estimate;	/* stop-copy bytes */
 	uint64_t		 iter_bytes;	/* bytes_pre, iteration start */
+
+	/* Control. */
+	bool			 manual;
+	bool			 sw_req;	/* under job->lock */
+	bool			 no_cancel;	/* under job->lock */
+	bool			 switching;	/* under job->lock */
+	uint64_t		 bw;		/* bytes/s; 0 none */
+	pthread_mutex_t		 bw_lock;
+	double			 bw_tokens;	/* may go below 0: a debt */
+	uint64_t		 bw_last;
+	struct xfer_info	 info;		/* the job's thread's */
+	uint64_t		 next_pub;
 };
 
 /* A local failure: the peer hears of it once the handshake is through. */
@@ -305,6 +331,13 @@ src_peer_abort(struct src *s, const struct frame *f)
 	Vfiomig__Peer__Abort *a;
 	struct err e = { 0, "" };
 
+	/*
+	 * Before the failure wakes the job's thread: an ABORT after every
+	 * DEV_END means "not committed", and the set must roll back.
+	 */
+	pthread_mutex_lock(&s->job->lock);
+	s->peer_aborted = true;
+	pthread_mutex_unlock(&s->job->lock);
 	if (frame_unpack_abort(f->payload, f->h.len, &a, &e) < 0) {
 		xfer_job_fail(s->job, EPROTO, false, "destination aborted "
 		    "(unreadable ABORT: %s)", e.msg);
@@ -312,9 +345,6 @@ src_peer_abort(struct src *s, const struct frame *f)
 	}
 	xfer_job_fail(s->job, a->error, false, "destination aborted: %s "
 	    "(%s)", a->message ? a->message : "", strerror(a->error));
-	pthread_mutex_lock(&s->job->lock);
-	s->peer_aborted = true;
-	pthread_mutex_unlock(&s->job->lock);
 	vfiomig__peer__abort__free_unpacked(a, NULL);
 }
 
@@ -374,22 +404,169 @@ src_receiver_main(void *arg)
 
 /* ---- Senders. ---- */
 
+/*
+ * The bandwidth limit: a token bucket of 1/SRC_BW_BURST second's worth
+ * the senders share.  A sender takes @n and, if the bucket goes into debt,
+ * sleeps the debt off (in slices, so a failure stops it).
+ */
+static void
+src_throttle(struct src *s, size_t n)
+{
+	uint64_t now, wait_us;
+	double debt;
+
+	if (s->bw == 0)
+		return;
+	pthread_mutex_lock(&s->bw_lock);
+	now = now_ns();
+	s->bw_tokens += (double)(now - s->bw_last) * (double)s->bw / 1e9;
+	if (s->bw_tokens > (double)s->bw / SRC_BW_BURST)
+		s->bw_tokens = (double)s->bw / SRC_BW_BURST;
+	s->bw_last = now;
+	s->bw_tokens -= (double)n;
+	debt = -s->bw_tokens;
+	pthread_mutex_unlock(&s->bw_lock);
+	if (debt <= 0)
+		return;
+	wait_us = (uint64_t)(debt * 1e6 / (double)s->bw);
+	while (wait_us > 0 && !src_failed(s)) {
+		sleep_us(MIN(wait_us, SRC_BW_SLICE_US));
+		wait_us -= MIN(wait_us, SRC_BW_SLICE_US);
+	}
+}
+
+/*
+ * ---- TEST ONLY: corruption of a device's stream (tests/vm). ----
+ * Two environment variables, read when a migration starts, each
+ * "DEVICE:OFFSET" (a device name of the set, a byte offset in its stream):
+ *   VFIOMIG_TEST_CORRUPT       flips that byte after it was read from the
+ *                              data fd, before the stream digest and the
+ *                              frame's CRC: only the destination device
+ *                              can notice.
+ *   VFIOMIG_TEST_CORRUPT_WIRE  flips it after the frame was encoded: the
+ *                              destination's frame CRC check must catch it.
+ * Never set them outside tests: they break migrations on purpose.
+ */
+#define SRC_TEST_FLIP	0x01
+
+struct src_test_flip {
+	char		 dev[128];	/* empty: off */
+	uint64_t	 off;
+};
+
+static struct src_test_flip src_test_stream, src_test_wire;
+
+static void
+src_test_parse(const char *var, struct src_test_flip *f)
+{
+	const char *v = getenv(var), *colon;
+	char *end;
+
+	f->dev[0] = '\0';
+	if (v == NULL || *v == '\0')
+		return;
+	colon = strrchr(v, ':');
+	if (colon == NULL || colon == v || (size_t)(colon - v) >= sizeof f->dev
+	    || colon[1] == '\0') {
+		log_warnx("%s=%s: not DEVICE:OFFSET; ignored", var, v);
+		return;
+	}
+	errno = 0;
+	f->off = strtoull(colon + 1, &end, 0);
+	if (*end != '\0' || errno != 0) {
+		log_warnx("%s=%s: bad offset; ignored", var, v);
+		return;
+	}
+	memcpy(f->dev, v, colon - v);
+	f->dev[colon - v] = '\0';
+	log_warnx("TEST ONLY: %s: byte %" PRIu64 " of %s's stream will be "
+	    "flipped", var, f->off, f->dev);
+}
+
+/* Whether @f hits the @n bytes of @sd's stream about to be sent. */
+static bool
+src_test_hit(const struct src_test_flip *f, struct src_dev *sd, size_t n,
+    size_t *at)
+{
+	uint64_t pos = sd->dg.bytes;
+
+	if (f->dev[0] == '\0' || strcmp(f->dev, sd->d->name) != 0 ||
+	    f->off < pos || f->off - pos >= n)
+		return false;
+	*at = f->off - pos;
+	return true;
+}
+
+static void
+src_test_corrupt(struct src *s, struct src_dev *sd, uint8_t *buf, size_t n)
+{
+	size_t at;
+
+	if (!src_test_hit(&src_test_stream, sd, n, &at))
+		return;
+	buf[at] ^= SRC_TEST_FLIP;
+	log_warnx("%s: %s: TEST ONLY: byte %" PRIu64 " of the stream flipped "
+	    "before framing (VFIOMIG_TEST_CORRUPT)", s->name, sd->d->name,
+	    src_test_stream.off);
+}
+
+/* A DATA frame as xfer_conn_send() sends it, one byte flipped after. */
+static int
+src_test_send_flipped(struct src *s, struct xfer_conn *c, struct src_dev *sd,
+    uint8_t flags, uint8_t *buf, size_t n, size_t at, struct err *e)
+{
+	struct frame_hdr h = { .type = FRAME_DATA, .flags = flags,
+	    .dev = sd - s->devs, .len = n };
+	uint8_t hdr[FRAME_HDR_SIZE];
+	struct iovec iov[2] = { { hdr, sizeof hdr }, { buf, n } };
+	int rc;
+
+	pthread_mutex_lock(&c->send_lock);
+	h.seq = c->send_seq;
+	frame_encode(&h, buf, hdr);
+	buf[at] ^= SRC_TEST_FLIP;
+	rc = chan_sendv(c->ch, iov, 2, XFER_PROGRESS_MS);
+	if (rc == 0)
+		c->send_seq++;
+	pthread_mutex_unlock(&c->send_lock);
+	log_warnx("%s: %s: TEST ONLY: byte %" PRIu64 " of the stream flipped "
+	    "after framing (VFIOMIG_TEST_CORRUPT_WIRE)", s->name, sd->d->name,
+	    src_test_wire.off);
+	if (rc < 0)
+		return err_set(e, -rc, "peer %s conn %u: send DATA: %s",
+		    c->peer, c->index, strerror(-rc));
+	return 0;
+}
+
+/* ---- (end of TEST ONLY) ---- */
+
 static int
 src_send_data(struct src_link *l, struct src_dev *sd, size_t n, bool stop)
 {
 	struct src *s = l->s;
 	struct err e = { 0, "" };
 	int rc, idx = sd - s->devs;
+	size_t at;
 
-	frame_digest_update(&sd->dg, l->buf, n);
-	rc = xfer_conn_send(l->c, FRAME_DATA, stop ? FRAME_F_STOP_COPY : 0,
-	    idx, l->buf, n, XFER_PROGRESS_MS, &e);
+	src_test_corrupt(s, sd, l->buf, n);
+	if (src_test_hit(&src_test_wire, sd, n, &at)) {
+		frame_digest_update(&sd->dg, l->buf, n);
+		rc = src_test_send_flipped(s, l->c, sd, stop ?
+		    FRAME_F_STOP_COPY : 0, l->buf, n, at, &e);
+	} else {
+		frame_digest_update(&sd->dg, l->buf, n);
+		rc = xfer_conn_send(l->c, FRAME_DATA, stop ?
+		    FRAME_F_STOP_COPY : 0, idx, l->buf, n, XFER_PROGRESS_MS,
+		    &e);
+	}
 	if (rc < 0) {
 		src_fail(s, rc, "%s: %s", sd->d->name, e.msg);
 		return rc;
 	}
 	__atomic_add_fetch(stop ? &s->bytes_stop : &s->bytes_pre, n,
 	    __ATOMIC_RELAXED);
+	__atomic_add_fetch(&sd->moved, n, __ATOMIC_RELAXED);
+	src_throttle(s, n);
 	return 0;
 }
 
@@ -433,8 +610,12 @@ src_precopy_info(struct src_link *l, struct src_dev *sd, uint64_t *initial,
 	struct err e = { 0, "" };
 	int rc;
 
-	if ((rc = device_precopy_info(sd->d, initial, dirty, &e)) < 0)
+	if ((rc = device_precopy_info(sd->d, initial, dirty, &e)) < 0) {
 		src_fail(l->s, rc, "%s", e.msg);
+		return rc;
+	}
+	__atomic_store_n(&sd->initial, *initial, __ATOMIC_RELAXED);
+	__atomic_store_n(&sd->dirty, *dirty, __ATOMIC_RELAXED);
 	return rc;
 }
 
@@ -493,8 +674,9 @@ src_precopy_dev(struct src_link *l, struct src_dev *sd)
 		    0)) < 0)
 			return rc;
 		sd->initial_done = true;
-		log_debug("%s: %s: initial data sent (%" PRIu64 " bytes)",
-		    l->s->name, sd->d->name, sd->dg.bytes);
+		log_debug("%s: %s: initial data sent (%" PRIu64 " bytes) "
+		    "from data fd %d", l->s->name, sd->d->name, sd->dg.bytes,
+		    device_data_fd(sd->d));
 	}
 	return 0;
 }
@@ -504,10 +686,13 @@ static int
 src_stopcopy_dev(struct src_link *l, struct src_dev *sd)
 {
 	uint8_t end[FRAME_DEV_END_SIZE];
-	uint64_t idle = 0;
+	uint64_t idle = 0, pre = sd->dg.bytes;
 	ssize_t n;
 	int rc;
 
+	log_debug("%s: %s: stop-copy data from data fd %d, after %" PRIu64
+	    " bytes of pre-copy data", l->s->name, sd->d->name,
+	    device_data_fd(sd->d), pre);
 	while (!src_failed(l->s)) {
 		n = device_read_data(sd->d, l->buf, l->s->max_frame);
 		if (n > 0) {
@@ -529,6 +714,10 @@ src_stopcopy_dev(struct src_link *l, struct src_dev *sd)
 	}
 	if (src_failed(l->s))
 		return -ECANCELED;
+	log_debug("%s: %s: end of stream on data fd %d: %" PRIu64 " bytes "
+	    "(%" PRIu64 " pre-copy, %" PRIu64 " stop-copy)", l->s->name,
+	    sd->d->name, device_data_fd(sd->d), sd->dg.bytes, pre,
+	    sd->dg.bytes - pre);
 	frame_dev_end_pack(end, sd->dg.bytes, frame_digest_value(&sd->dg));
 	return src_send_ctl(l, sd, FRAME_DEV_END, end, sizeof end);
 }
@@ -626,6 +815,90 @@ src_stop_threads(struct src *s)
 	}
 }
 
+/* ---- The job's thread: statistics. ---- */
+
+static uint64_t
+src_remaining(struct src *s, uint64_t pre, uint64_t stop)
+{
+	uint64_t rem = 0;
+	int i;
+
+	if (s->t_stop0 != 0)
+		return s->estimate - MIN(s->estimate, stop);
+	/* The last estimate, less what went out since. */
+	for (i = 0; i < s->ndev; i++)
+		rem += __atomic_load_n(&s->devs[i].remaining,
+		    __ATOMIC_RELAXED);
+	return rem - MIN(rem, pre - s->iter_bytes);
+}
+
+static void
+src_fill_dev(struct src_dev *sd, struct xfer_dev_info *di)
+{
+	struct sim_stats st;
+
+	di->initial = __atomic_load_n(&sd->initial, __ATOMIC_RELAXED);
+	di->dirty = __atomic_load_n(&sd->dirty, __ATOMIC_RELAXED);
+	di->moved = __atomic_load_n(&sd->moved, __ATOMIC_RELAXED);
+	di->stopcopy_est = sd->stopcopy_est;
+	di->sim = device_is_sim(sd->d);
+	if (!di->sim)
+		return;
+	dev_sim_stats(sd->d, &st);
+	di->p2p_sent = st.p2p_sent;
+	di->p2p_received = st.p2p_received;
+	di->p2p_lost = st.p2p_lost;
+	di->digest = sd->digest;
+}
+
+/* The live numbers into s->info (the job's thread). */
+static void
+src_fill_info(struct src *s)
+{
+	struct xfer_info *in = &s->info;
+	uint64_t pre = __atomic_load_n(&s->bytes_pre, __ATOMIC_RELAXED);
+	uint64_t stop = __atomic_load_n(&s->bytes_stop, __ATOMIC_RELAXED);
+	uint64_t now = now_ns();
+	int i;
+
+	in->precopy = pre;
+	in->stopcopy = stop;
+	in->processed = pre + stop;
+	in->remaining = src_remaining(s, pre, stop);
+	in->throughput = s->t_stop0 != 0 ? src_rate(stop, now - s->t_stop0) :
+	    s->t_pre0 != 0 ? src_rate(pre, now - s->t_pre0) : 0;
+	in->expected_downtime_ms = in->throughput == 0 ? 0 :
+	    in->remaining * 1000 / in->throughput;
+	in->iteration = s->job->res.iterations;
+	in->total_ms = (now - s->t0) / 1000000;
+	pthread_mutex_lock(&s->job->lock);
+	in->awaiting = s->manual && !s->sw_req &&
+	    in->status == XFER_ST_PRECOPY;
+	pthread_mutex_unlock(&s->job->lock);
+	for (i = 0; i < s->ndev && i < in->ndev; i++)
+		src_fill_dev(&s->devs[i], &in->devs[i]);
+}
+
+static void
+src_status(struct src *s, enum xfer_status st)
+{
+	src_fill_info(s);
+	xfer_info_status(s->job, &s->info, st);
+}
+
+/* Every device's stop-copy estimate (the senders are parked). */
+static void
+src_estimates(struct src *s)
+{
+	int i;
+
+	for (i = 0; i < s->ndev; i++) {
+		if (device_stop_copy_size(s->devs[i].d,
+		    &s->devs[i].stopcopy_est, NULL) < 0)
+			s->devs[i].stopcopy_est = 0;
+	}
+}
+
 /* ---- The job's thread: phases. ---- */
 
 static void
@@ -633,21 +906,14 @@ src_progress(struct src *s)
 {
 	uint64_t pre = __atomic_load_n(&s->bytes_pre, __ATOMIC_RELAXED);
 	uint64_t stop = __atomic_load_n(&s->bytes_stop, __ATOMIC_RELAXED);
-	uint64_t now = now_ns(), rem = 0, rate;
+	uint64_t now = now_ns(), rem, rate;
 	char b1[32], b2[32], b3[32], b4[32], b5[32];
-	int i;
 
-	if (s->t_stop0 != 0)
-		rem = s->estimate - MIN(s->estimate, stop);
-	else {
-		/* The last estimate, less what went out since. */
-		for (i = 0; i < s->ndev; i++)
-			rem += __atomic_load_n(&s->devs[i].remaining,
-			    __ATOMIC_RELAXED);
-		rem -= MIN(rem, pre - s->iter_bytes);
-	}
+	rem = src_remaining(s, pre, stop);
 	rate = s->t_stop0 != 0 ? src_rate(stop, now - s->t_stop0) :
 	    s->t_pre0 != 0 ? src_rate(pre, now - s->t_pre0) : 0;
+	src_fill_info(s);
+	xfer_info_publish(s->job, &s->info, CTL_EV_PROGRESS);
 	log_info("%s: progress: phase %s iteration %d sent %s (pre-copy %s, "
 	    "stop-copy %s) remaining %s throughput %s", s->name,
 	    s->phase_name, s->job->res.iterations,
@@ -656,7 +922,10 @@ src_progress(struct src *s)
 	    xfer_fmt_rate(rate, b5, sizeof b5));
 }
 
-/* Waits on the job's cond for a second at most; logs progress. */
+/*
+ * Waits on the job's cond for SRC_PUB_NS at most; publishes the
+ * statistics, logs progress (and tells the subscribers) every second.
+ */
 static void
 src_wait_tick(struct src *s, uint64_t deadline)
 {
@@ -664,11 +933,18 @@ src_wait_tick(struct src *s, uint64_t deadline)
 
 	if (now >= s->next_log) {
 		s->next_log = now + SRC_LOG_NS;
+		s->next_pub = now + SRC_PUB_NS;
 		pthread_mutex_unlock(&s->job->lock);
 		src_progress(s);
 		pthread_mutex_lock(&s->job->lock);
+	} else if (now >= s->next_pub) {
+		s->next_pub = now + SRC_PUB_NS;
+		pthread_mutex_unlock(&s->job->lock);
+		src_fill_info(s);
+		xfer_info_publish(s->job, &s->info, 0);
+		pthread_mutex_lock(&s->job->lock);
 	}
-	xfer_job_wait(s->job, MIN(deadline, s->next_log));
+	xfer_job_wait(s->job, MIN(deadline, MIN(s->next_log, s->next_pub)));
 }
 
 /* The senders do @phase once over their devices; waits for all. */
@@ -747,12 +1023,33 @@ src_converged(struct src *s, uint64_t *remaining)
 	    (double)*remaining * 1000.0 / (double)rate <= s->downtime_ms;
 }
 
+/*
+ * MANUAL: pre-copy goes on until the caller's switchover (once the
+ * destination acked the initial data).  Returns true to switch over; waits
+ * a little when nothing is left to send or the iterations are spent.
+ */
+static bool
+src_manual_done(struct src *s, bool acked, bool idle)
+{
+	bool req;
+
+	pthread_mutex_lock(&s->job->lock);
+	req = s->sw_req;
+	pthread_mutex_unlock(&s->job->lock);
+	if (req && acked)
+		return true;
+	if (idle)
+		src_wait_flag(s, req ? &s->init_ack : &s->sw_req,
+		    SRC_IDLE_MS);
+	return false;
+}
+
 static int
 src_precopy(struct src *s)
 {
 	struct xfer_result *r = &s->job->res;
 	uint64_t remaining, initial, dirty;
-	bool acked;
+	bool acked, conv, req;
 	int i, rc;
 
 	s->phase_name = "pre-copy";
@@ -760,20 +1057,34 @@ src_precopy(struct src *s)
 		return rc;
 	for (i = 0; i < s->ndev; i++) {
 		if (device_precopy_info(s->devs[i].d, &initial, &dirty,
-		    NULL) == 0)
+		    NULL) == 0) {
 			s->devs[i].remaining = initial + dirty;
+			s->devs[i].initial = initial;
+			s->devs[i].dirty = dirty;
+		}
 	}
+	src_estimates(s);
 	s->t_pre0 = now_ns();
+	src_status(s, XFER_ST_PRECOPY);
 	for (;;) {
 		r->iterations++;
 		s->iter_bytes = __atomic_load_n(&s->bytes_pre,
 		    __ATOMIC_RELAXED);
 		if ((rc = src_pump(s, SRC_PRECOPY)) < 0)
 			return rc;
+		src_estimates(s);
 		pthread_mutex_lock(&s->job->lock);
 		acked = s->init_ack;
+		req = s->sw_req;
 		pthread_mutex_unlock(&s->job->lock);
-		if (src_converged(s, &remaining) && acked)
+		conv = src_converged(s, &remaining);
+		if (s->manual) {
+			if (src_manual_done(s, acked, remaining == 0 ||
+			    r->iterations >= s->max_iterations))
+				break;
+			continue;
+		}
+		if ((conv || req) && acked)
 			break;
 		if (r->iterations >= s->max_iterations) {
 			log_info("%s: pre-copy: %d iterations, %" PRIu64
@@ -822,7 +1133,14 @@ src_initial_at_once(struct src *s)
 	if (rc == -ETIMEDOUT)
 		src_fail(s, ETIMEDOUT, "no INIT_ACK from the destination "
 		    "within %d s", XFER_PROGRESS_MS / 1000);
-	return rc < 0 ? -1 : 0;
+	if (rc < 0)
+		return -1;
+	/* MANUAL: the caller says when. */
+	while (s->manual && src_wait_flag(s, &s->sw_req, SRC_IDLE_MS) != 0) {
+		if (src_failed(s))
+			return -1;
+	}
+	return 0;
 }
 
 static int
@@ -834,23 +1152,34 @@ src_switchover(struct src *s, bool precopy)
 	int rc;
 
 	s->phase_name = "draining";
+	pthread_mutex_lock(&s->job->lock);
+	s->switching = true;
+	pthread_mutex_unlock(&s->job->lock);
+	src_status(s, XFER_ST_DRAINING);
 	if ((rc = xfer_conn_send(s->links[0].c, FRAME_SWITCHOVER, 0,
 	    FRAME_DEV_ALL, NULL, 0, XFER_PROGRESS_MS, &e)) < 0) {
 		src_fail(s, rc, "%s", e.msg);
 		return rc;
 	}
 	s->t_down = now_ns();
-	if ((rc = src_goto(s, drain)) < 0 ||
-	    (rc = src_goto(s, VFIO_DEVICE_STATE_STOP_COPY)) < 0)
+	if ((rc = src_goto(s, drain)) < 0)
 		return rc;
+	src_status(s, XFER_ST_STOPCOPY);
+	if ((rc = src_goto(s, VFIO_DEVICE_STATE_STOP_COPY)) < 0)
+		return rc;
+	src_estimates(s);
 	s->estimate = src_stopcopy_estimate(s);
 	s->phase_name = "stop-copy";
 	s->t_stop0 = now_ns();
 	if ((rc = src_pump(s, SRC_STOPCOPY)) < 0)
 		return rc;
 	s->t_stop_end = now_ns();
+	pthread_mutex_lock(&s->job->lock);
+	s->no_cancel = true;
+	pthread_mutex_unlock(&s->job->lock);
 	s->ended_all = true;
 	s->phase_name = "committing";
+	src_status(s, XFER_ST_RESUMING);
 	rc = src_wait_flag(s, &s->committed, XFER_COMMIT_MS);
 	if (rc == -ETIMEDOUT)
 		src_fail(s, ETIMEDOUT, "no COMMITTED from the destination "
@@ -869,8 +1198,11 @@ src_phases(struct src *s)
 		return rc;
 	if (precopy && (rc = src_precopy(s)) < 0)
 		return rc;
-	if (!precopy && (rc = src_initial_at_once(s)) < 0)
-		return rc;
+	if (!precopy) {
+		src_status(s, XFER_ST_PRECOPY);
+		if ((rc = src_initial_at_once(s)) < 0)
+			return rc;
+	}
 	return src_switchover(s, precopy);
 }
 
@@ -1047,6 +1379,35 @@ src_report(struct src *s)
 		src_report_dev(s, &s->devs[i], r->rc == 0);
 }
 
+/* The final statistics, published before the set is released. */
+static void
+src_final_info(struct src *s, bool ok)
+{
+	struct xfer_job *j = s->job;
+	struct xfer_info *in = &s->info;
+	int i;
+
+	src_fill_info(s);
+	in->precopy = j->res.precopy_bytes;
+	in->stopcopy = j->res.stopcopy_bytes;
+	in->processed = in->precopy + in->stopcopy;
+	in->remaining = ok ? 0 : in->remaining;
+	in->throughput = j->res.throughput;
+	in->downtime_ms = j->res.downtime_ns / 1000000;
+	in->total_ms = j->res.total_ns / 1000000;
+	in->unknown = j->res.unknown;
+	in->awaiting = false;
+	if (!ok) {
+		in->error = -j->res.rc;
+		snprintf(in->msg, sizeof in->msg, "%s", j->res.msg);
+	}
+	for (i = 0; i < s->ndev && i < in->ndev; i++) {
+		in->devs[i].state = s->devs[i].d->state;
+		in->devs[i].digest = s->devs[i].digest;
+	}
+	xfer_info_status(j, in, xfer_info_final(j, ok));
+}
+
 static void
 src_free(struct src *s)
 {
@@ -1055,6 +1416,7 @@ src_free(struct src *s)
 	free(s->token);
 	free(s->devs);
 	free(s->links);
+	pthread_mutex_destroy(&s->bw_lock);
 	pthread_mutex_lock(&s->job->lock);
 	free(s->job->conns);
 	s->job->conns = NULL;
@@ -1072,6 +1434,9 @@ src_main(void *arg)
 
 	s->t0 = now_ns();
 	s->next_log = s->t0 + SRC_LOG_NS;
+	s->next_pub = s->t0 + SRC_PUB_NS;
+	s->bw_last = s->t0;
+	xfer_info_publish(j, &s->info, CTL_EV_STATUS);
 	log_info("%s: to %s:%s, job %016" PRIx64 ", %d device%s, %d "
 	    "connection%s", s->name, s->host, s->port, j->id, s->ndev,
 	    s->ndev > 1 ? "s" : "", s->nconns, s->nconns > 1 ? "s" : "");
@@ -1085,6 +1450,7 @@ src_main(void *arg)
 	} else
 		st = src_finish(s);
 	src_report(s);
+	src_final_info(s, st == DSET_MIGRATED);
 	dset_release(s->ds, st);
 	if (st == DSET_MIGRATED)
 		log_info("%s: done: success", s->name);
@@ -1107,14 +1473,22 @@ src_new(struct xfer_job *j, struct dset *ds, const struct xfer_target *t)
 	s->job = j;
 	s->ds = ds;
 	snprintf(s->name, sizeof s->name, "migrate %s", ds->name);
+	src_test_parse("VFIOMIG_TEST_CORRUPT", &src_test_stream);
+	src_test_parse("VFIOMIG_TEST_CORRUPT_WIRE", &src_test_wire);
 	s->host = xstrdup(t->host);
 	s->port = xstrdup(t->port);
 	s->token = xstrdup(t->token);
 	s->ndev = migset_count(ds->ms);
-	s->nconns = MAX(1, MIN(mc->connections, s->ndev));
+	s->nconns = MAX(1, MIN(t->connections > 0 ? t->connections :
+	    mc->connections, s->ndev));
 	s->max_frame = MIN(mc->max_frame, FRAME_PAYLOAD_CEIL);
-	s->downtime_ms = mc->downtime_limit_ms;
-	s->max_iterations = mc->max_iterations > 0 ? mc->max_iterations : 10;
+	s->downtime_ms = t->downtime_ms > 0 ? t->downtime_ms :
+	    mc->downtime_limit_ms;
+	s->max_iterations = t->max_iterations > 0 ? t->max_iterations :
+	    mc->max_iterations > 0 ? mc->max_iterations : 10;
+	s->manual = t->manual;
+	s->bw = t->bandwidth;
+	pthread_mutex_init(&s->bw_lock, NULL);
 	s->devs = xcalloc(s->ndev, sizeof *s->devs);
 	for (i = 0; i < s->ndev; i++) {
 		s->devs[i].d = migset_device(ds->ms, i);
@@ -1127,6 +1501,12 @@ src_new(struct xfer_job *j, struct dset *ds, const struct xfer_target *t)
 	j->conns = xcalloc(s->nconns, sizeof *j->conns);
 	j->nconns = s->nconns;
 	j->priv = s;
+	xfer_info_init(&s->info, j);
+	s->info.manual = s->manual;
+	s->info.bandwidth = s->bw;
+	s->info.conns = s->nconns;
+	snprintf(s->info.peer, sizeof s->info.peer, "%s:%s", s->host,
+	    s->port);
 	return s;
 }
 
@@ -1151,6 +1531,12 @@ xfer_src_start(struct daemon *dm, struct dset *ds,
 	if (getrandom(&j->id, sizeof j->id, 0) != sizeof j->id)
 		j->id = now_ns() ^ ((uint64_t)getpid() << 32);
 	src_new(j, ds, t);
+	if (t->manual)
+		log_info("migrate %s: switchover left to the caller",
+		    ds->name);
+	if (t->bandwidth > 0)
+		log_info("migrate %s: bandwidth limit %" PRIu64 " bytes/s",
+		    ds->name, t->bandwidth);
 	if ((rc = daemon_job_add(dm, j)) < 0)
 		rc = err_set(e, -rc, "the daemon is stopping");
 	else if ((rc = pthread_create(&j->thread, NULL, src_main, j)) != 0) {
@@ -1164,5 +1550,45 @@ xfer_src_start(struct daemon *dm, struct dset *ds,
 		return rc;
 	}
 	*out = j;
+	return 0;
+}
+
+int
+xfer_src_switchover(struct xfer_job *j, struct err *e)
+{
+	struct src *s = j->priv;
+	int rc = 0;
+
+	pthread_mutex_lock(&j->lock);
+	if (s == NULL || j->failed)
+		rc = err_set(e, ECANCELED, "the migration is failing");
+	else if (s->switching)
+		rc = err_set(e, EALREADY, "the migration is past pre-copy");
+	else if (s->sw_req)
+		rc = err_set(e, EALREADY, "switchover requested already");
+	else {
+		s->sw_req = true;
+		pthread_cond_broadcast(&j->cond);
+	}
+	pthread_mutex_unlock(&j->lock);
+	if (rc == 0)
+		log_info("migrate %s: switchover requested", j->ds->name);
+	return rc;
+}
+
+int
+xfer_src_cancel(struct xfer_job *j, struct err *e)
+{
+	struct src *s = j->priv;
+	bool late;
+
+	pthread_mutex_lock(&j->lock);
+	late = s == NULL || s->no_cancel;
+	pthread_mutex_unlock(&j->lock);
+	if (late)
+		return err_set(e, EBUSY, "every device's data went out: only "
+		    "the destination knows the outcome now");
+	log_info("migrate %s: cancelled by the control socket", j->ds->name);
+	xfer_job_cancel(j, "cancelled by the control socket");
 	return 0;
 }

@@ -113,13 +113,15 @@ xfer_conn_send_msg(struct xfer_conn *c, uint8_t type,
 	return rc;
 }
 
-void
-xfer_conn_send_abort(struct xfer_conn *c, int error, const char *msg)
+/* ABORT on @c; @wait: for its send lock up to XFER_ABORT_MS, or not at all. */
+static void
+xfer_conn_abort(struct xfer_conn *c, int error, const char *msg, bool wait)
 {
 	struct timespec ts;
 	uint8_t buf[FRAME_MESSAGE_MAX + 64];
 	char text[FRAME_MESSAGE_MAX];
 	size_t len, i;
+	int rc;
 
 	/* The peer logs it: no control characters, bounded. */
 	snprintf(text, sizeof text, "%s", msg);
@@ -131,11 +133,19 @@ xfer_conn_send_abort(struct xfer_conn *c, int error, const char *msg)
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += XFER_ABORT_MS / 1000;
-	if (pthread_mutex_timedlock(&c->send_lock, &ts) != 0)
+	rc = wait ? pthread_mutex_timedlock(&c->send_lock, &ts) :
+	    pthread_mutex_trylock(&c->send_lock);
+	if (rc != 0)
 		return;
 	xfer_conn_send_locked(c, FRAME_ABORT, 0, FRAME_DEV_ALL, buf, len,
 	    XFER_ABORT_MS, NULL);
 	pthread_mutex_unlock(&c->send_lock);
+}
+
+void
+xfer_conn_send_abort(struct xfer_conn *c, int error, const char *msg)
+{
+	xfer_conn_abort(c, error, msg, true);
 }
 
 static int
@@ -278,8 +288,16 @@ xfer_job_teardown(struct xfer_job *j)
 	tell = j->failed && j->tell_peer;
 	j->closing = true;
 	pthread_mutex_unlock(&j->lock);
-	if (tell && j->nconns > 0 && j->conns[0] != NULL)
-		xfer_conn_send_abort(j->conns[0], j->err.code, j->err.msg);
+	/*
+	 * On every connection (connection 0 waits for its lock, the others
+	 * only if free): the peer may watch any of them first, and must read
+	 * why before it sees the end of the connection.
+	 */
+	for (i = 0; tell && i < j->nconns; i++) {
+		if (j->conns[i] != NULL)
+			xfer_conn_abort(j->conns[i], j->err.code, j->err.msg,
+			    i == 0);
+	}
 	for (i = 0; i < j->nconns; i++)
 		xfer_conn_cancel(j->conns[i]);
 }

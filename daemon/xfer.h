@@ -76,6 +76,63 @@ struct xfer_target {
 	char	*host;
 	char	*port;
 	char	*token;
+	/* Options (the control socket's MigrateOptions); 0 = the config's. */
+	int	 max_iterations;
+	uint32_t downtime_ms;
+	int	 connections;
+	uint64_t bandwidth;	/* bytes/s, 0 = no limit */
+	bool	 manual;	/* pre-copy waits for xfer_src_switchover() */
+};
+
+/*
+ * A job's statistics as the control socket shows them (xfer-info.c): the
+ * job's thread fills its own copy and publishes it into the set's, under
+ * the set's lock; the set keeps the last job's.
+ */
+enum xfer_status {
+	XFER_ST_NONE,		/* the set never had a job */
+	XFER_ST_SETUP,
+	XFER_ST_PRECOPY,
+	XFER_ST_DRAINING,
+	XFER_ST_STOPCOPY,
+	XFER_ST_RESUMING,
+	XFER_ST_COMPLETED,
+	XFER_ST_FAILED,
+	XFER_ST_CANCELLED,
+	XFER_ST_COUNT
+};
+
+#define XFER_INFO_MAX_DEVS	64	/* = CONFIG_MAX_DEVICES */
+
+struct xfer_dev_info {
+	char		 name[65];
+	int		 state;		/* filled at publication */
+	uint64_t	 initial, dirty;	/* pre-copy info */
+	uint64_t	 stopcopy_est;
+	uint64_t	 moved;		/* data fd bytes */
+	bool		 sim;
+	uint64_t	 p2p_sent, p2p_received, p2p_lost, digest;
+};
+
+struct xfer_info {
+	uint64_t	 job_id;
+	enum xfer_kind	 kind;
+	enum xfer_status status;
+	uint64_t	 phase_ms[XFER_ST_COUNT];	/* CLOCK_REALTIME ms */
+	uint64_t	 processed, remaining, precopy, stopcopy;
+	uint64_t	 throughput;
+	uint64_t	 expected_downtime_ms, downtime_ms, total_ms;
+	int		 iteration;
+	bool		 manual, awaiting;
+	uint64_t	 bandwidth;
+	int		 conns;
+	char		 peer[128];
+	int		 error;		/* positive errno */
+	char		 msg[512];
+	bool		 unknown;
+	int		 ndev;
+	struct xfer_dev_info devs[XFER_INFO_MAX_DEVS];
+	uint64_t	 updated_ms;
 };
 
 /* What a migration did, for the final report. */
@@ -138,6 +195,19 @@ void xfer_job_wait(struct xfer_job *j, uint64_t deadline_ns);
 struct xfer_job *xfer_job_new(enum xfer_kind kind, struct daemon *dm,
 	    struct dset *ds);
 
+/* xfer-info.c */
+uint64_t xfer_realtime_ms(void);
+/* A new job's info: its id, kind, devices; status SETUP. */
+void xfer_info_init(struct xfer_info *in, struct xfer_job *j);
+/* @in enters @st (its timestamp set); published with a STATUS event. */
+void xfer_info_status(struct xfer_job *j, struct xfer_info *in,
+	    enum xfer_status st);
+/* Copies @in to the set's (device states from the set's cache); @event: a
+   CTL_EV_* to post, or 0. */
+void xfer_info_publish(struct xfer_job *j, struct xfer_info *in, int event);
+/* The final status of a finished job, from its result. */
+enum xfer_status xfer_info_final(struct xfer_job *j, bool ok);
+
 /* "1.2 GiB/s" */
 const char *xfer_fmt_rate(uint64_t bytes_per_s, char *buf, size_t len);
 
@@ -148,6 +218,18 @@ const char *xfer_fmt_rate(uint64_t bytes_per_s, char *buf, size_t len);
  */
 int xfer_src_start(struct daemon *dm, struct dset *ds,
 	    const struct xfer_target *t, struct xfer_job **out, struct err *e);
+/*
+ * The caller's go for the switchover (ds->lock held, ds->job == @j, an
+ * outgoing job): pre-copy ends as soon as the destination acked the
+ * initial data.  -EALREADY past pre-copy.
+ */
+int xfer_src_switchover(struct xfer_job *j, struct err *e);
+/*
+ * Cancel (ds->lock held, ds->job == @j): the job fails with ECANCELED and
+ * the set rolls back to RUNNING.  -EBUSY once every device's data went
+ * out (only the destination knows the outcome then).
+ */
+int xfer_src_cancel(struct xfer_job *j, struct err *e);
 
 /* xfer-dst.c */
 /* Takes an accepted connection (fd) and runs its handshake in a thread. */

@@ -1,0 +1,893 @@
+/*
+ * control-cmd.c: the control socket's requests, one handler each, found in
+ * a table by the Request's body; the table also says which requests change
+ * something (control_group) and which take file descriptors.  Handlers
+ * check every field they use, act on the sets and jobs (dset.c, xfer*.c)
+ * and fill the reply; they return 0 or a negative errno with a message.
+ * Also here: MigrationInfo from a job's struct xfer_info, and the extra
+ * migration listeners PrepareIncoming opens.
+ *
+ * Not here: the socket, credentials, queues (control.c).
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "control.h"
+#include "daemon.h"
+#include "dev-sim.h"
+#include "frame.h"
+#include "log.h"
+
+#define CMD_SET_CHARS	"_.-"
+#define CMD_DEV_CHARS	"_.:-"
+#define CMD_MAX_CONNS	64
+
+typedef Vfiomig__V1__Request Request;
+
+/* ---- Helpers. ---- */
+
+static int
+cmd_name_ok(const char *s, const char *extra, const char *what,
+    struct err *e)
+{
+	const char *p;
+
+	if (s == NULL || *s == '\0' || strlen(s) > CONFIG_NAME_MAX)
+		return err_set(e, EINVAL, "%s name: 1..%d bytes", what,
+		    CONFIG_NAME_MAX);
+	for (p = s; *p != '\0'; p++) {
+		if (!isalnum((unsigned char)*p) && strchr(extra, *p) == NULL)
+			return err_set(e, EINVAL, "bad %s name (letters, "
+			    "digits and \"%s\" only)", what, extra);
+	}
+	return 0;
+}
+
+static int
+cmd_token_ok(const char *tok, struct err *e)
+{
+	size_t n = tok != NULL ? strlen(tok) : 0;
+
+	if (n < FRAME_TOKEN_MIN || n > FRAME_TOKEN_MAX)
+		return err_set(e, EINVAL, "the token is %zu bytes long; it "
+		    "must be %u..%u", n, FRAME_TOKEN_MIN, FRAME_TOKEN_MAX);
+	return 0;
+}
+
+static int
+cmd_find(struct daemon *dm, const char *name, struct dset **out,
+    struct err *e)
+{
+	if (name == NULL || (*out = daemon_find_set(dm, name)) == NULL)
+		return err_set(e, ENOENT, "no set named \"%s\"",
+		    name != NULL ? name : "");
+	return 0;
+}
+
+/* ---- MigrationInfo. ---- */
+
+static const int cmd_status_map[XFER_ST_COUNT] = {
+	[XFER_ST_NONE] = VFIOMIG__V1__MIGRATION_STATUS__MIGRATION_STATUS_NONE,
+	[XFER_ST_SETUP] = VFIOMIG__V1__MIGRATION_STATUS__MIGRATION_STATUS_SETUP,
+	[XFER_ST_PRECOPY] =
+	    VFIOMIG__V1__MIGRATION_STATUS__MIGRATION_STATUS_PRECOPY,
+	[XFER_ST_DRAINING] =
+	    VFIOMIG__V1__MIGRATION_STATUS__MIGRATION_STATUS_DRAINING,
+	[XFER_ST_STOPCOPY] =
+	    VFIOMIG__V1__MIGRATION_STATUS__MIGRATION_STATUS_STOPCOPY,
+	[XFER_ST_RESUMING] =
+	    VFIOMIG__V1__MIGRATION_STATUS__MIGRATION_STATUS_RESUMING,
+	[XFER_ST_COMPLETED] =
+	    VFIOMIG__V1__MIGRATION_STATUS__MIGRATION_STATUS_COMPLETED,
+	[XFER_ST_FAILED] =
+	    VFIOMIG__V1__MIGRATION_STATUS__MIGRATION_STATUS_FAILED,
+	[XFER_ST_CANCELLED] =
+	    VFIOMIG__V1__MIGRATION_STATUS__MIGRATION_STATUS_CANCELLED,
+};
+
+static Vfiomig__V1__SimCounters *
+cmd_sim(struct ctl_reply *r, uint64_t sent, uint64_t recv, uint64_t lost,
+    uint64_t digest)
+{
+	Vfiomig__V1__SimCounters *sc = ctl_alloc(r, sizeof *sc);
+
+	vfiomig__v1__sim_counters__init(sc);
+	sc->has_p2p_sent = sc->has_p2p_received = sc->has_p2p_lost = true;
+	sc->p2p_sent = sent;
+	sc->p2p_received = recv;
+	sc->p2p_lost = lost;
+	if (digest != 0) {
+		sc->has_digest = true;
+		sc->digest = digest;
+	}
+	return sc;
+}
+
+#define SETU(m, f, v)	do { (m)->has_##f = true; (m)->f = (v); } while (0)
+
+static Vfiomig__V1__DeviceProgress *
+cmd_dev_progress(struct ctl_reply *r, const struct xfer_dev_info *di)
+{
+	Vfiomig__V1__DeviceProgress *dp = ctl_alloc(r, sizeof *dp);
+
+	vfiomig__v1__device_progress__init(dp);
+	dp->name = ctl_strdup(r, di->name);
+	SETU(dp, state, di->state);
+	dp->state_name = (char *)fsm_name(di->state);
+	SETU(dp, initial_bytes, di->initial);
+	SETU(dp, dirty_bytes, di->dirty);
+	SETU(dp, stopcopy_estimate, di->stopcopy_est);
+	SETU(dp, bytes_moved, di->moved);
+	if (di->sim)
+		dp->sim = cmd_sim(r, di->p2p_sent, di->p2p_received,
+		    di->p2p_lost, di->digest);
+	return dp;
+}
+
+static void
+cmd_fill_phases(struct ctl_reply *r, Vfiomig__V1__MigrationInfo *mi,
+    const struct xfer_info *in)
+{
+	Vfiomig__V1__PhaseTime *pt;
+	int st;
+
+	mi->phases = ctl_alloc(r, XFER_ST_COUNT * sizeof *mi->phases);
+	for (st = XFER_ST_SETUP; st < XFER_ST_COUNT; st++) {
+		if (in->phase_ms[st] == 0)
+			continue;
+		pt = ctl_alloc(r, sizeof *pt);
+		vfiomig__v1__phase_time__init(pt);
+		pt->status = cmd_status_map[st];
+		pt->realtime_ms = in->phase_ms[st];
+		mi->phases[mi->n_phases++] = pt;
+	}
+}
+
+void
+ctl_cmd_fill_info(struct ctl_reply *r, Vfiomig__V1__MigrationInfo *mi,
+    const char *set, const struct xfer_info *in)
+{
+	int i;
+
+	vfiomig__v1__migration_info__init(mi);
+	mi->set = ctl_strdup(r, set != NULL ? set : "");
+	SETU(mi, status, cmd_status_map[in->status]);
+	if (in->status == XFER_ST_NONE)
+		return;
+	SETU(mi, job_id, in->job_id);
+	SETU(mi, direction, in->kind == XFER_SRC ?
+	    VFIOMIG__V1__MIGRATION_DIRECTION__MIGRATION_DIRECTION_OUTGOING :
+	    VFIOMIG__V1__MIGRATION_DIRECTION__MIGRATION_DIRECTION_INCOMING);
+	cmd_fill_phases(r, mi, in);
+	SETU(mi, bytes_total, in->processed + in->remaining);
+	SETU(mi, bytes_processed, in->processed);
+	SETU(mi, bytes_remaining, in->remaining);
+	SETU(mi, precopy_bytes, in->precopy);
+	SETU(mi, stopcopy_bytes, in->stopcopy);
+	SETU(mi, throughput, in->throughput);
+	SETU(mi, expected_downtime_ms, in->expected_downtime_ms);
+	if (in->status == XFER_ST_COMPLETED)
+		SETU(mi, downtime_ms, in->downtime_ms);
+	SETU(mi, total_ms, in->total_ms);
+	SETU(mi, iteration, in->iteration);
+	SETU(mi, switchover, in->manual ?
+	    VFIOMIG__V1__SWITCHOVER_MODE__SWITCHOVER_MODE_MANUAL :
+	    VFIOMIG__V1__SWITCHOVER_MODE__SWITCHOVER_MODE_AUTO);
+	SETU(mi, awaiting_switchover, in->awaiting);
+	SETU(mi, bandwidth_limit, in->bandwidth);
+	SETU(mi, connections, in->conns);
+	mi->peer = ctl_strdup(r, in->peer);
+	if (in->error != 0) {
+		SETU(mi, error, in->error);
+		mi->error_message = ctl_strdup(r, in->msg);
+	}
+	SETU(mi, outcome_unknown, in->unknown);
+	SETU(mi, updated_ms, in->updated_ms);
+	mi->devices = ctl_alloc(r, (in->ndev + 1) * sizeof *mi->devices);
+	for (i = 0; i < in->ndev; i++)
+		mi->devices[mi->n_devices++] = cmd_dev_progress(r,
+		    &in->devs[i]);
+}
+
+/* ---- Hello, list. ---- */
+
+static int
+cmd_hello(struct daemon *dm, struct ctl_client *c, const Request *rq,
+    int *fds, size_t nfds, struct ctl_reply *r, struct err *e)
+{
+	static char *features[] = { "sets", "devices-at-run-time",
+	    "scm-rights", "drain-fd", "done-fd", "events",
+	    "manual-switchover", "bandwidth-limit", "cancel", "sim",
+	    "prepare-incoming-listen" };
+	const Vfiomig__V1__HelloRequest *h = rq->hello;
+	Vfiomig__V1__HelloReply *hr;
+	bool ok = h->n_versions == 0;
+	size_t i;
+
+	for (i = 0; i < h->n_versions; i++)
+		ok = ok || h->versions[i] == CTL_VERSION;
+	if (!ok)
+		return err_set(e, EPROTONOSUPPORT, "this daemon speaks "
+		    "version %d of the control protocol only", CTL_VERSION);
+	hr = ctl_alloc(r, sizeof *hr);
+	vfiomig__v1__hello_reply__init(hr);
+	hr->version = CTL_VERSION;
+	hr->n_features = ARRAY_SIZE(features);
+	hr->features = features;
+	hr->daemon = "vfiomigd " PACKAGE_VERSION;
+	SETU(hr, max_packet, CTL_MAX_PACKET);
+	if (h->client != NULL)
+		log_debug("control: %s is %.64s", ctl_client_name(c),
+		    h->client);
+	r->rsp.body_case = VFIOMIG__V1__RESPONSE__BODY_HELLO;
+	r->rsp.hello = hr;
+	return 0;
+}
+
+static Vfiomig__V1__DeviceInfo *
+cmd_dev_info(struct ctl_reply *r, struct dset *ds, int i, int state,
+    bool idle)
+{
+	Vfiomig__V1__DeviceInfo *di = ctl_alloc(r, sizeof *di);
+	struct device *d = migset_device(ds->ms, i);
+	struct sim_stats st;
+
+	vfiomig__v1__device_info__init(di);
+	di->name = ctl_strdup(r, d->name);
+	di->backend = (char *)d->ops->backend;
+	SETU(di, flags, d->flags);
+	SETU(di, state, state);
+	di->state_name = (char *)fsm_name(state);
+	if (ds->ids[i] != NULL)
+		di->identity = ctl_strdup(r, ds->ids[i]);
+	if (device_is_sim(d)) {
+		dev_sim_stats(d, &st);
+		/* The digest reads the whole state: idle sets only. */
+		di->sim = cmd_sim(r, st.p2p_sent, st.p2p_received,
+		    st.p2p_lost, idle ? dev_sim_digest(d) : 0);
+	}
+	return di;
+}
+
+static Vfiomig__V1__SetInfo *
+cmd_set_info(struct ctl_reply *r, struct dset *ds)
+{
+	Vfiomig__V1__SetInfo *si = ctl_alloc(r, sizeof *si);
+	int states[CONFIG_MAX_DEVICES], n, i;
+	enum xfer_status mst;
+	bool idle, token;
+
+	vfiomig__v1__set_info__init(si);
+	si->name = ctl_strdup(r, ds->name);
+	n = dset_states(ds, states, CONFIG_MAX_DEVICES);
+	pthread_mutex_lock(&ds->lock);
+	SETU(si, status, ds->status + 1);	/* SET_STATUS_IDLE = 1 ... */
+	idle = ds->job == NULL;
+	mst = ds->info.status;
+	token = ds->token != NULL;
+	pthread_mutex_unlock(&ds->lock);
+	SETU(si, migration, cmd_status_map[mst]);
+	SETU(si, from_config, ds->from_config);
+	SETU(si, has_token, token);
+	si->devices = ctl_alloc(r, (n + 1) * sizeof *si->devices);
+	for (i = 0; i < n; i++)
+		si->devices[si->n_devices++] = cmd_dev_info(r, ds, i,
+		    states[i], idle);
+	return si;
+}
+
+static int
+cmd_list(struct daemon *dm, struct ctl_client *c, const Request *rq,
+    int *fds, size_t nfds, struct ctl_reply *r, struct err *e)
+{
+	const char *want = rq->list->set;
+	Vfiomig__V1__ListReply *lr = ctl_alloc(r, sizeof *lr);
+	struct dset *ds;
+	int i, rc;
+
+	vfiomig__v1__list_reply__init(lr);
+	r->rsp.body_case = VFIOMIG__V1__RESPONSE__BODY_LIST;
+	r->rsp.list = lr;
+	if (want != NULL && *want != '\0') {
+		if ((rc = cmd_find(dm, want, &ds, e)) < 0)
+			return rc;
+		lr->sets = ctl_alloc(r, sizeof *lr->sets);
+		lr->sets[lr->n_sets++] = cmd_set_info(r, ds);
+		return 0;
+	}
+	/* Only this thread changes dm->sets. */
+	lr->sets = ctl_alloc(r, (dm->nsets + 1) * sizeof *lr->sets);
+	for (i = 0; i < dm->nsets; i++)
+		lr->sets[lr->n_sets++] = cmd_set_info(r, dm->sets[i]);
+	return 0;
+}
+
+/* ---- Sets and devices. ---- */
+
+static int
+cmd_sim_params(const Vfiomig__V1__SimParams *sp, struct sim_params *p,
+    struct config_device *cd, struct err *e)
+{
+	sim_params_default(p);
+	p->state_size = sp->has_state_size ? sp->state_size :
+	    CONFIG_DEFAULT_SIM_STATE_SIZE;
+	p->dirty_rate = sp->has_dirty_rate ? sp->dirty_rate :
+	    CONFIG_DEFAULT_SIM_DIRTY_RATE;
+	p->p2p_rate = sp->has_p2p_rate ? sp->p2p_rate :
+	    CONFIG_DEFAULT_SIM_P2P_RATE;
+	p->arc_latency_us = sp->arc_latency_us;
+	p->flags = sp->has_flags ? sp->flags | CONFIG_SIM_STOP_COPY :
+	    CONFIG_SIM_ALL;
+	p->seed = sp->seed;
+	if (p->state_size < 4096 || p->state_size > (64ull << 30))
+		return err_set(e, EINVAL, "sim: state_size must be 4 KiB..64 "
+		    "GiB");
+	if ((p->flags & ~CONFIG_SIM_ALL) != 0)
+		return err_set(e, EINVAL, "sim: flags 0x%x: bits 0..2 only",
+		    p->flags);
+	if (p->arc_latency_us > 10000000 || p->dirty_rate > 10000000 ||
+	    p->p2p_rate > 10000000)
+		return err_set(e, EINVAL, "sim: a rate or a latency is out of "
+		    "range (10000000 at most)");
+	cd->backend = CONFIG_BACKEND_SIM;
+	cd->state_size = p->state_size;
+	return 0;
+}
+
+/* The device a DeviceSpec names, opened; a passed fd is taken. */
+static int
+cmd_open_device(const Vfiomig__V1__DeviceSpec *sp, int *fds, size_t nfds,
+    struct config_device *cd, struct device **out, struct err *e)
+{
+	struct sim_params p;
+	uint32_t idx;
+	int rc, fd;
+
+	memset(cd, 0, sizeof *cd);
+	cd->backend = CONFIG_BACKEND_VFIO;
+	if ((rc = cmd_name_ok(sp->name, CMD_DEV_CHARS, "device", e)) < 0)
+		return rc;
+	switch (sp->backend_case) {
+	case VFIOMIG__V1__DEVICE_SPEC__BACKEND_CDEV:
+		if (sp->cdev[0] != '/')
+			return err_set(e, EINVAL, "%s: cdev: an absolute path",
+			    sp->name);
+		return device_open_cdev(sp->name, sp->cdev, out, e);
+	case VFIOMIG__V1__DEVICE_SPEC__BACKEND_GROUP:
+		if (sp->group->group[0] != '/')
+			return err_set(e, EINVAL, "%s: group: an absolute path",
+			    sp->name);
+		return device_open_group(sp->name, sp->group->group,
+		    sp->group->device, out, e);
+	case VFIOMIG__V1__DEVICE_SPEC__BACKEND_SIM:
+		if ((rc = cmd_sim_params(sp->sim, &p, cd, e)) < 0)
+			return err_prefix(e, "%s", sp->name);
+		return device_sim_create(sp->name, &p, out, e);
+	case VFIOMIG__V1__DEVICE_SPEC__BACKEND_FD:
+		idx = sp->fd->has_index ? sp->fd->index : 0;
+		if (idx >= nfds || fds[idx] < 0)
+			return err_set(e, EBADF, "%s: fd %u: the request "
+			    "carries %zu file descriptor%s", sp->name, idx,
+			    nfds, nfds != 1 ? "s" : "");
+		fd = fds[idx];
+		fds[idx] = -1;
+		return device_adopt_fd(sp->name, fd, out, e);
+	default:
+		return err_set(e, EINVAL, "%s: no backend (cdev, group, sim "
+		    "or fd)", sp->name);
+	}
+}
+
+static int
+cmd_add_one(struct dset *ds, const Vfiomig__V1__DeviceSpec *sp, int *fds,
+    size_t nfds, struct err *e)
+{
+	struct config_device cd;
+	struct device *d;
+	int rc;
+
+	if ((rc = cmd_open_device(sp, fds, nfds, &cd, &d, e)) < 0)
+		return rc;
+	return dset_add_device(ds, &cd, d, e);
+}
+
+static int
+cmd_create_set(struct daemon *dm, struct ctl_client *c, const Request *rq,
+    int *fds, size_t nfds, struct ctl_reply *r, struct err *e)
+{
+	const Vfiomig__V1__CreateSetRequest *cr = rq->create_set;
+	struct dset *ds;
+	size_t i;
+	int rc;
+
+	if ((rc = cmd_name_ok(cr->name, CMD_SET_CHARS, "set", e)) < 0 ||
+	    (cr->token != NULL && (rc = cmd_token_ok(cr->token, e)) < 0))
+		return rc;
+	if (cr->n_devices > CONFIG_MAX_DEVICES)
+		return err_set(e, EINVAL, "more than %d devices",
+		    CONFIG_MAX_DEVICES);
+	if (daemon_find_set(dm, cr->name) != NULL)
+		return err_set(e, EEXIST, "a set named \"%s\" exists",
+		    cr->name);
+	if ((rc = dset_new_empty(dm, cr->name, cr->allow_non_p2p, cr->token,
+	    &ds, e)) < 0)
+		return rc;
+	for (i = 0; i < cr->n_devices && rc == 0; i++)
+		rc = cmd_add_one(ds, cr->devices[i], fds, nfds, e);
+	if (rc == 0)
+		rc = daemon_add_set(dm, ds, e);
+	if (rc < 0) {
+		dset_free(ds);
+		return rc;
+	}
+	log_info("control: %s: set %s created, %zu device%s",
+	    ctl_client_name(c), ds->name, cr->n_devices,
+	    cr->n_devices != 1 ? "s" : "");
+	ctl_post_msg(dm, CTL_EV_SET_CHANGED, ds->name, "created");
+	return 0;
+}
+
+static int
+cmd_remove_set(struct daemon *dm, struct ctl_client *c, const Request *rq,
+    int *fds, size_t nfds, struct ctl_reply *r, struct err *e)
+{
+	const char *name = rq->remove_set->name;
+	int rc;
+
+	if ((rc = daemon_remove_set(dm, name, e)) < 0)
+		return rc;
+	log_info("control: %s: set %s removed", ctl_client_name(c), name);
+	ctl_post_msg(dm, CTL_EV_SET_CHANGED, name, "removed");
+	return 0;
+}
+
+static int
+cmd_add_device(struct daemon *dm, struct ctl_client *c, const Request *rq,
+    int *fds, size_t nfds, struct ctl_reply *r, struct err *e)
+{
+	const Vfiomig__V1__AddDeviceRequest *ar = rq->add_device;
+	struct dset *ds;
+	int rc;
+
+	if ((rc = cmd_find(dm, ar->set, &ds, e)) < 0 ||
+	    (rc = cmd_add_one(ds, ar->device, fds, nfds, e)) < 0)
+		return rc;
+	log_info("control: %s: set %s: device %s added", ctl_client_name(c),
+	    ds->name, ar->device->name);
+	ctl_post_msg(dm, CTL_EV_SET_CHANGED, ds->name, "device %s added",
+	    ar->device->name);
+	return 0;
+}
+
+static int
+cmd_remove_device(struct daemon *dm, struct ctl_client *c,
+    const Request *rq, int *fds, size_t nfds, struct ctl_reply *r,
+    struct err *e)
+{
+	const Vfiomig__V1__RemoveDeviceRequest *rr = rq->remove_device;
+	struct dset *ds;
+	int rc;
+
+	if ((rc = cmd_find(dm, rr->set, &ds, e)) < 0 ||
+	    (rc = dset_remove_device(ds, rr->device, e)) < 0)
+		return rc;
+	log_info("control: %s: set %s: device %s removed",
+	    ctl_client_name(c), ds->name, rr->device);
+	ctl_post_msg(dm, CTL_EV_SET_CHANGED, ds->name, "device %s removed",
+	    rr->device);
+	return 0;
+}
+
+/* ---- Extra migration listeners (PrepareIncoming with an address). ---- */
+
+struct cmd_listener {
+	char			*addr;		/* as asked */
+	char			 bound[128];
+	struct evconnlistener	*l;
+	struct cmd_listener	*next;
+};
+static struct cmd_listener *cmd_listeners;
+
+static void
+cmd_addr_name(const struct sockaddr *sa, socklen_t len, char *buf,
+    size_t size)
+{
+	char host[64], port[16];
+
+	if (getnameinfo(sa, len, host, sizeof host, port, sizeof port,
+	    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		snprintf(buf, size, "?");
+	else if (sa->sa_family == AF_INET6)
+		snprintf(buf, size, "[%s]:%s", host, port);
+	else
+		snprintf(buf, size, "%s:%s", host, port);
+}
+
+static void
+cmd_listen_cb(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int len, void *arg)
+{
+	char peer[128];
+
+	cmd_addr_name(sa, len, peer, sizeof peer);
+	xfer_dst_accept(arg, fd, peer);
+}
+
+/* host:port as config_parse_hostport() takes it, and port 0 too. */
+static int
+cmd_split_listen(const char *addr, char **host, char **port, struct err *e)
+{
+	size_t n = strlen(addr);
+	char *tmp;
+	int rc;
+
+	if (n < 2 || strcmp(addr + n - 2, ":0") != 0)
+		return config_parse_hostport(addr, host, port, e);
+	tmp = xstrdup(addr);
+	tmp[n - 1] = '1';
+	rc = config_parse_hostport(tmp, host, port, e);
+	free(tmp);
+	if (rc == 0)
+		strcpy(*port, "0");
+	return rc;
+}
+
+static int
+cmd_listen_open(struct daemon *dm, const char *addr, struct err *e)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+	    .ai_flags = AI_PASSIVE }, *res;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	struct cmd_listener *cl;
+	char *host, *port;
+	int rc;
+
+	if ((rc = cmd_split_listen(addr, &host, &port, e)) < 0)
+		return rc;
+	rc = getaddrinfo(host, port, &hints, &res);
+	free(host);
+	free(port);
+	if (rc != 0)
+		return err_set(e, EADDRNOTAVAIL, "%s: %s", addr,
+		    gai_strerror(rc));
+	cl = xcalloc(1, sizeof *cl);
+	cl->l = evconnlistener_new_bind(dm->base, cmd_listen_cb, dm,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+	    -1, res->ai_addr, res->ai_addrlen);
+	freeaddrinfo(res);
+	if (cl->l == NULL) {
+		free(cl);
+		return err_set(e, errno, "listen on %s: %s", addr,
+		    strerror(errno));
+	}
+	if (getsockname(evconnlistener_get_fd(cl->l), (struct sockaddr *)&ss,
+	    &sl) == 0)
+		cmd_addr_name((struct sockaddr *)&ss, sl, cl->bound,
+		    sizeof cl->bound);
+	cl->addr = xstrdup(addr);
+	cl->next = cmd_listeners;
+	cmd_listeners = cl;
+	log_info("listening for migrations on %s (%s; control socket)",
+	    cl->bound, dm->conf->migration.insecure ? "insecure" : "TLS");
+	return 0;
+}
+
+/* Where the daemon listens for @addr ("": its configured listener). */
+static int
+cmd_listen(struct daemon *dm, const char *addr, const char **bound,
+    struct err *e)
+{
+	const struct config_migration *mc = &dm->conf->migration;
+	struct cmd_listener *cl;
+	int rc;
+
+	if (addr == NULL || *addr == '\0' ||
+	    (mc->listen != NULL && strcmp(addr, mc->listen) == 0)) {
+		if (mc->listen == NULL)
+			return err_set(e, EDESTADDRREQ, "no migration.listen "
+			    "configured: give a listen address");
+		*bound = mc->listen;
+		return 0;
+	}
+	if (!mc->insecure && mc->tls_dir == NULL)
+		return err_set(e, EOPNOTSUPP, "no migration section in the "
+		    "configuration: no TLS material to listen with");
+	for (cl = cmd_listeners; cl != NULL; cl = cl->next) {
+		if (strcmp(cl->addr, addr) == 0 || strcmp(cl->bound, addr) ==
+		    0) {
+			*bound = cl->bound;
+			return 0;
+		}
+	}
+	if ((rc = cmd_listen_open(dm, addr, e)) < 0)
+		return rc;
+	*bound = cmd_listeners->bound;
+	return 0;
+}
+
+void
+ctl_cmd_close_listeners(struct daemon *dm)
+{
+	struct cmd_listener *cl;
+
+	while ((cl = cmd_listeners) != NULL) {
+		cmd_listeners = cl->next;
+		evconnlistener_free(cl->l);
+		free(cl->addr);
+		free(cl);
+	}
+}
+
+/* ---- Migrations. ---- */
+
+static int
+cmd_prepare_incoming(struct daemon *dm, struct ctl_client *c,
+    const Request *rq, int *fds, size_t nfds, struct ctl_reply *r,
+    struct err *e)
+{
+	const Vfiomig__V1__PrepareIncomingRequest *pr = rq->prepare_incoming;
+	Vfiomig__V1__PrepareIncomingReply *rep;
+	const char *bound;
+	struct dset *ds;
+	int rc;
+
+	if ((rc = cmd_find(dm, pr->set, &ds, e)) < 0 ||
+	    (rc = cmd_token_ok(pr->token, e)) < 0 ||
+	    (rc = cmd_listen(dm, pr->listen, &bound, e)) < 0 ||
+	    (rc = dset_set_token(ds, pr->token, e)) < 0)
+		return rc;
+	rep = ctl_alloc(r, sizeof *rep);
+	vfiomig__v1__prepare_incoming_reply__init(rep);
+	rep->listen = ctl_strdup(r, bound);
+	r->rsp.body_case = VFIOMIG__V1__RESPONSE__BODY_PREPARE_INCOMING;
+	r->rsp.prepare_incoming = rep;
+	log_info("control: %s: set %s: ready for an incoming migration on %s",
+	    ctl_client_name(c), ds->name, bound);
+	return 0;
+}
+
+static int
+cmd_migrate_opts(const Vfiomig__V1__MigrateOptions *o, struct xfer_target *t,
+    struct err *e)
+{
+	if (o == NULL)
+		return 0;
+	if (o->has_max_iterations && (o->max_iterations < 1 ||
+	    o->max_iterations > 1000))
+		return err_set(e, EINVAL, "max_iterations: 1..1000");
+	if (o->has_downtime_limit_ms && (o->downtime_limit_ms < 1 ||
+	    o->downtime_limit_ms > 60000))
+		return err_set(e, EINVAL, "downtime_limit_ms: 1..60000");
+	if (o->has_connections && (o->connections < 1 ||
+	    o->connections > CMD_MAX_CONNS))
+		return err_set(e, EINVAL, "connections: 1..%d",
+		    CMD_MAX_CONNS);
+	if (o->has_switchover && o->switchover >
+	    VFIOMIG__V1__SWITCHOVER_MODE__SWITCHOVER_MODE_MANUAL)
+		return err_set(e, EINVAL, "switchover: %d is no mode",
+		    o->switchover);
+	t->max_iterations = o->has_max_iterations ? o->max_iterations : 0;
+	t->downtime_ms = o->has_downtime_limit_ms ? o->downtime_limit_ms : 0;
+	t->connections = o->has_connections ? o->connections : 0;
+	t->bandwidth = o->has_bandwidth_limit ? o->bandwidth_limit : 0;
+	t->manual = o->has_switchover && o->switchover ==
+	    VFIOMIG__V1__SWITCHOVER_MODE__SWITCHOVER_MODE_MANUAL;
+	return 0;
+}
+
+static int
+cmd_migrate(struct daemon *dm, struct ctl_client *c, const Request *rq,
+    int *fds, size_t nfds, struct ctl_reply *r, struct err *e)
+{
+	const Vfiomig__V1__MigrateRequest *mr = rq->migrate;
+	struct xfer_target t = { 0 };
+	Vfiomig__V1__MigrateReply *rep;
+	struct xfer_job *j;
+	struct dset *ds;
+	int rc;
+
+	if ((rc = cmd_find(dm, mr->set, &ds, e)) < 0 ||
+	    (rc = cmd_token_ok(mr->token, e)) < 0 ||
+	    (rc = cmd_migrate_opts(mr->options, &t, e)) < 0)
+		return rc;
+	if ((rc = config_parse_hostport(mr->destination, &t.host, &t.port,
+	    e)) < 0)
+		return err_prefix(e, "destination");
+	t.token = mr->token;
+	rc = xfer_src_start(dm, ds, &t, &j, e);
+	free(t.host);
+	free(t.port);
+	if (rc < 0)
+		return rc;
+	rep = ctl_alloc(r, sizeof *rep);
+	vfiomig__v1__migrate_reply__init(rep);
+	SETU(rep, job_id, j->id);
+	r->rsp.body_case = VFIOMIG__V1__RESPONSE__BODY_MIGRATE;
+	r->rsp.migrate = rep;
+	log_info("control: %s: migrate %s to %s: job %016" PRIx64,
+	    ctl_client_name(c), ds->name, mr->destination, j->id);
+	return 0;
+}
+
+/* The set's running job, ds->lock held on success. */
+static int
+cmd_job_locked(struct daemon *dm, const char *set, struct dset **out,
+    struct err *e)
+{
+	int rc;
+
+	if ((rc = cmd_find(dm, set, out, e)) < 0)
+		return rc;
+	pthread_mutex_lock(&(*out)->lock);
+	if ((*out)->job != NULL)
+		return 0;
+	pthread_mutex_unlock(&(*out)->lock);
+	return err_set(e, ESRCH, "set %s has no migration running", set);
+}
+
+static int
+cmd_switchover(struct daemon *dm, struct ctl_client *c, const Request *rq,
+    int *fds, size_t nfds, struct ctl_reply *r, struct err *e)
+{
+	struct dset *ds;
+	int rc;
+
+	if ((rc = cmd_job_locked(dm, rq->switchover->set, &ds, e)) < 0)
+		return rc;
+	if (ds->job->kind != XFER_SRC)
+		rc = err_set(e, EINVAL, "set %s: the migration is incoming; "
+		    "the source switches over", ds->name);
+	else
+		rc = xfer_src_switchover(ds->job, e);
+	pthread_mutex_unlock(&ds->lock);
+	return rc;
+}
+
+static int
+cmd_cancel(struct daemon *dm, struct ctl_client *c, const Request *rq,
+    int *fds, size_t nfds, struct ctl_reply *r, struct err *e)
+{
+	struct dset *ds;
+	int rc = 0;
+
+	if ((rc = cmd_job_locked(dm, rq->cancel->set, &ds, e)) < 0)
+		return rc;
+	if (ds->job->kind == XFER_SRC)
+		rc = xfer_src_cancel(ds->job, e);
+	else {
+		log_info("incoming %s: cancelled by the control socket",
+		    ds->name);
+		xfer_job_cancel(ds->job, "cancelled by the control socket");
+	}
+	pthread_mutex_unlock(&ds->lock);
+	return rc;
+}
+
+static int
+cmd_info(struct daemon *dm, struct ctl_client *c, const Request *rq,
+    int *fds, size_t nfds, struct ctl_reply *r, struct err *e)
+{
+	Vfiomig__V1__MigrationInfo *mi;
+	struct xfer_info *in;
+	struct dset *ds;
+	int rc;
+
+	if ((rc = cmd_find(dm, rq->info->set, &ds, e)) < 0)
+		return rc;
+	in = ctl_alloc(r, sizeof *in);
+	pthread_mutex_lock(&ds->lock);
+	*in = ds->info;
+	pthread_mutex_unlock(&ds->lock);
+	mi = ctl_alloc(r, sizeof *mi);
+	ctl_cmd_fill_info(r, mi, ds->name, in);
+	r->rsp.body_case = VFIOMIG__V1__RESPONSE__BODY_INFO;
+	r->rsp.info = mi;
+	return 0;
+}
+
+/* ---- Events and eventfds. ---- */
+
+static int
+cmd_subscribe(struct daemon *dm, struct ctl_client *c, const Request *rq,
+    int *fds, size_t nfds, struct ctl_reply *r, struct err *e)
+{
+	const Vfiomig__V1__SubscribeRequest *sr = rq->subscribe;
+	Vfiomig__V1__SubscribeReply *rep;
+	struct dset *ds;
+	int rc;
+
+	if (sr->set != NULL && *sr->set != '\0' &&
+	    (rc = cmd_find(dm, sr->set, &ds, e)) < 0)
+		return rc;
+	ctl_client_subscribe(c, sr->set, !sr->has_progress || sr->progress);
+	rep = ctl_alloc(r, sizeof *rep);
+	vfiomig__v1__subscribe_reply__init(rep);
+	SETU(rep, seq, ctl_last_seq(dm));
+	r->rsp.body_case = VFIOMIG__V1__RESPONSE__BODY_SUBSCRIBE;
+	r->rsp.subscribe = rep;
+	return 0;
+}
+
+/* A duplicate of the set's eventfd goes out beside the reply. */
+static int
+cmd_efd(struct daemon *dm, const char *set, bool drain,
+    struct ctl_reply *r, struct err *e)
+{
+	struct dset *ds;
+	int rc, fd;
+
+	if ((rc = cmd_find(dm, set, &ds, e)) < 0)
+		return rc;
+	pthread_mutex_lock(&ds->lock);
+	fd = drain ? ds->drain_efd : ds->done_efd;
+	if (fd >= 0)
+		fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	pthread_mutex_unlock(&ds->lock);
+	if (fd < 0)
+		return err_set(e, EMFILE, "set %s: no eventfd: %s", set,
+		    strerror(errno));
+	r->fd = fd;
+	return 0;
+}
+
+static int
+cmd_drain_fd(struct daemon *dm, struct ctl_client *c, const Request *rq,
+    int *fds, size_t nfds, struct ctl_reply *r, struct err *e)
+{
+	return cmd_efd(dm, rq->get_drain_fd->set, true, r, e);
+}
+
+static int
+cmd_done_fd(struct daemon *dm, struct ctl_client *c, const Request *rq,
+    int *fds, size_t nfds, struct ctl_reply *r, struct err *e)
+{
+	return cmd_efd(dm, rq->get_done_fd->set, false, r, e);
+}
+
+/* ---- The table. ---- */
+
+#define B(x)	VFIOMIG__V1__REQUEST__BODY_##x
+static const struct ctl_cmd cmd_table[] = {
+	{ "hello", B(HELLO), false, false, cmd_hello },
+	{ "list", B(LIST), false, false, cmd_list },
+	{ "create-set", B(CREATE_SET), true, true, cmd_create_set },
+	{ "remove-set", B(REMOVE_SET), true, false, cmd_remove_set },
+	{ "add-device", B(ADD_DEVICE), true, true, cmd_add_device },
+	{ "remove-device", B(REMOVE_DEVICE), true, false, cmd_remove_device },
+	{ "prepare-incoming", B(PREPARE_INCOMING), true, false,
+	    cmd_prepare_incoming },
+	{ "migrate", B(MIGRATE), true, false, cmd_migrate },
+	{ "switchover", B(SWITCHOVER), true, false, cmd_switchover },
+	{ "cancel", B(CANCEL), true, false, cmd_cancel },
+	{ "info", B(INFO), false, false, cmd_info },
+	{ "subscribe", B(SUBSCRIBE), false, false, cmd_subscribe },
+	{ "get-drain-fd", B(GET_DRAIN_FD), false, false, cmd_drain_fd },
+	{ "get-done-fd", B(GET_DONE_FD), false, false, cmd_done_fd },
+};
+#undef B
+
+const struct ctl_cmd *
+ctl_cmd_find(int body)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(cmd_table); i++) {
+		if (cmd_table[i].body == body)
+			return &cmd_table[i];
+	}
+	return NULL;
+}

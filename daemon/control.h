@@ -1,0 +1,92 @@
+/*
+ * control.h: the control socket (vfiomig-ctl.proto, docs/protocol.md).
+ * control.c holds the socket and its clients (accept, SO_PEERCRED, one
+ * protobuf message per SOCK_SEQPACKET packet, SCM_RIGHTS, per-client
+ * queues, the event fan-out); control-cmd.c the requests, one handler each.
+ *
+ * Not here: what the requests act on (dset.c, xfer*.c).
+ */
+#ifndef VFIOMIG_CONTROL_H
+#define VFIOMIG_CONTROL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "proto/vfiomig-ctl.pb-c.h"
+#include "util.h"
+
+struct daemon;
+struct dset;
+struct xfer_info;
+struct ctl;
+struct ctl_client;
+
+#define CTL_VERSION		1		/* PROTOCOL_VERSION_1 */
+#define CTL_MAX_PACKET		(64 * 1024)	/* one request, bytes */
+#define CTL_MAX_FDS		8		/* per request */
+#define CTL_QUEUE_MAX		64		/* packets queued to a client */
+#define CTL_EVENT_QUEUE_MAX	32		/* ... of which events */
+
+/* The Event kinds (= EventKind of the .proto). */
+enum ctl_event {
+	CTL_EV_STATUS = 1,
+	CTL_EV_PROGRESS = 2,
+	CTL_EV_DRAINED = 3,
+	CTL_EV_SET_CHANGED = 4,
+	CTL_EV_LOST = 5,
+};
+
+/* A reply in the making: the message, what to free after packing, an fd. */
+struct ctl_reply {
+	Vfiomig__V1__Response	 rsp;
+	void			**allocs;
+	size_t			 nallocs, aallocs;
+	int			 fd;		/* sent beside it; -1 none */
+};
+
+/* control.c */
+/*
+ * Listens on the configuration's control_socket (its directory made, a
+ * stale socket replaced, mode 0660, group control_group).  -errno with a
+ * message that names the path.
+ */
+int ctl_open(struct daemon *dm, struct err *e);
+void ctl_close(struct daemon *dm);
+/*
+ * Any thread: an event for the subscribers.  @info (may be NULL) and the
+ * set's name are copied.  A no-op without a control socket.
+ */
+void ctl_post(struct daemon *dm, int kind, struct dset *ds,
+	    const struct xfer_info *info);
+void ctl_post_msg(struct daemon *dm, int kind, const char *set,
+	    const char *fmt, ...) PRINTFLIKE(4, 5);
+/* The client's subscription (control-cmd.c's subscribe). */
+void ctl_client_subscribe(struct ctl_client *c, const char *set,
+	    bool progress);
+uint64_t ctl_last_seq(struct daemon *dm);
+const char *ctl_client_name(const struct ctl_client *c);
+
+/* A zeroed allocation freed with the reply. */
+void *ctl_alloc(struct ctl_reply *r, size_t size);
+char *ctl_strdup(struct ctl_reply *r, const char *s);
+
+/* control-cmd.c */
+struct ctl_cmd {
+	const char	*name;
+	int		 body;		/* VFIOMIG__V1__REQUEST__BODY_* */
+	bool		 write;		/* needs control_group */
+	bool		 takes_fds;
+	int		(*fn)(struct daemon *, struct ctl_client *,
+			    const Vfiomig__V1__Request *, int *, size_t,
+			    struct ctl_reply *, struct err *);
+};
+const struct ctl_cmd *ctl_cmd_find(int body);
+/* The MigrationInfo of @in (set @set) into @mi, allocations in @r. */
+void ctl_cmd_fill_info(struct ctl_reply *r, Vfiomig__V1__MigrationInfo *mi,
+	    const char *set, const struct xfer_info *in);
+/* The extra listeners PrepareIncoming opened. */
+void ctl_cmd_close_listeners(struct daemon *dm);
+
+#endif

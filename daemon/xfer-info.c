@@ -1,0 +1,84 @@
+/*
+ * xfer-info.c: a migration job's statistics for the control socket.  The
+ * job's thread owns a struct xfer_info, fills it as it goes, and publishes
+ * it: a copy into the set's (under the set's lock, the device states taken
+ * from the set's step cache), and an event for the subscribers.  The set
+ * keeps the last job's info after the job is gone.
+ *
+ * Not here: what the numbers mean to either side (xfer-src.c,
+ * xfer-dst.c), how they travel (control.c, control-cmd.c).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "control.h"
+#include "daemon.h"
+#include "xfer.h"
+
+uint64_t
+xfer_realtime_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+xfer_info_init(struct xfer_info *in, struct xfer_job *j)
+{
+	struct dset *ds = j->ds;
+	int i, n = migset_count(ds->ms);
+
+	memset(in, 0, sizeof *in);
+	in->job_id = j->id;
+	in->kind = j->kind;
+	in->ndev = MIN(n, XFER_INFO_MAX_DEVS);
+	for (i = 0; i < in->ndev; i++)
+		snprintf(in->devs[i].name, sizeof in->devs[i].name, "%s",
+		    migset_device(ds->ms, i)->name);
+	in->status = XFER_ST_SETUP;
+	in->phase_ms[XFER_ST_SETUP] = xfer_realtime_ms();
+}
+
+void
+xfer_info_publish(struct xfer_job *j, struct xfer_info *in, int event)
+{
+	struct dset *ds = j->ds;
+	bool final = in->status >= XFER_ST_COMPLETED;
+	int i;
+
+	in->updated_ms = xfer_realtime_ms();
+	pthread_mutex_lock(&ds->lock);
+	/* At the end the job's thread owns the devices: their own word. */
+	for (i = 0; i < in->ndev; i++)
+		in->devs[i].state = final ?
+		    migset_device(ds->ms, i)->state : ds->states[i];
+	ds->info = *in;
+	pthread_mutex_unlock(&ds->lock);
+	if (event != 0)
+		ctl_post(j->dm, event, ds, in);
+}
+
+void
+xfer_info_status(struct xfer_job *j, struct xfer_info *in,
+    enum xfer_status st)
+{
+	if (in->status == st)
+		return;
+	in->status = st;
+	in->phase_ms[st] = xfer_realtime_ms();
+	xfer_info_publish(j, in, CTL_EV_STATUS);
+}
+
+enum xfer_status
+xfer_info_final(struct xfer_job *j, bool ok)
+{
+	if (ok)
+		return XFER_ST_COMPLETED;
+	return j->err.code == ECANCELED ? XFER_ST_CANCELLED : XFER_ST_FAILED;
+}
