@@ -1,0 +1,1644 @@
+/*
+ * vfiomigctl.c: the command-line client of vfiomigd's control socket.
+ * The global options, the command table (one entry per command: its
+ * usage, options and function), each command's request and what it
+ * prints, and `migrate --wait`.  The socket is client.c's, the printing
+ * output.c's; vfiomigctl(8) is the manual.
+ *
+ * Exit codes: 0 ok, 1 the daemon refused or failed a request, 2 usage,
+ * 3 the daemon cannot be reached, 4 a migration failed.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "conf.h"
+#include "output.h"
+#include "util.h"
+
+#define EXIT_OK		0
+#define EXIT_FAIL	1
+#define EXIT_USAGE	2
+#define EXIT_NODAEMON	3
+#define EXIT_MIGFAIL	4
+
+#define CTL_TIMEOUT_MS		60000	/* for one answer */
+#define CTL_WAIT_TICK_MS	500	/* --wait: how often signals are seen */
+#define CTL_WAIT_INFO_MS	2000	/* --wait: ask Info after this silence */
+#define CTL_CANCEL_WAIT_MS	30000	/* after Ctrl-C: the job's end */
+
+typedef Vfiomig__V1__Request Request;
+typedef Vfiomig__V1__Response Response;
+typedef Vfiomig__V1__MigrationInfo MigrationInfo;
+
+struct ctl {
+	const char		*prog;
+	const char		*socket;
+	enum output_mode	 mode;
+	const struct cmd_entry	*cmd;
+	const char		*group;		/* "set" in "set frob" */
+	const char		*optname;	/* the option being parsed */
+	struct client		 c;
+	uint64_t		 next_id;
+	struct client_msg	 reply;		/* the last answer */
+};
+
+struct cmd_entry {
+	const char	*name;		/* "set list": two words for a group */
+	const char	*args;		/* usage after the name */
+	const char	*help;
+	const char	*opthelp;	/* the options, one per line */
+	const struct option *opts;	/* without --help, added for all */
+	int		 minargs;
+	int		 maxargs;
+	int		(*exec)(struct ctl *, int, char **);
+};
+
+static volatile sig_atomic_t ctl_signalled;	/* SIGINT/SIGTERM seen */
+
+static void
+ctl_signal_cb(int sig)
+{
+	if (ctl_signalled < 100)
+		ctl_signalled++;
+}
+
+static void
+ctl_catch_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = ctl_signal_cb;	/* no SA_RESTART: poll sees EINTR */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+/* ---- usage ---- */
+
+static const struct cmd_entry *cmd_table[];
+
+static void
+ctl_usage_cmd(FILE *f, const char *prog, const struct cmd_entry *ce)
+{
+	fprintf(f, "usage: %s [-s socket] [-o text|json] %s%s%s\n", prog,
+	    ce->name, ce->args[0] != '\0' ? " " : "", ce->args);
+}
+
+static void
+ctl_usage(FILE *f, const char *prog)
+{
+	const struct cmd_entry *const *ce;
+
+	fprintf(f, "usage: %s [-s socket] [-o text|json] command [args]\n"
+	    "commands:\n", prog);
+	for (ce = cmd_table; *ce != NULL; ce++)
+		fprintf(f, "  %-18s %s\n", (*ce)->name, (*ce)->help);
+	fprintf(f, "`%s COMMAND --help' tells more.\n", prog);
+}
+
+/* The usage of every command of @group ("set"). */
+static void
+ctl_usage_group(FILE *f, const char *prog, const char *group)
+{
+	const struct cmd_entry *const *ce;
+	size_t n = strlen(group);
+
+	for (ce = cmd_table; *ce != NULL; ce++)
+		if (strncmp((*ce)->name, group, n) == 0 &&
+		    (*ce)->name[n] == ' ')
+			ctl_usage_cmd(f, prog, *ce);
+}
+
+/* A usage error: what is wrong, the command's usage; exit 2. */
+static int PRINTFLIKE(2, 3)
+ctl_bad(struct ctl *ctl, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", ctl->prog);
+	if (ctl->cmd != NULL)
+		fprintf(stderr, "%s: ", ctl->cmd->name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	if (ctl->cmd != NULL)
+		ctl_usage_cmd(stderr, ctl->prog, ctl->cmd);
+	else if (ctl->group != NULL)
+		ctl_usage_group(stderr, ctl->prog, ctl->group);
+	else
+		fprintf(stderr, "usage: %s [-s socket] [-o text|json] command "
+		    "[args]\n`%s help' lists the commands.\n", ctl->prog,
+		    ctl->prog);
+	return EXIT_USAGE;
+}
+
+static void
+ctl_help_cmd(struct ctl *ctl, const struct cmd_entry *ce)
+{
+	ctl_usage_cmd(stdout, ctl->prog, ce);
+	printf("%s.\n", ce->help);
+	if (ce->opthelp != NULL)
+		printf("%s", ce->opthelp);
+	printf("See vfiomigctl(8).\n");
+}
+
+/* ---- numbers ---- */
+
+static int
+ctl_parse_u64(const char *s, int base, uint64_t *v)
+{
+	char *end;
+
+	if (s[0] == '\0' || s[0] == '-')
+		return -EINVAL;
+	errno = 0;
+	*v = strtoull(s, &end, base);
+	if (errno != 0 || *end != '\0')
+		return -EINVAL;
+	return 0;
+}
+
+static int
+ctl_parse_u32(const char *s, int base, uint32_t *v)
+{
+	uint64_t u;
+
+	if (ctl_parse_u64(s, base, &u) < 0 || u > UINT32_MAX)
+		return -EINVAL;
+	*v = (uint32_t)u;
+	return 0;
+}
+
+/* "256M", "1G", "4096", "1.5G": bytes (binary multiples). */
+static int
+ctl_parse_size(const char *s, uint64_t *v)
+{
+	static const char units[] = "KMGT";
+	const char *u;
+	char *end;
+	double d;
+
+	if (s[0] == '\0' || s[0] == '-')
+		return -EINVAL;
+	errno = 0;
+	d = strtod(s, &end);
+	if (errno != 0 || end == s)
+		return -EINVAL;
+	if (*end != '\0' && (u = strchr(units, *end & ~0x20)) != NULL) {
+		d *= (double)(1ull << (10 * (u - units + 1)));
+		end++;
+		if (*end == 'i' && end[1] == 'B')
+			end += 2;
+	}
+	if (*end == 'B' || *end == 'b')
+		end++;
+	if (*end != '\0' || d >= 18446744073709551615.0)
+		return -EINVAL;
+	*v = (uint64_t)d;
+	return 0;
+}
+
+/* "stop-copy,p2p,pre-copy" or a number. */
+static int
+ctl_parse_flags(const char *s, uint32_t *v)
+{
+	char *copy, *tok, *save;
+	int r = 0;
+
+	if (ctl_parse_u32(s, 0, v) == 0)
+		return 0;
+	*v = 0;
+	copy = xstrdup(s);
+	for (tok = strtok_r(copy, ",", &save); tok != NULL && r == 0;
+	    tok = strtok_r(NULL, ",", &save)) {
+		if (strcmp(tok, "stop-copy") == 0)
+			*v |= CONFIG_SIM_STOP_COPY;
+		else if (strcmp(tok, "p2p") == 0)
+			*v |= CONFIG_SIM_P2P;
+		else if (strcmp(tok, "pre-copy") == 0)
+			*v |= CONFIG_SIM_PRE_COPY;
+		else
+			r = -EINVAL;
+	}
+	free(copy);
+	return r;
+}
+
+/* ---- talking to the daemon ---- */
+
+/* Connects once; exit code 3 if the daemon cannot be reached. */
+static int
+ctl_connect(struct ctl *ctl, struct client *c)
+{
+	struct err e;
+
+	err_clear(&e);
+	if (client_connect(c, ctl->socket, &e) < 0) {
+		fprintf(stderr, "%s: cannot reach vfiomigd: %s\n", ctl->prog,
+		    e.msg);
+		return EXIT_NODAEMON;
+	}
+	return EXIT_OK;
+}
+
+/* Prints a failed answer; the code is 1. */
+static int
+ctl_refused(struct ctl *ctl, const Response *r)
+{
+	const char *msg, *why = strerror(r->error);
+	struct json_object *o;
+
+	msg = r->message != NULL && r->message[0] != '\0' ? r->message :
+	    "failed";
+	if (strstr(msg, why) != NULL)
+		fprintf(stderr, "%s: %s: %s\n", ctl->prog, ctl->cmd->name, msg);
+	else
+		fprintf(stderr, "%s: %s: %s (%s)\n", ctl->prog, ctl->cmd->name,
+		    msg, why);
+	if (ctl->mode == OUTPUT_JSON) {
+		o = json_object_new_object();
+		json_object_object_add(o, "error", json_object_new_int(r->error));
+		json_object_object_add(o, "strerror",
+		    json_object_new_string(strerror(r->error)));
+		json_object_object_add(o, "message", json_object_new_string(
+		    r->message != NULL ? r->message : ""));
+		output_json(stdout, o, false);
+		json_object_put(o);
+	}
+	return EXIT_FAIL;
+}
+
+/*
+ * Sends @req on @c and waits for its answer (events on the way are
+ * dropped) into @out.  1 if the daemon failed the request (printed), 3 if
+ * it went away, 0 with the answer in @out.
+ */
+static int
+ctl_call_on(struct ctl *ctl, struct client *c, Request *req,
+    const int *fds, size_t nfds, struct client_msg *out)
+{
+	const Response *r;
+	struct err e;
+
+	err_clear(&e);
+	req->has_id = 1;
+	req->id = ++ctl->next_id;
+	if (client_send(c, &req->base, fds, nfds, &e) < 0)
+		goto lost;
+	for (;;) {
+		if (client_recv(c, &vfiomig__v1__response__descriptor,
+		    CTL_TIMEOUT_MS, out, &e) < 0) {
+			if (e.code == EINTR)
+				continue;
+			goto lost;
+		}
+		r = (const Response *)out->msg;
+		if (r->has_id && r->id == req->id)
+			break;
+		client_msg_free(out);
+	}
+	if (r->error != 0)
+		return ctl_refused(ctl, r);
+	return EXIT_OK;
+lost:
+	fprintf(stderr, "%s: %s: %s\n", ctl->prog, ctl->cmd->name, e.msg);
+	return e.code == ECONNRESET || e.code == EPIPE ? EXIT_NODAEMON :
+	    EXIT_FAIL;
+}
+
+/* Connects (if not yet), calls; the answer in ctl->reply. */
+static int
+ctl_call(struct ctl *ctl, Request *req, const int *fds, size_t nfds)
+{
+	int rc;
+
+	if (ctl->c.fd < 0 && (rc = ctl_connect(ctl, &ctl->c)) != EXIT_OK)
+		return rc;
+	client_msg_free(&ctl->reply);
+	return ctl_call_on(ctl, &ctl->c, req, fds, nfds, &ctl->reply);
+}
+
+static const Response *
+ctl_answer(struct ctl *ctl)
+{
+	return (const Response *)ctl->reply.msg;
+}
+
+/* The answer's body must be @want; 1 with a message if not. */
+static int
+ctl_expect(struct ctl *ctl, Vfiomig__V1__Response__BodyCase want)
+{
+	if (ctl_answer(ctl)->body_case == want)
+		return EXIT_OK;
+	fprintf(stderr, "%s: %s: the daemon's answer lacks its body (%d)\n",
+	    ctl->prog, ctl->cmd->name, (int)ctl_answer(ctl)->body_case);
+	return EXIT_FAIL;
+}
+
+/* Prints what a command with no body to show has done. */
+static int
+ctl_done(struct ctl *ctl, const char *fmt, ...) PRINTFLIKE(2, 3);
+
+static int
+ctl_done(struct ctl *ctl, const char *fmt, ...)
+{
+	struct json_object *o;
+	va_list ap;
+	char buf[512];
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	if (ctl->mode == OUTPUT_TEXT) {
+		printf("%s\n", buf);
+		return EXIT_OK;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "error", json_object_new_int(0));
+	json_object_object_add(o, "message", json_object_new_string(buf));
+	output_json(stdout, o, false);
+	json_object_put(o);
+	return EXIT_OK;
+}
+
+static void
+ctl_print_pb(struct ctl *ctl, const ProtobufCMessage *m)
+{
+	struct json_object *o;
+
+	o = output_pb_json(m);
+	output_json(stdout, o, false);
+	json_object_put(o);
+}
+
+/* ---- the commands' requests ---- */
+
+static int
+ctl_hello(struct ctl *ctl)
+{
+	Vfiomig__V1__HelloRequest h = VFIOMIG__V1__HELLO_REQUEST__INIT;
+	Request req = VFIOMIG__V1__REQUEST__INIT;
+	uint32_t versions[] = { VFIOMIG__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_1 };
+	int rc;
+
+	h.n_versions = ARRAY_SIZE(versions);
+	h.versions = versions;
+	h.client = (char *)"vfiomigctl " PACKAGE_VERSION;
+	req.body_case = VFIOMIG__V1__REQUEST__BODY_HELLO;
+	req.hello = &h;
+	if ((rc = ctl_call(ctl, &req, NULL, 0)) != EXIT_OK)
+		return rc;
+	return ctl_expect(ctl, VFIOMIG__V1__RESPONSE__BODY_HELLO);
+}
+
+static int
+ctl_list(struct ctl *ctl, const char *set)
+{
+	Vfiomig__V1__ListRequest l = VFIOMIG__V1__LIST_REQUEST__INIT;
+	Request req = VFIOMIG__V1__REQUEST__INIT;
+	int rc;
+
+	l.set = (char *)set;
+	req.body_case = VFIOMIG__V1__REQUEST__BODY_LIST;
+	req.list = &l;
+	if ((rc = ctl_call(ctl, &req, NULL, 0)) != EXIT_OK)
+		return rc;
+	return ctl_expect(ctl, VFIOMIG__V1__RESPONSE__BODY_LIST);
+}
+
+static int
+ctl_info(struct ctl *ctl, const char *set)
+{
+	Vfiomig__V1__InfoRequest i = VFIOMIG__V1__INFO_REQUEST__INIT;
+	Request req = VFIOMIG__V1__REQUEST__INIT;
+	int rc;
+
+	i.set = (char *)set;
+	req.body_case = VFIOMIG__V1__REQUEST__BODY_INFO;
+	req.info = &i;
+	if ((rc = ctl_call(ctl, &req, NULL, 0)) != EXIT_OK)
+		return rc;
+	return ctl_expect(ctl, VFIOMIG__V1__RESPONSE__BODY_INFO);
+}
+
+/* Is a job in this status still running? */
+static bool
+ctl_job_active(Vfiomig__V1__MigrationStatus s)
+{
+	return s >= VFIOMIG__V1__MIGRATION_STATUS__MIGRATION_STATUS_SETUP &&
+	    s <= VFIOMIG__V1__MIGRATION_STATUS__MIGRATION_STATUS_RESUMING;
+}
+
+static bool
+ctl_job_over(Vfiomig__V1__MigrationStatus s)
+{
+	return s == VFIOMIG__V1__MIGRATION_STATUS__MIGRATION_STATUS_COMPLETED ||
+	    s == VFIOMIG__V1__MIGRATION_STATUS__MIGRATION_STATUS_FAILED ||
+	    s == VFIOMIG__V1__MIGRATION_STATUS__MIGRATION_STATUS_CANCELLED;
+}
+
+/* ---- version, status ---- */
+
+static int
+cmd_version(struct ctl *ctl, int argc, char **argv)
+{
+	const Vfiomig__V1__HelloReply *h;
+	struct json_object *o;
+	int rc;
+
+	rc = ctl_hello(ctl);
+	h = rc == EXIT_OK ? ctl_answer(ctl)->hello : NULL;
+	if (ctl->mode == OUTPUT_TEXT) {
+		printf("vfiomigctl %s\n", PACKAGE_VERSION);
+		if (h != NULL)
+			printf("%s (control protocol %" PRIu32 ")\n",
+			    h->daemon != NULL ? h->daemon : "vfiomigd",
+			    h->version);
+		return rc;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "client", json_object_new_string(
+	    "vfiomigctl " PACKAGE_VERSION));
+	if (h != NULL)
+		json_object_object_add(o, "daemon", output_pb_json(&h->base));
+	output_json(stdout, o, false);
+	json_object_put(o);
+	return rc;
+}
+
+/* The running job of every set that has one, into @jobs (JSON) or text. */
+static int
+ctl_status_jobs(struct ctl *ctl, const Vfiomig__V1__ListReply *l,
+    struct json_object *jobs)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < l->n_sets; i++) {
+		if (!ctl_job_active(l->sets[i]->migration))
+			continue;
+		rc = ctl_info(ctl, l->sets[i]->name);
+		if (rc == EXIT_NODAEMON)
+			return rc;
+		if (rc != EXIT_OK)
+			continue;	/* finished meanwhile: said on stderr */
+		if (jobs != NULL)
+			json_object_array_add(jobs,
+			    output_pb_json(&ctl_answer(ctl)->info->base));
+		else {
+			printf("\njob of set %s:\n", l->sets[i]->name);
+			output_text_info(stdout, ctl_answer(ctl)->info);
+		}
+	}
+	return EXIT_OK;
+}
+
+static int
+cmd_status(struct ctl *ctl, int argc, char **argv)
+{
+	struct json_object *o = NULL, *jobs = NULL;
+	struct client_msg list;
+	const Vfiomig__V1__HelloReply *h;
+	int rc;
+
+	if ((rc = ctl_hello(ctl)) != EXIT_OK)
+		return rc;
+	h = ctl_answer(ctl)->hello;
+	if (ctl->mode == OUTPUT_JSON) {
+		o = json_object_new_object();
+		json_object_object_add(o, "socket",
+		    json_object_new_string(ctl->socket));
+		json_object_object_add(o, "daemon", output_pb_json(&h->base));
+	} else
+		printf("%s at %s (control protocol %" PRIu32 ")\n\n",
+		    h->daemon != NULL ? h->daemon : "vfiomigd", ctl->socket,
+		    h->version);
+	if ((rc = ctl_list(ctl, NULL)) != EXIT_OK) {
+		json_object_put(o);
+		return rc;
+	}
+	list = ctl->reply;		/* ctl_info() takes ctl->reply */
+	memset(&ctl->reply, 0, sizeof ctl->reply);
+	if (o != NULL) {
+		json_object_object_add(o, "sets", output_pb_json(
+		    &((Response *)list.msg)->list->base));
+		jobs = json_object_new_array();
+		json_object_object_add(o, "jobs", jobs);
+	} else {
+		output_text_sets(stdout, ((Response *)list.msg)->list);
+		printf("\n");
+		output_text_devices(stdout, ((Response *)list.msg)->list);
+	}
+	rc = ctl_status_jobs(ctl, ((Response *)list.msg)->list, jobs);
+	client_msg_free(&list);
+	if (o != NULL) {
+		output_json(stdout, o, false);
+		json_object_put(o);
+	}
+	return rc;
+}
+
+/* ---- set ---- */
+
+static int
+cmd_set_list(struct ctl *ctl, int argc, char **argv)
+{
+	int rc;
+
+	if ((rc = ctl_list(ctl, argc > 0 ? argv[0] : NULL)) != EXIT_OK)
+		return rc;
+	if (ctl->mode == OUTPUT_JSON)
+		ctl_print_pb(ctl, &ctl_answer(ctl)->list->base);
+	else
+		output_text_sets(stdout, ctl_answer(ctl)->list);
+	return EXIT_OK;
+}
+
+static const struct option set_create_opts[] = {
+	{ "token", required_argument, NULL, 't' },
+	{ "allow-non-p2p", no_argument, NULL, 'n' },
+	{ NULL, 0, NULL, 0 }
+};
+
+struct ctl_set_args {
+	const char	*token;
+	bool		 allow_non_p2p;
+};
+
+static int cmd_getopt(struct ctl *, int *, char ***, void *);
+
+static int
+cmd_set_create(struct ctl *ctl, int argc, char **argv)
+{
+	Vfiomig__V1__CreateSetRequest cs = VFIOMIG__V1__CREATE_SET_REQUEST__INIT;
+	Request req = VFIOMIG__V1__REQUEST__INIT;
+	struct ctl_set_args a = { NULL, false };
+	int rc;
+
+	if ((rc = cmd_getopt(ctl, &argc, &argv, &a)) >= 0)
+		return rc;
+	cs.name = argv[0];
+	cs.token = (char *)a.token;
+	cs.has_allow_non_p2p = a.allow_non_p2p;
+	cs.allow_non_p2p = a.allow_non_p2p;
+	req.body_case = VFIOMIG__V1__REQUEST__BODY_CREATE_SET;
+	req.create_set = &cs;
+	if ((rc = ctl_call(ctl, &req, NULL, 0)) != EXIT_OK)
+		return rc;
+	return ctl_done(ctl, "set %s created", argv[0]);
+}
+
+static int
+cmd_set_remove(struct ctl *ctl, int argc, char **argv)
+{
+	Vfiomig__V1__RemoveSetRequest rs = VFIOMIG__V1__REMOVE_SET_REQUEST__INIT;
+	Request req = VFIOMIG__V1__REQUEST__INIT;
+	int rc;
+
+	rs.name = argv[0];
+	req.body_case = VFIOMIG__V1__REQUEST__BODY_REMOVE_SET;
+	req.remove_set = &rs;
+	if ((rc = ctl_call(ctl, &req, NULL, 0)) != EXIT_OK)
+		return rc;
+	return ctl_done(ctl, "set %s removed", argv[0]);
+}
+
+/* ---- device ---- */
+
+static int
+cmd_device_list(struct ctl *ctl, int argc, char **argv)
+{
+	int rc;
+
+	if ((rc = ctl_list(ctl, argc > 0 ? argv[0] : NULL)) != EXIT_OK)
+		return rc;
+	if (ctl->mode == OUTPUT_JSON)
+		ctl_print_pb(ctl, &ctl_answer(ctl)->list->base);
+	else
+		output_text_devices(stdout, ctl_answer(ctl)->list);
+	return EXIT_OK;
+}
+
+static const struct option device_add_opts[] = {
+	{ "path", required_argument, NULL, 'p' },
+	{ "group", required_argument, NULL, 'g' },
+	{ "device", required_argument, NULL, 'd' },
+	{ "fd", required_argument, NULL, 'f' },
+	{ "sim", no_argument, NULL, 'S' },
+	{ "state-size", required_argument, NULL, 'z' },
+	{ "dirty-rate", required_argument, NULL, 'r' },
+	{ "p2p-rate", required_argument, NULL, 'P' },
+	{ "arc-latency-us", required_argument, NULL, 'l' },
+	{ "flags", required_argument, NULL, 'F' },
+	{ "seed", required_argument, NULL, 'e' },
+	{ NULL, 0, NULL, 0 }
+};
+
+struct ctl_dev_args {
+	const char		*path;
+	const char		*group;
+	const char		*device;
+	int			 fd;
+	bool			 sim;
+	Vfiomig__V1__SimParams	 params;
+};
+
+static int
+ctl_dev_sim_opt(struct ctl *ctl, struct ctl_dev_args *a, int ch,
+    const char *arg)
+{
+	Vfiomig__V1__SimParams *p = &a->params;
+	int r = 0;
+
+	a->sim = true;
+	switch (ch) {
+	case 'z':
+		r = ctl_parse_size(arg, &p->state_size);
+		p->has_state_size = 1;
+		break;
+	case 'r':
+		r = ctl_parse_u32(arg, 10, &p->dirty_rate);
+		p->has_dirty_rate = 1;
+		break;
+	case 'P':
+		r = ctl_parse_u32(arg, 10, &p->p2p_rate);
+		p->has_p2p_rate = 1;
+		break;
+	case 'l':
+		r = ctl_parse_u32(arg, 10, &p->arc_latency_us);
+		p->has_arc_latency_us = 1;
+		break;
+	case 'F':
+		r = ctl_parse_flags(arg, &p->flags);
+		p->has_flags = 1;
+		break;
+	case 'e':
+		r = ctl_parse_u64(arg, 0, &p->seed);
+		p->has_seed = 1;
+		break;
+	}
+	if (r < 0)
+		return ctl_bad(ctl, "--%s: bad value \"%s\"", ctl->optname,
+		    arg);
+	return -1;
+}
+
+static int
+ctl_dev_opt(struct ctl *ctl, void *arg, int ch, const char *val)
+{
+	struct ctl_dev_args *a = arg;
+	uint32_t fd;
+
+	switch (ch) {
+	case 'p':
+		a->path = val;
+		return -1;
+	case 'g':
+		a->group = val;
+		return -1;
+	case 'd':
+		a->device = val;
+		return -1;
+	case 'f':
+		if (ctl_parse_u32(val, 10, &fd) < 0 || fd > INT32_MAX)
+			return ctl_bad(ctl, "--fd: not an fd number: \"%s\"",
+			    val);
+		if (fcntl((int)fd, F_GETFD) < 0)
+			return ctl_bad(ctl, "--fd %s: not an open fd", val);
+		a->fd = (int)fd;
+		return -1;
+	case 'S':
+		a->sim = true;
+		return -1;
+	}
+	return ctl_dev_sim_opt(ctl, a, ch, val);
+}
+
+/* Exactly one backend, its options complete. */
+static int
+ctl_dev_check(struct ctl *ctl, struct ctl_dev_args *a)
+{
+	int n;
+
+	n = (a->path != NULL) + (a->group != NULL || a->device != NULL) +
+	    (a->fd >= 0) + a->sim;
+	if (n == 0)
+		return ctl_bad(ctl, "one of --path, --group and --device, "
+		    "--sim, --fd is needed");
+	if (n > 1)
+		return ctl_bad(ctl, "only one of --path, --group/--device, "
+		    "--sim (or its options), --fd");
+	if ((a->group != NULL) != (a->device != NULL))
+		return ctl_bad(ctl, "--group and --device go together");
+	return -1;
+}
+
+static void
+ctl_dev_spec(struct ctl_dev_args *a, Vfiomig__V1__DeviceSpec *ds,
+    Vfiomig__V1__VfioGroup *g, Vfiomig__V1__PassedFd *pf)
+{
+	if (a->path != NULL) {
+		ds->backend_case = VFIOMIG__V1__DEVICE_SPEC__BACKEND_CDEV;
+		ds->cdev = (char *)a->path;
+	} else if (a->group != NULL) {
+		g->group = (char *)a->group;
+		g->device = (char *)a->device;
+		ds->backend_case = VFIOMIG__V1__DEVICE_SPEC__BACKEND_GROUP;
+		ds->group = g;
+	} else if (a->fd >= 0) {
+		pf->has_index = 1;
+		pf->index = 0;
+		ds->backend_case = VFIOMIG__V1__DEVICE_SPEC__BACKEND_FD;
+		ds->fd = pf;
+	} else {
+		ds->backend_case = VFIOMIG__V1__DEVICE_SPEC__BACKEND_SIM;
+		ds->sim = &a->params;
+	}
+}
+
+static int
+cmd_device_add(struct ctl *ctl, int argc, char **argv)
+{
+	Vfiomig__V1__AddDeviceRequest ad = VFIOMIG__V1__ADD_DEVICE_REQUEST__INIT;
+	Vfiomig__V1__DeviceSpec ds = VFIOMIG__V1__DEVICE_SPEC__INIT;
+	Vfiomig__V1__VfioGroup g = VFIOMIG__V1__VFIO_GROUP__INIT;
+	Vfiomig__V1__PassedFd pf = VFIOMIG__V1__PASSED_FD__INIT;
+	Request req = VFIOMIG__V1__REQUEST__INIT;
+	struct ctl_dev_args a;
+	int rc;
+
+	memset(&a, 0, sizeof a);
+	a.fd = -1;
+	vfiomig__v1__sim_params__init(&a.params);
+	if ((rc = cmd_getopt(ctl, &argc, &argv, &a)) >= 0)
+		return rc;
+	if ((rc = ctl_dev_check(ctl, &a)) >= 0)
+		return rc;
+	ctl_dev_spec(&a, &ds, &g, &pf);
+	ds.name = argv[1];
+	ad.set = argv[0];
+	ad.device = &ds;
+	req.body_case = VFIOMIG__V1__REQUEST__BODY_ADD_DEVICE;
+	req.add_device = &ad;
+	if ((rc = ctl_call(ctl, &req, &a.fd, a.fd >= 0 ? 1 : 0)) != EXIT_OK)
+		return rc;
+	return ctl_done(ctl, "device %s added to set %s", argv[1], argv[0]);
+}
+
+static int
+cmd_device_remove(struct ctl *ctl, int argc, char **argv)
+{
+	Vfiomig__V1__RemoveDeviceRequest rd =
+	    VFIOMIG__V1__REMOVE_DEVICE_REQUEST__INIT;
+	Request req = VFIOMIG__V1__REQUEST__INIT;
+	int rc;
+
+	rd.set = argv[0];
+	rd.device = argv[1];
+	req.body_case = VFIOMIG__V1__REQUEST__BODY_REMOVE_DEVICE;
+	req.remove_device = &rd;
+	if ((rc = ctl_call(ctl, &req, NULL, 0)) != EXIT_OK)
+		return rc;
+	return ctl_done(ctl, "device %s removed from set %s", argv[1],
+	    argv[0]);
+}
+
+/* ---- incoming ---- */
+
+static const struct option incoming_opts[] = {
+	{ "listen", required_argument, NULL, 'L' },
+	{ "token", required_argument, NULL, 't' },
+	{ NULL, 0, NULL, 0 }
+};
+
+struct ctl_incoming_args {
+	const char	*listen;
+	const char	*token;
+};
+
+/* --token, else $VFIOMIG_TOKEN; a usage error without either. */
+static int
+ctl_token(struct ctl *ctl, const char **token)
+{
+	if (*token == NULL)
+		*token = getenv("VFIOMIG_TOKEN");
+	if (*token == NULL || (*token)[0] == '\0')
+		return ctl_bad(ctl, "--token (or VFIOMIG_TOKEN) is required");
+	return -1;
+}
+
+static int
+cmd_incoming(struct ctl *ctl, int argc, char **argv)
+{
+	Vfiomig__V1__PrepareIncomingRequest pi =
+	    VFIOMIG__V1__PREPARE_INCOMING_REQUEST__INIT;
+	Request req = VFIOMIG__V1__REQUEST__INIT;
+	struct ctl_incoming_args a = { NULL, NULL };
+	const Vfiomig__V1__PrepareIncomingReply *pr;
+	int rc;
+
+	if ((rc = cmd_getopt(ctl, &argc, &argv, &a)) >= 0)
+		return rc;
+	if ((rc = ctl_token(ctl, &a.token)) >= 0)
+		return rc;
+	pi.set = argv[0];
+	pi.listen = (char *)a.listen;
+	pi.token = (char *)a.token;
+	req.body_case = VFIOMIG__V1__REQUEST__BODY_PREPARE_INCOMING;
+	req.prepare_incoming = &pi;
+	if ((rc = ctl_call(ctl, &req, NULL, 0)) != EXIT_OK)
+		return rc;
+	pr = ctl_answer(ctl)->body_case ==
+	    VFIOMIG__V1__RESPONSE__BODY_PREPARE_INCOMING ?
+	    ctl_answer(ctl)->prepare_incoming : NULL;
+	if (ctl->mode == OUTPUT_JSON && pr != NULL) {
+		ctl_print_pb(ctl, &pr->base);
+		return EXIT_OK;
+	}
+	return ctl_done(ctl, "set %s: ready for an incoming migration%s%s",
+	    argv[0], pr != NULL && pr->listen != NULL ? " on " : "",
+	    pr != NULL && pr->listen != NULL ? pr->listen : "");
+}
+
+/* ---- migrate ---- */
+
+static const struct option migrate_opts[] = {
+	{ "to", required_argument, NULL, 'T' },
+	{ "token", required_argument, NULL, 't' },
+	{ "max-iterations", required_argument, NULL, 'i' },
+	{ "downtime-ms", required_argument, NULL, 'D' },
+	{ "connections", required_argument, NULL, 'c' },
+	{ "bandwidth", required_argument, NULL, 'b' },
+	{ "manual-switchover", no_argument, NULL, 'm' },
+	{ "wait", no_argument, NULL, 'w' },
+	{ NULL, 0, NULL, 0 }
+};
+
+struct ctl_migrate_args {
+	const char			*to;
+	const char			*token;
+	bool				 wait;
+	Vfiomig__V1__MigrateOptions	 opts;
+};
+
+static int
+ctl_migrate_opt(struct ctl *ctl, void *arg, int ch, const char *val)
+{
+	struct ctl_migrate_args *a = arg;
+	Vfiomig__V1__MigrateOptions *o = &a->opts;
+	int r = 0;
+
+	switch (ch) {
+	case 'T':
+		a->to = val;
+		break;
+	case 't':
+		a->token = val;
+		break;
+	case 'w':
+		a->wait = true;
+		break;
+	case 'm':
+		o->has_switchover = 1;
+		o->switchover =
+		    VFIOMIG__V1__SWITCHOVER_MODE__SWITCHOVER_MODE_MANUAL;
+		break;
+	case 'i':
+		r = ctl_parse_u32(val, 10, &o->max_iterations);
+		o->has_max_iterations = 1;
+		break;
+	case 'D':
+		r = ctl_parse_u32(val, 10, &o->downtime_limit_ms);
+		o->has_downtime_limit_ms = 1;
+		break;
+	case 'c':
+		r = ctl_parse_u32(val, 10, &o->connections);
+		if (r == 0 && (o->connections < 1 || o->connections > 64))
+			return ctl_bad(ctl, "--connections: 1 to 64");
+		o->has_connections = 1;
+		break;
+	case 'b':
+		r = ctl_parse_size(val, &o->bandwidth_limit);
+		o->has_bandwidth_limit = 1;
+		break;
+	}
+	if (r < 0)
+		return ctl_bad(ctl, "--%s: bad value \"%s\"", ctl->optname,
+		    val);
+	return -1;
+}
+
+/* What --wait knows of the job. */
+struct ctl_wait {
+	struct ctl	*ctl;
+	const char	*set;
+	uint64_t	 job_id;	/* 0 = not known */
+	bool		 tty;
+	bool		 cancelled;
+	uint64_t	 last_ns;	/* the last news of the job */
+	uint64_t	 cancel_ns;
+	struct client	 ev;		/* subscribed connection */
+	struct client_msg last;		/* the Response with the last info */
+};
+
+/* Is @mi news of our job? */
+static bool
+ctl_wait_ours(struct ctl_wait *w, const MigrationInfo *mi)
+{
+	if (mi == NULL || mi->set == NULL || strcmp(mi->set, w->set) != 0)
+		return false;
+	if (mi->has_direction && mi->direction !=
+	    VFIOMIG__V1__MIGRATION_DIRECTION__MIGRATION_DIRECTION_OUTGOING)
+		return false;
+	return w->job_id == 0 || !mi->has_job_id || mi->job_id == w->job_id;
+}
+
+static const MigrationInfo *
+ctl_wait_info(const struct client_msg *m)
+{
+	const Response *r = (const Response *)m->msg;
+
+	if (r == NULL)
+		return NULL;
+	if (r->body_case == VFIOMIG__V1__RESPONSE__BODY_INFO)
+		return r->info;
+	if (r->body_case == VFIOMIG__V1__RESPONSE__BODY_EVENT &&
+	    r->event != NULL)
+		return r->event->info;
+	return NULL;
+}
+
+/* Keeps @m (an event or an Info answer about our job); shows it. */
+static void
+ctl_wait_news(struct ctl_wait *w, struct client_msg *m)
+{
+	struct output_progress p;
+	char buf[32];
+
+	client_msg_free(&w->last);
+	w->last = *m;
+	memset(m, 0, sizeof *m);
+	w->last_ns = now_ns();
+	output_progress_info(ctl_wait_info(&w->last), &p, buf, sizeof buf);
+	output_progress(stderr, w->tty, &p);
+}
+
+/* Asks Info on the request connection. */
+static int
+ctl_wait_poll(struct ctl_wait *w)
+{
+	int rc;
+
+	if ((rc = ctl_info(w->ctl, w->set)) != EXIT_OK)
+		return rc;
+	if (ctl_wait_ours(w, ctl_answer(w->ctl)->info))
+		ctl_wait_news(w, &w->ctl->reply);
+	else
+		w->last_ns = now_ns();
+	return EXIT_OK;
+}
+
+static int
+ctl_wait_cancel(struct ctl_wait *w)
+{
+	Vfiomig__V1__CancelRequest c = VFIOMIG__V1__CANCEL_REQUEST__INIT;
+	Request req = VFIOMIG__V1__REQUEST__INIT;
+
+	output_progress_end(stderr, w->tty);
+	fprintf(stderr, "%s: interrupted: cancelling the migration of %s\n",
+	    w->ctl->prog, w->set);
+	w->cancelled = true;
+	w->cancel_ns = now_ns();
+	c.set = (char *)w->set;
+	req.body_case = VFIOMIG__V1__REQUEST__BODY_CANCEL;
+	req.cancel = &c;
+	return ctl_call(w->ctl, &req, NULL, 0);
+}
+
+/* One turn: an event, a signal or a tick.  0 on, else an exit code. */
+static int
+ctl_wait_turn(struct ctl_wait *w)
+{
+	struct client_msg m;
+	struct err e;
+	int r;
+
+	if (ctl_signalled && !w->cancelled) {
+		ctl_wait_cancel(w);	/* a refusal: the job ended anyway */
+		return ctl_wait_poll(w);
+	}
+	if (w->cancelled && (ctl_signalled > 1 || now_ns() - w->cancel_ns >
+	    CTL_CANCEL_WAIT_MS * 1000000ull)) {
+		fprintf(stderr, "%s: not waiting for the end of the cancelled "
+		    "migration of %s\n", w->ctl->prog, w->set);
+		return EXIT_MIGFAIL;
+	}
+	err_clear(&e);
+	r = client_recv(&w->ev, &vfiomig__v1__response__descriptor,
+	    CTL_WAIT_TICK_MS, &m, &e);
+	if (r == -ETIMEDOUT || r == -EINTR) {
+		if (now_ns() - w->last_ns > CTL_WAIT_INFO_MS * 1000000ull)
+			return ctl_wait_poll(w);
+		return EXIT_OK;
+	}
+	if (r < 0) {
+		fprintf(stderr, "%s: %s\n", w->ctl->prog, e.msg);
+		return EXIT_NODAEMON;
+	}
+	if (ctl_wait_ours(w, ctl_wait_info(&m)))
+		ctl_wait_news(w, &m);
+	else if (((Response *)m.msg)->body_case ==
+	    VFIOMIG__V1__RESPONSE__BODY_EVENT && ((Response *)m.msg)->event->kind ==
+	    VFIOMIG__V1__EVENT_KIND__EVENT_KIND_LOST)
+		w->last_ns = 0;		/* ask Info at the next tick */
+	client_msg_free(&m);
+	return EXIT_OK;
+}
+
+/* The job's end: its MigrationInfo printed; 0 if it completed, else 4. */
+static int
+ctl_wait_end(struct ctl_wait *w)
+{
+	const MigrationInfo *mi = ctl_wait_info(&w->last);
+
+	output_progress_end(stderr, w->tty);
+	if (w->ctl->mode == OUTPUT_JSON)
+		ctl_print_pb(w->ctl, &mi->base);
+	else
+		output_text_info(stdout, mi);
+	if (mi->status ==
+	    VFIOMIG__V1__MIGRATION_STATUS__MIGRATION_STATUS_COMPLETED &&
+	    !w->cancelled)
+		return EXIT_OK;
+	fprintf(stderr, "%s: migration of %s %s%s%s\n", w->ctl->prog, w->set,
+	    mi->status ==
+	    VFIOMIG__V1__MIGRATION_STATUS__MIGRATION_STATUS_COMPLETED ?
+	    "completed before the cancel" : mi->status ==
+	    VFIOMIG__V1__MIGRATION_STATUS__MIGRATION_STATUS_CANCELLED ?
+	    "cancelled" : "failed", mi->error_message != NULL ? ": " : "",
+	    mi->error_message != NULL ? mi->error_message : "");
+	return EXIT_MIGFAIL;
+}
+
+static int
+ctl_subscribe(struct ctl *ctl, struct client *c, const char *set,
+    bool progress)
+{
+	Vfiomig__V1__SubscribeRequest s = VFIOMIG__V1__SUBSCRIBE_REQUEST__INIT;
+	Request req = VFIOMIG__V1__REQUEST__INIT;
+	struct client_msg m;
+	int rc;
+
+	s.set = (char *)set;
+	s.has_progress = 1;
+	s.progress = progress;
+	req.body_case = VFIOMIG__V1__REQUEST__BODY_SUBSCRIBE;
+	req.subscribe = &s;
+	if ((rc = ctl_connect(ctl, c)) != EXIT_OK)
+		return rc;
+	rc = ctl_call_on(ctl, c, &req, NULL, 0, &m);
+	client_msg_free(&m);
+	return rc;
+}
+
+static int
+ctl_migrate_wait(struct ctl *ctl, const char *set, uint64_t job_id,
+    struct ctl_wait *w)
+{
+	const MigrationInfo *mi;
+	int rc = EXIT_OK;
+
+	w->ctl = ctl;
+	w->set = set;
+	w->job_id = job_id;
+	w->tty = isatty(STDERR_FILENO);
+	w->last_ns = now_ns();
+	for (;;) {
+		mi = ctl_wait_info(&w->last);
+		if (mi != NULL && ctl_job_over(mi->status))
+			return ctl_wait_end(w);
+		if ((rc = ctl_wait_turn(w)) != EXIT_OK)
+			break;
+	}
+	output_progress_end(stderr, w->tty);
+	return rc;
+}
+
+static int
+ctl_migrate_send(struct ctl *ctl, const char *set,
+    struct ctl_migrate_args *a, uint64_t *job_id)
+{
+	Vfiomig__V1__MigrateRequest mr = VFIOMIG__V1__MIGRATE_REQUEST__INIT;
+	Request req = VFIOMIG__V1__REQUEST__INIT;
+	const Response *r;
+	int rc;
+
+	mr.set = (char *)set;
+	mr.destination = (char *)a->to;
+	mr.token = (char *)a->token;
+	mr.options = &a->opts;
+	req.body_case = VFIOMIG__V1__REQUEST__BODY_MIGRATE;
+	req.migrate = &mr;
+	if ((rc = ctl_call(ctl, &req, NULL, 0)) != EXIT_OK)
+		return rc;
+	r = ctl_answer(ctl);
+	*job_id = r->body_case == VFIOMIG__V1__RESPONSE__BODY_MIGRATE &&
+	    r->migrate->has_job_id ? r->migrate->job_id : 0;
+	return EXIT_OK;
+}
+
+static int
+cmd_migrate(struct ctl *ctl, int argc, char **argv)
+{
+	struct ctl_migrate_args a;
+	struct ctl_wait w;
+	uint64_t job_id;
+	int rc;
+
+	memset(&a, 0, sizeof a);
+	vfiomig__v1__migrate_options__init(&a.opts);
+	if ((rc = cmd_getopt(ctl, &argc, &argv, &a)) >= 0)
+		return rc;
+	if (a.to == NULL)
+		return ctl_bad(ctl, "--to HOST:PORT is required");
+	if ((rc = ctl_token(ctl, &a.token)) >= 0)
+		return rc;
+	memset(&w, 0, sizeof w);
+	w.ev.fd = -1;
+	if (a.wait) {
+		ctl_catch_signals();
+		if ((rc = ctl_subscribe(ctl, &w.ev, argv[0], true)) != EXIT_OK)
+			return rc;
+	}
+	if ((rc = ctl_migrate_send(ctl, argv[0], &a, &job_id)) != EXIT_OK)
+		goto out;
+	if (!a.wait) {
+		if (ctl->mode == OUTPUT_JSON)
+			ctl_print_pb(ctl, &ctl_answer(ctl)->migrate->base);
+		else
+			printf("set %s: migration job %016" PRIx64 " to %s "
+			    "started\n", argv[0], job_id, a.to);
+		goto out;
+	}
+	rc = ctl_migrate_wait(ctl, argv[0], job_id, &w);
+out:
+	client_msg_free(&w.last);
+	client_close(&w.ev);
+	return rc;
+}
+
+/* ---- switchover, cancel, info ---- */
+
+static int
+cmd_switchover(struct ctl *ctl, int argc, char **argv)
+{
+	Vfiomig__V1__SwitchoverRequest s = VFIOMIG__V1__SWITCHOVER_REQUEST__INIT;
+	Request req = VFIOMIG__V1__REQUEST__INIT;
+	int rc;
+
+	s.set = argv[0];
+	req.body_case = VFIOMIG__V1__REQUEST__BODY_SWITCHOVER;
+	req.switchover = &s;
+	if ((rc = ctl_call(ctl, &req, NULL, 0)) != EXIT_OK)
+		return rc;
+	return ctl_done(ctl, "set %s: switchover requested", argv[0]);
+}
+
+static int
+cmd_cancel(struct ctl *ctl, int argc, char **argv)
+{
+	Vfiomig__V1__CancelRequest c = VFIOMIG__V1__CANCEL_REQUEST__INIT;
+	Request req = VFIOMIG__V1__REQUEST__INIT;
+	int rc;
+
+	c.set = argv[0];
+	req.body_case = VFIOMIG__V1__REQUEST__BODY_CANCEL;
+	req.cancel = &c;
+	if ((rc = ctl_call(ctl, &req, NULL, 0)) != EXIT_OK)
+		return rc;
+	return ctl_done(ctl, "set %s: cancel requested", argv[0]);
+}
+
+static int
+cmd_info(struct ctl *ctl, int argc, char **argv)
+{
+	int rc;
+
+	if ((rc = ctl_info(ctl, argv[0])) != EXIT_OK)
+		return rc;
+	if (ctl->mode == OUTPUT_JSON)
+		ctl_print_pb(ctl, &ctl_answer(ctl)->info->base);
+	else
+		output_text_info(stdout, ctl_answer(ctl)->info);
+	return EXIT_OK;
+}
+
+/* ---- watch ---- */
+
+static const struct option watch_opts[] = {
+	{ "no-progress", no_argument, NULL, 'n' },
+	{ NULL, 0, NULL, 0 }
+};
+
+static void
+ctl_watch_print(struct ctl *ctl, const Vfiomig__V1__Event *ev)
+{
+	struct json_object *o;
+
+	if (ctl->mode == OUTPUT_TEXT) {
+		output_text_event(stdout, ev);
+		return;
+	}
+	o = output_pb_json(&ev->base);
+	output_json(stdout, o, true);
+	json_object_put(o);
+}
+
+static int
+cmd_watch(struct ctl *ctl, int argc, char **argv)
+{
+	bool noprogress = false;
+	struct client_msg m;
+	const Response *r;
+	struct err e;
+	int rc;
+
+	if ((rc = cmd_getopt(ctl, &argc, &argv, &noprogress)) >= 0)
+		return rc;
+	ctl_catch_signals();
+	if ((rc = ctl_subscribe(ctl, &ctl->c, argc > 0 ? argv[0] : NULL,
+	    !noprogress)) != EXIT_OK)
+		return rc;
+	while (!ctl_signalled) {
+		err_clear(&e);
+		if (client_recv(&ctl->c, &vfiomig__v1__response__descriptor,
+		    CTL_WAIT_TICK_MS, &m, &e) < 0) {
+			if (e.code == ETIMEDOUT || e.code == EINTR)
+				continue;
+			fprintf(stderr, "%s: watch: %s\n", ctl->prog, e.msg);
+			return EXIT_NODAEMON;
+		}
+		r = (const Response *)m.msg;
+		if (r->body_case == VFIOMIG__V1__RESPONSE__BODY_EVENT)
+			ctl_watch_print(ctl, r->event);
+		client_msg_free(&m);
+	}
+	return EXIT_OK;
+}
+
+static int
+cmd_help(struct ctl *ctl, int argc, char **argv);
+
+/* ---- the command table ---- */
+
+static const struct cmd_entry cmd_status_entry = {
+	"status", "", "the daemon, its sets and devices, running jobs",
+	NULL, NULL, 0, 0, cmd_status
+};
+static const struct cmd_entry cmd_set_list_entry = {
+	"set list", "[SET]", "the sets: status, devices, last job",
+	NULL, NULL, 0, 1, cmd_set_list
+};
+static const struct cmd_entry cmd_set_create_entry = {
+	"set create", "SET [--token TOKEN] [--allow-non-p2p]",
+	"create an empty set",
+	"  --token TOKEN      incoming migrations must present it (16..256 bytes)\n"
+	"  --allow-non-p2p    allow devices without the P2P states\n",
+	set_create_opts, 1, 1, cmd_set_create
+};
+static const struct cmd_entry cmd_set_remove_entry = {
+	"set remove", "SET", "remove a set and close its devices",
+	NULL, NULL, 1, 1, cmd_set_remove
+};
+static const struct cmd_entry cmd_device_list_entry = {
+	"device list", "[SET]", "the devices: backend, state, capabilities",
+	NULL, NULL, 0, 1, cmd_device_list
+};
+static const struct cmd_entry cmd_device_add_entry = {
+	"device add", "SET NAME --path CDEV | --group GROUP --device DEV | "
+	"--fd N | --sim [--state-size SIZE] [--dirty-rate N] [--p2p-rate N] "
+	"[--arc-latency-us N] [--flags stop-copy,p2p,pre-copy] [--seed N]",
+	"add a device to a set",
+	"  --path CDEV        a VFIO cdev (/dev/vfio/devices/vfioN)\n"
+	"  --group GROUP      a VFIO group (/dev/vfio/N) with --device\n"
+	"  --device DEV       the device in the group (0000:3b:00.0, mdev uuid)\n"
+	"  --fd N             pass this process's open fd N (SCM_RIGHTS)\n"
+	"  --sim              a simulated device, with the simulator's options:\n"
+	"  --state-size SIZE  device state, bytes (K, M, G suffixes)\n"
+	"  --dirty-rate N     pages dirtied per second while running\n"
+	"  --p2p-rate N       P2P writes per second while running\n"
+	"  --arc-latency-us N latency of each state transition\n"
+	"  --flags LIST       stop-copy,p2p,pre-copy (or a number)\n"
+	"  --seed N           0: derived from the name\n",
+	device_add_opts, 2, 2, cmd_device_add
+};
+static const struct cmd_entry cmd_device_remove_entry = {
+	"device remove", "SET NAME", "remove a device from a set",
+	NULL, NULL, 2, 2, cmd_device_remove
+};
+static const struct cmd_entry cmd_incoming_entry = {
+	"incoming", "SET --token TOKEN [--listen HOST:PORT]",
+	"make a set ready to receive a migration",
+	"  --token TOKEN      the token the source must present (16..256 bytes;\n"
+	"                     default: $VFIOMIG_TOKEN)\n"
+	"  --listen HOST:PORT where to listen (default: the daemon's listener)\n",
+	incoming_opts, 1, 1, cmd_incoming
+};
+static const struct cmd_entry cmd_migrate_entry = {
+	"migrate", "SET --to HOST:PORT --token TOKEN [--max-iterations N] "
+	"[--downtime-ms MS] [--connections N] [--bandwidth RATE] "
+	"[--manual-switchover] [--wait]",
+	"migrate a set to another daemon",
+	"  --to HOST:PORT     the destination daemon's listener ([v6]:port)\n"
+	"  --token TOKEN      the destination set's token (default: $VFIOMIG_TOKEN)\n"
+	"  --max-iterations N pre-copy iterations at most\n"
+	"  --downtime-ms MS   the downtime limit\n"
+	"  --connections N    TCP connections, 1..64\n"
+	"  --bandwidth RATE   bytes per second at most (K, M, G suffixes)\n"
+	"  --manual-switchover pre-copy goes on until `switchover SET'\n"
+	"  --wait             show the progress, wait for the end: exit 0 if it\n"
+	"                     completed, 4 if not; Ctrl-C cancels it\n",
+	migrate_opts, 1, 1, cmd_migrate
+};
+static const struct cmd_entry cmd_switchover_entry = {
+	"switchover", "SET", "end pre-copy now (manual switchover)",
+	NULL, NULL, 1, 1, cmd_switchover
+};
+static const struct cmd_entry cmd_cancel_entry = {
+	"cancel", "SET", "cancel a set's migration (it rolls back)",
+	NULL, NULL, 1, 1, cmd_cancel
+};
+static const struct cmd_entry cmd_info_entry = {
+	"info", "SET", "the running or last migration of a set",
+	NULL, NULL, 1, 1, cmd_info
+};
+static const struct cmd_entry cmd_watch_entry = {
+	"watch", "[SET] [--no-progress]", "print events as they come",
+	"  --no-progress      status changes only, no periodic progress\n",
+	watch_opts, 0, 1, cmd_watch
+};
+static const struct cmd_entry cmd_version_entry = {
+	"version", "", "the client's and the daemon's versions",
+	NULL, NULL, 0, 0, cmd_version
+};
+static const struct cmd_entry cmd_help_entry = {
+	"help", "[COMMAND]", "this list, or a command's usage",
+	NULL, NULL, 0, 2, cmd_help
+};
+
+static const struct cmd_entry *cmd_table[] = {
+	&cmd_status_entry,
+	&cmd_set_list_entry, &cmd_set_create_entry, &cmd_set_remove_entry,
+	&cmd_device_list_entry, &cmd_device_add_entry, &cmd_device_remove_entry,
+	&cmd_incoming_entry,
+	&cmd_migrate_entry, &cmd_switchover_entry, &cmd_cancel_entry,
+	&cmd_info_entry, &cmd_watch_entry,
+	&cmd_version_entry, &cmd_help_entry,
+	NULL
+};
+
+/*
+ * The entry for argv[0] (and argv[1] for a group); *@used is how many
+ * words it took.  NULL if none; *@group then says whether argv[0] was a
+ * group's name.
+ */
+static const struct cmd_entry *
+cmd_find(int argc, char **argv, int *used, bool *group)
+{
+	const struct cmd_entry *const *ce;
+	size_t n;
+
+	*group = false;
+	for (ce = cmd_table; *ce != NULL; ce++) {
+		n = strcspn((*ce)->name, " ");
+		if (strncmp((*ce)->name, argv[0], n) != 0 || argv[0][n] != '\0')
+			continue;
+		if ((*ce)->name[n] == '\0') {
+			*used = 1;
+			return *ce;
+		}
+		*group = true;
+		if (argc > 1 && strcmp((*ce)->name + n + 1, argv[1]) == 0) {
+			*used = 2;
+			return *ce;
+		}
+	}
+	return NULL;
+}
+
+static int
+cmd_help(struct ctl *ctl, int argc, char **argv)
+{
+	const struct cmd_entry *ce;
+	bool group;
+	int used;
+
+	if (argc == 0) {
+		ctl_usage(stdout, ctl->prog);
+		return EXIT_OK;
+	}
+	if ((ce = cmd_find(argc, argv, &used, &group)) == NULL) {
+		if (!group)
+			return ctl_bad(ctl, "no command \"%s\"", argv[0]);
+		ctl_usage_group(stdout, ctl->prog, argv[0]);
+		return EXIT_OK;
+	}
+	ctl_help_cmd(ctl, ce);
+	return EXIT_OK;
+}
+
+/* ---- option parsing ---- */
+
+/* The getopt_long() table of @ce: its options and --help. */
+static struct option *
+cmd_options(const struct cmd_entry *ce)
+{
+	static const struct option help = { "help", no_argument, NULL, 'h' };
+	struct option *o;
+	size_t n = 0;
+
+	while (ce->opts != NULL && ce->opts[n].name != NULL)
+		n++;
+	o = xcalloc(n + 2, sizeof *o);
+	if (n > 0)
+		memcpy(o, ce->opts, n * sizeof *o);
+	o[n] = help;
+	return o;
+}
+
+/* One option of the command's own; -1 on, else an exit code. */
+static int
+cmd_option(struct ctl *ctl, int ch, const char *val, void *arg)
+{
+	if (ctl->cmd == &cmd_device_add_entry)
+		return ctl_dev_opt(ctl, arg, ch, val);
+	if (ctl->cmd == &cmd_migrate_entry)
+		return ctl_migrate_opt(ctl, arg, ch, val);
+	if (ctl->cmd == &cmd_set_create_entry) {
+		if (ch == 't')
+			((struct ctl_set_args *)arg)->token = val;
+		else
+			((struct ctl_set_args *)arg)->allow_non_p2p = true;
+	} else if (ctl->cmd == &cmd_incoming_entry) {
+		if (ch == 't')
+			((struct ctl_incoming_args *)arg)->token = val;
+		else
+			((struct ctl_incoming_args *)arg)->listen = val;
+	} else if (ctl->cmd == &cmd_watch_entry)
+		*(bool *)arg = true;
+	return -1;
+}
+
+/*
+ * Parses the command's options (GNU style: options and arguments in any
+ * order) and checks the count of arguments.  -1 on, with @argc and @argv the
+ * arguments; else an exit code (--help: 0, a usage error: 2).
+ */
+static int
+cmd_getopt(struct ctl *ctl, int *argc, char ***argv, void *arg)
+{
+	const struct cmd_entry *ce = ctl->cmd;
+	struct option *opts;
+	int ch, idx, rc = -1;
+
+	opts = cmd_options(ce);
+	optind = 0;
+	opterr = 0;
+	while (rc < 0 && (idx = -1, ch = getopt_long(*argc, *argv, ":",
+	    opts, &idx)) != -1) {
+		ctl->optname = idx >= 0 ? opts[idx].name : "?";
+		if (ch == 'h') {
+			ctl_help_cmd(ctl, ce);
+			rc = EXIT_OK;
+		} else if (ch == '?')
+			rc = ctl_bad(ctl, "unknown option \"%s\"",
+			    (*argv)[optind - 1]);
+		else if (ch == ':')
+			rc = ctl_bad(ctl, "option \"%s\" needs a value",
+			    (*argv)[optind - 1]);
+		else
+			rc = cmd_option(ctl, ch, optarg, arg);
+	}
+	free(opts);
+	if (rc >= 0)
+		return rc;
+	*argc -= optind;
+	*argv += optind;
+	if (*argc < ce->minargs)
+		return ctl_bad(ctl, "missing argument");
+	if (*argc > ce->maxargs)
+		return ctl_bad(ctl, "too many arguments (\"%s\")",
+		    (*argv)[ce->maxargs]);
+	return -1;
+}
+
+/*
+ * Runs the command; argv[0] is its (last) name.  A command with options
+ * of its own parses them itself (cmd_getopt() with its argument struct);
+ * for the others, --help and the count of arguments are checked here.
+ */
+static int
+cmd_run(struct ctl *ctl, int argc, char **argv)
+{
+	const struct cmd_entry *ce = ctl->cmd;
+	void *noarg = NULL;
+	int rc;
+
+	if (ce->opts != NULL)
+		return ce->exec(ctl, argc, argv);
+	if ((rc = cmd_getopt(ctl, &argc, &argv, &noarg)) >= 0)
+		return rc;
+	return ce->exec(ctl, argc, argv);
+}
+
+static int
+ctl_main_opts(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int ch;
+
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "+:s:o:hV", opts, NULL)) != -1) {
+		switch (ch) {
+		case 's':
+			ctl->socket = optarg;
+			break;
+		case 'o':
+			if (output_parse_mode(optarg, &ctl->mode) < 0)
+				return ctl_bad(ctl, "-o: \"text\" or \"json\", "
+				    "not \"%s\"", optarg);
+			break;
+		case 'h':
+			ctl_usage(stdout, ctl->prog);
+			return EXIT_OK;
+		case 'V':
+			printf("vfiomigctl %s\n", PACKAGE_VERSION);
+			return EXIT_OK;
+		case ':':
+			return ctl_bad(ctl, "option \"%s\" needs a value",
+			    argv[optind - 1]);
+		default:
+			return ctl_bad(ctl, "unknown option \"%s\"",
+			    argv[optind - 1]);
+		}
+	}
+	return -1;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct ctl ctl;
+	const char *env;
+	bool group;
+	int rc, used;
+
+	memset(&ctl, 0, sizeof ctl);
+	ctl.prog = "vfiomigctl";
+	ctl.c.fd = -1;
+	ctl.socket = CONFIG_DEFAULT_CONTROL_SOCKET;
+	if ((env = getenv("VFIOMIG_SOCKET")) != NULL && env[0] != '\0')
+		ctl.socket = env;
+	signal(SIGPIPE, SIG_IGN);
+	if ((rc = ctl_main_opts(&ctl, argc, argv)) >= 0)
+		return rc;
+	argc -= optind;
+	argv += optind;
+	if (argc == 0)
+		return ctl_bad(&ctl, "no command");
+	if ((ctl.cmd = cmd_find(argc, argv, &used, &group)) == NULL) {
+		if (group)
+			ctl.group = argv[0];
+		if (group && argc > 1)
+			return ctl_bad(&ctl, "%s: no subcommand \"%s\"", argv[0],
+			    argv[1]);
+		if (group)
+			return ctl_bad(&ctl, "%s: a subcommand is needed",
+			    argv[0]);
+		return ctl_bad(&ctl, "no command \"%s\"", argv[0]);
+	}
+	rc = cmd_run(&ctl, argc - used + 1, argv + used - 1);
+	client_msg_free(&ctl.reply);
+	client_close(&ctl.c);
+	return rc;
+}

@@ -1,0 +1,148 @@
+# cli-lib.sh: what the vfiomigctl tests (tests/integration/cli-*.sh) share,
+# on top of lib.sh: the client, daemons with a control socket in the
+# test's temp dir, running vfiomigctl with its exit code and output kept,
+# and reading its JSON (python3, else jq).
+#
+# Environment (besides lib.sh's):
+#   VFIOMIGCTL      the client (default: ./cli/vfiomigctl, make check's cwd)
+#
+# Not here: the assertions of each test.
+
+. "$(dirname "$0")/lib.sh"
+
+VFIOMIGCTL=${VFIOMIGCTL:-$PWD/cli/vfiomigctl}
+[ -x "$VFIOMIGCTL" ] || fail "no client at $VFIOMIGCTL (set VFIOMIGCTL)"
+# The daemon's default socket must never be the one a test talks to.
+unset VFIOMIG_SOCKET VFIOMIG_TOKEN
+
+# JSON: python3 if it runs, else jq, else skip.
+if python3 -c 'import json' >/dev/null 2>&1; then
+	json_tool=python3
+elif command -v jq >/dev/null 2>&1; then
+	json_tool=jq
+else
+	json_tool=
+fi
+need_json() { [ -n "$json_tool" ] || skip "neither python3 nor jq"; }
+
+# json_ok FILE: FILE holds one JSON value (or, with "lines", one per line).
+json_ok() {
+	if [ "$json_tool" = python3 ]; then
+		python3 -c '
+import json, sys
+t = open(sys.argv[1]).read()
+if len(sys.argv) > 2:
+    for l in t.splitlines():
+        json.loads(l)
+else:
+    json.loads(t)' "$@" 2>/dev/null
+	elif [ "${2:-}" = lines ]; then
+		while IFS= read -r jl; do
+			printf '%s\n' "$jl" | jq -e . >/dev/null 2>&1 || return 1
+		done <"$1"
+	else
+		jq -e . "$1" >/dev/null 2>&1
+	fi
+}
+
+# jget FILE PATH: the value at PATH ("devices.0.name") in FILE's JSON,
+# printed as JSON (strings without quotes); "MISSING" if not there.
+jget() {
+	if [ "$json_tool" = python3 ]; then
+		python3 -c '
+import json, sys
+v = json.load(open(sys.argv[1]))
+for k in sys.argv[2].split("."):
+    try:
+        v = v[int(k)] if isinstance(v, list) else v[k]
+    except (KeyError, IndexError, ValueError, TypeError):
+        print("MISSING"); sys.exit(0)
+print(v if isinstance(v, str) else json.dumps(v))' "$1" "$2"
+	else
+		jg_p=$(echo ".$2" | sed 's/\.\([0-9][0-9]*\)/[\1]/g')
+		jq -r "if ($jg_p) == null then \"MISSING\" else $jg_p end" "$1" \
+		    2>/dev/null || echo MISSING
+	fi
+}
+
+# jhas FILE KEY...: every KEY (a path) is in FILE's JSON.
+jhas() {
+	jh_f=$1
+	shift
+	for jh_k in "$@"; do
+		[ "$(jget "$jh_f" "$jh_k")" != MISSING ] ||
+		    fail "$(basename "$jh_f"): no \"$jh_k\": $(cat "$jh_f")"
+	done
+}
+
+# ctl_conf FILE SOCKET LISTEN CONNS NDEV DEVKEYS [TOKEN]: lib.sh's conf
+# (insecure) with the control socket SOCKET.
+ctl_conf() {
+	cc_f=$1 cc_s=$2
+	shift 2
+	conf "$cc_f" "$1" insecure "$2" "$3" "$4" ${5+"$5"}
+	sed "s|^{\"log_level\"|{\"control_socket\": \"$cc_s\", \"log_level\"|" \
+	    "$cc_f" >"$cc_f.tmp" && mv "$cc_f.tmp" "$cc_f"
+}
+
+# ctl NAME ARGS...: vfiomigctl ARGS; stdout in $T/NAME.ctlout, stderr in
+# $T/NAME.ctlerr, the exit code in $ctl_rc.  Never fails by itself.
+ctl() {
+	ctl_n=$1
+	shift
+	"$VFIOMIGCTL" "$@" >"$T/$ctl_n.ctlout" 2>"$T/$ctl_n.ctlerr" </dev/null
+	ctl_rc=$?
+	return 0
+}
+
+# ctl_rc_is NAME WANT: the last ctl's exit code was WANT, with no
+# sanitizer complaint.
+ctl_rc_is() {
+	clean_err "$T/$1.ctlerr"
+	[ "$ctl_rc" -eq "$2" ] || fail "vfiomigctl ($1) exited $ctl_rc, not \
+$2; stdout: $(head -c 2000 "$T/$1.ctlout"); stderr: $(head -c 2000 \
+"$T/$1.ctlerr")"
+}
+
+# clean_err FILE: no sanitizer complaint in a client's stderr FILE.
+clean_err() {
+	ce_bad=$(grep -E 'AddressSanitizer|LeakSanitizer|runtime error' "$1")
+	[ -z "$ce_bad" ] || fail "vfiomigctl ($(basename "$1")): sanitizer: \
+$ce_bad"
+}
+
+# ctl_out NAME / ctl_err NAME: the last output of NAME.
+ctl_out() { cat "$T/$1.ctlout"; }
+ctl_err() { cat "$T/$1.ctlerr"; }
+
+# out_has NAME ERE / err_has NAME ERE: a line of stdout / stderr matches.
+out_has() {
+	grep -Eq -- "$2" "$T/$1.ctlout" ||
+	    fail "vfiomigctl ($1): no /$2/ in its output: $(ctl_out "$1")"
+}
+err_has() {
+	grep -Eq -- "$2" "$T/$1.ctlerr" ||
+	    fail "vfiomigctl ($1): no /$2/ on stderr: $(ctl_err "$1")"
+}
+
+# wait_ctl NAME SOCKET: until `vfiomigctl -s SOCKET status` answers
+# (30 s), while daemon NAME lives.
+wait_ctl() {
+	wc_t=$(( 30 * SLOW * 20 ))
+	while :; do
+		"$VFIOMIGCTL" -s "$2" status >/dev/null 2>&1 && return 0
+		alive "$(pid_of "$1")" || fail "$1 exited: $(tail -n 3 \
+"$(log_of "$1")")"
+		[ $wc_t -gt 0 ] || fail "$1: no answer on $2 within \
+$(( 30 * SLOW )) s"
+		sleep 0.05
+		wc_t=$((wc_t - 1))
+	done
+}
+
+# start_ctl_daemon NAME SOCKET CONF: a daemon whose control socket is
+# SOCKET, ready when this returns.
+start_ctl_daemon() {
+	start_daemon "$1" --config "$3"
+	wait_ctl "$1" "$2"
+}

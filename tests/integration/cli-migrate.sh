@@ -1,0 +1,160 @@
+#!/bin/sh
+# cli-migrate.sh: migrations between two daemons driven with vfiomigctl
+# alone.  The destination's set gets its token from `incoming`; a wrong
+# token makes `migrate --wait` exit 4 and the source set stays idle and
+# RUNNING; the right one migrates (exit 0): the JSON MigrationInfo parses
+# and carries its fields, the text info shows the key figures, the digests
+# match on both sides.  Then a set created at run time on both daemons:
+# a manual-switchover migration interrupted with SIGINT is cancelled (exit
+# 4, the set rolls back), another one switched over with `switchover`
+# completes.
+. "$(dirname "$0")/cli-lib.sh"
+need_json
+
+DS=$T/dst.sock
+SS=$T/src.sock
+dev='"state_size": "4M", "dirty_rate": 4000, "p2p_rate": 5000'
+ctl_conf "$T/dst.tmpl" "$DS" @LISTEN@ 2 2 "$dev, \"seed\": 10@I@" ""
+start_listener dst "$T/dst.tmpl"
+wait_ctl dst "$DS"
+ctl_conf "$T/src.json" "$SS" - 2 2 "$dev" ""
+start_ctl_daemon src "$SS" "$T/src.json"
+to=127.0.0.1:$dst_port
+
+# The destination's set gets its token.
+ctl inc -s "$DS" incoming vm1 --token "$TOKEN"
+ctl_rc_is inc 0
+note "incoming: $(ctl_out inc)"
+
+# 4: a wrong token; the source set is idle and RUNNING again.
+ctl bad -s "$SS" migrate vm1 --to "$to" --token wrong-token-0123456789 --wait
+ctl_rc_is bad 4
+err_has bad '^vfiomigctl: migration of vm1 failed'
+note "wrong token: $(tail -n 1 "$T/bad.ctlerr")"
+ctl bads -s "$SS" -o json set list vm1
+[ "$(jget "$T/bads.ctlout" sets.0.status)" = idle ] ||
+    fail "after a refused migration: $(ctl_out bads)"
+[ "$(jget "$T/bads.ctlout" sets.0.devices.0.state_name)" = RUNNING ] ||
+    fail "after a refused migration: $(ctl_out bads)"
+
+# 0: the migration, followed with --wait, its MigrationInfo in JSON.
+t0=$(now_ms)
+ctl mig -s "$SS" -o json migrate vm1 --to "$to" --token "$TOKEN" \
+    --connections 2 --downtime-ms 500 --max-iterations 8 --wait
+ctl_rc_is mig 0
+note "migrate --wait: exit 0 after $(( $(now_ms) - t0 )) ms; progress:
+$(cat "$T/mig.ctlerr")"
+json_ok "$T/mig.ctlout" || fail "migrate -o json: not JSON: $(ctl_out mig)"
+jhas "$T/mig.ctlout" set job_id direction status phases.0.status \
+    phases.0.realtime_ms bytes_total bytes_processed bytes_remaining \
+    precopy_bytes stopcopy_bytes throughput expected_downtime_ms \
+    downtime_ms total_ms iteration connections peer \
+    devices.0.name devices.0.state_name devices.0.bytes_moved \
+    devices.1.name devices.1.sim.digest
+m() { jget "$T/mig.ctlout" "$1"; }
+[ "$(m status)" = completed ] || fail "status $(m status): $(ctl_out mig)"
+[ "$(m direction)" = outgoing ] || fail "direction $(m direction)"
+[ "$(m set)" = vm1 ] || fail "set $(m set)"
+[ "$(m connections)" = 2 ] || fail "connections $(m connections)"
+[ "$(m bytes_processed)" -ge $((2 * 4 * 1024 * 1024)) ] ||
+    fail "only $(m bytes_processed) bytes sent for 2 x 4 MiB"
+[ "$(m bytes_remaining)" = 0 ] || fail "remaining $(m bytes_remaining)"
+[ "$(m devices.0.state_name)" = STOP ] ||
+    fail "source sim0 in $(m devices.0.state_name)"
+err_has mig '^vm1: [a-z-]+ [0-9]+% sent '
+check_migrated src dst 2
+note "bytes $(m bytes_processed) throughput $(m throughput) B/s downtime \
+$(m downtime_ms) ms iterations $(m iteration)"
+
+# The text info: the key figures, per device.
+ctl it -s "$SS" info vm1
+ctl_rc_is it 0
+out_has it '^status: +completed'
+out_has it '^direction: +outgoing, to 127\.0\.0\.1:'
+out_has it '^progress: +100% '
+out_has it '^remaining: +0 B'
+out_has it '^throughput: +[0-9.]+ [KMG]?i?B/s'
+out_has it '^downtime: +[0-9.]+ m?s'
+out_has it '^  sim0 +STOP '
+out_has it '^  sim1 +STOP '
+note "info:
+$(ctl_out it)"
+# The destination's view: an incoming job, completed, devices RUNNING.
+ctl di -s "$DS" -o json info vm1
+ctl_rc_is di 0
+[ "$(jget "$T/di.ctlout" direction)" = incoming ] &&
+    [ "$(jget "$T/di.ctlout" status)" = completed ] ||
+    fail "destination info: $(ctl_out di)"
+ctl dd -s "$DS" device list vm1
+out_has dd '^vm1 +sim0 +sim +RUNNING '
+ctl ss -s "$SS" set list
+out_has ss '^vm1 +migrated +2 +completed '
+
+# A set created at run time on both daemons, in manual switchover.
+for side in "$DS" "$SS"; do
+	ctl mk -s "$side" set create vm2
+	ctl_rc_is mk 0
+	ctl mkd -s "$side" device add vm2 big0 --sim --state-size 8M \
+	    --dirty-rate 20000
+	ctl_rc_is mkd 0
+done
+T2=0123456789abcdef-vm2-token
+ctl inc2 -s "$DS" incoming vm2 --token "$T2"
+ctl_rc_is inc2 0
+
+# 4: interrupted (SIGINT) while pre-copy waits for the switchover.
+"$VFIOMIGCTL" -s "$SS" migrate vm2 --to "$to" --token "$T2" \
+    --manual-switchover --wait >"$T/int.ctlout" 2>"$T/int.ctlerr" </dev/null &
+ipid=$!
+it_pids="$it_pids $ipid"
+n=$(( 30 * SLOW * 20 ))
+until grep -Eq '^vm2: precopy ' "$T/int.ctlerr"; do
+	alive "$ipid" || fail "migrate vm2 ended: $(cat "$T/int.ctlerr")"
+	[ $n -gt 0 ] || fail "migrate vm2: no pre-copy: $(cat "$T/int.ctlerr")"
+	sleep 0.05
+	n=$((n - 1))
+done
+kill -INT "$ipid"
+wait "$ipid"
+irc=$?
+ctl_rc=$irc
+ctl_rc_is int 4
+err_has int 'interrupted: cancelling the migration of vm2'
+err_has int 'migration of vm2 cancelled'
+ctl is -s "$SS" -o json set list vm2
+[ "$(jget "$T/is.ctlout" sets.0.status)" = idle ] &&
+    [ "$(jget "$T/is.ctlout" sets.0.devices.0.state_name)" = RUNNING ] ||
+    fail "after the cancel: $(ctl_out is)"
+note "SIGINT: exit 4, $(grep -c . "$T/int.ctlerr") lines on stderr, set \
+vm2 idle and RUNNING"
+
+# 0: the same, switched over with `switchover`.
+ctl m2 -s "$SS" migrate vm2 --to "$to" --token "$T2" --manual-switchover
+ctl_rc_is m2 0
+out_has m2 'migration job [0-9a-f]+ to .* started'
+n=$(( 30 * SLOW * 10 ))
+while :; do
+	ctl i2 -s "$SS" -o json info vm2
+	[ "$(jget "$T/i2.ctlout" awaiting_switchover)" = true ] && break
+	[ $n -gt 0 ] || fail "vm2 never awaits the switchover: $(ctl_out i2)"
+	sleep 0.1
+	n=$((n - 1))
+done
+ctl sw -s "$SS" switchover vm2
+ctl_rc_is sw 0
+n=$(( 30 * SLOW * 10 ))
+while :; do
+	ctl i2 -s "$SS" -o json info vm2
+	[ "$(jget "$T/i2.ctlout" status)" = completed ] && break
+	case $(jget "$T/i2.ctlout" status) in
+	failed|cancelled) fail "vm2 after switchover: $(ctl_out i2)" ;;
+	esac
+	[ $n -gt 0 ] || fail "vm2 did not complete: $(ctl_out i2)"
+	sleep 0.1
+	n=$((n - 1))
+done
+note "switchover: vm2 completed, $(jget "$T/i2.ctlout" iteration) iterations"
+
+stop_daemon src
+stop_daemon dst
+note "pass"

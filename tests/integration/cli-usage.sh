@@ -1,0 +1,98 @@
+#!/bin/sh
+# cli-usage.sh: vfiomigctl's exit codes without a daemon: 2 and a short
+# usage for every kind of usage error (stdout empty), 0 for --help, 3 when
+# the daemon cannot be reached (no socket, connection refused, permission
+# denied), the socket taken from -s, else VFIOMIG_SOCKET.
+. "$(dirname "$0")/cli-lib.sh"
+
+nosock=$T/none.sock
+while IFS= read -r args; do
+	# shellcheck disable=SC2086 # the arguments are split on purpose
+	ctl usage -s "$nosock" $args
+	ctl_rc_is usage 2
+	err_has usage '^usage: vfiomigctl '
+	[ -s "$T/usage.ctlout" ] && fail "usage error ($args) printed on stdout"
+	note "2: vfiomigctl $args: $(head -n 1 "$T/usage.ctlerr")"
+done <<'LIST'
+
+frob
+-o xml status
+-x status
+set
+set frob
+info
+info vm1 extra
+migrate vm1
+migrate vm1 --token 0123456789abcdef-vm1-token
+migrate vm1 --to 127.0.0.1:1 --token 0123456789abcdef-vm1-token --bogus
+migrate vm1 --to 127.0.0.1:1 --token 0123456789abcdef-vm1-token --connections 0
+migrate vm1 --to 127.0.0.1:1 --token 0123456789abcdef-vm1-token --bandwidth fast
+migrate vm1 --to 127.0.0.1:1 --max-iterations
+incoming vm1
+device add vm1 d0
+device add vm1 d0 --sim --path /dev/vfio/devices/vfio0
+device add vm1 d0 --group /dev/vfio/1
+device add vm1 d0 --state-size 12Q
+device add vm1 d0 --flags stop-copy,bogus
+device add vm1 d0 --fd 987
+device remove vm1
+set create
+LIST
+
+# The message names what is wrong.
+ctl usage -s "$nosock" migrate vm1 --token 0123456789abcdef-vm1-token
+err_has usage 'migrate: --to HOST:PORT is required'
+ctl usage -s "$nosock" device add vm1 d0 --state-size 12Q
+err_has usage 'device add: --state-size: bad value "12Q"'
+
+# --help: usage on stdout, 0.
+for args in "--help" "migrate --help" "device add --help" "help" "help set"; do
+	# shellcheck disable=SC2086
+	ctl help -s "$nosock" $args
+	ctl_rc_is help 0
+	out_has help '^usage: vfiomigctl '
+done
+out_has help 'set create SET'
+
+# 3: no socket.
+ctl none -s "$nosock" status
+ctl_rc_is none 3
+err_has none "cannot reach vfiomigd: $nosock: No such file or directory"
+# 3: a file nobody listens on.
+: >"$T/dead.sock"
+ctl dead -s "$T/dead.sock" set list
+ctl_rc_is dead 3
+err_has dead 'Connection refused'
+# 3: permission denied (a directory the caller cannot search).
+mkdir "$T/closed"
+: >"$T/closed/x.sock"
+chmod 000 "$T/closed"
+if [ "$(id -u)" -ne 0 ]; then
+	ctl perm -s "$T/closed/x.sock" status
+elif command -v setpriv >/dev/null 2>&1; then
+	chmod 755 "$T"
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$VFIOMIGCTL" \
+	    -s "$T/closed/x.sock" status >"$T/perm.ctlout" 2>"$T/perm.ctlerr"
+	ctl_rc=$?
+else
+	ctl_rc=3
+	echo "Permission denied (not tested: root without setpriv)" \
+	    >"$T/perm.ctlerr"
+fi
+chmod 700 "$T/closed"
+ctl_rc_is perm 3
+err_has perm 'Permission denied'
+# The socket from VFIOMIG_SOCKET, and -s over it.
+VFIOMIG_SOCKET=$T/env.sock
+export VFIOMIG_SOCKET
+ctl env info vm1
+ctl_rc_is env 3
+err_has env "$T/env.sock"
+ctl env -s "$T/opt.sock" info vm1
+err_has env "$T/opt.sock"
+unset VFIOMIG_SOCKET
+# version: the client's version even without a daemon, then 3.
+ctl version -s "$nosock" version
+ctl_rc_is version 3
+out_has version '^vfiomigctl [0-9]'
+note "pass"
