@@ -1,7 +1,9 @@
 #!/bin/sh
 # check-vm.sh: the real-kernel test that `make check` runs: prepares the
-# guest (prepare.sh; cached after the first run), then runs guest-test.sh,
-# hence vm_kernel_test, in it (run-guest.sh) on 8 mtty devices.
+# guest (prepare.sh; cached after the first run), makes the test PKI for
+# the daemons' TLS (tests/gen-certs.sh: quicker here than under TCG), then
+# runs guest-test.sh in one boot (run-guest.sh): vm_kernel_test on 8 mtty
+# devices, then guest-daemon-test.sh (two vfiomigd daemons).
 # Exit 77 (skip) when the guest cannot be built here or VFIOMIG_SKIP_VM=1.
 #   VFIOMIG_BUILDDIR  the build directory (default: the current one, as
 #                     under `make check`)
@@ -14,10 +16,12 @@ if [ "${VFIOMIG_SKIP_VM:-0}" = 1 ]; then
 	echo "check-vm.sh: SKIP: VFIOMIG_SKIP_VM=1"
 	exit 77
 fi
-if [ ! -x "$bdir/tests/vm/vm_kernel_test" ]; then
-	echo "check-vm.sh: no $bdir/tests/vm/vm_kernel_test (build it first)"
-	exit 99
-fi
+for p in tests/vm/vm_kernel_test daemon/vfiomigd; do
+	if [ ! -x "$bdir/$p" ]; then
+		echo "check-vm.sh: no $bdir/$p (build it first)"
+		exit 99
+	fi
+done
 t0=$(date +%s)
 "$here/prepare.sh"
 rc=$?
@@ -30,5 +34,13 @@ case $rc in
 esac
 echo "check-vm.sh: guest ready in $(( $(date +%s) - t0 )) s"
 cd "$bdir" || exit 99
+# The guest reads the host's root: a PKI made here is there too.
+pki=$bdir/tests/vm/pki.$$
+trap 'rm -rf "$pki"' EXIT
+if sh "$here/../gen-certs.sh" "$pki" >/dev/null 2>&1; then
+	export VFIOMIG_VM_PKI="$pki"
+else
+	echo "check-vm.sh: no test PKI (certtool?): the daemons run insecure"
+fi
 VFIOMIG_BUILDDIR=$bdir VFIOMIG_VM_NDEV=${VFIOMIG_VM_NDEV:-8} \
-    exec "$here/run-guest.sh" "$here/guest-test.sh"
+    "$here/run-guest.sh" "$here/guest-test.sh"

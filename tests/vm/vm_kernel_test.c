@@ -4,12 +4,22 @@
  * guest (tests/vm/run-guest.sh runs it there, through guest-test.sh).
  *
  *   vm_kernel_test [-v] [-1 GROUP:UUID]... GROUP:UUID...
+ *   vm_kernel_test poke [NAME GROUP:UUID SCRATCH LCR]...
+ *   vm_kernel_test peek [NAME GROUP:UUID]...
  *
  * The positional devices (at least 8, all of one mtty type) are used as:
  * 0,1 sources and 2,3 destinations of a migration done by hand, arc by
  * arc; 4,5 sources and 6,7 destinations of localmig_run().  The -1 devices
  * (two, of another mtty type: a different state layout) are destinations
- * that must refuse the load, which localmig must roll back.
+ * that must refuse the load, which localmig must roll back.  Device 2 also
+ * takes requests past device.c's own checks, answered by the kernel and by
+ * the simulator (dev-sim.c) alike: both answers must be equal.
+ *
+ * poke and peek are for the daemon test (guest-daemon-test.sh): poke
+ * writes the UART scratch register and LCR of each device given, peek
+ * prints each one's state, those two registers and its stop-copy size, one
+ * line per device.  A VFIO group has one user at a time: neither may run
+ * while a daemon holds the device.  Exit: 0, 1 a device failed, 2 usage.
  *
  * It checks what the kernel does and what our layers make of it; it
  * prints every device's flags and state at every step.  Not here: the
@@ -27,6 +37,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dev-sim.h"
 #include "device.h"
 #include "localmig.h"
 #include "log.h"
@@ -503,6 +514,150 @@ note_payload_flip(struct device *d, const struct stream *s)
 	device_reset(d, NULL);
 }
 
+/* What a backend answered to one state request. */
+struct answer {
+	int	rc;	/* 0 or a negative errno */
+	int	after;	/* the state it reports then */
+};
+
+/* @target asked of the backend itself: device.c's checks are skipped. */
+static struct answer
+raw_request(struct device *d, int target)
+{
+	struct answer a;
+	int fd = -1;
+
+	a.rc = d->ops->set_state(d, target, &fd, NULL);
+	if (fd >= 0)
+		close(fd);
+	if (d->ops->get_state(d, &a.after, NULL) < 0)
+		a.after = -1;
+	return a;
+}
+
+static const char *
+rc_name(int rc)
+{
+	return rc == 0 ? "ok" : rc == -EINVAL ? "EINVAL" : strerror(-rc);
+}
+
+/* Takes @d from RUNNING to @from through device.c (legal walks only). */
+static bool
+reach(struct device *d, int from)
+{
+	struct err e = { 0, "" };
+
+	if (from == VFIO_DEVICE_STATE_RUNNING ||
+	    device_set_state(d, from, &e) == 0)
+		return true;
+	printf("  %s\n", e.msg);
+	return false;
+}
+
+/*
+ * Requests whose answer only the kernel knows for sure; the simulator's
+ * must match (tests/unit/test_sim.c holds them in errno_cases).  Never
+ * STOP_COPY -> PRE_COPY*: Linux 6.12 spins forever on it (t_hang_arcs).
+ */
+static const struct { int from, target; } kvs_cases[] = {
+	{ VFIO_DEVICE_STATE_RUNNING, VFIO_DEVICE_STATE_ERROR },
+	{ VFIO_DEVICE_STATE_RUNNING, 8 },
+	{ VFIO_DEVICE_STATE_RUNNING, 9 },
+	{ VFIO_DEVICE_STATE_RUNNING, -1 },
+	{ VFIO_DEVICE_STATE_STOP, 9 },
+	{ VFIO_DEVICE_STATE_STOP, VFIO_DEVICE_STATE_ERROR },
+	{ VFIO_DEVICE_STATE_PRE_COPY, VFIO_DEVICE_STATE_ERROR },
+	{ VFIO_DEVICE_STATE_STOP_COPY, VFIO_DEVICE_STATE_ERROR },
+	{ VFIO_DEVICE_STATE_RESUMING, VFIO_DEVICE_STATE_ERROR },
+	/* RESUMING with nothing written: the load is the verdict. */
+	{ VFIO_DEVICE_STATE_RESUMING, VFIO_DEVICE_STATE_STOP },
+	{ VFIO_DEVICE_STATE_RESUMING, VFIO_DEVICE_STATE_RUNNING },
+	{ VFIO_DEVICE_STATE_RESUMING, VFIO_DEVICE_STATE_PRE_COPY },
+	{ VFIO_DEVICE_STATE_RESUMING, VFIO_DEVICE_STATE_STOP_COPY },
+	{ VFIO_DEVICE_STATE_RESUMING, VFIO_DEVICE_STATE_RESUMING },
+	{ VFIO_DEVICE_STATE_RUNNING, VFIO_DEVICE_STATE_RUNNING },
+	{ VFIO_DEVICE_STATE_STOP_COPY, VFIO_DEVICE_STATE_STOP_COPY },
+	{ VFIO_DEVICE_STATE_STOP_COPY, VFIO_DEVICE_STATE_RUNNING },
+	{ VFIO_DEVICE_STATE_STOP_COPY, VFIO_DEVICE_STATE_RESUMING },
+	{ VFIO_DEVICE_STATE_PRE_COPY_P2P, VFIO_DEVICE_STATE_RESUMING },
+	{ VFIO_DEVICE_STATE_PRE_COPY, VFIO_DEVICE_STATE_STOP_COPY },
+	{ VFIO_DEVICE_STATE_RUNNING_P2P, VFIO_DEVICE_STATE_PRE_COPY_P2P },
+	{ VFIO_DEVICE_STATE_PRE_COPY_P2P, VFIO_DEVICE_STATE_RUNNING },
+};
+
+static void
+kvs_one(struct device *k, struct device *sim, int from, int target)
+{
+	struct answer ka, sa;
+
+	device_reset(k, NULL);
+	device_reset(sim, NULL);
+	if (!reach(k, from) || !reach(sim, from)) {
+		check(false, "reach %s on both", fsm_name(from));
+		return;
+	}
+	ka = raw_request(k, target);
+	sa = raw_request(sim, target);
+	check(ka.rc == sa.rc && ka.after == sa.after, "%s -> %d (%s): kernel "
+	    "%s, state %s; simulator %s, state %s", fsm_name(from), target,
+	    fsm_name(target), rc_name(ka.rc), fsm_name(ka.after),
+	    rc_name(sa.rc), fsm_name(sa.after));
+}
+
+/*
+ * STOP_COPY -> PRE_COPY*: the kernel would hang (vfio_mig_get_next_state()
+ * loops through ERROR); device.c refuses it without asking.  The device
+ * must still be in STOP_COPY afterwards: the request never reached it.
+ */
+static void
+t_hang_arcs(struct device *k)
+{
+	static const int targets[] = { VFIO_DEVICE_STATE_PRE_COPY,
+	    VFIO_DEVICE_STATE_PRE_COPY_P2P };
+	struct err e = { 0, "" };
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof targets / sizeof targets[0]; i++) {
+		device_reset(k, NULL);
+		if (!reach(k, VFIO_DEVICE_STATE_STOP_COPY))
+			continue;
+		err_clear(&e);
+		rc = device_set_state(k, targets[i], &e);
+		check(rc == -EINVAL && kstate(k) ==
+		    VFIO_DEVICE_STATE_STOP_COPY, "%s: STOP_COPY -> %s refused "
+		    "here, not sent: %d (%s), kernel state %s", k->name,
+		    fsm_name(targets[i]), rc, e.msg, fsm_name(kstate(k)));
+	}
+	device_reset(k, NULL);
+}
+
+static void
+t_kernel_vs_sim(struct device *k)
+{
+	struct sim_params p;
+	struct device *sim = NULL;
+	struct err e = { 0, "" };
+	size_t i;
+
+	section("requests past our own checks: the kernel and the simulator");
+	sim_params_default(&p);
+	p.flags = k->flags;
+	p.state_size = 4096;
+	p.dirty_rate = 0;
+	p.p2p_rate = 0;
+	if (device_sim_create("sim", &p, &sim, &e) < 0) {
+		check(false, "simulator: %s", e.msg);
+		return;
+	}
+	for (i = 0; i < sizeof kvs_cases / sizeof kvs_cases[0]; i++)
+		kvs_one(k, sim, kvs_cases[i].from, kvs_cases[i].target);
+	device_free(sim);
+	t_hang_arcs(k);
+	check(kstate(k) == VFIO_DEVICE_STATE_RUNNING, "%s: RUNNING after the "
+	    "requests and a reset: %s", k->name, fsm_name(kstate(k)));
+}
+
 static int
 set_new(const char *name, struct vmdev *v, int n, struct migset **out)
 {
@@ -663,6 +818,92 @@ parse_args(int argc, char **argv)
 	return optind == argc ? 0 : -1;
 }
 
+/* poke NAME GROUP:UUID SCRATCH LCR: one device's registers. */
+static int
+poke_one(char **a)
+{
+	struct err e = { 0, "" };
+	struct vmdev v;
+	unsigned long scr, lcr;
+	uint8_t b[2], got[2] = { 0, 0 };
+	char *end1, *end2;
+	int rc;
+
+	scr = strtoul(a[2], &end1, 0);
+	lcr = strtoul(a[3], &end2, 0);
+	if (parse_dev(&v, a[1], a[0]) < 0 || *end1 != '\0' ||
+	    *end2 != '\0' || scr > 0xff || lcr > 0xff) {
+		printf("poke: bad arguments for %s\n", a[0]);
+		return 2;
+	}
+	if ((rc = device_open_group(v.name, v.group, v.uuid, &v.d, &e)) < 0) {
+		printf("poke %s: %s\n", v.name, e.msg);
+		return 1;
+	}
+	b[0] = scr;
+	b[1] = lcr;
+	rc = reg_rw(v.d, UART_SCR, &b[0], true);
+	if (rc == 0)
+		rc = reg_rw(v.d, UART_LCR, &b[1], true);
+	if (rc == 0)
+		rc = reg_rw(v.d, UART_SCR, &got[0], false);
+	if (rc == 0)
+		rc = reg_rw(v.d, UART_LCR, &got[1], false);
+	printf("poke %s: state %s, scratch 0x%02x LCR 0x%02x written, read "
+	    "back 0x%02x 0x%02x\n", v.name, fsm_name(kstate(v.d)), b[0], b[1],
+	    got[0], got[1]);
+	device_free(v.d);
+	return rc == 0 && memcmp(b, got, 2) == 0 ? 0 : 1;
+}
+
+/* peek NAME GROUP:UUID: one device's state, registers, stop-copy size. */
+static int
+peek_one(char **a)
+{
+	struct err e = { 0, "" };
+	struct vmdev v;
+	uint8_t scr = 0, lcr = 0;
+	uint64_t size = 0;
+	int rc;
+
+	if (parse_dev(&v, a[1], a[0]) < 0) {
+		printf("peek: bad arguments for %s\n", a[0]);
+		return 2;
+	}
+	if ((rc = device_open_group(v.name, v.group, v.uuid, &v.d, &e)) < 0) {
+		printf("peek %s: %s\n", v.name, e.msg);
+		return 1;
+	}
+	rc = reg_rw(v.d, UART_SCR, &scr, false);
+	if (rc == 0)
+		rc = reg_rw(v.d, UART_LCR, &lcr, false);
+	device_stop_copy_size(v.d, &size, NULL);
+	printf("peek %s: state %s, scratch 0x%02x LCR 0x%02x, stop-copy size "
+	    "%" PRIu64 "\n", v.name, fsm_name(kstate(v.d)), scr, lcr, size);
+	device_free(v.d);
+	return rc == 0 ? 0 : 1;
+}
+
+/* Each device in turn (one program for all: it starts slowly under TCG). */
+static int
+poke_peek(int argc, char **argv)
+{
+	bool poke = strcmp(argv[1], "poke") == 0;
+	int per = poke ? 4 : 2, i, rc, worst = 0;
+
+	if (argc < 2 + per || (argc - 2) % per != 0) {
+		fprintf(stderr, "usage: vm_kernel_test poke [NAME GROUP:UUID "
+		    "SCRATCH LCR]...\n       vm_kernel_test peek [NAME "
+		    "GROUP:UUID]...\n");
+		return 2;
+	}
+	for (i = 2; i < argc; i += per) {
+		rc = poke ? poke_one(argv + i) : peek_one(argv + i);
+		worst = MAX(worst, rc);
+	}
+	return worst;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -671,6 +912,9 @@ main(int argc, char **argv)
 
 	log_init("vm_kernel_test", LOG_LVL_WARN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc > 1 && (strcmp(argv[1], "poke") == 0 ||
+	    strcmp(argv[1], "peek") == 0))
+		return poke_peek(argc, argv);
 	if (parse_args(argc, argv) < 0) {
 		fprintf(stderr, "usage: vm_kernel_test [-v] [-1 GROUP:UUID]... "
 		    "GROUP:UUID... (8 or more)\n");
@@ -695,6 +939,7 @@ main(int argc, char **argv)
 	t_garbage(devs[2].d);
 	t_flipped(devs[3].d, &st[1]);
 	note_payload_flip(devs[3].d, &st[1]);
+	t_kernel_vs_sim(devs[2].d);
 	for (i = 0; i < 4; i++)
 		close_dev(&devs[i]);
 	free(st);

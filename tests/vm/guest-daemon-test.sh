@@ -1,0 +1,449 @@
+#!/bin/sh
+# guest-daemon-test.sh: runs inside the test guest (run-guest.sh, through
+# guest-test.sh), chrooted into the host's root: two vfiomigd daemons on
+# loopback migrate a set of two mtty devices, opened by the kernel backend
+# through their legacy groups, into a set of two others.  Four runs, each
+# on four new mtty devices (removed afterwards):
+#   success  the UART registers poked into each source (scratch, LCR) are
+#            read back from its destination; the stop-copy data came from
+#            the pre-copy data fd; bytes sent = received = the kernel's size
+#   header   VFIOMIG_TEST_CORRUPT flips byte 0 of mtty0's stream (mtty's
+#            header) before framing: the destination device refuses the
+#            load, the migration fails, the sources run again with their
+#            registers, the destinations are reset and keep their own
+#   wire     VFIOMIG_TEST_CORRUPT_WIRE flips a byte of mtty1's stop-copy
+#            data after framing: the frame CRC catches it; same outcome
+#   payload  VFIOMIG_TEST_CORRUPT flips bit 0 of port 0's scratch register
+#            in mtty0's stream: nothing can notice, the daemons report
+#            success, and the comparison of the registers must say
+#            "different" (the comparison can fail)
+# Registers are poked before the source daemon starts and read after the
+# destination daemon stopped (a group has one user at a time), with
+# vm_kernel_test poke/peek.  Prints both daemons' logs at debug level (each
+# collective step with every device's state as the kernel reports it, the
+# data fd of each stream, the bytes), the checks, and a table per run.
+# Few processes: each costs a lot under TCG.
+#   VFIOMIG_BUILDDIR  the build directory (default: the current one)
+#   VFIOMIG_VM_PKI    a test PKI (tests/gen-certs.sh) made on the host;
+#                     without it, made here if certtool works (slow)
+#   VFIOMIG_VM_TLS    0: insecure even if a PKI is at hand
+# Exit: 0 every check passed; 1 a check failed; 77 no mtty here.
+set -u
+
+bdir=${VFIOMIG_BUILDDIR:-$PWD}
+srcdir=$(cd "$(dirname "$0")/../.." && pwd)
+daemon=$bdir/daemon/vfiomigd
+kt=$bdir/tests/vm/vm_kernel_test
+types=/sys/class/mdev_bus/mtty/mdev_supported_types
+mtype=${VFIOMIG_MTYPE:-mtty-2}
+token=0123456789abcdef-vm1-token
+nl='
+'
+npass=0
+nfail=0
+
+say() { echo "guest-daemon-test: $*"; }
+
+[ -x "$daemon" ] || { say "no $daemon"; exit 99; }
+[ -x "$kt" ] || { say "no $kt"; exit 99; }
+[ -d "$types/$mtype" ] || { say "SKIP: no $types/$mtype"; exit 77; }
+# The corruption hooks are set per run, never from outside.
+unset VFIOMIG_TEST_CORRUPT VFIOMIG_TEST_CORRUPT_WIRE
+
+# check STATUS MESSAGE...: STATUS 0 passes.
+check() {
+	st=$1
+	shift
+	if [ "$st" = 0 ]; then
+		npass=$((npass + 1))
+		echo "ok: $*"
+	else
+		nfail=$((nfail + 1))
+		echo "FAIL: $*"
+	fi
+}
+
+# same A B MESSAGE...: passes if A = B (and A is not empty).
+same() {
+	[ -n "$1" ] && [ "$1" = "$2" ]
+	st=$?
+	shift 2
+	check "$st" "$@"
+}
+
+# has LOG PATTERN MESSAGE...: passes if the log ($src_log or $dst_log)
+# holds PATTERN (a shell pattern).
+has() {
+	eval "lg=\$$1_log"
+	case $lg in
+	*$2*) st=0 ;;
+	*) st=1 ;;
+	esac
+	shift 2
+	check "$st" "$@"
+}
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/vfiomig-daemon.XXXXXX") || exit 99
+dpid=
+cleanup() {
+	[ -n "$dpid" ] && kill -KILL "$dpid" 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+# The guest's uptime in ms (hundredths: no leading zero taken as octal).
+now_ms() {
+	read -r up _ </proc/uptime
+	echo $(( ${up%.*} * 1000 + 10 * (1${up#*.} - 100) ))
+}
+
+# lap WHAT: appends "WHAT N ms" (since the last lap) to $laps.
+lap() {
+	lap_now=$(now_ms)
+	laps="$laps${laps:+, }$1 $((lap_now - lap_t)) ms"
+	lap_t=$lap_now
+}
+
+# The guest's loopback is down after boot.
+ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up 2>/dev/null
+
+# ---- devices ----
+
+# A new device of $mtype into variable $1, as GROUP:UUID.
+new_mdev() {
+	read -r u </proc/sys/kernel/random/uuid
+	echo "$u" >"$types/$mtype/create" || return 1
+	for g in /sys/kernel/iommu_groups/*/devices/"$u"; do
+		g=${g%/devices/*}
+		eval "$1=/dev/vfio/\${g##*/}:\$u"
+		return 0
+	done
+	return 1
+}
+
+rm_mdev() {
+	echo 1 >"/sys/bus/mdev/devices/${1#*:}/remove"
+}
+
+# poke [NAME GROUP:UUID SCRATCH LCR]...: one program for all devices.
+poke() {
+	"$kt" poke "$@" >"$T/poke.out" 2>&1
+	rc=$?
+	while read -r l; do echo "  $l"; done <"$T/poke.out"
+	check $rc "registers written and read back"
+}
+
+# peek WHEN: every device of the run; prints the lines and keeps each
+# one's fields: $st_ROLEi_WHEN, $scr_..., $lcr_..., $size_...
+# ("peek src0: state RUNNING, scratch 0x5a LCR 0x03, stop-copy size 96").
+peek() {
+	"$kt" peek src0 "$dev_s0" dst0 "$dev_d0" src1 "$dev_s1" \
+	    dst1 "$dev_d1" >"$T/peek.out" 2>&1
+	rc=$?
+	when=$1
+	while read -r l; do
+		echo "  $when: $l"
+		set -f
+		# shellcheck disable=SC2086
+		set -- $l
+		set +f
+		[ $# = 11 ] && [ "$1" = peek ] || continue
+		who=${2%:}
+		eval "st_${who}_$when=\${4%,} scr_${who}_$when=\$6" \
+		    "lcr_${who}_$when=\${8%,} size_${who}_$when=\${11}"
+	done <"$T/peek.out"
+	check $rc "peek $when"
+}
+
+# v NAME: the value of variable NAME ("" if unset).
+v() {
+	eval "echo \"\${$1:-}\""
+}
+
+# ---- daemons ----
+
+# conf FILE ROLE PORT DEV0 DEV1 (ROLE src or dst)
+conf() {
+	sec='"insecure": true'
+	[ "$tls" = 1 ] && sec="\"tls_dir\": \"$T/pki\""
+	listen=
+	[ "$2" = dst ] && listen="\"listen\": \"127.0.0.1:$3\","
+	cat >"$1" <<EOF
+{
+ "log_level": "debug",
+ "control_socket": "$T/$2.sock",
+ "migration": {
+  $listen
+  "connections": 2,
+  $sec
+ },
+ "sets": [
+  {
+   "name": "vm1",
+   "token": "$token",
+   "devices": [
+    { "name": "mtty0", "backend": "vfio", "group": "${4%%:*}",
+      "device": "${4#*:}" },
+    { "name": "mtty1", "backend": "vfio", "group": "${5%%:*}",
+      "device": "${5#*:}" }
+   ]
+  }
+ ]
+}
+EOF
+}
+
+# Starts the destination daemon: its pid in $dpid once it listens.
+start_dst() {
+	"$daemon" --config "$T/dst.json" >"$T/dst.log" 2>&1 &
+	dpid=$!
+	i=0
+	while :; do
+		dst_log=$(cat "$T/dst.log")
+		case $dst_log in
+		*"listening for migrations"*) return 0 ;;
+		esac
+		if ! kill -0 "$dpid" 2>/dev/null || [ $i -ge 300 ]; then
+			say "the destination daemon did not start:"
+			echo "$dst_log" | sed 's/^/  dst| /'
+			return 1
+		fi
+		sleep 0.1
+		i=$((i + 1))
+	done
+}
+
+# SIGTERM; the exit status in $dst_rc.
+stop_dst() {
+	kill -TERM "$dpid"
+	wait "$dpid"
+	dst_rc=$?
+	dpid=
+}
+
+# line ROLE ANCHOR: the rest of the first line of the log after ANCHOR.
+line() {
+	eval "lg=\$$1_log"
+	case $lg in
+	*"$2"*) lg=${lg#*"$2"}; echo "${lg%%"$nl"*}" ;;
+	esac
+}
+
+# num TEXT WORD: the number after "WORD " in TEXT.
+num() {
+	case $1 in
+	*"$2 "[0-9]*) n=${1#*"$2 "}; echo "${n%%[!0-9]*}" ;;
+	esac
+}
+
+# ---- one run ----
+
+# run NAME N EXPECT [VAR=VALUE]: EXPECT is success, fail or differ.
+run() {
+	name=$1
+	n=$2
+	expect=$3
+	shift 3
+	port=$((5600 + n))
+	t_run=$(now_ms)
+	lap_t=$t_run
+	laps=
+	echo
+	echo "== daemon run $name ($([ "$tls" = 1 ] && echo TLS ||
+	    echo insecure)${1:+, $1})"
+	for r in s0 s1 d0 d1; do
+		if ! new_mdev "dev_$r"; then
+			check 1 "create a $mtype device"
+			return
+		fi
+	done
+	echo "  sources: mtty0 $dev_s0, mtty1 $dev_s1"
+	echo "  destinations: mtty0 $dev_d0, mtty1 $dev_d1"
+	# Distinct per device and run; the destinations' own differ.
+	poke src0 "$dev_s0" $((0x5a + 16 * n)) 0x03 \
+	    src1 "$dev_s1" $((0x5b + 16 * n)) 0x0b \
+	    dst0 "$dev_d0" $((0xc0 + 16 * n)) 0x1f \
+	    dst1 "$dev_d1" $((0xc1 + 16 * n)) 0x1f
+	lap "create, poke"
+	peek before
+	lap "peek"
+	conf "$T/src.json" src 0 "$dev_s0" "$dev_s1"
+	conf "$T/dst.json" dst "$port" "$dev_d0" "$dev_d1"
+	if ! start_dst; then
+		check 1 "$name: the destination daemon starts"
+		return
+	fi
+	lap "destination daemon start"
+	env "$@" "$daemon" --config "$T/src.json" --migrate vm1 \
+	    --to "127.0.0.1:$port" --token "$token" --exit-after \
+	    >"$T/src.log" 2>&1
+	src_rc=$?
+	lap "source daemon (the migration)"
+	stop_dst
+	lap "destination daemon stop"
+	src_log=$(cat "$T/src.log")
+	dst_log=$(cat "$T/dst.log")
+	echo "  ---- source daemon ($name)"
+	echo "$src_log" | sed 's/^/  src| /'
+	echo "  ---- destination daemon ($name)"
+	echo "$dst_log" | sed 's/^/  dst| /'
+	echo "  ----"
+	echo "  source exit $src_rc, destination exit $dst_rc (SIGTERM)"
+	peek after
+	lap "peek"
+	verdict "$name" "$expect"
+	table "$name"
+	for r in s0 s1 d0 d1; do
+		eval "rm_mdev \$dev_$r"
+	done
+	lap "checks"
+	echo "  run $name: $(( $(now_ms) - t_run )) ms: $laps"
+}
+
+# verdict NAME EXPECT: the checks of a run.
+verdict() {
+	case "$src_log$dst_log" in
+	*AddressSanitizer* | *LeakSanitizer* | *"runtime error:"*) st=1 ;;
+	*) st=0 ;;
+	esac
+	check $st "$1: no sanitizer report"
+	check "$dst_rc" "$1: the destination daemon exits 0 on SIGTERM"
+	has src "step [0-9]* toward *(kernel: *" \
+	    "$1: source: every collective step logged with the kernel's states"
+	has dst "step [0-9]* toward *(kernel: *" \
+	    "$1: destination: every collective step logged with the kernel's" \
+	    "states"
+	case $2 in
+	success | differ) want_ok "$@" ;;
+	fail) want_failed "$1" ;;
+	esac
+}
+
+want_ok() {
+	check "$src_rc" "$1: the source daemon exits 0"
+	has src "report: result success" "$1: the source reports success"
+	has dst "committed in * every device RUNNING" \
+	    "$1: the destination committed"
+	case ${dst_log#*committed in} in
+	*[Rr]eset*) st=1 ;;
+	*) st=0 ;;
+	esac
+	check $st "$1: no device reset on the destination's clean exit"
+	for i in 0 1; do
+		# (c) the stop-copy data continues on the pre-copy data fd.
+		a=$(num "$(line src "mtty$i: initial data sent")" "data fd")
+		b=$(num "$(line src "mtty$i: stop-copy data from")" "data fd")
+		same "$a" "$b" "$1: mtty$i: pre-copy data fd ${a:-none}," \
+		    "stop-copy data fd ${b:-none}: the same"
+		sb=$(num "$(line src "report: device mtty$i ")" stream_bytes)
+		db=$(num "$(line dst "incoming vm1: device mtty$i ")" \
+		    stream_bytes)
+		sz=$(v "size_src${i}_before")
+		same "$sb/$db" "$sz/$sz" "$1: mtty$i: $sb bytes sent, $db" \
+		    "received, the kernel's stop-copy size $sz"
+		same "$(v "st_src${i}_after")" STOP "$1: source mtty$i left" \
+		    "in STOP: $(v "st_src${i}_after")"
+		same "$(v "st_dst${i}_after")" RUNNING "$1: destination" \
+		    "mtty$i RUNNING: $(v "st_dst${i}_after")"
+		if [ "$2" = differ ] && [ "$i" = 0 ]; then
+			regs_cmp "$1" "$i" different
+		else
+			regs_cmp "$1" "$i" equal
+		fi
+	done
+}
+
+want_failed() {
+	same "$src_rc" 4 "$1: the source daemon exits 4 (migration failed):" \
+	    "$src_rc"
+	has src "report: result failed: destination aborted: " \
+	    "$1: the source reports the destination's reason"
+	has src "rolled back: every device RUNNING" \
+	    "$1: the source set rolled back to RUNNING"
+	has dst "incoming vm1: job * failed: " "$1: the destination job failed"
+	has dst "incoming vm1: devices reset: *RUNNING*RUNNING" \
+	    "$1: the destination devices were reset"
+	case $1 in
+	header)
+		has dst "failed: mtty0: write migration data in RESUMING: *" \
+		    "$1: the destination device refused the stream (write)"
+		has src "result failed: destination aborted: mtty0: write *" \
+		    "$1: ... and the source says so" ;;
+	wire)
+		has dst "failed: *bad CRC32C" \
+		    "$1: the frame CRC caught the flipped byte"
+		has src "result failed: destination aborted: *bad CRC32C" \
+		    "$1: ... and the source says so" ;;
+	esac
+	for i in 0 1; do
+		same "$(v "st_src${i}_after")" RUNNING "$1: source mtty$i" \
+		    "RUNNING: $(v "st_src${i}_after")"
+		same "$(v "scr_src${i}_after")/$(v "lcr_src${i}_after")" \
+		    "$(v "scr_src${i}_before")/$(v "lcr_src${i}_before")" \
+		    "$1: source mtty$i kept its registers"
+		same "$(v "st_dst${i}_after")" RUNNING "$1: destination" \
+		    "mtty$i reset to RUNNING: $(v "st_dst${i}_after")"
+		same "$(v "scr_dst${i}_after")/$(v "lcr_dst${i}_after")" \
+		    "$(v "scr_dst${i}_before")/$(v "lcr_dst${i}_before")" \
+		    "$1: destination mtty$i kept its own registers"
+		regs_cmp "$1" "$i" different
+	done
+}
+
+# regs_cmp RUN I WANT: the destination's registers after against the
+# source's before; WANT equal or different.
+regs_cmp() {
+	s="$(v "scr_src$2_before")/$(v "lcr_src$2_before")"
+	d="$(v "scr_dst$2_after")/$(v "lcr_dst$2_after")"
+	[ "$s" = "$d" ] && got=equal || got=different
+	same "$got" "$3" "$1: mtty$2: UART scratch/LCR: source $s," \
+	    "destination $d: $got (want $3)"
+}
+
+table() {
+	echo "  -- $1: device: source before -> after | destination before" \
+	    "-> after | bytes sent/received"
+	for i in 0 1; do
+		for r in src dst; do
+			b=before
+			a=after
+			c="$(v "st_$r${i}_$b") $(v "scr_$r${i}_$b")/$(v \
+			    "lcr_$r${i}_$b") -> $(v "st_$r${i}_$a") $(v \
+			    "scr_$r${i}_$a")/$(v "lcr_$r${i}_$a")"
+			eval "c_$r=\$c"
+		done
+		sb=$(num "$(line src "report: device mtty$i ")" stream_bytes)
+		db=$(num "$(line dst "incoming vm1: device mtty$i ")" \
+		    stream_bytes)
+		echo "  mtty$i: $c_src | $c_dst | ${sb:--}/${db:--}"
+	done
+}
+
+# ---- main ----
+
+# The test PKI: made by check-vm.sh on the host (quicker than under TCG),
+# or here.
+tls=0
+t=$(now_ms)
+if [ "${VFIOMIG_VM_TLS:-1}" = 0 ]; then
+	say "VFIOMIG_VM_TLS=0: insecure"
+elif [ -n "${VFIOMIG_VM_PKI:-}" ] && [ -f "$VFIOMIG_VM_PKI/ca-cert.pem" ]
+then
+	cp -r "$VFIOMIG_VM_PKI" "$T/pki" && tls=1
+	say "test PKI from the host ($VFIOMIG_VM_PKI): TLS"
+elif sh "$srcdir/tests/gen-certs.sh" "$T/pki" >"$T/certs.log" 2>&1; then
+	tls=1
+	say "test PKI made in the guest in $(( $(now_ms) - t )) ms: TLS"
+else
+	say "no test PKI (certtool?): insecure"
+	sed 's/^/  /' "$T/certs.log" 2>/dev/null
+fi
+t_all=$(now_ms)
+run success 0 success
+run header 1 fail VFIOMIG_TEST_CORRUPT=mtty0:0
+run wire 2 fail VFIOMIG_TEST_CORRUPT_WIRE=mtty1:40
+# Port 0's scratch register: the 8th byte after mtty's 24-byte header.
+run payload 3 differ VFIOMIG_TEST_CORRUPT=mtty0:31
+echo
+say "$((npass + nfail)) checks, $nfail failed ($(( $(now_ms) - t_all )) ms)"
+[ "$nfail" = 0 ]
