@@ -117,19 +117,28 @@ run_teardown(struct run *r)
 	migset_free(r->dst);
 }
 
+/* No device lost a P2P write, but device @except (-1: none). */
 static void
-assert_lossless(const struct migset *s)
+assert_lossless_but(const struct migset *s, int except)
 {
 	struct sim_stats st;
 	int i;
 
 	for (i = 0; i < migset_count(s); i++) {
+		if (i == except)
+			continue;
 		dev_sim_stats(migset_device(s, i), &st);
 		if (st.p2p_lost != 0)
 			fail_msg("%s/%s lost %llu P2P writes", migset_name(s),
 			    migset_device(s, i)->name,
 			    (unsigned long long)st.p2p_lost);
 	}
+}
+
+static void
+assert_lossless(const struct migset *s)
+{
+	assert_lossless_but(s, -1);
 }
 
 static void
@@ -319,7 +328,13 @@ test_source_device_error(void **state)
 	    strstr(e.msg, "dev2 was in ERROR and was reset") == NULL)
 		fail_msg("error \"%s\"", e.msg);
 	assert_all_in(r.src, VFIO_DEVICE_STATE_RUNNING);
-	assert_lossless(r.src);
+	/*
+	 * dev2 crashed into ERROR while its peers were still leaving PRE_COPY
+	 * in the same step: what they wrote into it then is lost, as on real
+	 * hardware, and no order can prevent a crash.  Every other device,
+	 * and the rollback that followed, must lose nothing.
+	 */
+	assert_lossless_but(r.src, 2);
 	run_teardown(&r);
 }
 
