@@ -98,6 +98,7 @@ if ! "$top/scripts/build.sh" "$top/build" >"$tmp/build.log" 2>&1; then
 	exit 1
 fi
 vfiomigd=$top/build/daemon/vfiomigd
+vfiomigctl=$top/build/cli/vfiomigctl
 
 # --- The configurations. ---
 
@@ -186,38 +187,33 @@ grep -E 'listening for|device sim' "$tmp/dst.log" | sed 's/^vfiomigd: [a-z]*: / 
 
 # --- The migration: the source daemon, until its report. ---
 
-echo "== starting the source daemon: migrate vm1 to 127.0.0.1:$port"
-t0=$(date +%s.%N)
+echo "== starting the source daemon"
 : >"$tmp/src.log"
-"$vfiomigd" --config "$tmp/src.json" --migrate vm1 --to "127.0.0.1:$port" \
-    --exit-after 2>"$tmp/src.log" &
+"$vfiomigd" --config "$tmp/src.json" 2>"$tmp/src.log" &
 src_pid=$!
-
-# Shows the source's lines as they come, progress lines condensed.
-show=0
-while :; do
-	alive=true
-	kill -0 "$src_pid" 2>/dev/null || alive=false
-	n=$(wc -l <"$tmp/src.log")
-	if [ "$n" -gt "$show" ]; then
-		sed -n "$((show + 1)),${n}p" "$tmp/src.log" | awk '
-		{ sub(/^vfiomigd: /, "") }
-		/progress: / {
-			sub(/.*progress: phase /, "")
-			printf "   [src] %-10s %s\n", $1, substr($0, length($1) + 2)
-			next
-		}
-		/report:|at exit|status idle/ { next }
-		/device sim.* RUNNING digest/ || /migrate vm1: to / ||
-		    /warning|error/ || /rolled back|done:|status/ {
-			sub(/^[a-z]*: /, ""); print "   [src] " $0 }'
-		show=$n
+i=0
+until "$vfiomigctl" -s "$tmp/src.sock" version >/dev/null 2>&1; do
+	if ! kill -0 "$src_pid" 2>/dev/null || [ $i -ge 300 ]; then
+		echo "demo.sh: the source daemon did not start:" >&2
+		cat "$tmp/src.log" >&2
+		exit 1
 	fi
-	$alive || break
-	sleep 0.2
+	sleep 0.1
+	i=$((i + 1))
 done
+grep -E 'device sim' "$tmp/src.log" | sed 's/^vfiomigd: [a-z]*: /   [src] /'
+
+# --- The migration, driven through the source's control socket. ---
+
+echo "== vfiomigctl -s $tmp/src.sock migrate vm1 --to 127.0.0.1:$port --token ... --wait"
+t0=$(date +%s.%N)
 src_rc=0
-wait "$src_pid" || src_rc=$?
+"$vfiomigctl" -s "$tmp/src.sock" migrate vm1 --to "127.0.0.1:$port" \
+    --token "$VFIOMIG_TOKEN" --wait || src_rc=$?
+echo "== vfiomigctl -s $tmp/src.sock info vm1"
+"$vfiomigctl" -s "$tmp/src.sock" info vm1 | sed 's/^/   /' || :
+kill -TERM "$src_pid" 2>/dev/null || :
+wait "$src_pid" || :
 src_pid=
 t1=$(date +%s.%N)
 
@@ -281,8 +277,8 @@ END {
 	printf "   throughput       %s/s (bytes over the pre-copy and stop-copy phases)\n", human(tput)
 	printf "   downtime         %.1f ms (first device leaves RUNNING/PRE_COPY until the\n", down
 	printf "                    destination, every device RUNNING, answered COMMITTED)\n"
-	printf "   total            %.1f ms (connect to COMMITTED); source daemon %.1f s\n", tot, wall
-	printf "                    wall clock (start-up, device setup, shutdown)\n"
+	printf "   total            %.1f ms (connect to COMMITTED); vfiomigctl migrate --wait %.1f s\n", tot, wall
+	printf "                    wall clock (request to the end of the wait)\n"
 	printf "\n   %-8s %-18s %-18s %-9s %-10s %-10s %s\n", "device", "source digest",
 	    "dest digest", "check", "lost src", "lost dst", "stream"
 	for (i = 1; i <= n; i++) {
