@@ -1,10 +1,12 @@
 #!/bin/sh
 # test.sh: installs what is missing, builds vfiomigd with AddressSanitizer,
 # UndefinedBehaviorSanitizer and -Werror, runs every test (`make check`,
-# the real-kernel guest tests among them), then `make distcheck`.
+# the real-kernel guest tests among them), the integration tests again
+# with the daemons under valgrind, then `make distcheck`.
 # Ends with the line "N passed, N failed" (test programs).
 #   VFIOMIG_SKIP_DISTCHECK=1  skip distcheck
 #   VFIOMIG_SKIP_VM=1         skip the real-kernel guest tests
+#   VFIOMIG_SKIP_VALGRIND=1   skip the integration tests under valgrind
 #   VFIOMIG_VM_CACHE=DIR      where the guest is cached (default below, so
 #                             that every clone on this machine reuses it)
 set -u
@@ -33,6 +35,28 @@ if [ "$rc" -ne 0 ]; then
 		trs=${f%.log}.trs
 		grep -q ':test-result: \(FAIL\|ERROR\)' "$trs" 2>/dev/null && { echo "=== $f"; tail -n 60 "$f"; }
 	done
+fi
+# The daemons under valgrind (a build without sanitizers): no error, no
+# definite leak, on the integration tests that cover success and refusals.
+if [ "$rc" -eq 0 ] && [ "${VFIOMIG_SKIP_VALGRIND:-0}" != 1 ]; then
+	vdir=$top/build-valgrind
+	if "$top/scripts/build.sh" "$vdir" --enable-werror >/dev/null; then
+		for t in success refusals; do
+			echo "test.sh: valgrind: tests/integration/$t.sh"
+			if (cd "$vdir" && VFIOMIG_SRCDIR=$top \
+			    VFIOMIG_WRAP="valgrind -q --leak-check=full --error-exitcode=99 --errors-for-leak-kinds=definite" \
+			    "$top/tests/integration/$t.sh" >"$vdir/$t.valgrind.log" 2>&1); then
+				pass=$((pass + 1))
+			else
+				tail -n 40 "$vdir/$t.valgrind.log"
+				echo "test.sh: valgrind: $t FAILED (see $vdir/$t.valgrind.log)"
+				fail=$((fail + 1)); rc=1
+			fi
+		done
+	else
+		echo "test.sh: the valgrind build failed"
+		fail=$((fail + 1)); rc=1
+	fi
 fi
 if [ "$rc" -eq 0 ] && [ "${VFIOMIG_SKIP_DISTCHECK:-0}" != 1 ]; then
 	echo "test.sh: make distcheck"
