@@ -641,7 +641,7 @@ cmd_prepare_incoming(struct daemon *dm, struct ctl_client *c,
 {
 	const Vfiomig__V1__PrepareIncomingRequest *pr = rq->prepare_incoming;
 	Vfiomig__V1__PrepareIncomingReply *rep;
-	const char *bound;
+	const char *bound = NULL;
 	struct dset *ds;
 	int rc;
 

@@ -235,7 +235,7 @@ src_open_conn(struct src *s, int i, struct err *e)
 {
 	struct chan *ch;
 	struct xfer_conn *c;
-	int fd, rc;
+	int fd = -1, rc;
 
 	if ((rc = src_connect(s, &fd, e)) < 0)
 		return rc;
