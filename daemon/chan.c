@@ -414,25 +414,12 @@ chan_peer_name(int fd, char *buf, size_t len)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof ss;
-	char host[64], serv[8];	/* numeric: an IPv6 address, scope, port */
 
 	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0) {
 		snprintf(buf, len, "unknown peer");
 		return;
 	}
-	if (ss.ss_family == AF_UNIX) {
-		snprintf(buf, len, "unix");
-		return;
-	}
-	if (getnameinfo((struct sockaddr *)&ss, sl, host, sizeof host, serv,
-	    sizeof serv, NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
-		snprintf(buf, len, "unknown peer");
-		return;
-	}
-	if (ss.ss_family == AF_INET6)
-		snprintf(buf, len, "[%s]:%s", host, serv);
-	else
-		snprintf(buf, len, "%s:%s", host, serv);
+	sockaddr_str((struct sockaddr *)&ss, sl, buf, len);
 }
 
 static int

@@ -502,27 +502,12 @@ struct cmd_listener {
 static struct cmd_listener *cmd_listeners;
 
 static void
-cmd_addr_name(const struct sockaddr *sa, socklen_t len, char *buf,
-    size_t size)
-{
-	char host[64], port[16];
-
-	if (getnameinfo(sa, len, host, sizeof host, port, sizeof port,
-	    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-		snprintf(buf, size, "?");
-	else if (sa->sa_family == AF_INET6)
-		snprintf(buf, size, "[%s]:%s", host, port);
-	else
-		snprintf(buf, size, "%s:%s", host, port);
-}
-
-static void
 cmd_listen_cb(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int len, void *arg)
 {
 	char peer[128];
 
-	cmd_addr_name(sa, len, peer, sizeof peer);
+	sockaddr_str(sa, len, peer, sizeof peer);
 	xfer_dst_accept(arg, fd, peer);
 }
 
@@ -576,7 +561,7 @@ cmd_listen_open(struct daemon *dm, const char *addr, struct err *e)
 	}
 	if (getsockname(evconnlistener_get_fd(cl->l), (struct sockaddr *)&ss,
 	    &sl) == 0)
-		cmd_addr_name((struct sockaddr *)&ss, sl, cl->bound,
+		sockaddr_str((struct sockaddr *)&ss, sl, cl->bound,
 		    sizeof cl->bound);
 	cl->addr = xstrdup(addr);
 	cl->next = cmd_listeners;

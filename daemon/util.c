@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -151,6 +153,24 @@ read_full(int fd, void *buf, size_t len)
 		done += n;
 	}
 	return done;
+}
+
+const char *
+sockaddr_str(const struct sockaddr *sa, unsigned int salen, char *buf,
+    size_t size)
+{
+	char host[NI_MAXHOST], port[NI_MAXSERV];
+
+	if (sa->sa_family == AF_UNIX)
+		snprintf(buf, size, "unix");
+	else if (getnameinfo(sa, salen, host, sizeof host, port, sizeof port,
+	    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		snprintf(buf, size, "?");
+	else if (sa->sa_family == AF_INET6)
+		snprintf(buf, size, "[%s]:%s", host, port);
+	else
+		snprintf(buf, size, "%s:%s", host, port);
+	return buf;
 }
 
 const char *

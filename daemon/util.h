@@ -38,6 +38,11 @@ int fd_set_nonblock(int fd, int on);
 ssize_t write_full(int fd, const void *buf, size_t len);
 ssize_t read_full(int fd, void *buf, size_t len);
 
+struct sockaddr;
+/* "192.0.2.1:4444", "[2001:db8::1]:4444", "unix" or "?" into @buf. */
+const char *sockaddr_str(const struct sockaddr *sa, unsigned int salen,
+			 char *buf, size_t size);
+
 /* "1.5 GiB", "512 KiB" into @buf. */
 const char *fmt_bytes(uint64_t n, char *buf, size_t len);
 

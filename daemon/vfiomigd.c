@@ -396,26 +396,12 @@ mig_free(struct mig_req *r)
 /* ---- The loop: listener and signals. ---- */
 
 static void
-peer_name(const struct sockaddr *sa, socklen_t len, char *buf, size_t size)
-{
-	char host[64], port[16];
-
-	if (getnameinfo(sa, len, host, sizeof host, port, sizeof port,
-	    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-		snprintf(buf, size, "?");
-	else if (sa->sa_family == AF_INET6)
-		snprintf(buf, size, "[%s]:%s", host, port);
-	else
-		snprintf(buf, size, "%s:%s", host, port);
-}
-
-static void
 listen_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int len, void *arg)
 {
 	char peer[128];
 
-	peer_name(sa, len, peer, sizeof peer);
+	sockaddr_str(sa, len, peer, sizeof peer);
 	log_debug("incoming connection from %s", peer);
 	xfer_dst_accept(arg, fd, peer);
 }
@@ -437,7 +423,7 @@ listen_bound(struct evconnlistener *l, const struct config_migration *mc)
 	if (getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&ss,
 	    &len) < 0)
 		return mc->listen;
-	peer_name((struct sockaddr *)&ss, len, buf, sizeof buf);
+	sockaddr_str((struct sockaddr *)&ss, len, buf, sizeof buf);
 	return buf;
 }
 
