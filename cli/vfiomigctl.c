@@ -255,12 +255,34 @@ ctl_connect(struct ctl *ctl, struct client *c)
 	return EXIT_OK;
 }
 
+/* Prints @o on stdout and drops it. */
+static void
+ctl_print_json(struct json_object *o, bool oneline)
+{
+	output_json(stdout, o, oneline);
+	json_object_put(o);
+}
+
+/* A request's outcome in JSON: the errno, its text if not 0, @msg. */
+static void
+ctl_print_result(int error, const char *msg)
+{
+	struct json_object *o;
+
+	o = json_object_new_object();
+	json_object_object_add(o, "error", json_object_new_int(error));
+	if (error != 0)
+		json_object_object_add(o, "strerror",
+		    json_object_new_string(strerror(error)));
+	json_object_object_add(o, "message", json_object_new_string(msg));
+	ctl_print_json(o, false);
+}
+
 /* Prints a failed answer; the code is 1. */
 static int
 ctl_refused(struct ctl *ctl, const Response *r)
 {
 	const char *msg, *why = strerror(r->error);
-	struct json_object *o;
 
 	msg = r->message != NULL && r->message[0] != '\0' ? r->message :
 	    "failed";
@@ -269,16 +291,8 @@ ctl_refused(struct ctl *ctl, const Response *r)
 	else
 		fprintf(stderr, "%s: %s: %s (%s)\n", ctl->prog, ctl->cmd->name,
 		    msg, why);
-	if (ctl->mode == OUTPUT_JSON) {
-		o = json_object_new_object();
-		json_object_object_add(o, "error", json_object_new_int(r->error));
-		json_object_object_add(o, "strerror",
-		    json_object_new_string(strerror(r->error)));
-		json_object_object_add(o, "message", json_object_new_string(
-		    r->message != NULL ? r->message : ""));
-		output_json(stdout, o, false);
-		json_object_put(o);
-	}
+	if (ctl->mode == OUTPUT_JSON)
+		ctl_print_result(r->error, r->message != NULL ? r->message : "");
 	return EXIT_FAIL;
 }
 
@@ -320,16 +334,62 @@ lost:
 	    EXIT_FAIL;
 }
 
-/* Connects (if not yet), calls; the answer in ctl->reply. */
-static int
-ctl_call(struct ctl *ctl, Request *req, const int *fds, size_t nfds)
+/*
+ * A Request with @body as its oneof member @body_case.  The member is
+ * found by its field number (the body case) in the descriptor, as
+ * protobuf-c packs it, so that one function serves every request.
+ */
+static void
+ctl_request(Request *req, Vfiomig__V1__Request__BodyCase body_case,
+    const void *body)
 {
+	const ProtobufCFieldDescriptor *f;
+
+	f = protobuf_c_message_descriptor_get_field(
+	    &vfiomig__v1__request__descriptor, body_case);
+	vfiomig__v1__request__init(req);
+	req->body_case = body_case;
+	memcpy((char *)req + f->offset, &body, sizeof body);
+}
+
+/* Connects (if not yet), sends @body; the answer in ctl->reply. */
+static int
+ctl_call(struct ctl *ctl, Vfiomig__V1__Request__BodyCase body_case,
+    const void *body, const int *fds, size_t nfds)
+{
+	Request req;
 	int rc;
 
 	if (ctl->c.fd < 0 && (rc = ctl_connect(ctl, &ctl->c)) != EXIT_OK)
 		return rc;
 	client_msg_free(&ctl->reply);
-	return ctl_call_on(ctl, &ctl->c, req, fds, nfds, &ctl->reply);
+	ctl_request(&req, body_case, body);
+	return ctl_call_on(ctl, &ctl->c, &req, fds, nfds, &ctl->reply);
+}
+
+/*
+ * Sends a request whose body has one field, a string (field 1: the set,
+ * or RemoveSet's name), e.g. Cancel { set }; the body is built from its
+ * descriptor.
+ */
+static int
+ctl_call_set(struct ctl *ctl, Vfiomig__V1__Request__BodyCase body_case,
+    const char *set)
+{
+	const ProtobufCMessageDescriptor *md;
+	const ProtobufCFieldDescriptor *f;
+	ProtobufCMessage *body;
+	int rc;
+
+	md = protobuf_c_message_descriptor_get_field(
+	    &vfiomig__v1__request__descriptor, body_case)->descriptor;
+	body = xcalloc(1, md->sizeof_message);
+	protobuf_c_message_init(md, body);
+	f = protobuf_c_message_descriptor_get_field(md, 1);
+	memcpy((char *)body + f->offset, &set, sizeof set);
+	rc = ctl_call(ctl, body_case, body, NULL, 0);
+	free(body);
+	return rc;
 }
 
 static const Response *
@@ -356,33 +416,39 @@ ctl_done(struct ctl *ctl, const char *fmt, ...) PRINTFLIKE(2, 3);
 static int
 ctl_done(struct ctl *ctl, const char *fmt, ...)
 {
-	struct json_object *o;
 	va_list ap;
 	char buf[512];
 
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof buf, fmt, ap);
 	va_end(ap);
-	if (ctl->mode == OUTPUT_TEXT) {
+	if (ctl->mode == OUTPUT_TEXT)
 		printf("%s\n", buf);
-		return EXIT_OK;
-	}
-	o = json_object_new_object();
-	json_object_object_add(o, "error", json_object_new_int(0));
-	json_object_object_add(o, "message", json_object_new_string(buf));
-	output_json(stdout, o, false);
-	json_object_put(o);
+	else
+		ctl_print_result(0, buf);
 	return EXIT_OK;
 }
 
-static void
+/* Sends a one-string request (ctl_call_set()); prints "set SET@what". */
+static int
+ctl_call_done(struct ctl *ctl, Vfiomig__V1__Request__BodyCase body_case,
+    const char *set, const char *what)
+{
+	int rc;
+
+	if ((rc = ctl_call_set(ctl, body_case, set)) != EXIT_OK)
+		return rc;
+	return ctl_done(ctl, "set %s%s", set, what);
+}
+
+/* In JSON mode prints @m and returns true; in text mode false. */
+static bool
 ctl_print_pb(struct ctl *ctl, const ProtobufCMessage *m)
 {
-	struct json_object *o;
-
-	o = output_pb_json(m);
-	output_json(stdout, o, false);
-	json_object_put(o);
+	if (ctl->mode != OUTPUT_JSON)
+		return false;
+	ctl_print_json(output_pb_json(m), false);
+	return true;
 }
 
 /* ---- the commands' requests ---- */
@@ -391,48 +457,42 @@ static int
 ctl_hello(struct ctl *ctl)
 {
 	Vfiomig__V1__HelloRequest h = VFIOMIG__V1__HELLO_REQUEST__INIT;
-	Request req = VFIOMIG__V1__REQUEST__INIT;
 	uint32_t versions[] = { VFIOMIG__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_1 };
 	int rc;
 
 	h.n_versions = ARRAY_SIZE(versions);
 	h.versions = versions;
 	h.client = (char *)"vfiomigctl " PACKAGE_VERSION;
-	req.body_case = VFIOMIG__V1__REQUEST__BODY_HELLO;
-	req.hello = &h;
-	if ((rc = ctl_call(ctl, &req, NULL, 0)) != EXIT_OK)
+	if ((rc = ctl_call(ctl, VFIOMIG__V1__REQUEST__BODY_HELLO, &h, NULL,
+	    0)) != EXIT_OK)
 		return rc;
 	return ctl_expect(ctl, VFIOMIG__V1__RESPONSE__BODY_HELLO);
+}
+
+/* List or Info about @set: an answer with the body @want. */
+static int
+ctl_ask(struct ctl *ctl, Vfiomig__V1__Request__BodyCase body_case,
+    const char *set, Vfiomig__V1__Response__BodyCase want)
+{
+	int rc;
+
+	if ((rc = ctl_call_set(ctl, body_case, set)) != EXIT_OK)
+		return rc;
+	return ctl_expect(ctl, want);
 }
 
 static int
 ctl_list(struct ctl *ctl, const char *set)
 {
-	Vfiomig__V1__ListRequest l = VFIOMIG__V1__LIST_REQUEST__INIT;
-	Request req = VFIOMIG__V1__REQUEST__INIT;
-	int rc;
-
-	l.set = (char *)set;
-	req.body_case = VFIOMIG__V1__REQUEST__BODY_LIST;
-	req.list = &l;
-	if ((rc = ctl_call(ctl, &req, NULL, 0)) != EXIT_OK)
-		return rc;
-	return ctl_expect(ctl, VFIOMIG__V1__RESPONSE__BODY_LIST);
+	return ctl_ask(ctl, VFIOMIG__V1__REQUEST__BODY_LIST, set,
+	    VFIOMIG__V1__RESPONSE__BODY_LIST);
 }
 
 static int
 ctl_info(struct ctl *ctl, const char *set)
 {
-	Vfiomig__V1__InfoRequest i = VFIOMIG__V1__INFO_REQUEST__INIT;
-	Request req = VFIOMIG__V1__REQUEST__INIT;
-	int rc;
-
-	i.set = (char *)set;
-	req.body_case = VFIOMIG__V1__REQUEST__BODY_INFO;
-	req.info = &i;
-	if ((rc = ctl_call(ctl, &req, NULL, 0)) != EXIT_OK)
-		return rc;
-	return ctl_expect(ctl, VFIOMIG__V1__RESPONSE__BODY_INFO);
+	return ctl_ask(ctl, VFIOMIG__V1__REQUEST__BODY_INFO, set,
+	    VFIOMIG__V1__RESPONSE__BODY_INFO);
 }
 
 /* Is a job in this status still running? */
@@ -475,8 +535,7 @@ cmd_version(struct ctl *ctl, int argc, char **argv)
 	    "vfiomigctl " PACKAGE_VERSION));
 	if (h != NULL)
 		json_object_object_add(o, "daemon", output_pb_json(&h->base));
-	output_json(stdout, o, false);
-	json_object_put(o);
+	ctl_print_json(o, false);
 	return rc;
 }
 
@@ -545,27 +604,31 @@ cmd_status(struct ctl *ctl, int argc, char **argv)
 	}
 	rc = ctl_status_jobs(ctl, ((Response *)list.msg)->list, jobs);
 	client_msg_free(&list);
-	if (o != NULL) {
-		output_json(stdout, o, false);
-		json_object_put(o);
-	}
+	if (o != NULL)
+		ctl_print_json(o, false);
 	return rc;
 }
 
 /* ---- set ---- */
 
+/* `set list' and `device list': the List answer, JSON or @text. */
 static int
-cmd_set_list(struct ctl *ctl, int argc, char **argv)
+ctl_list_print(struct ctl *ctl, int argc, char **argv,
+    void (*text)(FILE *, const Vfiomig__V1__ListReply *))
 {
 	int rc;
 
 	if ((rc = ctl_list(ctl, argc > 0 ? argv[0] : NULL)) != EXIT_OK)
 		return rc;
-	if (ctl->mode == OUTPUT_JSON)
-		ctl_print_pb(ctl, &ctl_answer(ctl)->list->base);
-	else
-		output_text_sets(stdout, ctl_answer(ctl)->list);
+	if (!ctl_print_pb(ctl, &ctl_answer(ctl)->list->base))
+		text(stdout, ctl_answer(ctl)->list);
 	return EXIT_OK;
+}
+
+static int
+cmd_set_list(struct ctl *ctl, int argc, char **argv)
+{
+	return ctl_list_print(ctl, argc, argv, output_text_sets);
 }
 
 static const struct option set_create_opts[] = {
@@ -585,7 +648,6 @@ static int
 cmd_set_create(struct ctl *ctl, int argc, char **argv)
 {
 	Vfiomig__V1__CreateSetRequest cs = VFIOMIG__V1__CREATE_SET_REQUEST__INIT;
-	Request req = VFIOMIG__V1__REQUEST__INIT;
 	struct ctl_set_args a = { NULL, false };
 	int rc;
 
@@ -595,9 +657,8 @@ cmd_set_create(struct ctl *ctl, int argc, char **argv)
 	cs.token = (char *)a.token;
 	cs.has_allow_non_p2p = a.allow_non_p2p;
 	cs.allow_non_p2p = a.allow_non_p2p;
-	req.body_case = VFIOMIG__V1__REQUEST__BODY_CREATE_SET;
-	req.create_set = &cs;
-	if ((rc = ctl_call(ctl, &req, NULL, 0)) != EXIT_OK)
+	if ((rc = ctl_call(ctl, VFIOMIG__V1__REQUEST__BODY_CREATE_SET, &cs,
+	    NULL, 0)) != EXIT_OK)
 		return rc;
 	return ctl_done(ctl, "set %s created", argv[0]);
 }
@@ -605,16 +666,8 @@ cmd_set_create(struct ctl *ctl, int argc, char **argv)
 static int
 cmd_set_remove(struct ctl *ctl, int argc, char **argv)
 {
-	Vfiomig__V1__RemoveSetRequest rs = VFIOMIG__V1__REMOVE_SET_REQUEST__INIT;
-	Request req = VFIOMIG__V1__REQUEST__INIT;
-	int rc;
-
-	rs.name = argv[0];
-	req.body_case = VFIOMIG__V1__REQUEST__BODY_REMOVE_SET;
-	req.remove_set = &rs;
-	if ((rc = ctl_call(ctl, &req, NULL, 0)) != EXIT_OK)
-		return rc;
-	return ctl_done(ctl, "set %s removed", argv[0]);
+	return ctl_call_done(ctl, VFIOMIG__V1__REQUEST__BODY_REMOVE_SET,
+	    argv[0], " removed");
 }
 
 /* ---- device ---- */
@@ -622,15 +675,7 @@ cmd_set_remove(struct ctl *ctl, int argc, char **argv)
 static int
 cmd_device_list(struct ctl *ctl, int argc, char **argv)
 {
-	int rc;
-
-	if ((rc = ctl_list(ctl, argc > 0 ? argv[0] : NULL)) != EXIT_OK)
-		return rc;
-	if (ctl->mode == OUTPUT_JSON)
-		ctl_print_pb(ctl, &ctl_answer(ctl)->list->base);
-	else
-		output_text_devices(stdout, ctl_answer(ctl)->list);
-	return EXIT_OK;
+	return ctl_list_print(ctl, argc, argv, output_text_devices);
 }
 
 static const struct option device_add_opts[] = {
@@ -777,7 +822,6 @@ cmd_device_add(struct ctl *ctl, int argc, char **argv)
 	Vfiomig__V1__DeviceSpec ds = VFIOMIG__V1__DEVICE_SPEC__INIT;
 	Vfiomig__V1__VfioGroup g = VFIOMIG__V1__VFIO_GROUP__INIT;
 	Vfiomig__V1__PassedFd pf = VFIOMIG__V1__PASSED_FD__INIT;
-	Request req = VFIOMIG__V1__REQUEST__INIT;
 	struct ctl_dev_args a;
 	int rc;
 
@@ -792,9 +836,8 @@ cmd_device_add(struct ctl *ctl, int argc, char **argv)
 	ds.name = argv[1];
 	ad.set = argv[0];
 	ad.device = &ds;
-	req.body_case = VFIOMIG__V1__REQUEST__BODY_ADD_DEVICE;
-	req.add_device = &ad;
-	if ((rc = ctl_call(ctl, &req, &a.fd, a.fd >= 0 ? 1 : 0)) != EXIT_OK)
+	if ((rc = ctl_call(ctl, VFIOMIG__V1__REQUEST__BODY_ADD_DEVICE, &ad,
+	    &a.fd, a.fd >= 0 ? 1 : 0)) != EXIT_OK)
 		return rc;
 	return ctl_done(ctl, "device %s added to set %s", argv[1], argv[0]);
 }
@@ -804,14 +847,12 @@ cmd_device_remove(struct ctl *ctl, int argc, char **argv)
 {
 	Vfiomig__V1__RemoveDeviceRequest rd =
 	    VFIOMIG__V1__REMOVE_DEVICE_REQUEST__INIT;
-	Request req = VFIOMIG__V1__REQUEST__INIT;
 	int rc;
 
 	rd.set = argv[0];
 	rd.device = argv[1];
-	req.body_case = VFIOMIG__V1__REQUEST__BODY_REMOVE_DEVICE;
-	req.remove_device = &rd;
-	if ((rc = ctl_call(ctl, &req, NULL, 0)) != EXIT_OK)
+	if ((rc = ctl_call(ctl, VFIOMIG__V1__REQUEST__BODY_REMOVE_DEVICE, &rd,
+	    NULL, 0)) != EXIT_OK)
 		return rc;
 	return ctl_done(ctl, "device %s removed from set %s", argv[1],
 	    argv[0]);
@@ -846,7 +887,6 @@ cmd_incoming(struct ctl *ctl, int argc, char **argv)
 {
 	Vfiomig__V1__PrepareIncomingRequest pi =
 	    VFIOMIG__V1__PREPARE_INCOMING_REQUEST__INIT;
-	Request req = VFIOMIG__V1__REQUEST__INIT;
 	struct ctl_incoming_args a = { NULL, NULL };
 	const Vfiomig__V1__PrepareIncomingReply *pr;
 	int rc;
@@ -858,17 +898,14 @@ cmd_incoming(struct ctl *ctl, int argc, char **argv)
 	pi.set = argv[0];
 	pi.listen = (char *)a.listen;
 	pi.token = (char *)a.token;
-	req.body_case = VFIOMIG__V1__REQUEST__BODY_PREPARE_INCOMING;
-	req.prepare_incoming = &pi;
-	if ((rc = ctl_call(ctl, &req, NULL, 0)) != EXIT_OK)
+	if ((rc = ctl_call(ctl, VFIOMIG__V1__REQUEST__BODY_PREPARE_INCOMING,
+	    &pi, NULL, 0)) != EXIT_OK)
 		return rc;
 	pr = ctl_answer(ctl)->body_case ==
 	    VFIOMIG__V1__RESPONSE__BODY_PREPARE_INCOMING ?
 	    ctl_answer(ctl)->prepare_incoming : NULL;
-	if (ctl->mode == OUTPUT_JSON && pr != NULL) {
-		ctl_print_pb(ctl, &pr->base);
+	if (pr != NULL && ctl_print_pb(ctl, &pr->base))
 		return EXIT_OK;
-	}
 	return ctl_done(ctl, "set %s: ready for an incoming migration%s%s",
 	    argv[0], pr != NULL && pr->listen != NULL ? " on " : "",
 	    pr != NULL && pr->listen != NULL ? pr->listen : "");
@@ -1015,18 +1052,12 @@ ctl_wait_poll(struct ctl_wait *w)
 static int
 ctl_wait_cancel(struct ctl_wait *w)
 {
-	Vfiomig__V1__CancelRequest c = VFIOMIG__V1__CANCEL_REQUEST__INIT;
-	Request req = VFIOMIG__V1__REQUEST__INIT;
-
 	output_progress_end(stderr, w->tty);
 	fprintf(stderr, "%s: interrupted: cancelling the migration of %s\n",
 	    w->ctl->prog, w->set);
 	w->cancelled = true;
 	w->cancel_ns = now_ns();
-	c.set = (char *)w->set;
-	req.body_case = VFIOMIG__V1__REQUEST__BODY_CANCEL;
-	req.cancel = &c;
-	return ctl_call(w->ctl, &req, NULL, 0);
+	return ctl_call_set(w->ctl, VFIOMIG__V1__REQUEST__BODY_CANCEL, w->set);
 }
 
 /* One turn: an event, a signal or a tick.  0 on, else an exit code. */
@@ -1076,9 +1107,7 @@ ctl_wait_end(struct ctl_wait *w)
 	const MigrationInfo *mi = ctl_wait_info(&w->last);
 
 	output_progress_end(stderr, w->tty);
-	if (w->ctl->mode == OUTPUT_JSON)
-		ctl_print_pb(w->ctl, &mi->base);
-	else
+	if (!ctl_print_pb(w->ctl, &mi->base))
 		output_text_info(stdout, mi);
 	if (mi->status ==
 	    VFIOMIG__V1__MIGRATION_STATUS__MIGRATION_STATUS_COMPLETED &&
@@ -1099,15 +1128,14 @@ ctl_subscribe(struct ctl *ctl, struct client *c, const char *set,
     bool progress)
 {
 	Vfiomig__V1__SubscribeRequest s = VFIOMIG__V1__SUBSCRIBE_REQUEST__INIT;
-	Request req = VFIOMIG__V1__REQUEST__INIT;
+	Request req;
 	struct client_msg m;
 	int rc;
 
 	s.set = (char *)set;
 	s.has_progress = 1;
 	s.progress = progress;
-	req.body_case = VFIOMIG__V1__REQUEST__BODY_SUBSCRIBE;
-	req.subscribe = &s;
+	ctl_request(&req, VFIOMIG__V1__REQUEST__BODY_SUBSCRIBE, &s);
 	if ((rc = ctl_connect(ctl, c)) != EXIT_OK)
 		return rc;
 	rc = ctl_call_on(ctl, c, &req, NULL, 0, &m);
@@ -1143,7 +1171,6 @@ ctl_migrate_send(struct ctl *ctl, const char *set,
     struct ctl_migrate_args *a, uint64_t *job_id)
 {
 	Vfiomig__V1__MigrateRequest mr = VFIOMIG__V1__MIGRATE_REQUEST__INIT;
-	Request req = VFIOMIG__V1__REQUEST__INIT;
 	const Response *r;
 	int rc;
 
@@ -1151,9 +1178,8 @@ ctl_migrate_send(struct ctl *ctl, const char *set,
 	mr.destination = (char *)a->to;
 	mr.token = (char *)a->token;
 	mr.options = &a->opts;
-	req.body_case = VFIOMIG__V1__REQUEST__BODY_MIGRATE;
-	req.migrate = &mr;
-	if ((rc = ctl_call(ctl, &req, NULL, 0)) != EXIT_OK)
+	if ((rc = ctl_call(ctl, VFIOMIG__V1__REQUEST__BODY_MIGRATE, &mr, NULL,
+	    0)) != EXIT_OK)
 		return rc;
 	r = ctl_answer(ctl);
 	*job_id = r->body_case == VFIOMIG__V1__RESPONSE__BODY_MIGRATE &&
@@ -1187,9 +1213,7 @@ cmd_migrate(struct ctl *ctl, int argc, char **argv)
 	if ((rc = ctl_migrate_send(ctl, argv[0], &a, &job_id)) != EXIT_OK)
 		goto out;
 	if (!a.wait) {
-		if (ctl->mode == OUTPUT_JSON)
-			ctl_print_pb(ctl, &ctl_answer(ctl)->migrate->base);
-		else
+		if (!ctl_print_pb(ctl, &ctl_answer(ctl)->migrate->base))
 			printf("set %s: migration job %016" PRIx64 " to %s "
 			    "started\n", argv[0], job_id, a.to);
 		goto out;
@@ -1206,31 +1230,15 @@ out:
 static int
 cmd_switchover(struct ctl *ctl, int argc, char **argv)
 {
-	Vfiomig__V1__SwitchoverRequest s = VFIOMIG__V1__SWITCHOVER_REQUEST__INIT;
-	Request req = VFIOMIG__V1__REQUEST__INIT;
-	int rc;
-
-	s.set = argv[0];
-	req.body_case = VFIOMIG__V1__REQUEST__BODY_SWITCHOVER;
-	req.switchover = &s;
-	if ((rc = ctl_call(ctl, &req, NULL, 0)) != EXIT_OK)
-		return rc;
-	return ctl_done(ctl, "set %s: switchover requested", argv[0]);
+	return ctl_call_done(ctl, VFIOMIG__V1__REQUEST__BODY_SWITCHOVER,
+	    argv[0], ": switchover requested");
 }
 
 static int
 cmd_cancel(struct ctl *ctl, int argc, char **argv)
 {
-	Vfiomig__V1__CancelRequest c = VFIOMIG__V1__CANCEL_REQUEST__INIT;
-	Request req = VFIOMIG__V1__REQUEST__INIT;
-	int rc;
-
-	c.set = argv[0];
-	req.body_case = VFIOMIG__V1__REQUEST__BODY_CANCEL;
-	req.cancel = &c;
-	if ((rc = ctl_call(ctl, &req, NULL, 0)) != EXIT_OK)
-		return rc;
-	return ctl_done(ctl, "set %s: cancel requested", argv[0]);
+	return ctl_call_done(ctl, VFIOMIG__V1__REQUEST__BODY_CANCEL, argv[0],
+	    ": cancel requested");
 }
 
 static int
@@ -1240,9 +1248,7 @@ cmd_info(struct ctl *ctl, int argc, char **argv)
 
 	if ((rc = ctl_info(ctl, argv[0])) != EXIT_OK)
 		return rc;
-	if (ctl->mode == OUTPUT_JSON)
-		ctl_print_pb(ctl, &ctl_answer(ctl)->info->base);
-	else
+	if (!ctl_print_pb(ctl, &ctl_answer(ctl)->info->base))
 		output_text_info(stdout, ctl_answer(ctl)->info);
 	return EXIT_OK;
 }
@@ -1257,15 +1263,10 @@ static const struct option watch_opts[] = {
 static void
 ctl_watch_print(struct ctl *ctl, const Vfiomig__V1__Event *ev)
 {
-	struct json_object *o;
-
-	if (ctl->mode == OUTPUT_TEXT) {
+	if (ctl->mode == OUTPUT_TEXT)
 		output_text_event(stdout, ev);
-		return;
-	}
-	o = output_pb_json(&ev->base);
-	output_json(stdout, o, true);
-	json_object_put(o);
+	else
+		ctl_print_json(output_pb_json(&ev->base), true);
 }
 
 static int
