@@ -17,6 +17,13 @@
 #            in mtty0's stream: nothing can notice, the daemons report
 #            success, and the comparison of the registers must say
 #            "different" (the comparison can fail)
+#   passfd   the source set is not in the source daemon's configuration:
+#            `vm_kernel_test passfd` opens each source device through its
+#            group and execs a shell that creates the set and adds the
+#            devices with `vfiomigctl device add --fd` (SCM_RIGHTS); the
+#            opener is gone before the migration (the daemon holds the only
+#            device fd), which `vfiomigctl migrate --wait` starts; then as
+#            success
 # Registers are poked before the source daemon starts and read after the
 # destination daemon stopped (a group has one user at a time), with
 # vm_kernel_test poke/peek.  Prints both daemons' logs at debug level (each
@@ -33,6 +40,7 @@ set -u
 bdir=${VFIOMIG_BUILDDIR:-$PWD}
 srcdir=$(cd "$(dirname "$0")/../.." && pwd)
 daemon=$bdir/daemon/vfiomigd
+ctl=$bdir/cli/vfiomigctl
 kt=$bdir/tests/vm/vm_kernel_test
 types=/sys/class/mdev_bus/mtty/mdev_supported_types
 mtype=${VFIOMIG_MTYPE:-mtty-2}
@@ -41,11 +49,13 @@ nl='
 '
 npass=0
 nfail=0
+via=config	# passfd: the source devices come over the control socket
 
 say() { echo "guest-daemon-test: $*"; }
 
 [ -x "$daemon" ] || { say "no $daemon"; exit 99; }
 [ -x "$kt" ] || { say "no $kt"; exit 99; }
+[ -x "$ctl" ] || { say "no $ctl"; exit 99; }
 [ -d "$types/$mtype" ] || { say "SKIP: no $types/$mtype"; exit 77; }
 # The corruption hooks are set per run, never from outside.
 unset VFIOMIG_TEST_CORRUPT VFIOMIG_TEST_CORRUPT_WIRE
@@ -85,8 +95,10 @@ has() {
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/vfiomig-daemon.XXXXXX") || exit 99
 dpid=
+spid=
 cleanup() {
 	[ -n "$dpid" ] && kill -KILL "$dpid" 2>/dev/null
+	[ -n "$spid" ] && kill -KILL "$spid" 2>/dev/null
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -162,12 +174,23 @@ v() {
 
 # ---- daemons ----
 
-# conf FILE ROLE PORT DEV0 DEV1 (ROLE src or dst)
+# conf FILE ROLE PORT DEV0 DEV1 (ROLE src or dst; no DEV0: no sets)
 conf() {
 	sec='"insecure": true'
 	[ "$tls" = 1 ] && sec="\"tls_dir\": \"$T/pki\""
 	listen=
 	[ "$2" = dst ] && listen="\"listen\": \"127.0.0.1:$3\","
+	if [ -z "$4" ]; then
+		cat >"$1" <<EOF
+{
+ "log_level": "debug",
+ "control_socket": "$T/$2.sock",
+ "migration": { "connections": 2, $sec },
+ "sets": []
+}
+EOF
+		return
+	fi
 	cat >"$1" <<EOF
 {
  "log_level": "debug",
@@ -211,6 +234,43 @@ start_dst() {
 		sleep 0.1
 		i=$((i + 1))
 	done
+}
+
+# passfd_src: the source daemon without sets, in the background ($spid);
+# the source devices added through its control socket by a shell that
+# vm_kernel_test passfd execs with their device fds; the migration by
+# vfiomigctl (its status in $src_rc); the daemon stopped ($srcd_rc).
+passfd_src() {
+	"$daemon" --config "$T/src.json" >"$T/src.log" 2>&1 &
+	spid=$!
+	i=0
+	until grep -q "control socket" "$T/src.log"; do
+		if ! kill -0 "$spid" 2>/dev/null || [ $i -ge 300 ]; then
+			sed 's/^/  src| /' "$T/src.log"
+			check 1 "passfd: the source daemon starts"
+			src_rc=1
+			srcd_rc=1
+			return
+		fi
+		sleep 0.1
+		i=$((i + 1))
+	done
+	c="$ctl -s $T/src.sock"
+	"$kt" passfd "$dev_s0" "$dev_s1" -- sh -c "$c set create vm1 &&
+	    $c device add vm1 mtty0 --fd {0} &&
+	    $c device add vm1 mtty1 --fd {1}" >"$T/passfd.out" 2>&1
+	rc=$?
+	sed 's/^/  passfd| /' "$T/passfd.out"
+	check $rc "passfd: the set created and both device fds added" \
+	    "(vfiomigctl device add --fd), the opener gone"
+	$c migrate vm1 --to "127.0.0.1:$port" --token "$token" --wait \
+	    >"$T/ctl.out" 2>&1
+	src_rc=$?
+	sed 's/^/  ctl| /' "$T/ctl.out"
+	kill -TERM "$spid"
+	wait "$spid"
+	srcd_rc=$?
+	spid=
 }
 
 # SIGTERM; the exit status in $dst_rc.
@@ -262,22 +322,30 @@ run() {
 	# Distinct per device and run; the destinations' own differ.
 	poke src0 "$dev_s0" $((0x5a + 16 * n)) 0x03 \
 	    src1 "$dev_s1" $((0x5b + 16 * n)) 0x0b \
-	    dst0 "$dev_d0" $((0xc0 + 16 * n)) 0x1f \
-	    dst1 "$dev_d1" $((0xc1 + 16 * n)) 0x1f
+	    dst0 "$dev_d0" $((0xc0 + 8 * n)) 0x1f \
+	    dst1 "$dev_d1" $((0xc1 + 8 * n)) 0x1f
 	lap "create, poke"
 	peek before
 	lap "peek"
-	conf "$T/src.json" src 0 "$dev_s0" "$dev_s1"
+	if [ "$via" = passfd ]; then
+		conf "$T/src.json" src 0 "" ""
+	else
+		conf "$T/src.json" src 0 "$dev_s0" "$dev_s1"
+	fi
 	conf "$T/dst.json" dst "$port" "$dev_d0" "$dev_d1"
 	if ! start_dst; then
 		check 1 "$name: the destination daemon starts"
 		return
 	fi
 	lap "destination daemon start"
-	env "$@" "$daemon" --config "$T/src.json" --migrate vm1 \
-	    --to "127.0.0.1:$port" --token "$token" --exit-after \
-	    >"$T/src.log" 2>&1
-	src_rc=$?
+	if [ "$via" = passfd ]; then
+		passfd_src
+	else
+		env "$@" "$daemon" --config "$T/src.json" --migrate vm1 \
+		    --to "127.0.0.1:$port" --token "$token" --exit-after \
+		    >"$T/src.log" 2>&1
+		src_rc=$?
+	fi
 	lap "source daemon (the migration)"
 	stop_dst
 	lap "destination daemon stop"
@@ -288,7 +356,17 @@ run() {
 	echo "  ---- destination daemon ($name)"
 	echo "$dst_log" | sed 's/^/  dst| /'
 	echo "  ----"
-	echo "  source exit $src_rc, destination exit $dst_rc (SIGTERM)"
+	if [ "$via" = passfd ]; then
+		echo "  vfiomigctl migrate exit $src_rc, source exit $srcd_rc" \
+		    "(SIGTERM), destination exit $dst_rc (SIGTERM)"
+		check "$srcd_rc" "$name: the source daemon exits 0 on SIGTERM"
+		for i in 0 1; do
+			has src "set vm1: device mtty$i added" \
+			    "$name: mtty$i added through the control socket"
+		done
+	else
+		echo "  source exit $src_rc, destination exit $dst_rc (SIGTERM)"
+	fi
 	peek after
 	lap "peek"
 	verdict "$name" "$expect"
@@ -444,6 +522,9 @@ run header 1 fail VFIOMIG_TEST_CORRUPT=mtty0:0
 run wire 2 fail VFIOMIG_TEST_CORRUPT_WIRE=mtty1:40
 # Port 0's scratch register: the 8th byte after mtty's 24-byte header.
 run payload 3 differ VFIOMIG_TEST_CORRUPT=mtty0:31
+via=passfd
+run passfd 4 success
+via=config
 echo
 say "$((npass + nfail)) checks, $nfail failed ($(( $(now_ms) - t_all )) ms)"
 [ "$nfail" = 0 ]

@@ -6,6 +6,7 @@
  *   vm_kernel_test [-v] [-1 GROUP:UUID]... GROUP:UUID...
  *   vm_kernel_test poke [NAME GROUP:UUID SCRATCH LCR]...
  *   vm_kernel_test peek [NAME GROUP:UUID]...
+ *   vm_kernel_test passfd GROUP:UUID... -- CMD [ARG]...
  *
  * The positional devices (at least 8, all of one mtty type) are used as:
  * 0,1 sources and 2,3 destinations of a migration done by hand, arc by
@@ -20,6 +21,11 @@
  * prints each one's state, those two registers and its stop-copy size, one
  * line per device.  A VFIO group has one user at a time: neither may run
  * while a daemon holds the device.  Exit: 0, 1 a device failed, 2 usage.
+ * passfd opens each device through its group, clears FD_CLOEXEC on its
+ * device fd and execs CMD with "{I}" in any ARG replaced by device I's fd
+ * number (for `vfiomigctl device add --fd`); the group and container fds
+ * close at the exec, the device fd alone keeps them.  Exit: CMD's; 1 a
+ * device failed to open or the exec failed, 2 usage.
  *
  * It checks what the kernel does and what our layers make of it; it
  * prints every device's flags and state at every step.  Not here: the
@@ -29,6 +35,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -904,6 +911,64 @@ poke_peek(int argc, char **argv)
 	return worst;
 }
 
+/* @arg with each "{I}" (I < @n, one digit) replaced by fds[I]. */
+static char *
+passfd_arg(const char *arg, const int *fds, int n)
+{
+	char *out = xcalloc(4, strlen(arg) + 1), *o = out;
+
+	while (*arg != '\0') {
+		if (arg[0] == '{' && arg[1] >= '0' && arg[1] < '0' + n &&
+		    arg[2] == '}') {
+			o += sprintf(o, "%d", fds[arg[1] - '0']);
+			arg += 3;
+		} else
+			*o++ = *arg++;
+	}
+	return out;
+}
+
+/* passfd GROUP:UUID... -- CMD [ARG]...: see the top comment. */
+static int
+passfd(int argc, char **argv)
+{
+	struct err e = { 0, "" };
+	struct vmdev v;
+	int fds[10], n = 0, i, fl;
+	char name[16];
+
+	for (i = 2; i < argc && strcmp(argv[i], "--") != 0; i++, n++) {
+		snprintf(name, sizeof name, "mtty%d", n);
+		if (n == 10 || parse_dev(&v, argv[i], name) < 0) {
+			fprintf(stderr, "usage: vm_kernel_test passfd "
+			    "GROUP:UUID... -- CMD [ARG]...\n");
+			return 2;
+		}
+		if (device_open_group(v.name, v.group, v.uuid, &v.d, &e) < 0) {
+			printf("passfd %s: %s\n", v.name, e.msg);
+			return 1;
+		}
+		fds[n] = v.d->fd;
+		if ((fl = fcntl(fds[n], F_GETFD)) < 0 ||
+		    fcntl(fds[n], F_SETFD, fl & ~FD_CLOEXEC) < 0) {
+			printf("passfd %s: F_SETFD: %s\n", v.name,
+			    strerror(errno));
+			return 1;
+		}
+	}
+	if (n == 0 || i + 1 >= argc) {
+		fprintf(stderr, "usage: vm_kernel_test passfd GROUP:UUID... -- "
+		    "CMD [ARG]...\n");
+		return 2;
+	}
+	argv += i + 1;
+	for (i = 0; argv[i] != NULL; i++)
+		argv[i] = passfd_arg(argv[i], fds, n);
+	execvp(argv[0], argv);
+	printf("passfd: exec %s: %s\n", argv[0], strerror(errno));
+	return 1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -915,6 +980,8 @@ main(int argc, char **argv)
 	if (argc > 1 && (strcmp(argv[1], "poke") == 0 ||
 	    strcmp(argv[1], "peek") == 0))
 		return poke_peek(argc, argv);
+	if (argc > 1 && strcmp(argv[1], "passfd") == 0)
+		return passfd(argc, argv);
 	if (parse_args(argc, argv) < 0) {
 		fprintf(stderr, "usage: vm_kernel_test [-v] [-1 GROUP:UUID]... "
 		    "GROUP:UUID... (8 or more)\n");
