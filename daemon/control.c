@@ -107,6 +107,7 @@ struct ctl {
 	struct daemon		*dm;
 	int			 fd;
 	char			*path;
+	bool			 passed;	/* systemd's: not unlinked */
 	struct event		*aev;		/* accept */
 	struct event		*pause_ev;	/* EMFILE */
 	struct event		*post_ev;
@@ -996,15 +997,39 @@ ctl_free(struct ctl *ctl)
 	free(ctl);
 }
 
+/* A passed socket's path, as getsockname() says (the unit's, not ours). */
+static char *
+ctl_passed_path(int fd, const char *fallback)
+{
+	struct sockaddr_un sun;
+	socklen_t len = sizeof sun;
+
+	memset(&sun, 0, sizeof sun);
+	if (getsockname(fd, (struct sockaddr *)&sun, &len) < 0 ||
+	    sun.sun_family != AF_UNIX || sun.sun_path[0] == '\0' ||
+	    len >= sizeof sun)
+		return xstrdup(fallback);
+	return xstrdup(sun.sun_path);
+}
+
 int
 ctl_open(struct daemon *dm, struct err *e)
+{
+	return ctl_open_fd(dm, -1, e);
+}
+
+int
+ctl_open_fd(struct daemon *dm, int fd, struct err *e)
 {
 	struct ctl *ctl = xcalloc(1, sizeof *ctl);
 	int i, rc;
 
 	ctl->dm = dm;
-	ctl->fd = -1;
-	ctl->path = xstrdup(dm->conf->control_socket);
+	ctl->fd = fd;
+	ctl->passed = fd >= 0;
+	ctl->path = ctl->passed ?
+	    ctl_passed_path(fd, dm->conf->control_socket) :
+	    xstrdup(dm->conf->control_socket);
 	TAILQ_INIT(&ctl->clients);
 	TAILQ_INIT(&ctl->dead);
 	TAILQ_INIT(&ctl->posts);
@@ -1013,7 +1038,7 @@ ctl_open(struct daemon *dm, struct err *e)
 	    &ctl->write_gid_set, e)) < 0 ||
 	    (rc = ctl_group(dm->conf->control_read_group, &ctl->read_gid,
 	    &ctl->read_gid_set, e)) < 0 ||
-	    (rc = ctl_bind(ctl, e)) < 0) {
+	    (rc = ctl->passed ? ctl_perms(ctl, e) : ctl_bind(ctl, e)) < 0) {
 		ctl_free(ctl);
 		return rc;
 	}
@@ -1027,7 +1052,8 @@ ctl_open(struct daemon *dm, struct err *e)
 		fatalx("event_new");
 	event_add(ctl->aev, NULL);
 	dm->ctl = ctl;
-	log_info("control socket %s", ctl->path);
+	log_info("control socket %s%s", ctl->path,
+	    ctl->passed ? " (from systemd)" : "");
 	return 0;
 }
 
@@ -1048,7 +1074,8 @@ ctl_close(struct daemon *dm)
 		TAILQ_REMOVE(&ctl->dead, c, entry);
 		ctl_client_free(c);
 	}
-	unlink(ctl->path);
+	if (!ctl->passed)
+		unlink(ctl->path);
 	dm->ctl = NULL;
 	ctl_free(ctl);
 }

@@ -53,6 +53,11 @@ struct ctl_reply {
  * message that names the path.
  */
 int ctl_open(struct daemon *dm, struct err *e);
+/*
+ * The same on @fd, a listening socket systemd passed (taken over: closed
+ * by ctl_close(), its path left alone), or bound as ctl_open() if @fd < 0.
+ */
+int ctl_open_fd(struct daemon *dm, int fd, struct err *e);
 void ctl_close(struct daemon *dm);
 /*
  * Any thread: an event for the subscribers.  @info (may be NULL) and the

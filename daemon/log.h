@@ -1,6 +1,9 @@
 /*
  * log.h: the daemon's log.  log_warn() appends strerror(errno);
- * log_warnx() does not.  fatal() is for the impossible only.
+ * log_warnx() does not.  fatal() is for the impossible only.  log_event()
+ * logs one of the events an operator filters on (a class, the set, the
+ * device); a sink (the daemon's journal writer, notify.c) may take every
+ * message with those fields instead of the plain stderr line.
  */
 #ifndef VFIOMIG_LOG_H
 #define VFIOMIG_LOG_H
@@ -16,6 +19,35 @@ void log_warn(const char *fmt, ...) PRINTFLIKE(1, 2);
 void log_warnx(const char *fmt, ...) PRINTFLIKE(1, 2);
 void log_info(const char *fmt, ...) PRINTFLIKE(1, 2);
 void log_debug(const char *fmt, ...) PRINTFLIKE(1, 2);
+/* The event classes; each has a MESSAGE_ID (log_class_id()). */
+enum log_class {
+	LOG_EV_NONE,			/* an ordinary message */
+	LOG_EV_MIG_STARTED,
+	LOG_EV_MIG_COMPLETED,
+	LOG_EV_MIG_FAILED,
+	LOG_EV_MIG_ROLLED_BACK,
+	LOG_EV_DEVICE_ERROR,
+	LOG_EV_PEER_REFUSED,
+	LOG_EV_COUNT
+};
+
+/* What a sink gets beside the text; set and device may be NULL. */
+struct log_fields {
+	enum log_class	 cls;
+	const char	*set;
+	const char	*device;
+};
+typedef void (*log_sink_fn)(enum log_level, const struct log_fields *,
+	    const char *msg);
+
+/* NULL: back to stderr lines.  Set before any thread starts. */
+void log_set_sink(log_sink_fn sink);
+/* 32 hex digits (sd-id128 style), NULL for LOG_EV_NONE. */
+const char *log_class_id(enum log_class cls);
+const char *log_class_name(enum log_class cls);
+/* @set, @dev may be NULL; the level comes from the class. */
+void log_event(enum log_class cls, const char *set, const char *dev,
+	    const char *fmt, ...) PRINTFLIKE(4, 5);
 void fatal(const char *fmt, ...) PRINTFLIKE(1, 2) __attribute__((noreturn));
 void fatalx(const char *fmt, ...) PRINTFLIKE(1, 2) __attribute__((noreturn));
 

@@ -3,14 +3,17 @@
  * device opened before anything listens), the TLS credentials, the libevent
  * loop (the migration listener, signals, finished jobs), and the
  * command-line migration (--migrate SET --to HOST:PORT) with its retries
- * until the control socket exists.
+ * until the control socket exists; and the daemon as a systemd service
+ * (notify.c: READY, STATUS, the watchdog, STOPPING; RELOADING and the
+ * reload of the sets on SIGHUP; listen.c: the sockets systemd passes).
  *
  * The loop only accepts and dispatches: migrations run in threads of their
  * own (xfer-src.c, xfer-dst.c) and wake the loop with event_active() when
  * they are done.
  *
  * Not here: the migration (xfer*.c), the sets (dset.c), parsing the
- * configuration (config.c).
+ * configuration (config.c), the listeners (listen.c), the sd_notify
+ * protocol and the journal (notify.c).
  */
 #include "config.h"
 
@@ -18,7 +21,6 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,10 +34,13 @@
 
 #include "control.h"
 #include "daemon.h"
+#include "listen.h"
 #include "log.h"
+#include "notify.h"
 #include "xfer.h"
 
 #define EXIT_MIGRATION_FAILED 4
+#define STATUS_PERIOD_S 5	/* the STATUS line between job events */
 
 /* The command-line migration. */
 struct mig_req {
@@ -63,6 +68,12 @@ struct opts {
 
 static int vfiomigd_exit = 0;
 static struct mig_req *vfiomigd_req;
+static struct event *vfiomigd_status_ev;	/* any thread: update STATUS */
+/* Every configuration loaded: the sets point into them. */
+static struct config **vfiomigd_confs;
+static int vfiomigd_nconfs;
+static const char *vfiomigd_config_path;
+static int vfiomigd_log_opt = -1;
 
 static void __attribute__((noreturn))
 usage(int code)
@@ -223,10 +234,114 @@ parse_opts(int argc, char **argv, struct opts *o)
 
 static void mig_done(struct mig_req *, struct xfer_job *);
 
+/* ---- The status line (STATUS=, vfiomigd.c's part of notify.c). ---- */
+
+static const char *
+status_xfer_name(enum xfer_status st)
+{
+	static const char *names[XFER_ST_COUNT] = {
+		[XFER_ST_NONE] = "none", [XFER_ST_SETUP] = "setup",
+		[XFER_ST_PRECOPY] = "precopy", [XFER_ST_DRAINING] = "draining",
+		[XFER_ST_STOPCOPY] = "stopcopy",
+		[XFER_ST_RESUMING] = "resuming",
+		[XFER_ST_COMPLETED] = "completed",
+		[XFER_ST_FAILED] = "failed",
+		[XFER_ST_CANCELLED] = "cancelled",
+	};
+
+	return st < XFER_ST_COUNT && names[st] != NULL ? names[st] : "?";
+}
+
+/* " vm1 precopy 43%" (outgoing) or " vm2 incoming resuming" for a set. */
+static int
+status_set(struct dset *ds, char *buf, size_t len)
+{
+	uint64_t done, left;
+	int n = 0;
+
+	pthread_mutex_lock(&ds->lock);
+	if (ds->job != NULL) {
+		done = ds->info.processed;
+		left = ds->info.remaining;
+		n = snprintf(buf, len, "%s%s %s", ds->name,
+		    ds->status == DSET_INCOMING ? " incoming" : "",
+		    status_xfer_name(ds->info.status));
+		if (done + left > 0 && n < (int)len)
+			n += snprintf(buf + n, len - n, " %d%%",
+			    (int)(done * 100 / (done + left)));
+	}
+	pthread_mutex_unlock(&ds->lock);
+	return n;
+}
+
+/* "2 sets, 1 migrating: vm1 precopy 43%"; the loop's thread. */
+static void
+status_update(struct daemon *dm)
+{
+	char list[400] = "", one[160];
+	size_t used = 0;
+	int i, nsets, nmig = 0, n;
+
+	pthread_mutex_lock(&dm->lock);
+	nsets = dm->nsets;
+	for (i = 0; i < dm->nsets; i++) {
+		if ((n = status_set(dm->sets[i], one, sizeof one)) == 0)
+			continue;
+		nmig++;
+		if (used + n + 3 < sizeof list)
+			used += snprintf(list + used, sizeof list - used,
+			    "%s%s", nmig > 1 ? ", " : ": ", one);
+	}
+	pthread_mutex_unlock(&dm->lock);
+	notify_status("%d set%s, %d migrating%s%s", nsets,
+	    nsets != 1 ? "s" : "", nmig, list, dm->stopping ?
+	    "; stopping" : "");
+}
+
+static void
+status_cb(evutil_socket_t fd, short what, void *arg)
+{
+	status_update(arg);
+}
+
 static void
 daemon_job_notify(struct xfer_job *j)
 {
 	event_active(j->done_arg, EV_READ, 1);
+}
+
+/* The job's end as an event of its class (the journal's MESSAGE_ID). */
+static void
+daemon_job_log_end(struct xfer_job *j)
+{
+	const char *set = j->ds != NULL ? j->ds->name : NULL;
+	const char *dir = j->kind == XFER_SRC ? "outgoing" : "incoming";
+	enum dset_status st;
+
+	if (j->res.rc == 0) {
+		log_event(LOG_EV_MIG_COMPLETED, set, NULL, "set %s: %s "
+		    "migration completed", set != NULL ? set : "?", dir);
+		return;
+	}
+	if (set == NULL) {
+		log_event(LOG_EV_PEER_REFUSED, NULL, NULL, "%s migration "
+		    "refused: %s", dir, j->res.msg);
+		return;
+	}
+	st = dset_status(j->ds);
+	if (!j->accepted)
+		log_event(LOG_EV_PEER_REFUSED, set, NULL, "set %s: %s "
+		    "migration refused or not set up: %s", set, dir,
+		    j->res.msg);
+	else
+		log_event(LOG_EV_MIG_FAILED, set, NULL, "set %s: %s "
+		    "migration failed: %s", set, dir, j->res.msg);
+	if (st == DSET_FAILED)
+		log_event(LOG_EV_DEVICE_ERROR, set, NULL, "set %s: the "
+		    "devices did not roll back: status failed", set);
+	else if (st == DSET_IDLE && j->kind == XFER_SRC)
+		log_event(LOG_EV_MIG_ROLLED_BACK, set, NULL, "set %s: rolled "
+		    "back: the devices run here", set);
 }
 
 static void
@@ -240,9 +355,11 @@ daemon_job_done_cb(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_unlock(&dm->lock);
 	event_free(j->done_arg);
 	pthread_join(j->thread, NULL);
+	daemon_job_log_end(j);
 	if (vfiomigd_req != NULL && vfiomigd_req->job == j)
 		mig_done(vfiomigd_req, j);
 	xfer_job_free(j);
+	status_update(dm);
 }
 
 int
@@ -262,6 +379,15 @@ daemon_job_add(struct daemon *dm, struct xfer_job *j)
 		TAILQ_INSERT_TAIL(&dm->jobs, j, entry);
 	}
 	pthread_mutex_unlock(&dm->lock);
+	if (rc == 0) {
+		log_event(LOG_EV_MIG_STARTED, j->ds != NULL ? j->ds->name :
+		    NULL, NULL, "%s%s: %s migration started",
+		    j->ds != NULL ? "set " : "job",
+		    j->ds != NULL ? j->ds->name : "",
+		    j->kind == XFER_SRC ? "outgoing" : "incoming");
+		if (vfiomigd_status_ev != NULL)
+			event_active(vfiomigd_status_ev, EV_TIMEOUT, 1);
+	}
 	return rc;
 }
 
@@ -395,62 +521,125 @@ mig_free(struct mig_req *r)
 
 /* ---- The loop: listener and signals. ---- */
 
-static void
-listen_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
-    struct sockaddr *sa, int len, void *arg)
-{
-	char peer[128];
-
-	sockaddr_str(sa, len, peer, sizeof peer);
-	log_debug("incoming connection from %s", peer);
-	xfer_dst_accept(arg, fd, peer);
-}
+/* ---- SIGHUP: the configuration again, for the idle sets. ---- */
 
 static void
-listen_error_cb(struct evconnlistener *l, void *arg)
+conf_keep(struct config *c)
 {
-	log_warn("migration listener: accept");
+	vfiomigd_confs = reallocarray(vfiomigd_confs, vfiomigd_nconfs + 1,
+	    sizeof *vfiomigd_confs);
+	if (vfiomigd_confs == NULL)
+		fatal("reallocarray");
+	vfiomigd_confs[vfiomigd_nconfs++] = c;
 }
 
-/* The address bound, as getsockname() says: the port chosen for port 0. */
+/* "dev0: open /dev/vfio/7: ..." -> "dev0", if the message names one. */
 static const char *
-listen_bound(struct evconnlistener *l, const struct config_migration *mc)
+reload_err_device(const struct config_set *cs, const char *msg, char *buf,
+    size_t len)
 {
-	static char buf[128];
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof ss;
+	int i;
 
-	if (getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&ss,
-	    &len) < 0)
-		return mc->listen;
-	sockaddr_str((struct sockaddr *)&ss, len, buf, sizeof buf);
-	return buf;
+	for (i = 0; i < cs->ndevices; i++) {
+		snprintf(buf, len, "%s:", cs->devices[i].name);
+		if (strstr(msg, buf) != NULL) {
+			buf[strlen(buf) - 1] = '\0';
+			return buf;
+		}
+	}
+	return NULL;
 }
 
-static struct evconnlistener *
-listen_open(struct daemon *dm)
+/* The sets @nc has and the daemon has not: opened and added. */
+static int
+reload_add(struct daemon *dm, const struct config *nc)
 {
-	const struct config_migration *mc = &dm->conf->migration;
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-	    .ai_flags = AI_PASSIVE }, *res;
-	struct evconnlistener *l;
-	int rc;
+	const struct config_set *cs;
+	struct err e = { 0, "" };
+	struct dset *ds;
+	char dev[CONFIG_NAME_MAX + 2];
+	int i, n = 0;
 
-	rc = getaddrinfo(mc->listen_host, mc->listen_port, &hints, &res);
-	if (rc != 0)
-		die("%s: migration.listen: %s: %s", dm->conf->filename,
-		    mc->listen, gai_strerror(rc));
-	l = evconnlistener_new_bind(dm->base, listen_accept_cb, dm,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-	    -1, res->ai_addr, res->ai_addrlen);
-	freeaddrinfo(res);
-	if (l == NULL)
-		die("%s: migration.listen: cannot listen on %s: %s",
-		    dm->conf->filename, mc->listen, strerror(errno));
-	evconnlistener_set_error_cb(l, listen_error_cb);
-	log_info("listening for migrations on %s (%s)", listen_bound(l, mc),
-	    mc->insecure ? "insecure" : "TLS");
-	return l;
+	for (i = 0; i < nc->nsets; i++) {
+		cs = &nc->sets[i];
+		if (daemon_find_set(dm, cs->name) != NULL)
+			continue;
+		if (dset_new(cs, &ds, &e) < 0) {
+			log_event(LOG_EV_DEVICE_ERROR, cs->name,
+			    reload_err_device(cs, e.msg, dev, sizeof dev),
+			    "reload: set %s not added: %s", cs->name, e.msg);
+			continue;
+		}
+		ds->dm = dm;
+		if (daemon_add_set(dm, ds, &e) < 0) {
+			log_warnx("reload: set %s not added: %s", cs->name,
+			    e.msg);
+			dset_free(ds);
+			continue;
+		}
+		log_info("reload: set %s added: %d device%s", cs->name,
+		    cs->ndevices, cs->ndevices != 1 ? "s" : "");
+		n++;
+	}
+	return n;
+}
+
+/* The configured sets @nc lacks: removed if idle, kept otherwise. */
+static int
+reload_remove(struct daemon *dm, const struct config *nc)
+{
+	struct err e = { 0, "" };
+	char name[CONFIG_NAME_MAX + 1];
+	struct dset *ds;
+	int i, n = 0;
+
+	for (i = 0; i < dm->nsets; i++) {
+		pthread_mutex_lock(&dm->lock);
+		ds = i < dm->nsets ? dm->sets[i] : NULL;
+		pthread_mutex_unlock(&dm->lock);
+		if (ds == NULL || !ds->from_config ||
+		    config_find_set(nc, ds->name) != NULL)
+			continue;
+		snprintf(name, sizeof name, "%s", ds->name);
+		if (daemon_remove_set(dm, name, &e) < 0) {
+			log_warnx("reload: set %s stays: %s", name, e.msg);
+			continue;
+		}
+		log_info("reload: set %s removed", name);
+		n++;
+		i--;
+	}
+	return n;
+}
+
+/*
+ * Adds the new configuration's sets, removes the idle configured sets it
+ * lacks; a set in both stays as it is (its migration, if any, goes on).
+ * The rest of the configuration (listeners, TLS) needs a restart.
+ */
+static void
+daemon_reload(struct daemon *dm)
+{
+	struct err e = { 0, "" };
+	struct config *nc;
+	int added, removed;
+
+	notify_reloading();
+	log_info("SIGHUP: reloading %s", vfiomigd_config_path);
+	if (config_load(vfiomigd_config_path, &nc, &e) < 0) {
+		log_warnx("reload: %s; nothing changed", e.msg);
+		notify_ready();
+		return;
+	}
+	conf_keep(nc);
+	if (vfiomigd_log_opt < 0)
+		log_set_level(nc->log_level);
+	removed = reload_remove(dm, nc);
+	added = reload_add(dm, nc);
+	log_info("reload: %d set%s added, %d removed, %d in all", added,
+	    added != 1 ? "s" : "", removed, dm->nsets);
+	status_update(dm);
+	notify_ready();
 }
 
 static void
@@ -459,12 +648,13 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 	struct daemon *dm = arg;
 
 	if (sig == SIGHUP) {
-		log_info("SIGHUP: reloading the configuration is not "
-		    "supported yet; ignored");
+		daemon_reload(dm);
 		return;
 	}
+	notify_stopping();
 	log_info("%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	daemon_cancel_all(dm);
+	status_update(dm);
 	event_base_loopexit(dm->base, NULL);
 }
 
@@ -477,6 +667,8 @@ daemon_load(struct daemon *dm, const struct opts *o)
 
 	if (config_load(o->config, &dm->conf, &e) < 0)
 		die("%s", e.msg);
+	vfiomigd_config_path = o->config;
+	vfiomigd_log_opt = o->log_level;
 	log_set_level(o->log_level >= 0 ? (enum log_level)o->log_level :
 	    dm->conf->log_level);
 	if (o->migrate != NULL &&
@@ -562,18 +754,51 @@ daemon_free(struct daemon *dm)
 	daemon_free_dead(dm);
 	chan_creds_free(dm->creds);
 	config_free(dm->conf);
+	for (i = 0; i < vfiomigd_nconfs; i++)
+		config_free(vfiomigd_confs[i]);
+	free(vfiomigd_confs);
 	event_base_free(dm->base);
 	pthread_cond_destroy(&dm->cond);
 	pthread_mutex_destroy(&dm->lock);
+}
+
+/* The control socket: systemd's, else the configuration's. */
+static void
+daemon_open_ctl(struct daemon *dm, const struct opts *o, int fd)
+{
+	struct err e = { 0, "" };
+
+	if (ctl_open_fd(dm, fd, &e) == 0)
+		return;
+	/* The built-in path may be another daemon's: then run without. */
+	if (fd >= 0 || strcmp(dm->conf->control_socket,
+	    CONFIG_DEFAULT_CONTROL_SOCKET) != 0)
+		die("%s: control_socket: %s", o->config, e.msg);
+	log_warnx("control socket: %s; running without one (set "
+	    "control_socket)", e.msg);
+}
+
+static struct evconnlistener *
+daemon_listen(struct daemon *dm, int fd)
+{
+	struct evconnlistener *l;
+	struct err e = { 0, "" };
+
+	if (fd < 0 && dm->conf->migration.listen == NULL)
+		return NULL;
+	if ((l = listen_migration(dm, fd, &e)) == NULL)
+		die("%s", e.msg);
+	return l;
 }
 
 int
 main(int argc, char **argv)
 {
 	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
-	struct event *sigev[ARRAY_SIZE(sigs)];
+	struct event *sigev[ARRAY_SIZE(sigs)], *status_tick;
+	struct timeval tick = { STATUS_PERIOD_S, 0 };
 	struct evconnlistener *l = NULL;
-	struct err e = { 0, "" };
+	struct listen_fds lf;
 	struct daemon dm;
 	struct opts o;
 	size_t i;
@@ -582,9 +807,15 @@ main(int argc, char **argv)
 	parse_opts(argc, argv, &o);
 	signal(SIGPIPE, SIG_IGN);
 	daemon_init(&dm);
+	if (notify_init(dm.base) < 0)
+		die("libevent: the watchdog timer");
+	if (listen_fds_take(&lf) < 0)
+		log_warnx("socket activation: $LISTEN_FDS unusable; "
+		    "binding our own sockets");
 	daemon_load(&dm, &o);
-	log_info("vfiomigd %s: config %s, %d set%s", PACKAGE_VERSION,
-	    o.config, dm.conf->nsets, dm.conf->nsets != 1 ? "s" : "");
+	log_info("vfiomigd %s: config %s, %d set%s%s", PACKAGE_VERSION,
+	    o.config, dm.conf->nsets, dm.conf->nsets != 1 ? "s" : "",
+	    notify_journal() ? "; logging to the journal" : "");
 	daemon_open_sets(&dm);
 	if (o.migrate != NULL)
 		vfiomigd_req = mig_new(&dm, &o);
@@ -592,15 +823,17 @@ main(int argc, char **argv)
 		sigev[i] = evsignal_new(dm.base, sigs[i], signal_cb, &dm);
 		evsignal_add(sigev[i], NULL);
 	}
-	if (dm.conf->migration.listen != NULL)
-		l = listen_open(&dm);
-	/* The built-in path may be another daemon's: then run without. */
-	if (ctl_open(&dm, &e) < 0 && strcmp(dm.conf->control_socket,
-	    CONFIG_DEFAULT_CONTROL_SOCKET) != 0)
-		die("%s: control_socket: %s", o.config, e.msg);
-	else if (dm.ctl == NULL)
-		log_warnx("control socket: %s; running without one (set "
-		    "control_socket)", e.msg);
+	vfiomigd_status_ev = event_new(dm.base, -1, 0, status_cb, &dm);
+	status_tick = event_new(dm.base, -1, EV_PERSIST, status_cb, &dm);
+	if (vfiomigd_status_ev == NULL || status_tick == NULL)
+		die("libevent: event_new failed");
+	evtimer_add(status_tick, &tick);
+	l = daemon_listen(&dm, lf.migration);
+	lf.migration = -1;
+	daemon_open_ctl(&dm, &o, lf.control);
+	lf.control = -1;
+	status_update(&dm);
+	notify_ready();
 	if (vfiomigd_req != NULL) {
 		vfiomigd_req->retry_ev = evtimer_new(dm.base, mig_retry_cb,
 		    vfiomigd_req);
@@ -608,6 +841,7 @@ main(int argc, char **argv)
 	}
 	event_base_dispatch(dm.base);
 
+	notify_stopping();
 	if (l != NULL)
 		evconnlistener_free(l);
 	daemon_cancel_all(&dm);
@@ -616,8 +850,12 @@ main(int argc, char **argv)
 	ctl_close(&dm);
 	for (i = 0; i < ARRAY_SIZE(sigs); i++)
 		event_free(sigev[i]);
+	event_free(status_tick);
+	event_free(vfiomigd_status_ev);
+	vfiomigd_status_ev = NULL;
 	mig_free(vfiomigd_req);
 	daemon_log_final(&dm);
+	notify_fini();
 	daemon_free(&dm);
 	log_info("exit %d", vfiomigd_exit);
 	return vfiomigd_exit;
