@@ -33,13 +33,8 @@
 
 #include "device.h"
 #include "log.h"
+#include "vm_util.h"
 
-#define CDEV_STREAM	4096
-#define CDEV_CHUNK	16	/* small reads: the stream position matters */
-
-/* BAR0 of an mtty port is a 16550 UART: LCR at 3, the scratch register 7. */
-#define UART_LCR	3
-#define UART_SCR	7
 #define SRC_SCR		0x5a
 #define SRC_LCR		0x03
 
@@ -50,74 +45,6 @@ struct cdev {
 	char group[PATH_MAX + 16];	/* /dev/vfio/N */
 	struct device *d;
 };
-
-struct stream {
-	uint8_t buf[CDEV_STREAM];
-	size_t len;
-	size_t precopy;		/* bytes read in PRE_COPY */
-};
-
-static int npass, nfail;
-
-static void check(bool ok, const char *fmt, ...) PRINTFLIKE(2, 3);
-
-static void
-check(bool ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ok)
-		npass++;
-	else
-		nfail++;
-	printf("%s: ", ok ? "ok" : "FAIL");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-}
-
-static void
-section(const char *what)
-{
-	printf("\n== %s\n", what);
-}
-
-/* The state the kernel reports now, or -1. */
-static int
-kstate(struct device *d)
-{
-	int s;
-
-	if (device_get_state(d, &s, NULL) < 0)
-		return -1;
-	return s;
-}
-
-static void
-show(struct device *d, const char *when)
-{
-	char fl[64];
-
-	printf("  %s: %s: flags 0x%x (%s), state %s, data fd %s\n", d->name,
-	    when, d->flags, fsm_flags_str(d->flags, fl, sizeof fl),
-	    fsm_name(kstate(d)), device_data_fd(d) >= 0 ? "open" : "none");
-}
-
-/* One request (the kernel may walk several arcs); checks and shows it. */
-static bool
-step(struct device *d, int target)
-{
-	struct err e = { 0, "" };
-	int from = d->state, rc;
-
-	rc = device_set_state(d, target, &e);
-	check(rc == 0 && kstate(d) == target, "%s: %s -> %s%s%s", d->name,
-	    fsm_name(from), fsm_name(target), rc < 0 ? ": " : "",
-	    rc < 0 ? e.msg : "");
-	show(d, "after");
-	return rc == 0;
-}
 
 /* The single entry of a sysfs directory whose name starts with @prefix. */
 static int
@@ -185,18 +112,6 @@ open_cdev(struct cdev *c)
 	return rc;
 }
 
-static int
-reg_rw(struct device *d, uint64_t off, uint8_t *val, bool write)
-{
-	struct err e = { 0, "" };
-	int rc;
-
-	rc = device_region_rw(d, 0, off, val, 1, write, &e);
-	if (rc < 0)
-		printf("  %s\n", e.msg);
-	return rc;
-}
-
 static void
 regs_put(struct device *d)
 {
@@ -230,31 +145,6 @@ regs_compare(struct device *d, bool want_equal, const char *why)
 	    got_lcr, SRC_SCR, SRC_LCR, equal ? "equal" : "different");
 }
 
-/* Reads until -EAGAIN (empty for now) or 0 (*eof); bytes read or -errno. */
-static ssize_t
-read_now(struct device *d, struct stream *s, bool *eof)
-{
-	size_t start = s->len;
-	ssize_t n;
-
-	*eof = false;
-	for (;;) {
-		if (s->len + CDEV_CHUNK > sizeof s->buf)
-			return -EFBIG;
-		n = device_read_data(d, s->buf + s->len, CDEV_CHUNK);
-		if (n == -EAGAIN)
-			break;
-		if (n < 0)
-			return n;
-		if (n == 0) {
-			*eof = true;
-			break;
-		}
-		s->len += n;
-	}
-	return s->len - start;
-}
-
 static void
 t_open_errors(struct cdev *src)
 {
@@ -284,62 +174,11 @@ t_open_errors(struct cdev *src)
 	device_free(d);
 }
 
-/* RUNNING -> PRE_COPY: the initial data, up to -EAGAIN. */
-static void
-src_precopy(struct device *d, struct stream *s)
-{
-	uint64_t initial = 0, dirty = 0;
-	bool eof;
-	ssize_t n;
-	int rc;
-
-	if (!step(d, VFIO_DEVICE_STATE_PRE_COPY))
-		return;
-	check(device_data_fd(d) >= 0, "%s: PRE_COPY gave a data fd",
-	    d->name);
-	rc = device_precopy_info(d, &initial, &dirty, NULL);
-	check(rc == 0 && initial > 0, "%s: pre-copy info: initial %" PRIu64
-	    ", dirty %" PRIu64 " (rc %d)", d->name, initial, dirty, rc);
-	n = read_now(d, s, &eof);
-	check(n > 0 && (uint64_t)n == initial && !eof, "%s: initial data: "
-	    "%zd bytes, then empty for now", d->name, n);
-	s->precopy = s->len;
-}
-
-/* PRE_COPY_P2P -> STOP_COPY: the rest of the stream, then 0. */
-static void
-src_stopcopy(struct device *d, struct stream *s)
-{
-	uint64_t size = 0;
-	bool eof;
-	ssize_t n;
-	int rc;
-
-	if (!step(d, VFIO_DEVICE_STATE_STOP_COPY))
-		return;
-	rc = device_stop_copy_size(d, &size, NULL);
-	check(rc == 0 && size > 0, "%s: stop-copy size %" PRIu64 " (rc %d)",
-	    d->name, size, rc);
-	n = read_now(d, s, &eof);
-	check(n > 0 && eof, "%s: stop-copy data: %zd bytes, then 0 (end)",
-	    d->name, n);
-	check(s->len == size, "%s: whole stream %zu bytes (%zu pre-copy), "
-	    "stop-copy size said %" PRIu64, d->name, s->len, s->precopy, size);
-}
-
 /* RUNNING -> RESUMING, the stream written, STOP, RUNNING. */
 static void
-dst_load(struct device *d, const struct stream *s)
+dst_load_run(struct device *d, const struct stream *s)
 {
-	ssize_t n;
-
-	if (!step(d, VFIO_DEVICE_STATE_RESUMING))
-		return;
-	check(device_data_fd(d) >= 0, "%s: RESUMING gave a data fd", d->name);
-	n = device_write_data(d, s->buf, s->len);
-	check(n >= 0, "%s: wrote %zu bytes%s%s", d->name, s->len,
-	    n < 0 ? ": " : "", n < 0 ? strerror(-n) : "");
-	if (step(d, VFIO_DEVICE_STATE_STOP))
+	if (dst_load(d, s))
 		step(d, VFIO_DEVICE_STATE_RUNNING);
 }
 
@@ -364,7 +203,7 @@ t_migrate(struct cdev *src, struct cdev *dst)
 	src_precopy(src->d, s);
 	step(src->d, VFIO_DEVICE_STATE_PRE_COPY_P2P);
 	src_stopcopy(src->d, s);
-	dst_load(dst->d, s);
+	dst_load_run(dst->d, s);
 	regs_compare(dst->d, true, "destination after");
 	step(src->d, VFIO_DEVICE_STATE_STOP);
 	check(device_data_fd(src->d) < 0, "%s: STOP closed the data fd",

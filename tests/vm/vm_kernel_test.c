@@ -49,14 +49,9 @@
 #include "localmig.h"
 #include "log.h"
 #include "migset.h"
+#include "vm_util.h"
 
 #define VM_MAXDEV	16
-#define VM_STREAM	4096
-#define VM_CHUNK	16	/* small reads: the stream position matters */
-
-/* BAR0 of an mtty port is a 16550 UART: LCR at 3, the scratch register 7. */
-#define UART_LCR	3
-#define UART_SCR	7
 
 struct vmdev {
 	char name[16];
@@ -65,65 +60,10 @@ struct vmdev {
 	struct device *d;
 };
 
-struct stream {
-	uint8_t buf[VM_STREAM];
-	size_t len;
-	size_t precopy;		/* bytes read in PRE_COPY */
-};
-
 static struct vmdev devs[VM_MAXDEV];
 static int ndevs;
 static struct vmdev other[2];	/* another mtty type */
 static int nother;
-static int npass, nfail;
-
-static void check(bool ok, const char *fmt, ...) PRINTFLIKE(2, 3);
-
-static void
-check(bool ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ok)
-		npass++;
-	else
-		nfail++;
-	printf("%s: ", ok ? "ok" : "FAIL");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-}
-
-static void
-section(const char *what)
-{
-	printf("\n== %s\n", what);
-	fflush(stdout);
-}
-
-/* The state the kernel reports now, or -1. */
-static int
-kstate(struct device *d)
-{
-	int s;
-
-	if (device_get_state(d, &s, NULL) < 0)
-		return -1;
-	return s;
-}
-
-static void
-show(struct device *d, const char *when)
-{
-	char fl[64];
-
-	printf("  %s: %s: flags 0x%x (%s), state %s, data fd %s\n", d->name,
-	    when, d->flags, fsm_flags_str(d->flags, fl, sizeof fl),
-	    fsm_name(kstate(d)), device_data_fd(d) >= 0 ? "open" : "none");
-	fflush(stdout);
-}
 
 static void
 hexdump(const char *what, const uint8_t *p, size_t len)
@@ -134,21 +74,6 @@ hexdump(const char *what, const uint8_t *p, size_t len)
 	for (i = 0; i < len; i++)
 		printf("%s%02x", i % 24 == 0 ? "\n    " : " ", p[i]);
 	printf("\n");
-}
-
-/* One arc (or one request the kernel walks); checks and shows it. */
-static bool
-step(struct device *d, int target)
-{
-	struct err e = { 0, "" };
-	int from = d->state, rc;
-
-	rc = device_set_state(d, target, &e);
-	check(rc == 0 && kstate(d) == target, "%s: %s -> %s%s%s", d->name,
-	    fsm_name(from), fsm_name(target), rc < 0 ? ": " : "",
-	    rc < 0 ? e.msg : "");
-	show(d, "after");
-	return rc == 0;
 }
 
 static int
@@ -168,18 +93,6 @@ close_dev(struct vmdev *v)
 {
 	device_free(v->d);
 	v->d = NULL;
-}
-
-static int
-reg_rw(struct device *d, uint64_t off, uint8_t *val, bool write)
-{
-	struct err e = { 0, "" };
-	int rc;
-
-	rc = device_region_rw(d, 0, off, val, 1, write, &e);
-	if (rc < 0)
-		printf("  %s\n", e.msg);
-	return rc;
 }
 
 /* The observable state a source gets: distinct per device. */
@@ -221,46 +134,6 @@ regs_compare(struct device *d, int i, bool want_equal, const char *why)
 	check(rc == 0 && equal == want_equal, "%s: %s: scratch 0x%02x, LCR "
 	    "0x%02x (source's 0x%02x, 0x%02x: %s)", d->name, why, got_scr,
 	    got_lcr, scr, lcr, equal ? "equal" : "different");
-}
-
-/*
- * Reads what the data fd has now: until -EAGAIN (pre-copy: empty for now)
- * or 0 (end of stream, *eof).  Returns the bytes read or a negative errno.
- */
-static ssize_t
-read_now(struct device *d, struct stream *s, bool *eof)
-{
-	size_t start = s->len;
-	ssize_t n;
-
-	*eof = false;
-	for (;;) {
-		if (s->len + VM_CHUNK > sizeof s->buf)
-			return -EFBIG;
-		n = device_read_data(d, s->buf + s->len, VM_CHUNK);
-		if (n == -EAGAIN)
-			break;
-		if (n < 0)
-			return n;
-		if (n == 0) {
-			*eof = true;
-			break;
-		}
-		s->len += n;
-	}
-	return s->len - start;
-}
-
-static int
-load(struct device *d, const uint8_t *buf, size_t len, struct err *e)
-{
-	ssize_t n;
-
-	n = device_write_data(d, buf, len);
-	if (n < 0)
-		return err_set(e, -n, "%s: write %zu bytes: %s", d->name, len,
-		    strerror(-n));
-	return 0;
 }
 
 static void
@@ -331,70 +204,31 @@ raw_read_empty(struct device *d)
 	    strerror(errno) : "data");
 }
 
-/* Source @i: RUNNING -> PRE_COPY, the initial data, up to -EAGAIN. */
-static void
-src_precopy(struct device *d, struct stream *s)
+/* load(): @buf into the data fd; a failure in @e. */
+static int
+load(struct device *d, const uint8_t *buf, size_t len, struct err *e)
 {
-	uint64_t initial = 0, dirty = 0;
-	bool eof;
 	ssize_t n;
-	int rc;
 
-	if (!step(d, VFIO_DEVICE_STATE_PRE_COPY))
+	n = device_write_data(d, buf, len);
+	if (n < 0)
+		return err_set(e, -n, "%s: write %zu bytes: %s", d->name, len,
+		    strerror(-n));
+	return 0;
+}
+
+/* src_precopy(), then what the kernel says of the drained pre-copy fd. */
+static void
+src_precopy_drained(struct device *d, struct stream *s)
+{
+	ssize_t n;
+
+	if (!src_precopy(d, s))
 		return;
-	check(device_data_fd(d) >= 0, "%s: PRE_COPY gave a data fd",
-	    d->name);
-	rc = device_precopy_info(d, &initial, &dirty, NULL);
-	check(rc == 0 && initial > 0, "%s: pre-copy info: initial %" PRIu64
-	    ", dirty %" PRIu64 " (rc %d)", d->name, initial, dirty, rc);
-	n = read_now(d, s, &eof);
-	check(n > 0 && (uint64_t)n == initial && !eof, "%s: initial data: "
-	    "%zd bytes, then empty for now (-EAGAIN)", d->name, n);
 	n = device_read_data(d, s->buf + s->len, VM_CHUNK);
 	check(n == -EAGAIN, "%s: read again in PRE_COPY: %zd (want -EAGAIN)",
 	    d->name, n);
 	raw_read_empty(d);
-	s->precopy = s->len;
-}
-
-/* PRE_COPY_P2P -> STOP_COPY: the same fd, the rest of the stream, then 0. */
-static void
-src_stopcopy(struct device *d, struct stream *s)
-{
-	uint64_t size = 0;
-	int fd = device_data_fd(d), rc;
-	bool eof;
-	ssize_t n;
-
-	if (!step(d, VFIO_DEVICE_STATE_STOP_COPY))
-		return;
-	check(device_data_fd(d) == fd && fd >= 0, "%s: STOP_COPY keeps the "
-	    "pre-copy data fd (%d, now %d)", d->name, fd, device_data_fd(d));
-	rc = device_stop_copy_size(d, &size, NULL);
-	check(rc == 0 && size > 0, "%s: stop-copy size %" PRIu64 " (rc %d)",
-	    d->name, size, rc);
-	n = read_now(d, s, &eof);
-	check(n > 0 && eof, "%s: stop-copy data: %zd bytes, then 0 (end)",
-	    d->name, n);
-	check(s->len == size, "%s: whole stream %zu bytes (%zu pre-copy), "
-	    "stop-copy size said %" PRIu64, d->name, s->len, s->precopy, size);
-	hexdump("stream", s->buf, s->len);
-}
-
-/* Destination: RUNNING -> RESUMING (one request), write it all, STOP. */
-static bool
-dst_load(struct device *d, const struct stream *s)
-{
-	struct err e = { 0, "" };
-	int rc;
-
-	if (!step(d, VFIO_DEVICE_STATE_RESUMING))
-		return false;
-	check(device_data_fd(d) >= 0, "%s: RESUMING gave a data fd", d->name);
-	rc = load(d, s->buf, s->len, &e);
-	check(rc == 0, "%s: wrote %zu bytes%s%s", d->name, s->len,
-	    rc < 0 ? ": " : "", e.msg);
-	return step(d, VFIO_DEVICE_STATE_STOP);
 }
 
 static void
@@ -408,11 +242,13 @@ t_byhand(struct stream *st)
 	for (i = 0; i < 2; i++)
 		regs_compare(devs[2 + i].d, i, false, "destination before");
 	for (i = 0; i < 2; i++)
-		src_precopy(devs[i].d, &st[i]);
+		src_precopy_drained(devs[i].d, &st[i]);
 	for (i = 0; i < 2; i++)	/* the barrier: all P2P before any stops */
 		step(devs[i].d, VFIO_DEVICE_STATE_PRE_COPY_P2P);
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < 2; i++) {
 		src_stopcopy(devs[i].d, &st[i]);
+		hexdump("stream", st[i].buf, st[i].len);
+	}
 	for (i = 0; i < 2; i++)
 		dst_load(devs[2 + i].d, &st[i]);
 	for (i = 0; i < 2; i++)
