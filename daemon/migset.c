@@ -835,3 +835,21 @@ migset_reset(struct migset *s, struct err *e)
 	migset_walk_free(&w);
 	return rc;
 }
+
+bool
+migset_step_settled(const struct migset_step_info *si)
+{
+	int i;
+
+	if (si->target != VFIO_DEVICE_STATE_STOP &&
+	    si->target != VFIO_DEVICE_STATE_RUNNING)
+		return false;
+	for (i = 0; i < si->ndevices; i++) {
+		if (fsm_initiates_p2p(si->from[i]) ||
+		    fsm_initiates_p2p(si->to[i]) ||
+		    si->to[i] == VFIO_DEVICE_STATE_RESUMING ||
+		    si->to[i] == VFIO_DEVICE_STATE_ERROR)
+			return false;
+	}
+	return true;
+}

@@ -40,6 +40,14 @@ struct migset_step_info {
 	const int *to;		/* per device: state after (== from if idle) */
 };
 
+/*
+ * Did the step leave every device still, its state settled for a digest:
+ * a step toward STOP or RUNNING in which no device initiates P2P before or
+ * after it and none is RESUMING or in ERROR (the destination's state once
+ * loaded, before any device runs again)?
+ */
+bool migset_step_settled(const struct migset_step_info *si);
+
 struct migset_opts {
 	bool allow_non_p2p;	/* accept devices without P2P in a multi-device set */
 	enum migset_order order;

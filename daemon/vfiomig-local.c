@@ -161,16 +161,8 @@ dst_step_cb(void *arg, const struct migset_step_info *si)
 	struct demo *d = arg;
 	int i;
 
-	if (si->target != VFIO_DEVICE_STATE_STOP &&
-	    si->target != VFIO_DEVICE_STATE_RUNNING)
+	if (!migset_step_settled(si))
 		return;
-	for (i = 0; i < si->ndevices; i++) {
-		if (fsm_initiates_p2p(si->from[i]) ||
-		    fsm_initiates_p2p(si->to[i]) ||
-		    si->to[i] == VFIO_DEVICE_STATE_RESUMING ||
-		    si->to[i] == VFIO_DEVICE_STATE_ERROR)
-			return;
-	}
 	for (i = 0; i < si->ndevices; i++)
 		d->loaded[i] = dev_sim_digest(migset_device(d->dst, i));
 	d->captured++;

@@ -127,18 +127,8 @@ void
 simset_capture_step(struct simset_capture *c,
     const struct migset_step_info *si)
 {
-	int i;
-
-	if (si->target != VFIO_DEVICE_STATE_STOP &&
-	    si->target != VFIO_DEVICE_STATE_RUNNING)
+	if (!migset_step_settled(si))
 		return;
-	for (i = 0; i < si->ndevices; i++) {
-		if (fsm_initiates_p2p(si->from[i]) ||
-		    fsm_initiates_p2p(si->to[i]) ||
-		    si->to[i] == VFIO_DEVICE_STATE_RESUMING ||
-		    si->to[i] == VFIO_DEVICE_STATE_ERROR)
-			return;
-	}
 	simset_digests(c->set, c->digests);
 	c->taken++;
 }
