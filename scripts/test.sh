@@ -37,7 +37,8 @@ if [ "$rc" -ne 0 ]; then
 	done
 fi
 # The daemons under valgrind (a build without sanitizers): no error, no
-# definite leak, on the integration tests that cover success and refusals.
+# definite leak, on the integration tests that cover success and refusals,
+# and on the control socket's tests.
 if [ "$rc" -eq 0 ] && [ "${VFIOMIG_SKIP_VALGRIND:-0}" != 1 ]; then
 	vdir=$top/build-valgrind
 	if "$top/scripts/build.sh" "$vdir" --enable-werror >/dev/null; then
@@ -53,6 +54,23 @@ if [ "$rc" -eq 0 ] && [ "${VFIOMIG_SKIP_VALGRIND:-0}" != 1 ]; then
 				fail=$((fail + 1)); rc=1
 			fi
 		done
+		# The control socket's tests (bad input, 200 clients, a
+		# subscriber that never reads, fds passed): test_ctl starts
+		# the daemon named by $VFIOMIGD and wants it to exit 0.
+		vg=$vdir/vfiomigd-valgrind
+		printf '#!/bin/sh\nexec valgrind -q --leak-check=full --error-exitcode=99 --errors-for-leak-kinds=definite "%s" "$@"\n' \
+		    "$vdir/daemon/vfiomigd" >"$vg"
+		chmod +x "$vg"
+		echo "test.sh: valgrind: tests/unit/test_ctl"
+		if (cd "$vdir" && make -s tests/unit/test_ctl >/dev/null &&
+		    VFIOMIG_SRCDIR=$top VFIOMIGD=$vg ./tests/unit/test_ctl \
+		    >"$vdir/test_ctl.valgrind.log" 2>&1); then
+			pass=$((pass + 1))
+		else
+			tail -n 40 "$vdir/test_ctl.valgrind.log"
+			echo "test.sh: valgrind: test_ctl FAILED (see $vdir/test_ctl.valgrind.log)"
+			fail=$((fail + 1)); rc=1
+		fi
 	else
 		echo "test.sh: the valgrind build failed"
 		fail=$((fail + 1)); rc=1
