@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -1253,6 +1254,85 @@ cmd_info(struct ctl *ctl, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* ---- wait: a set's drain or done eventfd ---- */
+
+static const struct option wait_opts[] = {
+	{ "drained", no_argument, NULL, 'd' },
+	{ "done", no_argument, NULL, 'D' },
+	{ "timeout", required_argument, NULL, 't' },
+	{ NULL, 0, NULL, 0 }
+};
+
+struct ctl_wait_args {
+	bool		 done;		/* the done eventfd, not the drain one */
+	int		 timeout_ms;	/* -1: none */
+};
+
+static int
+ctl_wait_opt(struct ctl *ctl, struct ctl_wait_args *a, int ch,
+    const char *val)
+{
+	uint32_t sec;
+
+	if (ch == 'd')
+		a->done = false;
+	else if (ch == 'D')
+		a->done = true;
+	else if (ctl_parse_u32(val, 10, &sec) < 0 || sec > 86400)
+		return ctl_bad(ctl, "--timeout: \"%s\" is not 0..86400 seconds",
+		    val);
+	else
+		a->timeout_ms = (int)sec * 1000;
+	return -1;
+}
+
+/*
+ * Gets the set's eventfd (GetDrainFd or GetDoneFd) and polls it, as a VMM
+ * would, until it is readable: 0 then, 1 on the timeout.
+ */
+static int
+cmd_wait(struct ctl *ctl, int argc, char **argv)
+{
+	struct ctl_wait_args a = { false, -1 };
+	const char *what;
+	struct pollfd pfd;
+	int rc;
+
+	if ((rc = cmd_getopt(ctl, &argc, &argv, &a)) >= 0)
+		return rc;
+	what = a.done ? "its migration ended" : "drained";
+	if ((rc = ctl_call_set(ctl, a.done ?
+	    VFIOMIG__V1__REQUEST__BODY_GET_DONE_FD :
+	    VFIOMIG__V1__REQUEST__BODY_GET_DRAIN_FD, argv[0])) != EXIT_OK)
+		return rc;
+	if (ctl->reply.nfds != 1) {
+		fprintf(stderr, "%s: wait: the daemon's answer carries %zu "
+		    "fds, not the eventfd\n", ctl->prog, ctl->reply.nfds);
+		return EXIT_FAIL;
+	}
+	ctl_catch_signals();
+	pfd.fd = ctl->reply.fds[0];
+	pfd.events = POLLIN;
+	for (;;) {
+		rc = poll(&pfd, 1, a.timeout_ms);
+		if (rc < 0 && errno == EINTR && !ctl_signalled)
+			continue;
+		break;
+	}
+	if (rc < 0) {
+		fprintf(stderr, "%s: wait: %s\n", ctl->prog, ctl_signalled ?
+		    "interrupted" : strerror(errno));
+		return EXIT_FAIL;
+	}
+	if (rc == 0) {
+		fprintf(stderr, "%s: wait: set %s: not %s after %d s\n",
+		    ctl->prog, argv[0], a.done ? "ended" : "drained",
+		    a.timeout_ms / 1000);
+		return EXIT_FAIL;
+	}
+	return ctl_done(ctl, "set %s: %s", argv[0], what);
+}
+
 /* ---- watch ---- */
 
 static const struct option watch_opts[] = {
@@ -1392,6 +1472,17 @@ static const struct cmd_entry cmd_watch_entry = {
 	"  --no-progress      status changes only, no periodic progress\n",
 	watch_opts, 0, 1, cmd_watch
 };
+static const struct cmd_entry cmd_wait_entry = {
+	"wait", "SET [--drained|--done] [--timeout SEC]",
+	"wait until every device of a set is in a P2P state (or its "
+	"migration ended)",
+	"  --drained          every device in RUNNING_P2P or PRE_COPY_P2P "
+	"(default)\n"
+	"  --done             the set's last migration ended, whatever its "
+	"outcome\n"
+	"  --timeout SEC      give up after SEC seconds: exit 1\n",
+	wait_opts, 1, 1, cmd_wait
+};
 static const struct cmd_entry cmd_version_entry = {
 	"version", "", "the client's and the daemon's versions",
 	NULL, NULL, 0, 0, cmd_version
@@ -1407,7 +1498,7 @@ static const struct cmd_entry *cmd_table[] = {
 	&cmd_device_list_entry, &cmd_device_add_entry, &cmd_device_remove_entry,
 	&cmd_incoming_entry,
 	&cmd_migrate_entry, &cmd_switchover_entry, &cmd_cancel_entry,
-	&cmd_info_entry, &cmd_watch_entry,
+	&cmd_info_entry, &cmd_watch_entry, &cmd_wait_entry,
 	&cmd_version_entry, &cmd_help_entry,
 	NULL
 };
@@ -1501,6 +1592,8 @@ cmd_option(struct ctl *ctl, int ch, const char *val, void *arg)
 			((struct ctl_incoming_args *)arg)->listen = val;
 	} else if (ctl->cmd == &cmd_watch_entry)
 		*(bool *)arg = true;
+	else if (ctl->cmd == &cmd_wait_entry)
+		return ctl_wait_opt(ctl, arg, ch, val);
 	return -1;
 }
 

@@ -95,7 +95,7 @@ for side in "$DS" "$SS"; do
 	ctl mk -s "$side" set create vm2
 	ctl_rc_is mk 0
 	ctl mkd -s "$side" device add vm2 big0 --sim --state-size 8M \
-	    --dirty-rate 20000
+	    --dirty-rate 20000 --arc-latency-us 200000
 	ctl_rc_is mkd 0
 done
 T2=0123456789abcdef-vm2-token
@@ -140,8 +140,28 @@ while :; do
 	sleep 0.1
 	n=$((n - 1))
 done
+# `wait`: the drain and done eventfds.  In pre-copy the set is neither
+# drained nor done: both time out (exit 1).  A waiter started now sees the
+# drain once switchover moves every device to PRE_COPY_P2P (each arc takes
+# 200 ms, so the drained set stays so while the devices enter STOP_COPY).
+ctl wn -s "$SS" wait vm2 --timeout 1
+ctl_rc_is wn 1
+err_has wn 'set vm2: not drained after 1 s'
+ctl wd -s "$SS" wait vm2 --done --timeout 1
+ctl_rc_is wd 1
+"$VFIOMIGCTL" -s "$SS" wait vm2 --drained --timeout 60 \
+    >"$T/wdr.ctlout" 2>"$T/wdr.ctlerr" </dev/null &
+wpid=$!
+it_pids="$it_pids $wpid"
+sleep 0.3
+alive "$wpid" || fail "wait vm2 ended before the switchover: \
+$(cat "$T/wdr.ctlout" "$T/wdr.ctlerr")"
 ctl sw -s "$SS" switchover vm2
 ctl_rc_is sw 0
+wait "$wpid"
+ctl_rc=$?
+ctl_rc_is wdr 0
+out_has wdr '^set vm2: drained$'
 n=$(( 30 * SLOW * 10 ))
 while :; do
 	ctl i2 -s "$SS" -o json info vm2
@@ -154,6 +174,11 @@ while :; do
 	n=$((n - 1))
 done
 note "switchover: vm2 completed, $(jget "$T/i2.ctlout" iteration) iterations"
+ctl wdone -s "$SS" wait vm2 --done --timeout 10
+ctl_rc_is wdone 0
+out_has wdone '^set vm2: its migration ended$'
+note "wait: timed out in pre-copy (exit 1), drained at the switchover, done \
+after it"
 
 stop_daemon src
 stop_daemon dst
