@@ -319,6 +319,39 @@ test_crc32c_hw_equals_sw(void **state)
 	}
 }
 
+/*
+ * The long path: three chains of 8 KiB blocks (3 x 8192 bytes at a time),
+ * then of 256-byte blocks, then words and bytes; every boundary between
+ * them, at every alignment, with a seed.  The reference is the table-driven
+ * software CRC the vectors above check.
+ */
+static void
+test_crc32c_hw_equals_sw_long(void **state)
+{
+	static const size_t lens[] = { 24575, 24576, 24577, 24576 + 767,
+	    24576 + 768, 24576 + 775, 49151, 49152, 49152 + 768 + 7,
+	    73728, 65536, 100000 };
+	size_t off, i, blen = 100000 + 16;
+	uint8_t *buf = malloc(blen);
+	uint32_t seed;
+
+	assert_non_null(buf);
+	rng_seed(7);
+	rng_fill(buf, blen);
+	for (off = 0; off < 8; off++) {
+		for (i = 0; i < ARRAY_SIZE(lens); i++) {
+			seed = rng_next();
+			assert_int_equal(crc32c(seed, buf + off, lens[i]),
+			    crc32c_sw(seed, buf + off, lens[i]));
+		}
+	}
+	/* A change anywhere in a long buffer changes the CRC. */
+	seed = crc32c(0, buf, 73728);
+	buf[12345] ^= 0x10;
+	assert_int_not_equal(crc32c(0, buf, 73728), seed);
+	free(buf);
+}
+
 /* Encode and decode */
 
 static void
@@ -1100,6 +1133,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_crc32c_vectors),
 		cmocka_unit_test(test_crc32c_hw_equals_sw),
+		cmocka_unit_test(test_crc32c_hw_equals_sw_long),
 		cmocka_unit_test(test_roundtrip_every_type),
 		cmocka_unit_test(test_header_layout),
 		cmocka_unit_test(test_bad_magic_version_type),
