@@ -107,14 +107,16 @@ static void
 regs_put(struct device *d, int i)
 {
 	uint8_t scr, lcr, got_scr = 0, got_lcr = 0;
+	bool ok;
 
 	regs_want(i, &scr, &lcr);
-	check(reg_rw(d, UART_SCR, &scr, true) == 0 &&
+	/* Apart from check(): its arguments are evaluated in any order. */
+	ok = reg_rw(d, UART_SCR, &scr, true) == 0 &&
 	    reg_rw(d, UART_LCR, &lcr, true) == 0 &&
 	    reg_rw(d, UART_SCR, &got_scr, false) == 0 &&
 	    reg_rw(d, UART_LCR, &got_lcr, false) == 0 &&
-	    got_scr == scr && got_lcr == lcr,
-	    "%s: BAR0 scratch 0x%02x, LCR 0x%02x written, read back 0x%02x, "
+	    got_scr == scr && got_lcr == lcr;
+	check(ok, "%s: BAR0 scratch 0x%02x, LCR 0x%02x written, read back 0x%02x, "
 	    "0x%02x", d->name, scr, lcr, got_scr, got_lcr);
 }
 
