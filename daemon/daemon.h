@@ -54,6 +54,8 @@ struct dset {
 	char			*token;		/* incoming jobs present it */
 	bool			 removed;	/* off dm->sets; a shell */
 	bool			 drained;	/* drain_efd is readable */
+	bool			 ending;	/* a source job may have sent
+					   a DEV_END (store.c's record) */
 	int			 states[CONFIG_MAX_DEVICES]; /* after the
 					   last step */
 	char			*ids[CONFIG_MAX_DEVICES]; /* identities */
@@ -93,6 +95,16 @@ void daemon_job_remove(struct daemon *dm, struct xfer_job *j);
 /* Opens every device of @cs and makes the set; nothing half-made. */
 int dset_new(const struct config_set *cs, struct dset **out, struct err *e);
 void dset_free(struct dset *ds);
+/*
+ * A set of devices adopted after a restart (store.c): @cs the
+ * configuration's set it is (NULL: a run-time set), @ids the recorded
+ * identities.  Takes every device whatever the outcome.  The status is
+ * FAILED until the caller decides (dset_release()).
+ */
+int dset_adopt(struct daemon *dm, const struct config_set *cs,
+	    const char *name, bool allow_non_p2p, const char *token,
+	    struct device **devs, const char **ids, int n, struct dset **out,
+	    struct err *e);
 /* Takes dm->lock: the array changes at run time (sets stay allocated). */
 struct dset *daemon_find_set(struct daemon *dm, const char *name);
 /*
@@ -125,6 +137,12 @@ const char *dset_status_name(enum dset_status st);
  * migrated set) with a message otherwise.
  */
 int dset_claim(struct dset *ds, struct xfer_job *job, struct err *e);
+/*
+ * A source job is about to send its first DEV_END: from now on the
+ * destination may commit.  The fd store's record says so before this
+ * returns (a restarted daemon then must not resume the devices).
+ */
+void dset_mark_ending(struct dset *ds);
 /* The job is over: the set has no job and the status @st. */
 void dset_release(struct dset *ds, enum dset_status st);
 enum dset_status dset_status(struct dset *ds);

@@ -3,7 +3,10 @@
  * one arc at a time as a VFIO driver does (mtty's set_state loop), with the
  * kernel's errnos; it sleeps each arc's latency in the old state and fails
  * arcs on injected faults.  Its state is a set of pages whose content is a
- * function of (seed, index, version), plus a BAR held literally.  Each device
+ * function of (seed, index, version), plus a BAR held literally; all of it
+ * (with the FSM state, the counters and the parameters) lives in a memfd
+ * mapped shared, so that it outlives the process as a real device's state
+ * does (device_sim_adopt() takes it back after a crash).  Each device
  * has threads of its own: the activity thread (dirties pages and writes P2P
  * into peers' BARs while the device runs), the feeder (writes the save
  * stream into the data fd) and the loader (parses the resume stream).
@@ -34,18 +37,22 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <linux/sockios.h>
 
+#include "conf.h"
 #include "crc32c.h"
 #include "dev-sim.h"
 #include "log.h"
@@ -142,18 +149,41 @@ struct sim_fault_slot {
 	bool limited;		/* count > 0 at injection */
 };
 
+/*
+ * The device's own state, in a memfd mapped MAP_SHARED: what a real device
+ * keeps in its hardware, so that it outlives the process that drives it
+ * (the daemon stores the memfd in systemd's fd store; device_sim_adopt()
+ * takes it back).  A header (magic, layout, sizes), then the BAR and one
+ * version per page.  Under the sim's mutex like the rest.
+ */
+#define SIM_SHM_MAGIC		0x4d4853204d495356ull	/* "VSIM SHM", LE */
+#define SIM_SHM_LAYOUT		1
+
+struct sim_shm {
+	uint64_t magic;
+	uint32_t layout;
+	uint32_t hdr_size;	/* offsetof(struct sim_shm, versions) */
+	uint64_t size;		/* bytes of the whole memfd */
+	uint64_t npages;
+	uint64_t own_seed;	/* the seed of a fresh device */
+	uint64_t seed;		/* the seed of the current content */
+	int32_t state;
+	uint32_t reserved;
+	uint64_t p2p_seq;
+	struct sim_stats stats;
+	struct sim_params p;	/* without faults: the process's */
+	uint8_t bar[SIM_BAR_SIZE];
+	uint32_t versions[];
+};
+
 struct sim {
 	struct device *dev;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;	/* activity wake-up, in-flight done */
-	struct sim_params p;
-	uint64_t npages;
-	uint64_t own_seed;	/* the seed of a fresh device */
-	uint64_t seed;		/* the seed of the current content */
-	uint32_t *versions;
-	uint8_t bar[SIM_BAR_SIZE];
-	int state;
-	struct sim_stats stats;
+	struct sim_shm *sh;	/* the memfd's mapping */
+	int memfd;
+	size_t shm_size;
+	uint64_t npages;	/* sh->npages, checked */
 	struct sim_fault_slot faults[SIM_MAX_FAULTS];
 	int nfaults;
 
@@ -164,7 +194,6 @@ struct sim {
 	uint64_t rng;		/* the activity thread's */
 	uint64_t last_ns;
 	uint64_t dirty_credit, p2p_credit;
-	uint64_t p2p_seq;
 	unsigned slot;		/* this device's 8-byte slot in peers' BARs */
 
 	/* Under sim_reg_lock. */
@@ -186,6 +215,7 @@ static const struct device_ops sim_ops;
 
 static void sim_load_close(struct sim *);
 static void sim_save_close(struct sim *);
+static void sim_free(struct sim *);
 
 /* Hashing and content. */
 
@@ -333,10 +363,10 @@ sim_digest_locked(const struct sim *s)
 {
 	uint64_t h;
 
-	h = sim_mix(s->seed ^ 0x5a5a5a5a5a5a5a5aull);
+	h = sim_mix(s->sh->seed ^ 0x5a5a5a5a5a5a5a5aull);
 	h = sim_hash(h, &s->npages, sizeof s->npages);
-	h = sim_hash(h, s->versions, s->npages * sizeof *s->versions);
-	return sim_hash(h, s->bar, sizeof s->bar);
+	h = sim_hash(h, s->sh->versions, s->npages * sizeof *s->sh->versions);
+	return sim_hash(h, s->sh->bar, sizeof s->sh->bar);
 }
 
 static uint64_t
@@ -424,8 +454,8 @@ sim_reg_remove(struct sim *s)
 static bool
 sim_runs(const struct sim *s)
 {
-	return fsm_initiates_p2p(s->state) &&
-	    (s->p.dirty_rate != 0 || s->p.p2p_rate != 0);
+	return fsm_initiates_p2p(s->sh->state) &&
+	    (s->sh->p.dirty_rate != 0 || s->sh->p.p2p_rate != 0);
 }
 
 static void
@@ -457,8 +487,8 @@ sim_dirty_pages(struct sim *s, uint64_t n)
 	n = MIN(n, s->npages);
 	while (n-- > 0) {
 		i = sim_rng(&s->rng) % s->npages;
-		s->versions[i]++;
-		s->stats.pages_dirtied++;
+		s->sh->versions[i]++;
+		s->sh->stats.pages_dirtied++;
 		sim_mark_dirty(s, i);
 	}
 	if (s->save.active && s->save.idle && s->save.ndirty > 0) {
@@ -484,11 +514,11 @@ static void
 sim_p2p_deliver(struct sim *r, unsigned slot, uint64_t seq)
 {
 	pthread_mutex_lock(&r->lock);
-	if (fsm_serves_mmio(r->state)) {
-		memcpy(r->bar + slot * 8, &seq, sizeof seq);
-		r->stats.p2p_received++;
+	if (fsm_serves_mmio(r->sh->state)) {
+		memcpy(r->sh->bar + slot * 8, &seq, sizeof seq);
+		r->sh->stats.p2p_received++;
 	} else
-		r->stats.p2p_lost++;
+		r->sh->stats.p2p_lost++;
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -504,13 +534,13 @@ sim_p2p_write(struct sim *s)
 		goto out;
 	r = s->peers[s->next_peer++ % s->npeers];
 	pthread_mutex_lock(&s->lock);
-	if (s->quit || !fsm_initiates_p2p(s->state)) {
+	if (s->quit || !fsm_initiates_p2p(s->sh->state)) {
 		pthread_mutex_unlock(&s->lock);
 		goto out;
 	}
 	s->inflight = true;
-	seq = ++s->p2p_seq;
-	s->stats.p2p_sent++;
+	seq = ++s->sh->p2p_seq;
+	s->sh->stats.p2p_sent++;
 	pthread_mutex_unlock(&s->lock);
 
 	sim_p2p_deliver(r, s->slot, seq);
@@ -532,8 +562,9 @@ sim_tick(struct sim *s)
 	el = s->last_ns != 0 ? now - s->last_ns : SIM_TICK_US * 1000ull;
 	s->last_ns = now;
 	el = MIN(el, SIM_MAX_ELAPSED_NS);
-	sim_dirty_pages(s, sim_credit(&s->dirty_credit, s->p.dirty_rate, el));
-	n = sim_credit(&s->p2p_credit, s->p.p2p_rate, el);
+	sim_dirty_pages(s, sim_credit(&s->dirty_credit, s->sh->p.dirty_rate,
+	    el));
+	n = sim_credit(&s->p2p_credit, s->sh->p.p2p_rate, el);
 	pthread_mutex_unlock(&s->lock);
 	while (n-- > 0)
 		sim_p2p_write(s);
@@ -624,7 +655,7 @@ sim_take_dirty(struct sim *s, struct sim_take *t)
 	sv->ndirty--;
 	t->type = SIM_REC_PAGE;
 	t->index = sv->scan;
-	t->version = s->versions[sv->scan];
+	t->version = s->sh->versions[sv->scan];
 	return true;
 }
 
@@ -637,12 +668,12 @@ sim_take(struct sim *s, struct sim_take *t)
 	if (!sv->hdr_sent) {
 		sv->hdr_sent = true;
 		t->type = SIM_REC_HDR;
-		t->u.hdr = (struct sim_rec_hdr){ s->seed, s->npages,
+		t->u.hdr = (struct sim_rec_hdr){ s->sh->seed, s->npages,
 		    SIM_PAGE_SIZE, SIM_BAR_SIZE };
 	} else if (sv->cursor < s->npages) {
 		t->type = SIM_REC_PAGE;
 		t->index = sv->cursor;
-		t->version = s->versions[sv->cursor++];
+		t->version = s->sh->versions[sv->cursor++];
 	} else if (sim_take_dirty(s, t))
 		;
 	else if (!sv->stopcopy || sv->end_sent)
@@ -650,7 +681,7 @@ sim_take(struct sim *s, struct sim_take *t)
 	else if (!sv->bar_sent) {
 		sv->bar_sent = true;
 		t->type = SIM_REC_BAR;
-		memcpy(sv->bar, s->bar, sizeof sv->bar);
+		memcpy(sv->bar, s->sh->bar, sizeof sv->bar);
 		t->bar = sv->bar;
 	} else {
 		sv->end_sent = true;
@@ -721,7 +752,7 @@ sim_feed_fill(struct sim *s, bool *done)
 	}
 	*done = n == 0 && s->save.end_sent;
 	s->save.idle = n == 0 && !*done;
-	seed = s->seed;
+	seed = s->sh->seed;
 	pthread_mutex_unlock(&s->lock);
 	for (i = 0; i < n; i++)
 		len += sim_take_put(seed, &t[i], s->save.buf + len);
@@ -760,7 +791,7 @@ sim_feed_send(struct sim *s, const uint8_t *p, size_t len, size_t *off)
 	if (n > 0) {
 		*off += n;
 		s->save.sent += n;
-		s->stats.bytes_saved += n;
+		s->sh->stats.bytes_saved += n;
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (n < 0 && errno != EAGAIN && errno != EINTR) {
@@ -1068,7 +1099,7 @@ sim_load_drain(struct sim *s)
 		if (n <= 0)
 			return false;
 		pthread_mutex_lock(&s->lock);
-		s->stats.bytes_loaded += n;
+		s->sh->stats.bytes_loaded += n;
 		pthread_mutex_unlock(&s->lock);
 		l->have += n;
 		sim_load_parse(s, l);
@@ -1206,9 +1237,10 @@ sim_load_commit(struct sim *s, struct err *e)
 		return err_set(e, EINVAL, "%s: load: %s", s->dev->name, why);
 	}
 	pthread_mutex_lock(&s->lock);
-	s->seed = l->seed;
-	memcpy(s->versions, l->versions, s->npages * sizeof *s->versions);
-	memcpy(s->bar, l->bar, sizeof s->bar);
+	s->sh->seed = l->seed;
+	memcpy(s->sh->versions, l->versions,
+	    s->npages * sizeof *s->sh->versions);
+	memcpy(s->sh->bar, l->bar, sizeof s->sh->bar);
 	pthread_mutex_unlock(&s->lock);
 	sim_load_close(s);
 	return 0;
@@ -1219,9 +1251,9 @@ sim_load_commit(struct sim *s, struct err *e)
 static uint32_t
 sim_latency(const struct sim *s, int from, int to)
 {
-	uint32_t us = s->p.latency_us[from][to];
+	uint32_t us = s->sh->p.latency_us[from][to];
 
-	return us != 0 ? us : s->p.arc_latency_us;
+	return us != 0 ? us : s->sh->p.arc_latency_us;
 }
 
 /* Consumes the injected fault for @from -> @to into *out; false if none. */
@@ -1258,14 +1290,14 @@ sim_enter(struct sim *s, int next, bool arc)
 	pthread_mutex_lock(&s->lock);
 	while (!fsm_initiates_p2p(next) && s->inflight)
 		pthread_cond_wait(&s->cond, &s->lock);
-	if (s->state == VFIO_DEVICE_STATE_PRE_COPY_P2P ||
-	    s->state == VFIO_DEVICE_STATE_PRE_COPY) {
+	if (s->sh->state == VFIO_DEVICE_STATE_PRE_COPY_P2P ||
+	    s->sh->state == VFIO_DEVICE_STATE_PRE_COPY) {
 		if (next == VFIO_DEVICE_STATE_STOP_COPY)
 			sim_save_stopcopy(s);
 	}
-	s->state = next;
+	s->sh->state = next;
 	if (arc)
-		s->stats.arcs++;
+		s->sh->stats.arcs++;
 	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
 }
@@ -1312,7 +1344,7 @@ sim_arc_effect(struct sim *s, int cur, int next, int *fd, struct err *e)
 static int
 sim_arc(struct sim *s, int next, int *fd, struct err *e)
 {
-	int cur = s->state, rc;
+	int cur = s->sh->state, rc;
 	uint32_t us = sim_latency(s, cur, next);
 
 	*fd = -1;
@@ -1338,7 +1370,7 @@ sim_streams_end(struct sim *s)
 static int
 sim_get_flags(struct device *d, uint32_t *flags, struct err *e)
 {
-	*flags = sim_of(d)->p.flags;
+	*flags = sim_of(d)->sh->p.flags;
 	return 0;
 }
 
@@ -1348,7 +1380,7 @@ sim_get_state(struct device *d, int *state, struct err *e)
 	struct sim *s = sim_of(d);
 
 	pthread_mutex_lock(&s->lock);
-	*state = s->state;
+	*state = s->sh->state;
 	pthread_mutex_unlock(&s->lock);
 	return 0;
 }
@@ -1360,11 +1392,11 @@ sim_set_state(struct device *d, int target, int *data_fd, struct err *e)
 	int next, fd, rc;
 
 	*data_fd = -1;
-	while (s->state != target) {
-		next = fsm_next(s->p.flags, s->state, target);
+	while (s->sh->state != target) {
+		next = fsm_next(s->sh->p.flags, s->sh->state, target);
 		if (next < 0)
 			return err_set(e, EINVAL, "%s: %s -> %s: no such arc",
-			    d->name, fsm_name(s->state), fsm_name(target));
+			    d->name, fsm_name(s->sh->state), fsm_name(target));
 		if ((rc = sim_arc(s, next, &fd, e)) < 0)
 			return rc;
 		if (fd >= 0 && next != target) {
@@ -1437,8 +1469,8 @@ sim_precopy_info(struct device *d, int data_fd, uint64_t *initial,
 	int inq = 0, rc = 0;
 
 	pthread_mutex_lock(&s->lock);
-	if (s->state != VFIO_DEVICE_STATE_PRE_COPY &&
-	    s->state != VFIO_DEVICE_STATE_PRE_COPY_P2P)
+	if (s->sh->state != VFIO_DEVICE_STATE_PRE_COPY &&
+	    s->sh->state != VFIO_DEVICE_STATE_PRE_COPY_P2P)
 		rc = EINVAL;
 	else if (!sv->active || !sim_is_save_fd(sv, data_fd))
 		rc = ENODEV;
@@ -1454,16 +1486,16 @@ sim_precopy_info(struct device *d, int data_fd, uint64_t *initial,
 	pthread_mutex_unlock(&s->lock);
 	if (rc != 0)
 		return err_set(e, rc, "%s: pre-copy info in %s: %s", d->name,
-		    fsm_name(s->state), strerror(rc));
+		    fsm_name(s->sh->state), strerror(rc));
 	return 0;
 }
 
 static void
 sim_fresh(struct sim *s)
 {
-	s->seed = s->own_seed;
-	memset(s->versions, 0, s->npages * sizeof *s->versions);
-	memset(s->bar, 0, sizeof s->bar);
+	s->sh->seed = s->sh->own_seed;
+	memset(s->sh->versions, 0, s->npages * sizeof *s->sh->versions);
+	memset(s->sh->bar, 0, sizeof s->sh->bar);
 }
 
 static int
@@ -1474,12 +1506,12 @@ sim_reset(struct device *d, struct err *e)
 
 	sim_streams_end(s);
 	pthread_mutex_lock(&s->lock);
-	memcpy(&resets, s->bar + SIM_BAR_RESETS_OFF, sizeof resets);
+	memcpy(&resets, s->sh->bar + SIM_BAR_RESETS_OFF, sizeof resets);
 	sim_fresh(s);
 	/* The reset count register: a reset device never looks untouched. */
 	resets++;
-	memcpy(s->bar + SIM_BAR_RESETS_OFF, &resets, sizeof resets);
-	s->state = VFIO_DEVICE_STATE_RUNNING;
+	memcpy(s->sh->bar + SIM_BAR_RESETS_OFF, &resets, sizeof resets);
+	s->sh->state = VFIO_DEVICE_STATE_RUNNING;
 	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
 	return 0;
@@ -1498,9 +1530,9 @@ sim_region_rw(struct device *d, int index, uint64_t off, void *buf,
 		    len);
 	pthread_mutex_lock(&s->lock);
 	if (!write)
-		memcpy(buf, s->bar + off, len);
-	else if (fsm_serves_mmio(s->state))
-		memcpy(s->bar + off, buf, len);
+		memcpy(buf, s->sh->bar + off, len);
+	else if (fsm_serves_mmio(s->sh->state))
+		memcpy(s->sh->bar + off, buf, len);
 	pthread_mutex_unlock(&s->lock);
 	return 0;
 }
@@ -1519,10 +1551,7 @@ sim_destroy(struct device *d)
 	pthread_mutex_unlock(&s->lock);
 	pthread_join(s->activity, NULL);
 	sim_streams_end(s);
-	pthread_cond_destroy(&s->cond);
-	pthread_mutex_destroy(&s->lock);
-	free(s->versions);
-	free(s);
+	sim_free(s);
 	d->priv = NULL;
 }
 
@@ -1567,56 +1596,105 @@ sim_params_check(const char *name, const struct sim_params *p, struct err *e)
 	return 0;
 }
 
+/* The process's side of a sim: its memfd stays open unless closed here. */
+static void
+sim_free(struct sim *s)
+{
+	pthread_cond_destroy(&s->cond);
+	pthread_mutex_destroy(&s->lock);
+	if (s->sh != NULL)
+		munmap(s->sh, s->shm_size);
+	close_fd(&s->memfd);
+	free(s);
+}
+
 static struct sim *
-sim_new(const char *name, const struct sim_params *p)
+sim_alloc(void)
 {
 	struct sim *s = xcalloc(1, sizeof *s);
-	int i;
 
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
-	s->p = *p;
-	s->p.nfaults = 0;
-	s->npages = (p->state_size + SIM_PAGE_SIZE - 1) / SIM_PAGE_SIZE;
-	s->own_seed = p->seed != 0 ? p->seed : sim_name_seed(name);
-	s->versions = xcalloc(s->npages, sizeof *s->versions);
-	sim_fresh(s);
-	s->state = VFIO_DEVICE_STATE_RUNNING;
-	s->rng = sim_mix(s->own_seed) | 1;
+	s->memfd = -1;
 	s->save.fd = s->save.evfd = -1;
 	s->load.fd = s->load.evfd = -1;
+	return s;
+}
+
+static size_t
+sim_shm_size(uint64_t npages)
+{
+	return offsetof(struct sim_shm, versions) + npages * sizeof(uint32_t);
+}
+
+/* A fresh device's state in a new memfd, mapped. */
+static int
+sim_new(const char *name, const struct sim_params *p, struct sim **out,
+    struct err *e)
+{
+	struct sim *s = sim_alloc();
+	char mname[CONFIG_NAME_MAX + 16];
+	void *m;
+	int i, rc;
+
+	*out = NULL;
+	s->npages = (p->state_size + SIM_PAGE_SIZE - 1) / SIM_PAGE_SIZE;
+	s->shm_size = sim_shm_size(s->npages);
+	snprintf(mname, sizeof mname, "vfiomig-sim:%s", name);
+	s->memfd = memfd_create(mname, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (s->memfd < 0 || ftruncate(s->memfd, s->shm_size) < 0) {
+		rc = err_set(e, errno, "%s: sim state memfd: %s", name,
+		    strerror(errno));
+		sim_free(s);
+		return rc;
+	}
+	/* Its size is the layout's: nobody may shrink it under the map. */
+	if (fcntl(s->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0)
+		log_debug("%s: sim memfd: F_ADD_SEALS: %s", name,
+		    strerror(errno));
+	m = mmap(NULL, s->shm_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+	    s->memfd, 0);
+	if (m == MAP_FAILED) {
+		rc = err_set(e, errno, "%s: sim state mmap: %s", name,
+		    strerror(errno));
+		sim_free(s);
+		return rc;
+	}
+	s->sh = m;
+	s->sh->magic = SIM_SHM_MAGIC;
+	s->sh->layout = SIM_SHM_LAYOUT;
+	s->sh->hdr_size = offsetof(struct sim_shm, versions);
+	s->sh->size = s->shm_size;
+	s->sh->npages = s->npages;
+	s->sh->p = *p;
+	s->sh->p.nfaults = 0;
+	memset(s->sh->p.faults, 0, sizeof s->sh->p.faults);
+	s->sh->own_seed = p->seed != 0 ? p->seed : sim_name_seed(name);
+	sim_fresh(s);
+	s->sh->state = VFIO_DEVICE_STATE_RUNNING;
 	for (i = 0; i < p->nfaults; i++) {
 		s->faults[i].f = p->faults[i];
 		s->faults[i].limited = p->faults[i].count > 0;
 	}
 	s->nfaults = p->nfaults;
-	return s;
+	*out = s;
+	return 0;
 }
 
-int
-device_sim_create(const char *name, const struct sim_params *p,
-    struct device **out, struct err *e)
+/* The device around @s: threads started, registered, probed.  Takes @s. */
+static int
+sim_start(const char *name, struct sim *s, struct device **out,
+    struct err *e)
 {
-	struct sim_params def;
 	struct device *d;
-	struct sim *s;
 	int rc;
 
-	*out = NULL;
-	if (p == NULL) {
-		sim_params_default(&def);
-		p = &def;
-	}
-	if ((rc = sim_params_check(name, p, e)) < 0)
-		return rc;
-	pthread_once(&sim_crc_once, sim_crc_init);
-	s = sim_new(name, p);
+	s->rng = sim_mix(s->sh->own_seed ^ s->sh->stats.pages_dirtied) | 1;
 	d = device_alloc(name, &sim_ops, s, -1);
 	s->dev = d;
 	if ((rc = pthread_create(&s->activity, NULL, sim_activity_main, s))) {
 		d->priv = NULL;
-		free(s->versions);
-		free(s);
+		sim_free(s);
 		device_free(d);
 		return err_set(e, rc, "%s: activity thread: %s", name,
 		    strerror(rc));
@@ -1628,6 +1706,129 @@ device_sim_create(const char *name, const struct sim_params *p,
 	}
 	*out = d;
 	return 0;
+}
+
+int
+device_sim_create(const char *name, const struct sim_params *p,
+    struct device **out, struct err *e)
+{
+	struct sim_params def;
+	struct sim *s;
+	int rc;
+
+	*out = NULL;
+	if (p == NULL) {
+		sim_params_default(&def);
+		p = &def;
+	}
+	if ((rc = sim_params_check(name, p, e)) < 0)
+		return rc;
+	pthread_once(&sim_crc_once, sim_crc_init);
+	if ((rc = sim_new(name, p, &s, e)) < 0)
+		return rc;
+	return sim_start(name, s, out, e);
+}
+
+/* Whether the header at @h (of a memfd of @size bytes) is a sim's. */
+static const char *
+sim_shm_check(const struct sim_shm *h, uint64_t size)
+{
+	if (size < sizeof *h)
+		return "shorter than the header";
+	if (h->magic != SIM_SHM_MAGIC)
+		return "bad magic";
+	if (h->layout != SIM_SHM_LAYOUT)
+		return "unknown layout version";
+	if (h->hdr_size != offsetof(struct sim_shm, versions))
+		return "header size mismatch";
+	if (h->npages == 0 || h->npages > UINT32_MAX)
+		return "page count out of range";
+	if (h->size != size || sim_shm_size(h->npages) != size)
+		return "size does not match the page count";
+	if (h->state < 0 || h->state >= FSM_NSTATES)
+		return "bad device state";
+	if (h->p.state_size / SIM_PAGE_SIZE > h->npages ||
+	    (h->p.state_size + SIM_PAGE_SIZE - 1) / SIM_PAGE_SIZE !=
+	    h->npages)
+		return "state size does not match the page count";
+	return NULL;
+}
+
+int
+device_sim_adopt(const char *name, int memfd, struct device **out,
+    struct err *e)
+{
+	struct sim_shm hdr;
+	struct sim *s;
+	struct stat st;
+	const char *why;
+	ssize_t n;
+	void *m;
+	int rc;
+
+	*out = NULL;
+	if (memfd < 0)
+		return err_set(e, EBADF, "%s: sim memfd %d: %s", name, memfd,
+		    strerror(EBADF));
+	if (fstat(memfd, &st) < 0) {
+		rc = err_set(e, errno, "%s: sim memfd: fstat: %s", name,
+		    strerror(errno));
+		close(memfd);
+		return rc;
+	}
+	memset(&hdr, 0, sizeof hdr);
+	n = pread(memfd, &hdr, sizeof hdr, 0);
+	if (n < 0) {
+		rc = err_set(e, errno, "%s: sim memfd: read: %s", name,
+		    strerror(errno));
+		close(memfd);
+		return rc;
+	}
+	why = (size_t)n < sizeof hdr ? "shorter than the header" :
+	    sim_shm_check(&hdr, st.st_size);
+	if (why == NULL && sim_params_check(name, &hdr.p, NULL) < 0)
+		why = "bad parameters";
+	if (why != NULL) {
+		close(memfd);
+		return err_set(e, EINVAL, "%s: not a sim device state "
+		    "(%s, %lld bytes)", name, why, (long long)st.st_size);
+	}
+	pthread_once(&sim_crc_once, sim_crc_init);
+	m = mmap(NULL, st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd,
+	    0);
+	if (m == MAP_FAILED) {
+		rc = err_set(e, errno, "%s: sim state mmap: %s", name,
+		    strerror(errno));
+		close(memfd);
+		return rc;
+	}
+	s = sim_alloc();
+	s->memfd = memfd;
+	s->sh = m;
+	s->shm_size = st.st_size;
+	s->npages = hdr.npages;
+	if (fcntl(memfd, F_SETFD, FD_CLOEXEC) < 0)
+		log_debug("%s: sim memfd: FD_CLOEXEC: %s", name,
+		    strerror(errno));
+	return sim_start(name, s, out, e);
+}
+
+int
+dev_sim_memfd(const struct device *d)
+{
+	return device_is_sim(d) ? sim_of((struct device *)d)->memfd : -1;
+}
+
+int
+dev_sim_abandon(struct device *d)
+{
+	struct sim *s = sim_of(d);
+	int fd;
+
+	fd = s->memfd;
+	s->memfd = -1;
+	device_free(d);
+	return fd;
 }
 
 bool
@@ -1690,7 +1891,7 @@ dev_sim_stats(struct device *d, struct sim_stats *st)
 	struct sim *s = sim_of(d);
 
 	pthread_mutex_lock(&s->lock);
-	*st = s->stats;
+	*st = s->sh->stats;
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -1712,8 +1913,8 @@ dev_sim_set_rates(struct device *d, uint32_t dirty_rate, uint32_t p2p_rate)
 	struct sim *s = sim_of(d);
 
 	pthread_mutex_lock(&s->lock);
-	s->p.dirty_rate = dirty_rate;
-	s->p.p2p_rate = p2p_rate;
+	s->sh->p.dirty_rate = dirty_rate;
+	s->sh->p.p2p_rate = p2p_rate;
 	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
 }

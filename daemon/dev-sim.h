@@ -64,6 +64,29 @@ int device_sim_create(const char *name, const struct sim_params *p,
 bool device_is_sim(const struct device *d);
 
 /*
+ * The device's state (seeds, page versions, BAR, FSM state, counters,
+ * parameters) lives in a memfd, "vfiomig-sim:NAME", mapped shared, as a
+ * real device's lives in the hardware: the daemon stores it (systemd's fd
+ * store) and a restarted daemon adopts it.  dev_sim_memfd(): that memfd,
+ * still the device's (-1 for another backend).
+ *
+ * device_sim_adopt() takes @memfd whatever the outcome.  It checks the
+ * header (magic, layout, sizes against the memfd's size, the page count):
+ * -EINVAL and "NAME: not a sim device state (why, N bytes)" otherwise.
+ * The device is in the state it was, with no data stream: from PRE_COPY,
+ * STOP_COPY or RESUMING the arcs out work (RESUMING -> STOP fails, there
+ * is nothing loaded); injected faults and peers are not kept.
+ *
+ * dev_sim_abandon(): what a crash does to the process's side (threads,
+ * streams, the device object) without touching the state; returns the
+ * memfd, now the caller's.  For tests.
+ */
+int dev_sim_memfd(const struct device *d);
+int device_sim_adopt(const char *name, int memfd, struct device **out,
+		     struct err *e);
+int dev_sim_abandon(struct device *d);
+
+/*
  * The devices whose BARs @d writes P2P into (the other devices of its VM).
  * @d itself and devices of other backends are skipped; a peer destroyed
  * later leaves every list by itself.

@@ -482,3 +482,45 @@ device_adopt_fd(const char *name, int fd, struct device **out, struct err *e)
 	}
 	return vfio_finish(name, v, out, e);
 }
+
+int
+device_adopt_vfio(const char *name, const struct device_vfio_fds *fds,
+    struct device **out, struct err *e)
+{
+	struct device *d;
+	struct vfio_dev *v;
+	int rc;
+
+	rc = device_adopt_fd(name, fds->dev, &d, e);
+	if (rc < 0) {
+		if (fds->group >= 0)
+			close(fds->group);
+		if (fds->container >= 0)
+			close(fds->container);
+		if (fds->iommufd >= 0)
+			close(fds->iommufd);
+		return rc;
+	}
+	v = vfio_priv(d);
+	v->group_fd = fds->group;
+	v->container_fd = fds->container;
+	v->iommufd = fds->iommufd;
+	*out = d;
+	return 0;
+}
+
+bool
+device_vfio_fds(const struct device *d, struct device_vfio_fds *fds)
+{
+	const struct vfio_dev *v;
+
+	fds->dev = fds->group = fds->container = fds->iommufd = -1;
+	if (d == NULL || d->ops != &vfio_ops)
+		return false;
+	v = d->priv;
+	fds->dev = v->dev_fd;
+	fds->group = v->group_fd;
+	fds->container = v->container_fd;
+	fds->iommufd = v->iommufd;
+	return true;
+}

@@ -17,6 +17,19 @@
 #include "device.h"
 #include "log.h"
 
+void (*device_data_hook)(struct device *, int);
+
+/* The data fd closed, the hook told. */
+static void
+device_data_close(struct device *d)
+{
+	if (d->data_fd < 0)
+		return;
+	if (device_data_hook != NULL)
+		device_data_hook(d, -1);
+	close_fd(&d->data_fd);
+}
+
 struct device *
 device_alloc(const char *name, const struct device_ops *ops, void *priv,
     int fd)
@@ -52,9 +65,10 @@ device_free(struct device *d)
 {
 	if (d == NULL)
 		return;
-	close_fd(&d->data_fd);
+	device_data_close(d);
 	if (d->ops != NULL && d->ops->destroy != NULL)
 		d->ops->destroy(d);
+	free(d->store_name);
 	free(d->name);
 	free(d);
 }
@@ -63,9 +77,11 @@ device_free(struct device *d)
 static void
 device_data_take(struct device *d, int fd)
 {
-	close_fd(&d->data_fd);
+	device_data_close(d);
 	d->data_fd = fd;
 	d->data_eof = false;
+	if (device_data_hook != NULL)
+		device_data_hook(d, fd);
 }
 
 static bool
@@ -86,7 +102,7 @@ device_set_failed(struct device *d)
 	if (d->ops->get_state(d, &now, NULL) == 0)
 		d->state = now;
 	if (!device_state_has_data(d->state))
-		close_fd(&d->data_fd);
+		device_data_close(d);
 }
 
 int
@@ -119,7 +135,7 @@ device_set_state(struct device *d, int state, struct err *e)
 	if (fd >= 0)
 		device_data_take(d, fd);
 	else if (!device_state_has_data(state))
-		close_fd(&d->data_fd);
+		device_data_close(d);
 	return 0;
 }
 
@@ -141,7 +157,7 @@ device_reset(struct device *d, struct err *e)
 {
 	int rc;
 
-	close_fd(&d->data_fd);
+	device_data_close(d);
 	d->data_eof = false;
 	rc = d->ops->reset(d, e);
 	if (rc < 0) {

@@ -58,7 +58,19 @@ struct device {
 	bool data_eof;		/* the data fd reported end of stream */
 	uint64_t bytes_read;	/* data read from / written to the data fd */
 	uint64_t bytes_written;
+	/*
+	 * "d.SET.DEV" while the device is in a set whose fds go into the
+	 * service manager's fd store (store.c), else NULL.
+	 */
+	char *store_name;
 };
+
+/*
+ * Called whenever a device's data fd opens (@fd) or closes (-1), from the
+ * thread that drives the device.  NULL (the default) for none.  Set once
+ * before any device exists.
+ */
+extern void (*device_data_hook)(struct device *d, int fd);
 
 /*
  * Kernel backend.  @name names the device in every message.
@@ -81,6 +93,20 @@ int device_open_group(const char *name, const char *group_path,
 		      const char *dev_name, struct device **out, struct err *e);
 int device_adopt_fd(const char *name, int fd, struct device **out,
 		    struct err *e);
+
+/*
+ * A kernel device's fds: the device and what keeps it usable (-1 each if
+ * none).  device_vfio_fds() fills them (false for another backend; the
+ * fds stay the device's).  device_adopt_vfio(): device_adopt_fd() of
+ * @fds->dev keeping the others too (a restarted daemon takes them back
+ * from systemd's fd store); it takes every fd whatever the outcome.
+ */
+struct device_vfio_fds {
+	int dev, group, container, iommufd;
+};
+bool device_vfio_fds(const struct device *d, struct device_vfio_fds *fds);
+int device_adopt_vfio(const char *name, const struct device_vfio_fds *fds,
+		      struct device **out, struct err *e);
 
 /* Backend constructors use this: allocates and fills the common part. */
 struct device *device_alloc(const char *name, const struct device_ops *ops,

@@ -28,6 +28,7 @@
 #include "daemon.h"
 #include "dev-sim.h"
 #include "log.h"
+#include "store.h"
 
 #define DSET_REGION_CONFIG 7	/* VFIO_PCI_CONFIG_REGION_INDEX */
 
@@ -158,6 +159,7 @@ dset_add_devices(struct dset *ds, struct err *e)
 		}
 		ds->ids[i] = dset_make_identity(&cs->devices[i], d);
 		ds->states[i] = d->state;
+		store_device_join(ds->name, d);
 	}
 	return 0;
 }
@@ -303,6 +305,45 @@ fail:
 	return rc;
 }
 
+int
+dset_adopt(struct daemon *dm, const struct config_set *cs, const char *name,
+    bool allow_non_p2p, const char *token, struct device **devs,
+    const char **ids, int n, struct dset **out, struct err *e)
+{
+	struct dset *ds;
+	int i, rc = 0;
+
+	*out = NULL;
+	if ((ds = dset_alloc(name, allow_non_p2p, token, e)) == NULL) {
+		for (i = 0; i < n; i++)
+			device_free(devs[i]);
+		return -e->code;
+	}
+	ds->conf = cs;
+	ds->from_config = cs != NULL;
+	ds->dm = dm;
+	for (i = 0; i < n; i++) {
+		if (rc == 0 && (rc = migset_add(ds->ms, devs[i], e)) == 0) {
+			ds->ids[i] = xstrdup(ids[i] != NULL ? ids[i] : "");
+			ds->states[i] = devs[i]->state;
+			store_device_join(name, devs[i]);
+		} else
+			device_free(devs[i]);
+	}
+	if (rc < 0 || (rc = migset_check(ds->ms, e)) < 0) {
+		for (i = 0; i < migset_count(ds->ms); i++)
+			store_device_leave(migset_device(ds->ms, i));
+		dset_free(ds);
+		return rc;
+	}
+	/* The recovery decides, then dset_release() says. */
+	ds->status = DSET_FAILED;
+	dset_link_sims(ds);
+	dset_make_pdevs(ds);
+	*out = ds;
+	return 0;
+}
+
 void
 dset_free(struct dset *ds)
 {
@@ -314,6 +355,8 @@ dset_free(struct dset *ds)
 		free(ds->ids[i]);
 	free(ds->pdevs);
 	free(ds->pdev_ptrs);
+	for (i = 0; ds->ms != NULL && i < (size_t)migset_count(ds->ms); i++)
+		store_device_leave(migset_device(ds->ms, i));
 	migset_free(ds->ms);
 	close_fd(&ds->drain_efd);
 	close_fd(&ds->done_efd);
@@ -394,6 +437,7 @@ dset_add_locked(struct dset *ds, const struct config_device *cd,
 	}
 	ds->ids[n] = dset_make_identity(cd, d);
 	dset_changed_locked(ds);
+	store_device_join(ds->name, d);
 	return 0;
 }
 
@@ -408,6 +452,8 @@ dset_add_device(struct dset *ds, const struct config_device *cd,
 	pthread_mutex_unlock(&ds->lock);
 	if (rc < 0)
 		device_free(d);
+	else
+		store_update();
 	return rc;
 }
 
@@ -433,6 +479,7 @@ dset_remove_locked(struct dset *ds, const char *name, struct err *e)
 	    *ds->ids);
 	ds->ids[n - 1] = NULL;
 	dset_changed_locked(ds);
+	store_device_leave(d);
 	device_free(d);
 	return 0;
 }
@@ -445,6 +492,8 @@ dset_remove_device(struct dset *ds, const char *name, struct err *e)
 	pthread_mutex_lock(&ds->lock);
 	rc = dset_remove_locked(ds, name, e);
 	pthread_mutex_unlock(&ds->lock);
+	if (rc == 0)
+		store_update();
 	return rc;
 }
 
@@ -459,6 +508,8 @@ dset_set_token(struct dset *ds, const char *token, struct err *e)
 		ds->token = xstrdup(token);
 	}
 	pthread_mutex_unlock(&ds->lock);
+	if (rc == 0)
+		store_update();
 	return rc;
 }
 
@@ -483,6 +534,8 @@ daemon_add_set(struct daemon *dm, struct dset *ds, struct err *e)
 		dm->sets[dm->nsets++] = ds;
 	}
 	pthread_mutex_unlock(&dm->lock);
+	if (rc == 0)
+		store_update();
 	return rc;
 }
 
@@ -493,6 +546,8 @@ dset_empty_locked(struct dset *ds)
 	int i;
 
 	ds->removed = true;
+	for (i = 0; ds->ms != NULL && i < migset_count(ds->ms); i++)
+		store_device_leave(migset_device(ds->ms, i));
 	migset_free(ds->ms);
 	ds->ms = NULL;
 	free(ds->pdevs);
@@ -535,6 +590,8 @@ daemon_remove_set(struct daemon *dm, const char *name, struct err *e)
 	}
 	pthread_mutex_unlock(&ds->lock);
 	pthread_mutex_unlock(&dm->lock);
+	if (rc == 0)
+		store_update();
 	return rc;
 }
 
@@ -581,7 +638,23 @@ dset_claim(struct dset *ds, struct xfer_job *job, struct err *e)
 	else if ((rc = dset_claim_locked(ds, job, e)) == 0)
 		dset_job_begin_locked(ds);
 	pthread_mutex_unlock(&ds->lock);
+	/* Recorded before the job's thread moves a device. */
+	if (rc == 0)
+		store_update();
 	return rc;
+}
+
+void
+dset_mark_ending(struct dset *ds)
+{
+	bool first;
+
+	pthread_mutex_lock(&ds->lock);
+	first = !ds->ending;
+	ds->ending = true;
+	pthread_mutex_unlock(&ds->lock);
+	if (first)
+		store_update();
 }
 
 void
@@ -589,11 +662,13 @@ dset_release(struct dset *ds, enum dset_status st)
 {
 	pthread_mutex_lock(&ds->lock);
 	ds->job = NULL;
+	ds->ending = false;
 	ds->status = st;
 	dset_resync_locked(ds);
 	if (ds->done_efd >= 0)
 		eventfd_write(ds->done_efd, 1);
 	pthread_mutex_unlock(&ds->lock);
+	store_update();
 	log_info("set %s: status %s", ds->name, dset_status_name(st));
 }
 

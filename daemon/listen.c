@@ -1,6 +1,7 @@
 /*
  * listen.c: socket activation (the fds systemd passes, sorted by their
- * FileDescriptorName) and the migration listener (accepted connections go
+ * FileDescriptorName: "control", "migration", and those of the fd store,
+ * handed to store.c) and the migration listener (accepted connections go
  * to xfer_dst_accept()).
  *
  * Not here: the control socket's clients (control.c), the handshake
@@ -23,6 +24,7 @@
 #include "daemon.h"
 #include "listen.h"
 #include "log.h"
+#include "store.h"
 #include "util.h"
 #include "xfer.h"
 
@@ -83,10 +85,16 @@ listen_fds_take(struct listen_fds *lf)
 		else if (strcmp(name, "migration") == 0)
 			listen_fd_keep(&lf->migration, fd, name,
 			    sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) > 0);
-		else {
-			log_warnx("socket activation: fd %d named \"%s\": "
-			    "neither \"control\" nor \"migration\"; closed",
-			    fd, name);
+		else if (names != NULL && names[i] != NULL) {
+			/* The fd store's (store.c): devices, the record. */
+			log_debug("fd store: fd %d \"%s\" passed", fd, name);
+			if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+				log_warn("fd store: \"%s\" (fd %d): "
+				    "FD_CLOEXEC", name, fd);
+			store_passed(name, fd);
+		} else {
+			log_warnx("socket activation: fd %d without a name; "
+			    "closed", fd);
 			close(fd);
 		}
 	}

@@ -24,8 +24,10 @@ struct listen_fds {
 
 /*
  * Takes the sockets systemd passed ($LISTEN_FDS, unset after), by name;
- * a socket of another name or kind is closed with a warning.  Every fd
- * kept is O_CLOEXEC and O_NONBLOCK.  0 or -errno.
+ * "control" or "migration" of the wrong kind is closed with a warning;
+ * every other named fd is the fd store's, handed to store_passed() (an
+ * fd without a name is closed).  Every socket kept is O_CLOEXEC and
+ * O_NONBLOCK.  0 or -errno.
  */
 int listen_fds_take(struct listen_fds *lf);
 /* Closes what listen_fds_take() kept and nobody took over (-1 then). */

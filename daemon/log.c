@@ -39,6 +39,8 @@ static const struct {
 	    "66477dfc651d430387bee6afc19a01cf", LOG_LVL_ERR },
 	[LOG_EV_PEER_REFUSED] = { "peer-refused",
 	    "d47ea35bee5a47b799cd859aa5318e52", LOG_LVL_WARN },
+	[LOG_EV_RECOVERED] = { "recovered",
+	    "ebce48f8dba5483db0b2beb07d96bf36", LOG_LVL_WARN },
 };
 
 void

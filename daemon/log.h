@@ -28,6 +28,7 @@ enum log_class {
 	LOG_EV_MIG_ROLLED_BACK,
 	LOG_EV_DEVICE_ERROR,
 	LOG_EV_PEER_REFUSED,
+	LOG_EV_RECOVERED,		/* a restart took a set back (store.c) */
 	LOG_EV_COUNT
 };
 

@@ -122,6 +122,12 @@ migset_order(const struct migset *s)
 	return s->opts.order;
 }
 
+bool
+migset_allow_non_p2p(const struct migset *s)
+{
+	return s->opts.allow_non_p2p;
+}
+
 int
 migset_add(struct migset *s, struct device *d, struct err *e)
 {

@@ -64,6 +64,8 @@ void migset_free(struct migset *s);
 const char *migset_name(const struct migset *s);
 /* The order the set was created with (localmig skips the drain if NAIVE). */
 enum migset_order migset_order(const struct migset *s);
+/* The allow_non_p2p it was created with. */
+bool migset_allow_non_p2p(const struct migset *s);
 
 /* The set takes ownership of @d.  Refuses a duplicate device name. */
 int migset_add(struct migset *s, struct device *d, struct err *e);

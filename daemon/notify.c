@@ -203,7 +203,7 @@ notify_fdname_ok(const char *name)
 		return false;
 	for (i = 0; i < n; i++) {
 		if (strchr("abcdefghijklmnopqrstuvwxyz"
-		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.:", name[i]) ==
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.", name[i]) ==
 		    NULL)
 			return false;
 	}

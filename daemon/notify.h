@@ -36,8 +36,9 @@ void notify_stopping(void);
 /* STATUS=...; sent only when it changed. */
 void notify_status(const char *fmt, ...) PRINTFLIKE(1, 2);
 /*
- * FDSTORE=1 with FDNAME=@name (a-z, 0-9, "_-.:" only, at most 255
- * bytes): the manager keeps a duplicate of @fd across restarts.
+ * FDSTORE=1 with FDNAME=@name (A-Z, a-z, 0-9, "_-." only, at most 255
+ * bytes: systemd refuses ':', the separator of $LISTEN_FDNAMES): the
+ * manager keeps a duplicate of @fd across restarts.
  * notify_fdstore_remove() drops every stored fd of that name.  0,
  * -EINVAL for a bad name, -ENOTCONN without a manager, or -errno.
  */

@@ -37,6 +37,7 @@
 #include "listen.h"
 #include "log.h"
 #include "notify.h"
+#include "store.h"
 #include "xfer.h"
 
 #define EXIT_MIGRATION_FAILED 4
@@ -689,15 +690,23 @@ daemon_open_sets(struct daemon *dm)
 {
 	const struct config_set *cs;
 	struct err e = { 0, "" };
+	struct dset *ds;
 	char prefix[128];
 	int i;
 
-	dm->sets = xcalloc(MAX(dm->conf->nsets, 1), sizeof *dm->sets);
 	for (i = 0; i < dm->conf->nsets; i++) {
 		cs = &dm->conf->sets[i];
-		if (dset_new(cs, &dm->sets[i], &e) < 0)
+		/* Recovered from the fd store (store.c): not opened again. */
+		if ((ds = daemon_find_set(dm, cs->name)) != NULL) {
+			log_info("set %s: recovered, status %s; not opened "
+			    "again", cs->name,
+			    dset_status_name(dset_status(ds)));
+			continue;
+		}
+		if (dset_new(cs, &ds, &e) < 0)
 			die("%s", e.msg);
-		dm->nsets++;
+		if (daemon_add_set(dm, ds, &e) < 0)
+			die("set %s: %s", cs->name, e.msg);
 		log_info("set %s: %d device%s, status idle%s", cs->name,
 		    cs->ndevices, cs->ndevices > 1 ? "s" : "",
 		    cs->token == NULL ? "; no token: incoming migrations "
@@ -709,7 +718,7 @@ daemon_open_sets(struct daemon *dm)
 			    strlen(cs->token), FRAME_TOKEN_MIN,
 			    FRAME_TOKEN_MAX);
 		snprintf(prefix, sizeof prefix, "set %s", cs->name);
-		dset_log_devices(dm->sets[i], prefix);
+		dset_log_devices(ds, prefix);
 	}
 }
 
@@ -807,6 +816,7 @@ main(int argc, char **argv)
 	parse_opts(argc, argv, &o);
 	signal(SIGPIPE, SIG_IGN);
 	daemon_init(&dm);
+	store_init(&dm);
 	if (notify_init(dm.base) < 0)
 		die("libevent: the watchdog timer");
 	if (listen_fds_take(&lf) < 0)
@@ -816,6 +826,8 @@ main(int argc, char **argv)
 	log_info("vfiomigd %s: config %s, %d set%s%s", PACKAGE_VERSION,
 	    o.config, dm.conf->nsets, dm.conf->nsets != 1 ? "s" : "",
 	    notify_journal() ? "; logging to the journal" : "");
+	/* After a crash: the sets of the fd store first (store.c). */
+	store_recover(&dm);
 	daemon_open_sets(&dm);
 	if (o.migrate != NULL)
 		vfiomigd_req = mig_new(&dm, &o);
@@ -855,6 +867,7 @@ main(int argc, char **argv)
 	vfiomigd_status_ev = NULL;
 	mig_free(vfiomigd_req);
 	daemon_log_final(&dm);
+	store_fini();
 	notify_fini();
 	daemon_free(&dm);
 	log_info("exit %d", vfiomigd_exit);

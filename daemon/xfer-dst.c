@@ -38,6 +38,7 @@
 #include "daemon.h"
 #include "dev-sim.h"
 #include "log.h"
+#include "store.h"
 #include "xfer.h"
 
 #define DST_CLOSE_WAIT_MS 5000	/* after COMMITTED: the source closes */
@@ -907,6 +908,8 @@ dst_main(void *arg)
 	int rc;
 
 	xfer_info_publish(j, &d->info, CTL_EV_STATUS);
+	/* The fd store's record says "incoming" before a device moves. */
+	store_update();
 	rc = dst_run(d);
 	if (rc > 0) {
 		/* Refused: no device may stay in RESUMING. */

@@ -719,6 +719,8 @@ src_stopcopy_dev(struct src_link *l, struct src_dev *sd)
 	    sd->d->name, device_data_fd(sd->d), sd->dg.bytes, pre,
 	    sd->dg.bytes - pre);
 	frame_dev_end_pack(end, sd->dg.bytes, frame_digest_value(&sd->dg));
+	/* Recorded (store.c) before the destination may commit. */
+	dset_mark_ending(l->s->ds);
 	return src_send_ctl(l, sd, FRAME_DEV_END, end, sizeof end);
 }
 

@@ -4,7 +4,9 @@
  * errnos (one table, errno_cases, which the real-kernel tests compare with
  * mtty), the data fd semantics, save/load round trips that make digests
  * equal, corrupt and garbage streams refused at RESUMING -> STOP, activity,
- * P2P delivery and loss, latency, faults, ERROR and reset.
+ * P2P delivery and loss, latency, faults, ERROR and reset, and adoption of
+ * the state's memfd after a simulated crash (in RUNNING, PRE_COPY,
+ * STOP_COPY, RESUMING; the arcs out; a bad memfd refused).
  *
  * Not here: the FSM table itself (test_fsm.c), sets of devices (test_migset.c).
  */
@@ -21,6 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -711,6 +715,226 @@ test_precopy_counts(void **unused)
 	device_free(d);
 }
 
+/* ---- Adoption: the state outlives the process's side (a crash). ---- */
+
+/* A crash and a restart: @d's process side gone, its memfd adopted. */
+static struct device *
+crash_adopt(struct device *d)
+{
+	struct err e = { 0, "" };
+	struct device *a;
+	char *name = strdup(d->name);
+	int fd;
+
+	assert_non_null(name);
+	fd = dev_sim_abandon(d);
+	assert_true(fd >= 0);
+	if (device_sim_adopt(name, fd, &a, &e) != 0)
+		fail_msg("%s", e.msg);
+	free(name);
+	assert_true(device_is_sim(a));
+	assert_int_equal(device_data_fd(a), -1);
+	assert_true(dev_sim_memfd(a) == fd);
+	return a;
+}
+
+/* After a roundtrip from @src into a fresh device, the two are equal. */
+static void
+migrates_whole(struct device *src)
+{
+	struct device *dst = mk("whole-dst", F_ALL, 99, 0, 0);
+
+	set_ok(dst, RES);
+	set_ok(src, SC);
+	pump(src, dst, true);
+	set_ok(dst, STOP);
+	assert_true(dev_sim_digest(src) == dev_sim_digest(dst));
+	device_free(dst);
+}
+
+static void
+test_adopt_running(void **unused)
+{
+	struct device *d = mk("ad-run", F_ALL, 71, 5000, 0);
+	struct device *fresh = mk("ad-run", F_ALL, 71, 0, 0);
+	struct sim_stats before, after;
+	uint64_t h;
+
+	poll(NULL, 0, 30);
+	dev_sim_set_rates(d, 0, 0);
+	h = dev_sim_digest(d);
+	assert_true(h != dev_sim_digest(fresh));	/* it did change */
+	dev_sim_stats(d, &before);
+	assert_true(before.pages_dirtied > 0);
+	d = crash_adopt(d);
+	assert_int_equal(state_of(d), RUN);
+	assert_true(dev_sim_digest(d) == h);
+	dev_sim_stats(d, &after);
+	assert_true(after.pages_dirtied == before.pages_dirtied);
+	assert_true(after.arcs == before.arcs);
+	/* Alive: it dirties again, and it migrates. */
+	dev_sim_set_rates(d, 5000, 0);
+	moves_in(d, RUN, true);
+	dev_sim_set_rates(d, 0, 0);
+	set_ok(d, PC);
+	set_ok(d, RUN);
+	migrates_whole(d);
+	device_free(d);
+	device_free(fresh);
+}
+
+static void
+test_adopt_precopy(void **unused)
+{
+	struct device *d = mk("ad-pc", F_ALL, 72, 5000, 0);
+	uint8_t buf[BUFSZ];
+	uint64_t h, init, dirty;
+
+	poll(NULL, 0, 20);
+	set_ok(d, PC);
+	wait_readable(d);
+	assert_true(device_read_data(d, buf, sizeof buf) > 0);
+	poll(NULL, 0, 20);
+	/* Caught in PRE_COPY, dirtying stopped so that a digest holds. */
+	dev_sim_set_rates(d, 0, 0);
+	h = dev_sim_digest(d);
+	d = crash_adopt(d);
+	assert_int_equal(state_of(d), PC);
+	assert_true(dev_sim_digest(d) == h);
+	/* No stream: nothing to tell about it. */
+	assert_int_equal(device_precopy_info(d, &init, &dirty, NULL),
+	    -EINVAL);
+	/* PRE_COPY -> RUNNING, the source's rollback. */
+	set_ok(d, RUN);
+	assert_true(dev_sim_digest(d) == h);
+	dev_sim_set_rates(d, 5000, 0);
+	moves_in(d, RUN, true);
+	dev_sim_set_rates(d, 0, 0);
+	migrates_whole(d);
+	device_free(d);
+}
+
+static void
+test_adopt_stopcopy(void **unused)
+{
+	struct device *d = mk("ad-sc", F_ALL, 73, 5000, 0);
+	uint8_t buf[BUFSZ];
+	uint64_t h;
+
+	poll(NULL, 0, 20);
+	set_ok(d, SC);
+	wait_readable(d);
+	assert_true(device_read_data(d, buf, sizeof buf) > 0);
+	h = dev_sim_digest(d);
+	d = crash_adopt(d);
+	assert_int_equal(state_of(d), SC);
+	assert_true(dev_sim_digest(d) == h);
+	/* The rollback's way: STOP, RUNNING_P2P, RUNNING, each an arc. */
+	set_ok(d, STOP);
+	set_ok(d, RP2P);
+	set_ok(d, RUN);
+	assert_true(dev_sim_digest(d) == h);
+	dev_sim_set_rates(d, 0, 0);
+	migrates_whole(d);
+	device_free(d);
+}
+
+static void
+test_adopt_resuming(void **unused)
+{
+	struct device *src = mk("ad-rs-src", F_ALL, 74, 0, 0);
+	struct device *d = mk("ad-rs", F_ALL, 75, 0, 0);
+	struct device *fresh = mk("ad-rs", F_ALL, 75, 0, 0);
+	uint64_t resets = 0;
+
+	set_ok(d, RES);
+	set_ok(src, SC);
+	pump(src, d, false);
+	d = crash_adopt(d);
+	assert_int_equal(state_of(d), RES);
+	/* Half loaded: nothing to commit; a reset drops it. */
+	assert_int_equal(device_set_state(d, STOP, NULL), -EINVAL);
+	assert_int_equal(state_of(d), RES);
+	assert_int_equal(device_reset(d, NULL), 0);
+	assert_int_equal(state_of(d), RUN);
+	assert_int_equal(device_region_rw(d, 0, SIM_BAR_RESETS_OFF, &resets,
+	    sizeof resets, false, NULL), 0);
+	assert_int_equal(resets, 1);
+	/* Fresh but for the reset count register. */
+	resets = 0;
+	assert_int_equal(device_region_rw(d, 0, SIM_BAR_RESETS_OFF, &resets,
+	    sizeof resets, true, NULL), 0);
+	assert_true(dev_sim_digest(d) == dev_sim_digest(fresh));
+	device_free(src);
+	device_free(d);
+	device_free(fresh);
+}
+
+/* A memfd of @len bytes copied from @from (or of 'x's if -1). */
+static int
+memfd_of(int from, size_t len)
+{
+	char *buf = malloc(len);
+	int fd = memfd_create("test", MFD_CLOEXEC);
+
+	assert_non_null(buf);
+	assert_true(fd >= 0);
+	if (from >= 0)
+		assert_int_equal(pread(from, buf, len, 0), (ssize_t)len);
+	else
+		memset(buf, 'x', len);
+	assert_int_equal(write(fd, buf, len), (ssize_t)len);
+	free(buf);
+	return fd;
+}
+
+static void
+refused(int fd, const char *why)
+{
+	struct err e = { 0, "" };
+	struct device *a = (struct device *)&e;
+
+	assert_int_equal(device_sim_adopt("bad0", fd, &a, &e), -EINVAL);
+	assert_null(a);
+	assert_int_equal(e.code, EINVAL);
+	if (strncmp(e.msg, "bad0: not a sim device state (", 30) != 0 ||
+	    strstr(e.msg, why) == NULL)
+		fail_msg("message: %s", e.msg);
+	/* Taken: closed. */
+	assert_int_equal(fcntl(fd, F_GETFD), -1);
+}
+
+static void
+test_adopt_refused(void **unused)
+{
+	struct device *d = mk("ad-bad", F_ALL, 76, 0, 0);
+	struct err e = { 0, "" };
+	struct device *a;
+	struct stat st;
+	int fd, whole;
+
+	whole = dev_sim_memfd(d);
+	assert_int_equal(fstat(whole, &st), 0);
+	/* The real one cannot shrink (sealed). */
+	assert_int_equal(ftruncate(whole, 100), -1);
+	assert_int_equal(errno, EPERM);
+	refused(memfd_of(-1, 5000), "bad magic");
+	refused(memfd_of(-1, 10), "shorter than the header");
+	refused(memfd_of(whole, st.st_size - 128), "size does not match");
+	refused(memfd_of(whole, st.st_size / 2), "shorter than the header");
+	refused(memfd_of(whole, st.st_size - 4), "size does not match");
+	fd = memfd_of(whole, st.st_size);
+	assert_int_equal(pwrite(fd, "\x02", 1, 8), 1);	/* the layout */
+	refused(fd, "unknown layout version");
+	assert_int_equal(device_sim_adopt("bad0", -1, &a, &e), -EBADF);
+	/* An exact copy is fine (a device of its own, same state). */
+	fd = memfd_of(whole, st.st_size);
+	assert_int_equal(device_sim_adopt("copy", fd, &a, &e), 0);
+	assert_true(dev_sim_digest(a) == dev_sim_digest(d));
+	device_free(a);
+	device_free(d);
+}
+
 int
 main(void)
 {
@@ -728,6 +952,11 @@ main(void)
 		cmocka_unit_test(test_reset),
 		cmocka_unit_test(test_precopy_info),
 		cmocka_unit_test(test_precopy_counts),
+		cmocka_unit_test(test_adopt_running),
+		cmocka_unit_test(test_adopt_precopy),
+		cmocka_unit_test(test_adopt_stopcopy),
+		cmocka_unit_test(test_adopt_resuming),
+		cmocka_unit_test(test_adopt_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
