@@ -1,0 +1,135 @@
+#!/bin/sh
+# reload.sh: SIGHUP reloads the configuration's sets (vfiomigd(8),
+# SIGNALS).  A set the new configuration adds is opened; a configured set
+# it drops is closed if idle, kept while it migrates; a configuration that
+# does not parse changes nothing; the migration in flight goes on and
+# completes after the reloads; a migrated set is not idle and stays; the
+# daemon serves throughout and exits 0.
+. "$(dirname "$0")/cli-lib.sh"
+need_json
+
+DS=$T/dst.sock
+SS=$T/src.sock
+dev='"state_size": "4M", "dirty_rate": 2000, "arc_latency_us": 1000'
+ctl_conf "$T/dst.tmpl" "$DS" @LISTEN@ 1 2 "$dev, \"seed\": 10@I@" ""
+start_listener dst "$T/dst.tmpl"
+wait_ctl dst "$DS"
+
+# src_conf FILE SET...: the source's configuration with these sets, each
+# of 2 sim devices.
+src_conf() {
+	sc_f=$1
+	shift
+	{
+		printf '{"control_socket": "%s", "log_level": "info",\n' "$SS"
+		printf ' "migration": {"insecure": true}, "sets": ['
+		sc_n=0
+		for sc_s in "$@"; do
+			[ $sc_n -gt 0 ] && printf ','
+			printf '\n {"name": "%s", "devices": [' "$sc_s"
+			printf '{"name": "sim0", "backend": "sim", %s},' "$dev"
+			printf '{"name": "sim1", "backend": "sim", %s}]}' "$dev"
+			sc_n=$((sc_n + 1))
+		done
+		printf ']}\n'
+	} >"$sc_f"
+}
+
+# sets NAME: the source's set names, sorted, on one line.
+sets() {
+	ctl "$1" -s "$SS" -o json set list
+	ctl_rc_is "$1" 0
+	if [ "$json_tool" = python3 ]; then
+		python3 -c 'import json,sys
+print(" ".join(sorted(s["name"] for s in json.load(open(sys.argv[1]))["sets"])))' \
+		    "$T/$1.ctlout"
+	else
+		jq -r '[.sets[].name] | sort | join(" ")' "$T/$1.ctlout"
+	fi
+}
+
+# hup N: SIGHUP to the source, then until its Nth reload is over.
+hup() {
+	kill -HUP "$(pid_of src)"
+	wait_log src "reload: .*in all|reload: .*nothing changed" 30
+	h_t=$(( 30 * SLOW * 20 ))
+	until [ "$(grep -Ec 'reload: .*(in all|nothing changed)' \
+	    "$(log_of src)")" -ge "$1" ]; do
+		[ $h_t -gt 0 ] || fail "reload $1 did not end: $(tail -n 5 \
+"$(log_of src)")"
+		sleep 0.05
+		h_t=$((h_t - 1))
+	done
+}
+
+src_conf "$T/src.json" vm1 vm2
+start_ctl_daemon src "$SS" "$T/src.json"
+[ "$(sets s0)" = "vm1 vm2" ] || fail "at start: $(sets s0)"
+
+# vm1 migrates, its switchover left to us.
+ctl inc -s "$DS" incoming vm1 --token "$TOKEN"
+ctl_rc_is inc 0
+ctl mig -s "$SS" migrate vm1 --to "127.0.0.1:$dst_port" --token "$TOKEN" \
+    --manual-switchover
+ctl_rc_is mig 0
+n=$(( 30 * SLOW * 10 ))
+while :; do
+	ctl i1 -s "$SS" -o json info vm1
+	[ "$(jget "$T/i1.ctlout" awaiting_switchover)" = true ] && break
+	[ $n -gt 0 ] || fail "vm1 never awaits the switchover: $(ctl_out i1)"
+	sleep 0.1
+	n=$((n - 1))
+done
+
+# 1: vm1 and vm2 gone from the configuration, vm3 new: vm3 opened, vm2
+# (idle) closed, vm1 (migrating) kept.
+src_conf "$T/src.json" vm3
+hup 1
+[ "$(sets s1)" = "vm1 vm3" ] || fail "after reload 1: $(sets s1)"
+grep -Eq 'reload: set vm1 stays' "$(log_of src)" ||
+    fail "no 'set vm1 stays' line: $(grep reload "$(log_of src)")"
+ctl d3 -s "$SS" -o json device list vm3
+ctl_rc_is d3 0
+[ "$(jget "$T/d3.ctlout" sets.0.devices.1.state_name)" = RUNNING ] ||
+    fail "vm3 after reload: $(ctl_out d3)"
+note "reload 1: vm3 added, idle vm2 removed, migrating vm1 kept"
+
+# 2: a configuration that does not parse: nothing changes.
+echo '{"sets": [' >"$T/src.json"
+hup 2
+grep -Eq 'reload: .*nothing changed' "$(log_of src)" ||
+    fail "bad configuration: $(grep reload "$(log_of src)")"
+[ "$(sets s2)" = "vm1 vm3" ] || fail "after a bad reload: $(sets s2)"
+note "reload 2: $(grep 'nothing changed' "$(log_of src)" | head -n 1)"
+
+# The migration carried on through both reloads and completes.
+ctl sw -s "$SS" switchover vm1
+ctl_rc_is sw 0
+n=$(( 30 * SLOW * 10 ))
+while :; do
+	ctl i1 -s "$SS" -o json info vm1
+	case $(jget "$T/i1.ctlout" status) in
+	completed) break ;;
+	failed|cancelled) fail "vm1 after the reloads: $(ctl_out i1)" ;;
+	esac
+	[ $n -gt 0 ] || fail "vm1 did not complete: $(ctl_out i1)"
+	sleep 0.1
+	n=$((n - 1))
+done
+ctl dd -s "$DS" -o json device list vm1
+[ "$(jget "$T/dd.ctlout" sets.0.devices.0.state_name)" = RUNNING ] ||
+    fail "destination vm1: $(ctl_out dd)"
+note "vm1 migrated after two reloads"
+
+# 3: vm2 back, vm3 kept; the migrated vm1 (not idle: its devices are
+# stopped here and run at the destination) stays until removed by hand.
+src_conf "$T/src.json" vm2 vm3
+hup 3
+[ "$(sets s3)" = "vm1 vm2 vm3" ] || fail "after reload 3: $(sets s3)"
+grep -Eq 'reload: set vm1 stays: set vm1 is migrated' "$(log_of src)" ||
+    fail "no 'vm1 is migrated' line: $(grep reload "$(log_of src)")"
+note "reload 3: vm2 added again, migrated vm1 kept"
+
+stop_daemon src
+stop_daemon dst
+note "pass"
