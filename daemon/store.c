@@ -9,7 +9,8 @@
  *     "devices": [{"name": "sim0", "backend": "sim",
  *       "identity": "sim:1048576", "fds": {"sim": "d.vm1.sim0.sim"}}]}]}
  * status: idle, outgoing, incoming, migrated, failed; "ending": an outgoing
- * job may have sent a DEV_END (the destination may have committed).  The memfd starts with
+ * job may have sent its last DEV_END (the destination may have committed).
+ * The memfd starts with
  * a header (magic, generation, offset and length of the document); a new
  * document is written where it does not overlap the current one, then the
  * header, in one small pwrite(): a crash in between leaves the old one.
@@ -665,7 +666,7 @@ store_decide(struct dset *ds, const char *status, bool ending)
 		if (migset_goto(ds->ms, VFIO_DEVICE_STATE_STOP, &e) < 0)
 			log_warnx("recovery: set %s: %s", ds->name, e.msg);
 		log_event(LOG_EV_RECOVERED, ds->name, NULL, "recovery: set %s: "
-		    "was outgoing, a DEV_END was sent: outcome unknown; the "
+		    "was outgoing, every DEV_END was sent: outcome unknown; the "
 		    "devices stay stopped: ask the destination whether it "
 		    "committed", ds->name);
 		dset_release(ds, DSET_FAILED);

@@ -911,6 +911,12 @@ dst_main(void *arg)
 	/* The fd store's record says "incoming" before a device moves. */
 	store_update();
 	rc = dst_run(d);
+	if (rc != 0) {
+		/* The job's outcome, as the log and the journal tell it. */
+		j->res.rc = j->err.code != 0 ? -j->err.code : -EPROTO;
+		snprintf(j->res.msg, sizeof j->res.msg, "%s", j->err.code != 0 ?
+		    j->err.msg : "refused");
+	}
 	if (rc > 0) {
 		/* Refused: no device may stay in RESUMING. */
 		if (d->touched)

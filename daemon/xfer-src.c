@@ -91,6 +91,7 @@ struct src {
 	struct src_link		*links;
 	bool			 accepted;
 	bool			 ended_all;	/* every DEV_END went out */
+	int			 nending;	/* DEV_ENDs begun (atomic) */
 
 	/* Under job->lock. */
 	enum src_phase		 phase;
@@ -719,8 +720,15 @@ src_stopcopy_dev(struct src_link *l, struct src_dev *sd)
 	    sd->d->name, device_data_fd(sd->d), sd->dg.bytes, pre,
 	    sd->dg.bytes - pre);
 	frame_dev_end_pack(end, sd->dg.bytes, frame_digest_value(&sd->dg));
-	/* Recorded (store.c) before the destination may commit. */
-	dset_mark_ending(l->s->ds);
+	/*
+	 * The destination cannot commit before it has every device's
+	 * DEV_END; with the last one it may.  So the last is recorded
+	 * (store.c) before it goes: a daemon restarted after that must not
+	 * resume the devices here.  Before it, a rollback is safe.
+	 */
+	if (__atomic_add_fetch(&l->s->nending, 1, __ATOMIC_ACQ_REL) ==
+	    l->s->ndev)
+		dset_mark_ending(l->s->ds);
 	return src_send_ctl(l, sd, FRAME_DEV_END, end, sizeof end);
 }
 

@@ -293,7 +293,7 @@ ctl m4 -s "$T/s.sock" migrate vm3 --to "127.0.0.1:$dport" --token "$TOKEN"
 ctl_rc_is m4 0
 wait_job s vm3 resuming 1
 kill_daemon s
-wait_log s 'warning: recovery: set vm3: was outgoing, a DEV_END was sent: outcome unknown; the devices stay stopped: ask the destination whether it committed$'
+wait_log s 'warning: recovery: set vm3: was outgoing, every DEV_END was sent: outcome unknown; the devices stay stopped: ask the destination whether it committed$'
 [ "$(set_state s vm3)" = "failed STOP STOP STOP STOP" ] ||
     fail "s vm3 after a crash past DEV_END: $(set_state s vm3)"
 # The destination had every DEV_END: it commits and runs the set.  Had the
