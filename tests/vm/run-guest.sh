@@ -15,6 +15,9 @@
 #   VFIOMIG_VM_TIMEOUT  seconds before a hung guest is killed (default 300)
 #   VFIOMIG_VM_SMP      guest CPUs (default 2)
 #   VFIOMIG_VM_CACHE    the cache prepare.sh filled
+#   VFIOMIG_VM_INIT     busybox (default: SCRIPT chrooted from the
+#                       initramfs's /init) or systemd (SCRIPT as a unit of
+#                       systemd booted as PID 1 on that root; guest-init.sh)
 # Exit: SCRIPT's status; 77 no guest prepared; 124 timeout; 1 the guest
 # ended without a status.
 set -eu -o pipefail
@@ -24,6 +27,12 @@ ndev=${VFIOMIG_VM_NDEV:-4}
 mtype=${VFIOMIG_VM_MTYPE:-mtty-2}
 limit=${VFIOMIG_VM_TIMEOUT:-300}
 smp=${VFIOMIG_VM_SMP:-2}
+init=${VFIOMIG_VM_INIT:-busybox}
+case $init in
+busybox | systemd) ;;
+*) echo "${0##*/}: VFIOMIG_VM_INIT: busybox or systemd, not $init" >&2
+   exit 2 ;;
+esac
 
 [ $# -ge 1 ] || { echo "usage: ${0##*/} SCRIPT [ARGS...]" >&2; exit 2; }
 [ -f "$vm_stamp" ] && [ -s "$vm_initrd" ] && [ -s "$vm_kernel" ] ||
@@ -80,6 +89,7 @@ boot() {
 	local cmdline="console=ttyS0 quiet panic=-1"
 
 	cmdline="$cmdline vfiomig.ndev=$ndev vfiomig.mtype=$mtype"
+	[ "$init" = busybox ] || cmdline="$cmdline vfiomig.init=$init"
 	timeout -k 5 "$limit" qemu-system-x86_64 -accel tcg -cpu max \
 	    -smp "$smp" -m 1024 -nographic -no-reboot -nic none -vga none \
 	    -kernel "$vm_kernel" -initrd "$tmp/initrd" -append "$cmdline" \
