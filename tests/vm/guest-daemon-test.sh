@@ -47,11 +47,10 @@ mtype=${VFIOMIG_MTYPE:-mtty-2}
 token=0123456789abcdef-vm1-token
 nl='
 '
-npass=0
-nfail=0
 via=config	# passfd: the source devices come over the control socket
 
 say() { echo "guest-daemon-test: $*"; }
+. "$srcdir/tests/vm/guest-lib.sh"
 
 [ -x "$daemon" ] || { say "no $daemon"; exit 99; }
 [ -x "$kt" ] || { say "no $kt"; exit 99; }
@@ -59,27 +58,6 @@ say() { echo "guest-daemon-test: $*"; }
 [ -d "$types/$mtype" ] || { say "SKIP: no $types/$mtype"; exit 77; }
 # The corruption hooks are set per run, never from outside.
 unset VFIOMIG_TEST_CORRUPT VFIOMIG_TEST_CORRUPT_WIRE
-
-# check STATUS MESSAGE...: STATUS 0 passes.
-check() {
-	st=$1
-	shift
-	if [ "$st" = 0 ]; then
-		npass=$((npass + 1))
-		echo "ok: $*"
-	else
-		nfail=$((nfail + 1))
-		echo "FAIL: $*"
-	fi
-}
-
-# same A B MESSAGE...: passes if A = B (and A is not empty).
-same() {
-	[ -n "$1" ] && [ "$1" = "$2" ]
-	st=$?
-	shift 2
-	check "$st" "$@"
-}
 
 # has LOG PATTERN MESSAGE...: passes if the log ($src_log or $dst_log)
 # holds PATTERN (a shell pattern).
@@ -102,12 +80,6 @@ cleanup() {
 	rm -rf "$T"
 }
 trap cleanup EXIT
-
-# The guest's uptime in ms (hundredths: no leading zero taken as octal).
-now_ms() {
-	read -r up _ </proc/uptime
-	echo $(( ${up%.*} * 1000 + 10 * (1${up#*.} - 100) ))
-}
 
 # lap WHAT: appends "WHAT N ms" (since the last lap) to $laps.
 lap() {

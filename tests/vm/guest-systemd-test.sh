@@ -62,36 +62,9 @@ token=0123456789abcdef-vm1-token
 # MESSAGE_IDs of daemon/log.c.
 id_completed=da81ff21e9f04107ad37f91bdbbb4b06
 id_failed=efd48a6fcfc74c3d888abecd9059e9d2
-npass=0
-nfail=0
-failed_parts=
 
 say() { echo "guest-systemd-test: $*"; }
-
-# check STATUS MESSAGE...: STATUS 0 passes.
-check() {
-	st=$1
-	shift
-	if [ "$st" = 0 ]; then
-		npass=$((npass + 1))
-		echo "ok: $*"
-	else
-		nfail=$((nfail + 1))
-		echo "FAIL: $*"
-		case " $failed_parts " in
-		*" $part "*) ;;
-		*) failed_parts="$failed_parts $part" ;;
-		esac
-	fi
-}
-
-# same A B MESSAGE...: passes if A = B and A is not empty.
-same() {
-	[ -n "$1" ] && [ "$1" = "$2" ]
-	st=$?
-	shift 2
-	check "$st" "$@"
-}
+. "$srcdir/tests/vm/guest-lib.sh"
 
 [ "$(cat /proc/1/comm)" = systemd ] || { say "SKIP: PID 1 is not systemd"; exit 77; }
 for p in "$ctl" "$bdir/daemon/vfiomigd" "$bdir/units/vfiomigd.service"; do
@@ -99,11 +72,6 @@ for p in "$ctl" "$bdir/daemon/vfiomigd" "$bdir/units/vfiomigd.service"; do
 done
 command -v jq >/dev/null || { say "SKIP: no jq"; exit 77; }
 
-# The guest's uptime in ms.
-now_ms() {
-	read -r up _ </proc/uptime
-	echo $(( ${up%.*} * 1000 + 10 * (1${up#*.} - 100) ))
-}
 t_start=$(now_ms)
 part_t=$t_start
 laps=
