@@ -497,7 +497,8 @@ migset_step_failed(struct migset_walk *w, struct err *e)
 		if (w->rc[i] == 0)
 			continue;
 		w->bad[i] = true;
-		log_warnx("%s: %s", w->s->name, w->errs[i].msg);
+		log_event(LOG_EV_DEVICE_ERROR, w->s->name, w->s->devs[i]->name,
+		    "%s: %s", w->s->name, w->errs[i].msg);
 		if (first < 0)
 			first = i;
 		else
@@ -713,7 +714,8 @@ migset_reset_marked(struct migset_walk *w)
 	for (i = 0; i < w->n; i++) {
 		if (w->rc[i] == 0)
 			continue;
-		log_warnx("%s: reset: %s", w->s->name, w->errs[i].msg);
+		log_event(LOG_EV_DEVICE_ERROR, w->s->name, w->s->devs[i]->name,
+		    "%s: reset: %s", w->s->name, w->errs[i].msg);
 		failed++;
 	}
 	return failed;

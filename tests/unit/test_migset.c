@@ -245,6 +245,27 @@ test_mixed_set(void **state)
 }
 
 /* A failed arc stops the stepping and names the device and the arc. */
+/* What the log sink saw of the device-error events (the journal's fields). */
+static struct {
+	int n;
+	char set[32], device[32], msg[256];
+} sink_seen;
+
+static void
+sink_capture(enum log_level lvl, const struct log_fields *lf,
+    const char *msg)
+{
+	if (lf->cls != LOG_EV_DEVICE_ERROR)
+		return;
+	if (sink_seen.n++ == 0) {
+		snprintf(sink_seen.set, sizeof sink_seen.set, "%s",
+		    lf->set != NULL ? lf->set : "");
+		snprintf(sink_seen.device, sizeof sink_seen.device, "%s",
+		    lf->device != NULL ? lf->device : "");
+		snprintf(sink_seen.msg, sizeof sink_seen.msg, "%s", msg);
+	}
+}
+
 static void
 test_failed_arc(void **state)
 {
@@ -256,9 +277,17 @@ test_failed_arc(void **state)
 
 	s = make_set(4, NO_PRECOPY, 0, 0, &w);
 	assert_int_equal(dev_sim_inject(migset_device(s, 2), &f), 0);
+	memset(&sink_seen, 0, sizeof sink_seen);
+	log_set_sink(sink_capture);
 	assert_int_equal(migset_goto(s, S_STOP_COPY, &e), -EIO);
+	log_set_sink(NULL);
 	assert_string_equal(e.msg, "dev2: RUNNING_P2P -> STOP: "
 	    "Input/output error");
+	/* One device-error event, with the set and the device as fields. */
+	assert_int_equal(sink_seen.n, 1);
+	assert_string_equal(sink_seen.set, migset_name(s));
+	assert_string_equal(sink_seen.device, "dev2");
+	assert_non_null(strstr(sink_seen.msg, "dev2: RUNNING_P2P -> STOP"));
 	assert_int_equal(w.steps, 2);
 	for (i = 0; i < 4; i++)
 		assert_int_equal(migset_device(s, i)->state,
