@@ -499,6 +499,15 @@ crash() {
 	journalctl --no-pager -o cat -u vfiomigd.service --since "$since" |
 	    grep -Eq "recovery: set $cs: was outgoing: rolled back"
 	check $? "recovery: set $cs: was outgoing: rolled back"
+	if [ -n "$mt_set" ]; then
+		# The mtty's device, group and container fds came back from
+		# the store (its group cannot be opened twice): adopted.
+		journalctl --no-pager -o cat -u vfiomigd.service --since "$since" |
+		    grep -Eq "recovery: set mt: was idle: managed again"
+		check $? "recovery: set mt (an mtty by group, its fds from the store): managed again"
+		same "$(sctl "$ssock" device list mt | jq -r '.sets[0].devices[0].state_name')" \
+		    RUNNING "mt's mtty0 RUNNING after the restart"
+	fi
 	same "$(digests "$ssock" "$cs")" "$c0" \
 	    "source $cs RUNNING, digests intact: $(digests "$ssock" "$cs")"
 	same "$(set_status "$ssock" "$cs")" idle "source $cs idle"
