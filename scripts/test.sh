@@ -37,12 +37,13 @@ if [ "$rc" -ne 0 ]; then
 	done
 fi
 # The daemons under valgrind (a build without sanitizers): no error, no
-# definite leak, on the integration tests that cover success, refusals and
-# reloads, and on the control socket's tests.
+# definite leak, on the integration tests that cover success, refusals,
+# reloads and the recovery after a crash, and on the control socket's
+# tests.
 if [ "$rc" -eq 0 ] && [ "${VFIOMIG_SKIP_VALGRIND:-0}" != 1 ]; then
 	vdir=$top/build-valgrind
 	if "$top/scripts/build.sh" "$vdir" --enable-werror >/dev/null; then
-		for t in success refusals reload; do
+		for t in success refusals reload crash-restart; do
 			echo "test.sh: valgrind: tests/integration/$t.sh"
 			if (cd "$vdir" && VFIOMIG_SRCDIR=$top \
 			    VFIOMIG_WRAP="valgrind -q --leak-check=full --error-exitcode=99 --errors-for-leak-kinds=definite" \
