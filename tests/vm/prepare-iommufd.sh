@@ -47,53 +47,6 @@ kconfig_need="IOMMUFD VFIO VFIO_GROUP VFIO_DEVICE_CDEV VFIO_MDEV 9P_FS
     NET_9P_VIRTIO VIRTIO_PCI OVERLAY_FS DEVTMPFS BLK_DEV_INITRD
     SERIAL_8250_CONSOLE"
 
-host_ready() {
-	command -v qemu-system-x86_64 >/dev/null &&
-	    [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 &&
-	    command -v debootstrap >/dev/null && command -v xz >/dev/null &&
-	    command -v cpio >/dev/null && command -v gzip >/dev/null &&
-	    command -v flock >/dev/null
-}
-
-install_host_tools() {
-	host_ready && return 0
-	[ "$(id -u)" -eq 0 ] ||
-	    vm_skip "host tools missing ($host_pkgs) and not root to install them"
-	vm_log "installing host packages: $host_pkgs"
-	export DEBIAN_FRONTEND=noninteractive
-	{ apt-get install -y -q --no-install-recommends $host_pkgs ||
-	    { apt-get update -q &&
-	    apt-get install -y -q --no-install-recommends $host_pkgs; }; } \
-	    >"$vm_cache/apt-host-iommufd.log" 2>&1 ||
-	    vm_skip "cannot install $host_pkgs (see $vm_cache/apt-host-iommufd.log)"
-	host_ready || vm_skip "host tools still missing after apt-get install"
-}
-
-# The mounts below the work directory, deepest first.
-work_mounts() {
-	[ -d "$work" ] || return 0
-	awk -v w="$(cd "$work" && pwd -P)" \
-	    'index($2, w "/") == 1 { print $2 }' /proc/mounts | sort -r
-}
-
-unmount_work() {
-	local m
-	for m in $(work_mounts); do
-		umount "$m" 2>/dev/null || umount -l "$m"
-	done
-	[ -z "$(work_mounts)" ]
-}
-
-remove_work() {
-	unmount_work || { vm_log "cannot unmount below $work"; return 1; }
-	rm -rf "$work"
-}
-
-in_chroot() {
-	chroot "$chr" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-	    HOME=/root LC_ALL=C DEBIAN_FRONTEND=noninteractive /bin/sh -ec "$1"
-}
-
 mount_proc() {
 	mountpoint -q "$chr/proc" || mount -t proc proc "$chr/proc"
 }
@@ -252,7 +205,7 @@ build_initrd() {
 main() {
 	local t0=$SECONDS
 	mkdir -p "$vm_cache"
-	install_host_tools
+	install_host_tools apt-host-iommufd.log
 	exec 9>"$vm_cache/.lock-iommufd"
 	flock 9
 	if ! cache_complete; then

@@ -24,55 +24,6 @@ chroot_pkgs="gcc make xz-utils"
 work=$vm_cache/work
 chr=$work/root
 
-# Each of these must be there, or the host packages are installed.
-host_ready() {
-	command -v qemu-system-x86_64 >/dev/null &&
-	    [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 &&
-	    command -v debootstrap >/dev/null && command -v xz >/dev/null &&
-	    command -v cpio >/dev/null && command -v gzip >/dev/null &&
-	    command -v flock >/dev/null
-}
-
-install_host_tools() {
-	host_ready && return 0
-	[ "$(id -u)" -eq 0 ] ||
-	    vm_skip "host tools missing ($host_pkgs) and not root to install them"
-	vm_log "installing host packages: $host_pkgs"
-	export DEBIAN_FRONTEND=noninteractive
-	if ! apt-get install -y -q --no-install-recommends $host_pkgs \
-	    >"$vm_cache/apt-host.log" 2>&1; then
-		apt-get update -q >>"$vm_cache/apt-host.log" 2>&1 || true
-		apt-get install -y -q --no-install-recommends $host_pkgs \
-		    >>"$vm_cache/apt-host.log" 2>&1 || {
-			tail -n 5 "$vm_cache/apt-host.log" >&2
-			vm_skip "cannot install $host_pkgs (see $vm_cache/apt-host.log)"
-		}
-	fi
-	host_ready || vm_skip "host tools still missing after apt-get install"
-}
-
-# Unmounts whatever is mounted below the work directory; fails if it can't.
-unmount_work() {
-	local m
-	[ -d "$work" ] || return 0
-	for m in $(awk -v w="$(cd "$work" && pwd -P)" \
-	    'index($2, w "/") == 1 { print $2 }' /proc/mounts | sort -r); do
-		umount "$m" 2>/dev/null || umount -l "$m"
-	done
-	! awk -v w="$(cd "$work" && pwd -P)" \
-	    'index($2, w "/") == 1 { f = 1 } END { exit !f }' /proc/mounts
-}
-
-remove_work() {
-	unmount_work || { vm_log "cannot unmount below $work"; return 1; }
-	rm -rf "$work"
-}
-
-in_chroot() {
-	chroot "$chr" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-	    HOME=/root LC_ALL=C DEBIAN_FRONTEND=noninteractive /bin/sh -ec "$1"
-}
-
 make_chroot() {
 	local t0=$SECONDS
 	vm_log "debootstrap trixie (minbase) from $vm_mirror"
@@ -249,7 +200,7 @@ build_initrd() {
 main() {
 	local t0=$SECONDS
 	mkdir -p "$vm_cache"
-	install_host_tools
+	install_host_tools apt-host.log
 	exec 9>"$vm_cache/.lock"
 	flock 9
 	if ! cache_complete; then

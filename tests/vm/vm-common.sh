@@ -1,5 +1,7 @@
 # vm-common.sh: settings shared by the guest scripts (sourced, not run).
-# Holds the paths of the cache and its files; builds nothing.
+# Holds the paths of the cache and its files, and the helpers both
+# preparations (prepare.sh, prepare-iommufd.sh) use: the host's tools, the
+# chroot under $work ($chr) and its mounts.  Builds nothing by itself.
 #   VFIOMIG_VM_CACHE   the cache directory (default: tests/vm/cache in the
 #                      source tree)
 #   VFIOMIG_VM_KVER    the trixie kernel to use, e.g. 6.12.117+deb13-amd64
@@ -22,4 +24,62 @@ vm_log() {
 vm_skip() {
 	echo "${0##*/}: SKIP: $*" >&2
 	exit 77
+}
+
+# ---- For the preparations: they set host_pkgs, work and chr. ----
+
+# Each host tool a preparation needs is there.
+host_ready() {
+	command -v qemu-system-x86_64 >/dev/null &&
+	    [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 &&
+	    command -v debootstrap >/dev/null && command -v xz >/dev/null &&
+	    command -v cpio >/dev/null && command -v gzip >/dev/null &&
+	    command -v flock >/dev/null
+}
+
+# install_host_tools LOG: apt-get installs $host_pkgs if a tool is
+# missing (an update first if the install fails), its output in
+# $vm_cache/LOG; skips (77) if it cannot.
+install_host_tools() {
+	host_ready && return 0
+	[ "$(id -u)" -eq 0 ] ||
+	    vm_skip "host tools missing ($host_pkgs) and not root to install them"
+	vm_log "installing host packages: $host_pkgs"
+	export DEBIAN_FRONTEND=noninteractive
+	# shellcheck disable=SC2086 # a list of packages
+	{ apt-get install -y -q --no-install-recommends $host_pkgs ||
+	    { apt-get update -q &&
+	    apt-get install -y -q --no-install-recommends $host_pkgs; }; } \
+	    >"$vm_cache/$1" 2>&1 || {
+		tail -n 5 "$vm_cache/$1" >&2
+		vm_skip "cannot install $host_pkgs (see $vm_cache/$1)"
+	}
+	host_ready || vm_skip "host tools still missing after apt-get install"
+}
+
+# The mounts below the work directory, deepest first.
+work_mounts() {
+	[ -d "$work" ] || return 0
+	awk -v w="$(cd "$work" && pwd -P)" \
+	    'index($2, w "/") == 1 { print $2 }' /proc/mounts | sort -r
+}
+
+# Unmounts whatever is mounted below the work directory; fails if it can't.
+unmount_work() {
+	local m
+	for m in $(work_mounts); do
+		umount "$m" 2>/dev/null || umount -l "$m"
+	done
+	[ -z "$(work_mounts)" ]
+}
+
+remove_work() {
+	unmount_work || { vm_log "cannot unmount below $work"; return 1; }
+	rm -rf "$work"
+}
+
+# in_chroot SCRIPT: SCRIPT by sh -e in the chroot, with a clean environment.
+in_chroot() {
+	chroot "$chr" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+	    HOME=/root LC_ALL=C DEBIAN_FRONTEND=noninteractive /bin/sh -ec "$1"
 }
