@@ -178,30 +178,6 @@ build_cache() {
 	fi
 }
 
-# The initramfs: busybox, /init, mtty.ko if any.  Rebuilt when one changed.
-build_initrd() {
-	local sum root initrd=$icache/initramfs.cpio.gz
-	sum=$(cat /bin/busybox "$vm_srcdir/guest-init.sh" "$icache"/modules/* |
-	    sha256sum | cut -d' ' -f1)
-	if [ -s "$initrd" ] &&
-	    [ "$(cat "$icache/initramfs.sum" 2>/dev/null)" = "$sum" ]; then
-		return 0
-	fi
-	root=$icache/initramfs.d
-	rm -rf "$root"
-	mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,host,newroot,rw,lib/vfiomig}
-	cp /bin/busybox "$root/bin/busybox"
-	cp "$vm_srcdir/guest-init.sh" "$root/init"
-	chmod 755 "$root/init"
-	cp "$icache"/modules/* "$root/lib/vfiomig/"
-	(cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) |
-	    gzip -1 >"$initrd.tmp"
-	mv "$initrd.tmp" "$initrd"
-	echo "$sum" >"$icache/initramfs.sum"
-	rm -rf "$root"
-	vm_log "initramfs rebuilt ($(du -k "$initrd" | cut -f1) KiB)"
-}
-
 main() {
 	local t0=$SECONDS
 	mkdir -p "$vm_cache"
@@ -214,7 +190,7 @@ main() {
 		trap - EXIT
 		vm_log "guest built in $((SECONDS - t0)) s"
 	fi
-	build_initrd
+	build_initrd "$icache"
 	echo "${0##*/}: ready: kernel $(cat "$icache/kver"), cache $icache"
 }
 

@@ -173,30 +173,6 @@ cache_complete() {
 	    [ "$(cat "$vm_cache/kver")" = "$VFIOMIG_VM_KVER" ]
 }
 
-# The initramfs: busybox, /init, the modules.  Rebuilt when an input changed.
-build_initrd() {
-	local sum root
-	sum=$(cat /bin/busybox "$vm_srcdir/guest-init.sh" "$vm_cache"/modules/* |
-	    sha256sum | cut -d' ' -f1)
-	if [ -s "$vm_initrd" ] &&
-	    [ "$(cat "$vm_cache/initramfs.sum" 2>/dev/null)" = "$sum" ]; then
-		return 0
-	fi
-	root=$vm_cache/initramfs.d
-	rm -rf "$root"
-	mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,host,newroot,rw,lib/vfiomig}
-	cp /bin/busybox "$root/bin/busybox"
-	cp "$vm_srcdir/guest-init.sh" "$root/init"
-	chmod 755 "$root/init"
-	cp "$vm_cache"/modules/* "$root/lib/vfiomig/"
-	(cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) |
-	    gzip -1 >"$vm_initrd.tmp"
-	mv "$vm_initrd.tmp" "$vm_initrd"
-	echo "$sum" >"$vm_cache/initramfs.sum"
-	rm -rf "$root"
-	vm_log "initramfs rebuilt ($(du -k "$vm_initrd" | cut -f1) KiB)"
-}
-
 main() {
 	local t0=$SECONDS
 	mkdir -p "$vm_cache"
@@ -209,7 +185,7 @@ main() {
 		trap - EXIT
 		vm_log "guest built in $((SECONDS - t0)) s"
 	fi
-	build_initrd
+	build_initrd "$vm_cache"
 	echo "${0##*/}: ready: kernel $(cat "$vm_cache/kver"), cache $vm_cache"
 }
 

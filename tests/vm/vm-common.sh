@@ -83,3 +83,31 @@ in_chroot() {
 	chroot "$chr" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
 	    HOME=/root LC_ALL=C DEBIAN_FRONTEND=noninteractive /bin/sh -ec "$1"
 }
+
+# build_initrd DIR: DIR/initramfs.cpio.gz (busybox, guest-init.sh as /init,
+# the modules of DIR/modules), rebuilt only when one of them changed
+# (DIR/initramfs.sum).
+build_initrd() {
+	local sum root initrd=$1/initramfs.cpio.gz
+	sum=$(cat /bin/busybox "$vm_srcdir/guest-init.sh" "$1"/modules/* |
+	    sha256sum | cut -d' ' -f1)
+	if [ -s "$initrd" ] &&
+	    [ "$(cat "$1/initramfs.sum" 2>/dev/null)" = "$sum" ]; then
+		return 0
+	fi
+	root=$1/initramfs.d
+	rm -rf "$root"
+	mkdir -p "$root"/bin "$root"/sbin "$root"/dev "$root"/proc \
+	    "$root"/sys "$root"/tmp "$root"/host "$root"/newroot "$root"/rw \
+	    "$root"/lib/vfiomig
+	cp /bin/busybox "$root/bin/busybox"
+	cp "$vm_srcdir/guest-init.sh" "$root/init"
+	chmod 755 "$root/init"
+	cp "$1"/modules/* "$root/lib/vfiomig/"
+	(cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) |
+	    gzip -1 >"$initrd.tmp"
+	mv "$initrd.tmp" "$initrd"
+	echo "$sum" >"$1/initramfs.sum"
+	rm -rf "$root"
+	vm_log "initramfs rebuilt ($(du -k "$initrd" | cut -f1) KiB)"
+}

@@ -85,6 +85,49 @@ reg_rw(struct device *d, uint64_t off, uint8_t *val, bool write)
 	return rc;
 }
 
+/* The observable state a source gets: distinct per device. */
+void
+regs_want(int i, uint8_t *scr, uint8_t *lcr)
+{
+	*scr = 0x5a + i;
+	*lcr = 0x03 | (i << 3);
+}
+
+void
+regs_put(struct device *d, int i)
+{
+	uint8_t scr, lcr, got_scr = 0, got_lcr = 0;
+	bool ok;
+
+	regs_want(i, &scr, &lcr);
+	/* Apart from check(): its arguments are evaluated in any order. */
+	ok = reg_rw(d, UART_SCR, &scr, true) == 0 &&
+	    reg_rw(d, UART_LCR, &lcr, true) == 0 &&
+	    reg_rw(d, UART_SCR, &got_scr, false) == 0 &&
+	    reg_rw(d, UART_LCR, &got_lcr, false) == 0 &&
+	    got_scr == scr && got_lcr == lcr;
+	check(ok, "%s: BAR0 scratch 0x%02x, LCR 0x%02x written, read back 0x%02x, "
+	    "0x%02x", d->name, scr, lcr, got_scr, got_lcr);
+}
+
+/* Whether @d holds source @i's registers; @want_equal says what to expect. */
+void
+regs_compare(struct device *d, int i, bool want_equal, const char *why)
+{
+	uint8_t scr, lcr, got_scr = 0, got_lcr = 0;
+	bool equal;
+	int rc;
+
+	regs_want(i, &scr, &lcr);
+	rc = reg_rw(d, UART_SCR, &got_scr, false);
+	if (rc == 0)
+		rc = reg_rw(d, UART_LCR, &got_lcr, false);
+	equal = got_scr == scr && got_lcr == lcr;
+	check(rc == 0 && equal == want_equal, "%s: %s: scratch 0x%02x, LCR "
+	    "0x%02x (source's 0x%02x, 0x%02x: %s)", d->name, why, got_scr,
+	    got_lcr, scr, lcr, equal ? "equal" : "different");
+}
+
 ssize_t
 read_now(struct device *d, struct stream *s, bool *eof)
 {

@@ -43,6 +43,12 @@ void show(struct device *d, const char *when);
 bool step(struct device *d, int target);
 /* One byte of BAR0 at @off; a failure's message printed. */
 int reg_rw(struct device *d, uint64_t off, uint8_t *val, bool write);
+/* The UART registers source @i gets (scratch, LCR): distinct per device. */
+void regs_want(int i, uint8_t *scr, uint8_t *lcr);
+/* Writes source @i's registers into @d's BAR0 and reads them back. */
+void regs_put(struct device *d, int i);
+/* Whether @d holds source @i's registers; @want_equal says what to expect. */
+void regs_compare(struct device *d, int i, bool want_equal, const char *why);
 /*
  * Reads what the data fd has now: until -EAGAIN (pre-copy: empty for now)
  * or 0 (end of stream, *eof).  Returns the bytes read or a negative errno.
