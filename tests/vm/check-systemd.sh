@@ -13,19 +13,9 @@
 #                     under `make check`)
 set -u
 
-here=$(cd "$(dirname "$0")" && pwd)
+. "$(dirname "$0")/vm-common.sh"
 bdir=${VFIOMIG_BUILDDIR:-$PWD}
 
-if [ "${VFIOMIG_SKIP_VM:-0}" = 1 ]; then
-	echo "check-systemd.sh: SKIP: VFIOMIG_SKIP_VM=1"
-	exit 77
-fi
-for p in daemon/vfiomigd cli/vfiomigctl units/vfiomigd.service; do
-	if [ ! -e "$bdir/$p" ]; then
-		echo "check-systemd.sh: no $bdir/$p (build it first)"
-		exit 99
-	fi
-done
 # The guest boots the host's root: its systemd, journalctl, jq.
 for p in /lib/systemd/systemd /usr/bin/journalctl /usr/bin/systemd-analyze; do
 	if [ ! -x "$p" ]; then
@@ -34,25 +24,9 @@ for p in /lib/systemd/systemd /usr/bin/journalctl /usr/bin/systemd-analyze; do
 	fi
 done
 command -v jq >/dev/null || { echo "check-systemd.sh: SKIP: no jq"; exit 77; }
-t0=$(date +%s)
-"$here/prepare.sh"
-rc=$?
-case $rc in
-0) ;;
-77) echo "check-systemd.sh: SKIP: the guest cannot be built here (above)"
-    exit 77 ;;
-*) echo "check-systemd.sh: prepare.sh failed ($rc)"
-   exit 1 ;;
-esac
-echo "check-systemd.sh: guest ready in $(( $(date +%s) - t0 )) s"
-cd "$bdir" || exit 99
-pki=$bdir/tests/vm/pki-systemd.$$
-trap 'rm -rf "$pki"' EXIT
-if sh "$here/../gen-certs.sh" "$pki" >/dev/null 2>&1; then
-	export VFIOMIG_VM_PKI="$pki"
-else
-	echo "check-systemd.sh: no test PKI (certtool?): the daemons run insecure"
-fi
+vm_check_start prepare.sh daemon/vfiomigd cli/vfiomigctl \
+    units/vfiomigd.service
+vm_check_pki
 VFIOMIG_BUILDDIR=$bdir VFIOMIG_VM_INIT=systemd \
     VFIOMIG_VM_NDEV=${VFIOMIG_VM_NDEV:-1} \
-    "$here/run-guest.sh" "$here/guest-systemd-test.sh"
+    "$vm_srcdir/run-guest.sh" "$vm_srcdir/guest-systemd-test.sh"

@@ -11,25 +11,6 @@ set -u
 . "$(dirname "$0")/vm-common.sh"
 bdir=${VFIOMIG_BUILDDIR:-$PWD}
 
-if [ "${VFIOMIG_SKIP_VM:-0}" = 1 ]; then
-	echo "check-vm-iommufd.sh: SKIP: VFIOMIG_SKIP_VM=1"
-	exit 77
-fi
-if [ ! -x "$bdir/tests/vm/vm_cdev_test" ]; then
-	echo "check-vm-iommufd.sh: no $bdir/tests/vm/vm_cdev_test (build it first)"
-	exit 99
-fi
-t0=$(date +%s)
-"$vm_srcdir/prepare-iommufd.sh"
-rc=$?
-case $rc in
-0) ;;
-77) echo "check-vm-iommufd.sh: SKIP: the guest cannot be built here (above)"
-    exit 77 ;;
-*) echo "check-vm-iommufd.sh: prepare-iommufd.sh failed ($rc)"
-   exit 1 ;;
-esac
-echo "check-vm-iommufd.sh: guest ready in $(( $(date +%s) - t0 )) s"
-cd "$bdir" || exit 99
+vm_check_start prepare-iommufd.sh tests/vm/vm_cdev_test
 VFIOMIG_BUILDDIR=$bdir VFIOMIG_VM_CACHE=$vm_cache/iommufd VFIOMIG_VM_NDEV=2 \
     exec "$vm_srcdir/run-guest.sh" "$vm_srcdir/guest-cdev-test.sh"

@@ -9,38 +9,10 @@
 #                     under `make check`)
 set -u
 
-here=$(cd "$(dirname "$0")" && pwd)
+. "$(dirname "$0")/vm-common.sh"
 bdir=${VFIOMIG_BUILDDIR:-$PWD}
 
-if [ "${VFIOMIG_SKIP_VM:-0}" = 1 ]; then
-	echo "check-vm.sh: SKIP: VFIOMIG_SKIP_VM=1"
-	exit 77
-fi
-for p in tests/vm/vm_kernel_test daemon/vfiomigd; do
-	if [ ! -x "$bdir/$p" ]; then
-		echo "check-vm.sh: no $bdir/$p (build it first)"
-		exit 99
-	fi
-done
-t0=$(date +%s)
-"$here/prepare.sh"
-rc=$?
-case $rc in
-0) ;;
-77) echo "check-vm.sh: SKIP: the guest cannot be built here (above)"
-    exit 77 ;;
-*) echo "check-vm.sh: prepare.sh failed ($rc)"
-   exit 1 ;;
-esac
-echo "check-vm.sh: guest ready in $(( $(date +%s) - t0 )) s"
-cd "$bdir" || exit 99
-# The guest reads the host's root: a PKI made here is there too.
-pki=$bdir/tests/vm/pki.$$
-trap 'rm -rf "$pki"' EXIT
-if sh "$here/../gen-certs.sh" "$pki" >/dev/null 2>&1; then
-	export VFIOMIG_VM_PKI="$pki"
-else
-	echo "check-vm.sh: no test PKI (certtool?): the daemons run insecure"
-fi
+vm_check_start prepare.sh tests/vm/vm_kernel_test daemon/vfiomigd
+vm_check_pki
 VFIOMIG_BUILDDIR=$bdir VFIOMIG_VM_NDEV=${VFIOMIG_VM_NDEV:-8} \
-    "$here/run-guest.sh" "$here/guest-test.sh"
+    "$vm_srcdir/run-guest.sh" "$vm_srcdir/guest-test.sh"

@@ -111,3 +111,50 @@ build_initrd() {
 	rm -rf "$root"
 	vm_log "initramfs rebuilt ($(du -k "$initrd" | cut -f1) KiB)"
 }
+
+# ---- For the check-*.sh scripts that `make check` runs. ----
+
+# vm_check_start PREPARE FILE...: exits 77 with VFIOMIG_SKIP_VM=1, 99 if a
+# FILE (relative to the build directory $bdir) is missing; runs PREPARE
+# (a prepare*.sh of this directory): 77 where the guest cannot be built,
+# 1 if it failed; then changes to $bdir.
+vm_check_start() {
+	local prep=$1 f t0 rc
+	shift
+	if [ "${VFIOMIG_SKIP_VM:-0}" = 1 ]; then
+		echo "${0##*/}: SKIP: VFIOMIG_SKIP_VM=1"
+		exit 77
+	fi
+	for f in "$@"; do
+		if [ ! -e "$bdir/$f" ]; then
+			echo "${0##*/}: no $bdir/$f (build it first)"
+			exit 99
+		fi
+	done
+	t0=$(date +%s)
+	"$vm_srcdir/$prep"
+	rc=$?
+	case $rc in
+	0) ;;
+	77) echo "${0##*/}: SKIP: the guest cannot be built here (above)"
+	    exit 77 ;;
+	*) echo "${0##*/}: $prep failed ($rc)"
+	   exit 1 ;;
+	esac
+	echo "${0##*/}: guest ready in $(( $(date +%s) - t0 )) s"
+	cd "$bdir" || exit 99
+}
+
+# vm_check_pki: a test PKI for the daemons' TLS in the build directory
+# (the guest reads the host's root; quicker made here than under TCG), in
+# $VFIOMIG_VM_PKI, removed at exit; without certtool the daemons run
+# insecure.
+vm_check_pki() {
+	vm_pki=$bdir/tests/vm/pki-${0##*/}.$$
+	trap 'rm -rf "$vm_pki"' EXIT
+	if sh "$vm_srcdir/../gen-certs.sh" "$vm_pki" >/dev/null 2>&1; then
+		export VFIOMIG_VM_PKI="$vm_pki"
+	else
+		echo "${0##*/}: no test PKI (certtool?): the daemons run insecure"
+	fi
+}
