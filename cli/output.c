@@ -1,6 +1,6 @@
 /*
  * output.c: vfiomigctl's generic output: any protobuf-c message as a JSON
- * object or as indented text, units for people, and the progress of
+ * object, units for people, and the progress of
  * `migrate --wait`, and the text forms of the control API's answers (set
  * and device tables, MigrationInfo, events).  No socket I/O here.
  */
@@ -238,93 +238,12 @@ output_json(FILE *f, struct json_object *o, bool oneline)
 	fflush(f);
 }
 
-/* Text of a scalar JSON value; strings as they are. */
-static const char *
-output_text_scalar(struct json_object *v)
-{
-	if (v == NULL)
-		return "-";
-	if (json_object_is_type(v, json_type_string))
-		return json_object_get_string(v);
-	return json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
-}
-
-static void output_text_obj(FILE *f, struct json_object *o, int indent);
-
-static void
-output_text_member(FILE *f, const char *key, struct json_object *v,
-    int indent)
-{
-	struct json_object *e;
-	size_t i, n;
-
-	if (json_object_is_type(v, json_type_object)) {
-		fprintf(f, "%*s%s:\n", indent, "", key);
-		output_text_obj(f, v, indent + 2);
-	} else if (json_object_is_type(v, json_type_array)) {
-		n = json_object_array_length(v);
-		for (i = 0; i < n; i++) {
-			e = json_object_array_get_idx(v, i);
-			if (json_object_is_type(e, json_type_object)) {
-				fprintf(f, "%*s%s[%zu]:\n", indent, "", key, i);
-				output_text_obj(f, e, indent + 2);
-			} else
-				fprintf(f, "%*s%s: %s\n", indent, "", key,
-				    output_text_scalar(e));
-		}
-	} else
-		fprintf(f, "%*s%s: %s\n", indent, "", key,
-		    output_text_scalar(v));
-}
-
-static void
-output_text_obj(FILE *f, struct json_object *o, int indent)
-{
-	json_object_object_foreach(o, key, v)
-		output_text_member(f, key, v, indent);
-}
-
-void
-output_pb_text(FILE *f, const ProtobufCMessage *m, int indent)
-{
-	const ProtobufCMessageDescriptor *d = m->descriptor;
-	const ProtobufCFieldDescriptor *fd;
-	struct json_object *v;
-	unsigned i;
-
-	for (i = 0; i < d->n_fields; i++) {
-		fd = &d->fields[i];
-		if (!output_present(m, fd))
-			continue;
-		v = output_json_field(m, fd);
-		output_text_member(f, fd->name, v, indent);
-		json_object_put(v);
-	}
-}
-
-const char *
-output_bytes(uint64_t n, char *buf, size_t len)
-{
-	static const char *units[] = { "KiB", "MiB", "GiB", "TiB", "PiB" };
-	double v = (double)n;
-	size_t u;
-
-	if (n < 1024) {
-		snprintf(buf, len, "%" PRIu64 " B", n);
-		return buf;
-	}
-	for (u = 0, v /= 1024; v >= 1024 && u + 1 < ARRAY_SIZE(units); u++)
-		v /= 1024;
-	snprintf(buf, len, "%.1f %s", v, units[u]);
-	return buf;
-}
-
 const char *
 output_rate(uint64_t bytes_per_s, char *buf, size_t len)
 {
 	char b[32];
 
-	snprintf(buf, len, "%s/s", output_bytes(bytes_per_s, b, sizeof b));
+	snprintf(buf, len, "%s/s", fmt_bytes(bytes_per_s, b, sizeof b));
 	return buf;
 }
 
@@ -389,8 +308,8 @@ output_progress(FILE *f, bool tty, const struct output_progress *p)
 	int pct, i, fill;
 
 	pct = output_progress_percent(p);
-	output_bytes(p->processed, done, sizeof done);
-	output_bytes(p->processed + p->remaining > p->total ?
+	fmt_bytes(p->processed, done, sizeof done);
+	fmt_bytes(p->processed + p->remaining > p->total ?
 	    p->processed + p->remaining : p->total, whole, sizeof whole);
 	output_rate(p->throughput, rate, sizeof rate);
 	output_eta(p, eta, sizeof eta);
@@ -398,7 +317,7 @@ output_progress(FILE *f, bool tty, const struct output_progress *p)
 		fprintf(f, "%s: %s %d%% sent %s remaining %s "
 		    "throughput %s %s iteration %" PRIu32 "\n", p->set,
 		    p->status, pct, done,
-		    output_bytes(p->remaining, rem, sizeof rem), rate, eta,
+		    fmt_bytes(p->remaining, rem, sizeof rem), rate, eta,
 		    p->iteration);
 		fflush(f);
 		return;
@@ -604,16 +523,16 @@ output_text_figures(FILE *f, const Vfiomig__V1__MigrationInfo *mi)
 
 	output_progress_info(mi, &p, a, sizeof a);
 	fprintf(f, "%-14s%d%% (%s of %s, %" PRIu64 " bytes)\n", "progress:",
-	    output_progress_percent(&p), output_bytes(mi->bytes_processed, b,
-	    sizeof b), output_bytes(mi->bytes_total, c, sizeof c),
+	    output_progress_percent(&p), fmt_bytes(mi->bytes_processed, b,
+	    sizeof b), fmt_bytes(mi->bytes_total, c, sizeof c),
 	    mi->bytes_processed);
 	fprintf(f, "%-14s%s (%" PRIu64 " bytes)\n", "remaining:",
-	    output_bytes(mi->bytes_remaining, b, sizeof b),
+	    fmt_bytes(mi->bytes_remaining, b, sizeof b),
 	    mi->bytes_remaining);
 	if (mi->has_precopy_bytes || mi->has_stopcopy_bytes)
 		fprintf(f, "%-14spre-copy %s, stop-copy %s\n", "sent:",
-		    output_bytes(mi->precopy_bytes, b, sizeof b),
-		    output_bytes(mi->stopcopy_bytes, c, sizeof c));
+		    fmt_bytes(mi->precopy_bytes, b, sizeof b),
+		    fmt_bytes(mi->stopcopy_bytes, c, sizeof c));
 	fprintf(f, "%-14s%s\n", "throughput:", output_rate(mi->throughput, b,
 	    sizeof b));
 	if (mi->has_bandwidth_limit && mi->bandwidth_limit > 0)
@@ -654,10 +573,10 @@ output_text_devprogress(FILE *f, const Vfiomig__V1__MigrationInfo *mi)
 		d = mi->devices[i];
 		fprintf(f, "  %-*s  %-12s  %10s  %10s  %10s  %10s  %s\n", w,
 		    d->name, d->state_name != NULL ? d->state_name : "-",
-		    output_bytes(d->bytes_moved, a, sizeof a),
-		    output_bytes(d->initial_bytes, b, sizeof b),
-		    output_bytes(d->dirty_bytes, c, sizeof c),
-		    output_bytes(d->stopcopy_estimate, e, sizeof e),
+		    fmt_bytes(d->bytes_moved, a, sizeof a),
+		    fmt_bytes(d->initial_bytes, b, sizeof b),
+		    fmt_bytes(d->dirty_bytes, c, sizeof c),
+		    fmt_bytes(d->stopcopy_estimate, e, sizeof e),
 		    output_digest(d->sim, g, sizeof g));
 	}
 }
@@ -709,8 +628,8 @@ output_text_event(FILE *f, const Vfiomig__V1__Event *ev)
 		output_progress_info(mi, &p, st, sizeof st);
 		fprintf(f, " %s %d%% sent %s remaining %s throughput %s "
 		    "iteration %" PRIu32, p.status,
-		    output_progress_percent(&p), output_bytes(p.processed, a,
-		    sizeof a), output_bytes(p.remaining, b, sizeof b),
+		    output_progress_percent(&p), fmt_bytes(p.processed, a,
+		    sizeof a), fmt_bytes(p.remaining, b, sizeof b),
 		    output_rate(p.throughput, c, sizeof c), p.iteration);
 		if (mi->has_downtime_ms)
 			fprintf(f, " downtime %s", output_ms(

@@ -36,9 +36,6 @@ struct json_object *output_pb_json(const ProtobufCMessage *m);
 /* Prints @o on @f: pretty, or on one line (NDJSON) if @oneline. */
 void	output_json(FILE *f, struct json_object *o, bool oneline);
 
-/* Prints @m as indented "name: value" lines (the generic text form). */
-void	output_pb_text(FILE *f, const ProtobufCMessage *m, int indent);
-
 /*
  * The name of enum value @v of @d, lower case, without the prefix its
  * values share ("MIGRATION_STATUS_ACTIVE" -> "active"), in @buf; the
@@ -47,8 +44,7 @@ void	output_pb_text(FILE *f, const ProtobufCMessage *m, int indent);
 const char *output_enum_name(const ProtobufCEnumDescriptor *d, int v,
 	    char *buf, size_t len);
 
-/* "1.5 GiB", "230.4 MiB/s", "1m 05s", "12.3 ms" into @buf. */
-const char *output_bytes(uint64_t n, char *buf, size_t len);
+/* "230.4 MiB/s", "1m 05s", "12.3 ms" into @buf (bytes: fmt_bytes()). */
 const char *output_rate(uint64_t bytes_per_s, char *buf, size_t len);
 const char *output_duration_s(uint64_t s, char *buf, size_t len);
 const char *output_ms(double ms, char *buf, size_t len);

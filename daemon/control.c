@@ -113,7 +113,6 @@ struct ctl {
 	struct event		*post_ev;
 	struct ctl_clients	 clients;
 	struct ctl_clients	 dead;		/* dropped, freed soon */
-	int			 nclients;
 	unsigned int		 next_id;
 	bool			 write_gid_set, read_gid_set;
 	gid_t			 write_gid, read_gid;
@@ -427,11 +426,15 @@ ctl_post_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* An event of @kind on @set (copied; may be NULL) for the loop. */
 static void
-ctl_post_add(struct daemon *dm, struct ctl_posted *ev)
+ctl_post_add(struct daemon *dm, int kind, const char *set,
+    struct ctl_posted *ev)
 {
 	struct ctl *ctl = dm->ctl;
 
+	ev->kind = kind;
+	ev->set = set != NULL ? xstrdup(set) : NULL;
 	pthread_mutex_lock(&ctl->post_lock);
 	TAILQ_INSERT_TAIL(&ctl->posts, ev, entry);
 	pthread_mutex_unlock(&ctl->post_lock);
@@ -447,13 +450,11 @@ ctl_post(struct daemon *dm, int kind, struct dset *ds,
 	if (dm == NULL || dm->ctl == NULL)
 		return;
 	ev = xcalloc(1, sizeof *ev);
-	ev->kind = kind;
-	ev->set = ds != NULL ? xstrdup(ds->name) : NULL;
 	if (info != NULL) {
 		ev->info = xcalloc(1, sizeof *ev->info);
 		*ev->info = *info;
 	}
-	ctl_post_add(dm, ev);
+	ctl_post_add(dm, kind, ds != NULL ? ds->name : NULL, ev);
 }
 
 void
@@ -470,10 +471,8 @@ ctl_post_msg(struct daemon *dm, int kind, const char *set, const char *fmt,
 	vsnprintf(buf, sizeof buf, fmt, ap);
 	va_end(ap);
 	ev = xcalloc(1, sizeof *ev);
-	ev->kind = kind;
-	ev->set = set != NULL ? xstrdup(set) : NULL;
 	ev->msg = xstrdup(buf);
-	ctl_post_add(dm, ev);
+	ctl_post_add(dm, kind, set, ev);
 }
 
 void
@@ -748,7 +747,6 @@ ctl_client_drop(struct ctl_client *c, const char *why)
 	event_del(c->wev);
 	TAILQ_REMOVE(&ctl->clients, c, entry);
 	TAILQ_INSERT_TAIL(&ctl->dead, c, entry);
-	ctl->nclients--;
 	if (event_base_once(ctl->dm->base, -1, EV_TIMEOUT, ctl_client_free_cb,
 	    c, &tv) < 0)
 		fatalx("event_base_once");
@@ -801,7 +799,6 @@ ctl_client_new(struct ctl *ctl, int fd)
 	event_add(c->rev, NULL);
 	c->reading = true;
 	TAILQ_INSERT_TAIL(&ctl->clients, c, entry);
-	ctl->nclients++;
 	log_debug("control: %s connected", c->name);
 }
 
@@ -1013,16 +1010,10 @@ ctl_passed_path(int fd, const char *fallback)
 }
 
 int
-ctl_open(struct daemon *dm, struct err *e)
-{
-	return ctl_open_fd(dm, -1, e);
-}
-
-int
 ctl_open_fd(struct daemon *dm, int fd, struct err *e)
 {
 	struct ctl *ctl = xcalloc(1, sizeof *ctl);
-	int i, rc;
+	int rc;
 
 	ctl->dm = dm;
 	ctl->fd = fd;
@@ -1042,8 +1033,6 @@ ctl_open_fd(struct daemon *dm, int fd, struct err *e)
 		ctl_free(ctl);
 		return rc;
 	}
-	for (i = 0; i < dm->nsets; i++)
-		dm->sets[i]->dm = dm;
 	ctl->aev = event_new(dm->base, ctl->fd, EV_READ | EV_PERSIST,
 	    ctl_accept_cb, ctl);
 	ctl->pause_ev = evtimer_new(dm->base, ctl_pause_cb, ctl);

@@ -48,14 +48,10 @@ struct ctl_reply {
 
 /* control.c */
 /*
- * Listens on the configuration's control_socket (its directory made, a
- * stale socket replaced, mode 0660, group control_group).  -errno with a
- * message that names the path.
- */
-int ctl_open(struct daemon *dm, struct err *e);
-/*
- * The same on @fd, a listening socket systemd passed (taken over: closed
- * by ctl_close(), its path left alone), or bound as ctl_open() if @fd < 0.
+ * Listens on @fd, a listening socket systemd passed (taken over: closed by
+ * ctl_close(), its path left alone), or if @fd < 0 on the configuration's
+ * control_socket (its directory made, a stale socket replaced, mode 0660,
+ * group control_group).  -errno with a message that names the path.
  */
 int ctl_open_fd(struct daemon *dm, int fd, struct err *e);
 void ctl_close(struct daemon *dm);

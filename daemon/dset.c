@@ -331,9 +331,7 @@ dset_adopt(struct daemon *dm, const struct config_set *cs, const char *name,
 			device_free(devs[i]);
 	}
 	if (rc < 0 || (rc = migset_check(ds->ms, e)) < 0) {
-		for (i = 0; i < migset_count(ds->ms); i++)
-			store_device_leave(migset_device(ds->ms, i));
-		dset_free(ds);
+		dset_free(ds);	/* the devices leave the fd store */
 		return rc;
 	}
 	/* The recovery decides, then dset_release() says. */
@@ -344,20 +342,36 @@ dset_adopt(struct daemon *dm, const struct config_set *cs, const char *name,
 	return 0;
 }
 
+/*
+ * Every device closed (out of the fd store), the device lists freed; the
+ * shell stays (a removed set's, until daemon_free_dead()).
+ */
+static void
+dset_close_devices(struct dset *ds)
+{
+	int i;
+
+	for (i = 0; ds->ms != NULL && i < migset_count(ds->ms); i++)
+		store_device_leave(migset_device(ds->ms, i));
+	migset_free(ds->ms);
+	ds->ms = NULL;
+	free(ds->pdevs);
+	free(ds->pdev_ptrs);
+	ds->pdevs = NULL;
+	ds->pdev_ptrs = NULL;
+	ds->npdevs = 0;
+	for (i = 0; i < CONFIG_MAX_DEVICES; i++) {
+		free(ds->ids[i]);
+		ds->ids[i] = NULL;
+	}
+}
+
 void
 dset_free(struct dset *ds)
 {
-	size_t i;
-
 	if (ds == NULL)
 		return;
-	for (i = 0; i < CONFIG_MAX_DEVICES; i++)
-		free(ds->ids[i]);
-	free(ds->pdevs);
-	free(ds->pdev_ptrs);
-	for (i = 0; ds->ms != NULL && i < (size_t)migset_count(ds->ms); i++)
-		store_device_leave(migset_device(ds->ms, i));
-	migset_free(ds->ms);
+	dset_close_devices(ds);
 	close_fd(&ds->drain_efd);
 	close_fd(&ds->done_efd);
 	pthread_mutex_destroy(&ds->lock);
@@ -531,34 +545,13 @@ daemon_add_set(struct daemon *dm, struct dset *ds, struct err *e)
 		    sizeof *dm->sets);
 		if (dm->sets == NULL)
 			fatal("reallocarray");
+		ds->dm = dm;	/* a set from the configuration has none yet */
 		dm->sets[dm->nsets++] = ds;
 	}
 	pthread_mutex_unlock(&dm->lock);
 	if (rc == 0)
 		store_update();
 	return rc;
-}
-
-/* ds->lock held: every device closed; the shell stays. */
-static void
-dset_empty_locked(struct dset *ds)
-{
-	int i;
-
-	ds->removed = true;
-	for (i = 0; ds->ms != NULL && i < migset_count(ds->ms); i++)
-		store_device_leave(migset_device(ds->ms, i));
-	migset_free(ds->ms);
-	ds->ms = NULL;
-	free(ds->pdevs);
-	free(ds->pdev_ptrs);
-	ds->pdevs = NULL;
-	ds->pdev_ptrs = NULL;
-	ds->npdevs = 0;
-	for (i = 0; i < CONFIG_MAX_DEVICES; i++) {
-		free(ds->ids[i]);
-		ds->ids[i] = NULL;
-	}
 }
 
 int
@@ -578,7 +571,8 @@ daemon_remove_set(struct daemon *dm, const char *name, struct err *e)
 	}
 	pthread_mutex_lock(&ds->lock);
 	if ((rc = dset_check_idle(ds, e)) == 0) {
-		dset_empty_locked(ds);
+		ds->removed = true;
+		dset_close_devices(ds);
 		memmove(&dm->sets[i - 1], &dm->sets[i], (dm->nsets - i) *
 		    sizeof *dm->sets);
 		dm->nsets--;

@@ -31,13 +31,9 @@
 static int
 listen_fd_prepare(int fd)
 {
-	int fl;
-
-	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 ||
-	    (fl = fcntl(fd, F_GETFL)) < 0 ||
-	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
 		return -errno;
-	return 0;
+	return fd_set_nonblock(fd, 1);
 }
 
 static void
@@ -68,12 +64,10 @@ listen_fds_take(struct listen_fds *lf)
 	int n, i, fd;
 
 	lf->control = lf->migration = -1;
-	lf->n = 0;
 	if ((n = sd_listen_fds_with_names(1, &names)) <= 0) {
 		free(names);
 		return n;
 	}
-	lf->n = n;
 	for (i = 0; i < n; i++) {
 		fd = SD_LISTEN_FDS_START + i;
 		name = names != NULL && names[i] != NULL ? names[i] :
@@ -102,13 +96,6 @@ listen_fds_take(struct listen_fds *lf)
 		free(names[i]);
 	free(names);
 	return 0;
-}
-
-void
-listen_fds_close(struct listen_fds *lf)
-{
-	close_fd(&lf->control);
-	close_fd(&lf->migration);
 }
 
 static void

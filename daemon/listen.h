@@ -19,7 +19,6 @@ struct evconnlistener;
 struct listen_fds {
 	int	control;	/* AF_UNIX SOCK_SEQPACKET, listening */
 	int	migration;	/* SOCK_STREAM, listening */
-	int	n;		/* how many systemd passed */
 };
 
 /*
@@ -30,8 +29,6 @@ struct listen_fds {
  * O_NONBLOCK.  0 or -errno.
  */
 int listen_fds_take(struct listen_fds *lf);
-/* Closes what listen_fds_take() kept and nobody took over (-1 then). */
-void listen_fds_close(struct listen_fds *lf);
 /*
  * The migration listener: on @fd if >= 0 (taken over: closed with the
  * listener), else bound to the configuration's migration.listen.  NULL

@@ -74,12 +74,6 @@ log_class_id(enum log_class cls)
 	return cls < LOG_EV_COUNT ? log_classes[cls].id : NULL;
 }
 
-const char *
-log_class_name(enum log_class cls)
-{
-	return cls < LOG_EV_COUNT ? log_classes[cls].name : "?";
-}
-
 static void
 log_vwritef(enum log_level lvl, const struct log_fields *lf,
     const char *errstr, const char *fmt, va_list ap)

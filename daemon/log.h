@@ -45,7 +45,6 @@ typedef void (*log_sink_fn)(enum log_level, const struct log_fields *,
 void log_set_sink(log_sink_fn sink);
 /* 32 hex digits (sd-id128 style), NULL for LOG_EV_NONE. */
 const char *log_class_id(enum log_class cls);
-const char *log_class_name(enum log_class cls);
 /* @set, @dev may be NULL; the level comes from the class. */
 void log_event(enum log_class cls, const char *set, const char *dev,
 	    const char *fmt, ...) PRINTFLIKE(4, 5);

@@ -32,7 +32,6 @@
 #define NOTIFY_STATUS_MAX	512
 
 static struct event *notify_wd_ev;
-static uint64_t notify_wd_usec;
 static bool notify_to_journal;
 static char notify_last_status[NOTIFY_STATUS_MAX];
 
@@ -110,7 +109,7 @@ int
 notify_init(struct event_base *base)
 {
 	struct timeval tv;
-	uint64_t usec = 0;
+	uint64_t usec = 0, wd;
 
 	if (notify_stderr_is_journal()) {
 		notify_to_journal = true;
@@ -118,7 +117,7 @@ notify_init(struct event_base *base)
 	}
 	if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0)
 		return 0;
-	notify_wd_usec = usec;
+	wd = usec;
 	usec /= 2;
 	tv.tv_sec = usec / 1000000;
 	tv.tv_usec = usec % 1000000;
@@ -126,7 +125,7 @@ notify_init(struct event_base *base)
 	if (notify_wd_ev == NULL || event_add(notify_wd_ev, &tv) < 0)
 		return -ENOMEM;
 	log_info("watchdog: every %" PRIu64 " ms (WatchdogSec %" PRIu64
-	    " s)", usec / 1000, notify_wd_usec / 1000000);
+	    " s)", usec / 1000, wd / 1000000);
 	notify_send("WATCHDOG=1");
 	return 0;
 }
@@ -145,12 +144,6 @@ bool
 notify_journal(void)
 {
 	return notify_to_journal;
-}
-
-unsigned long long
-notify_watchdog_usec(void)
-{
-	return notify_wd_usec;
 }
 
 void
@@ -172,9 +165,15 @@ notify_reloading(void)
 	notify_send(buf);
 }
 
+/* Once: on a signal, and again as the loop ends (whatever ended it). */
 void
 notify_stopping(void)
 {
+	static bool sent;
+
+	if (sent)
+		return;
+	sent = true;
 	notify_send("STOPPING=1");
 }
 

@@ -1,7 +1,7 @@
 /*
  * notify.h: the daemon and its service manager (sd_notify(3)): readiness,
  * reloading, stopping, the status line, the watchdog from the event loop,
- * the fd store (for the crash safety to come), and the journal as the
+ * the fd store (store.c: crash safety), and the journal as the
  * log's sink when stderr is the journal ($JOURNAL_STREAM).  Every call is
  * a no-op without a manager ($NOTIFY_SOCKET unset).
  *
@@ -26,8 +26,6 @@ int notify_init(struct event_base *base);
 void notify_fini(void);
 /* Is stderr the journal (the log's sink is the journal)? */
 bool notify_journal(void);
-/* The watchdog interval in microseconds, 0 if none. */
-unsigned long long notify_watchdog_usec(void);
 
 void notify_ready(void);
 /* RELOADING=1 with MONOTONIC_USEC (systemd 253's reload protocol). */

@@ -411,12 +411,6 @@ store_init(struct daemon *dm)
 		device_data_hook = store_data_hook;
 }
 
-bool
-store_active(void)
-{
-	return store_on;
-}
-
 void
 store_fini(void)
 {

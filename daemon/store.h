@@ -32,8 +32,6 @@ struct device;
 void store_init(struct daemon *dm);
 /* A clean exit: every stored fd removed from the store. */
 void store_fini(void);
-/* Whether fds are stored (a manager is there). */
-bool store_active(void);
 /*
  * An fd the manager passed with a name that is neither "control" nor
  * "migration" (listen.c): kept for store_recover(), which closes it if

@@ -2,10 +2,11 @@
  * vfiomigd.c: the daemon's main: options, the configuration, the sets (every
  * device opened before anything listens), the TLS credentials, the libevent
  * loop (the migration listener, signals, finished jobs), and the
- * command-line migration (--migrate SET --to HOST:PORT) with its retries
- * until the control socket exists; and the daemon as a systemd service
+ * command-line migration (--migrate SET --to HOST:PORT, beside the control
+ * socket) with its retries; and the daemon as a systemd service
  * (notify.c: READY, STATUS, the watchdog, STOPPING; RELOADING and the
- * reload of the sets on SIGHUP; listen.c: the sockets systemd passes).
+ * reload of the sets on SIGHUP; listen.c: the sockets systemd passes;
+ * store.c: the recovery from the fd store before READY).
  *
  * The loop only accepts and dispatches: migrations run in threads of their
  * own (xfer-src.c, xfer-dst.c) and wake the loop with event_active() when
@@ -841,9 +842,7 @@ main(int argc, char **argv)
 		die("libevent: event_new failed");
 	evtimer_add(status_tick, &tick);
 	l = daemon_listen(&dm, lf.migration);
-	lf.migration = -1;
 	daemon_open_ctl(&dm, &o, lf.control);
-	lf.control = -1;
 	status_update(&dm);
 	notify_ready();
 	if (vfiomigd_req != NULL) {

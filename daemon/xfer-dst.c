@@ -875,26 +875,19 @@ dst_final_info(struct dst *d, int rc)
 {
 	struct xfer_info *in = &d->info;
 	struct xfer_job *j = d->job;
-	struct sim_stats st;
 	int i;
 
 	in->total_ms = (now_ns() - d->t0) / 1000000;
 	for (i = 0; i < d->ndev && i < in->ndev; i++) {
 		in->devs[i].moved = d->devs[i].dg.bytes;
 		in->processed += d->devs[i].dg.bytes;
-		in->devs[i].sim = device_is_sim(d->devs[i].d);
 		in->devs[i].digest = d->devs[i].digest;
-		if (!in->devs[i].sim)
-			continue;
-		dev_sim_stats(d->devs[i].d, &st);
-		in->devs[i].p2p_sent = st.p2p_sent;
-		in->devs[i].p2p_received = st.p2p_received;
-		in->devs[i].p2p_lost = st.p2p_lost;
+		xfer_info_sim(&in->devs[i], d->devs[i].d);
 	}
 	if (rc != 0) {
-		in->error = j->err.code != 0 ? j->err.code : EPROTO;
-		snprintf(in->msg, sizeof in->msg, "%s", j->err.code != 0 ?
-		    j->err.msg : "refused");
+		/* dst_main() put the outcome in j->res. */
+		in->error = -j->res.rc;
+		snprintf(in->msg, sizeof in->msg, "%s", j->res.msg);
 	}
 	xfer_info_status(j, in, xfer_info_final(j, rc == 0));
 }

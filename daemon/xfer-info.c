@@ -17,6 +17,7 @@
 
 #include "control.h"
 #include "daemon.h"
+#include "dev-sim.h"
 #include "xfer.h"
 
 uint64_t
@@ -73,6 +74,20 @@ xfer_info_status(struct xfer_job *j, struct xfer_info *in,
 	in->status = st;
 	in->phase_ms[st] = xfer_realtime_ms();
 	xfer_info_publish(j, in, CTL_EV_STATUS);
+}
+
+bool
+xfer_info_sim(struct xfer_dev_info *di, struct device *d)
+{
+	struct sim_stats st;
+
+	if (!(di->sim = device_is_sim(d)))
+		return false;
+	dev_sim_stats(d, &st);
+	di->p2p_sent = st.p2p_sent;
+	di->p2p_received = st.p2p_received;
+	di->p2p_lost = st.p2p_lost;
+	return true;
 }
 
 enum xfer_status

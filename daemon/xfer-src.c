@@ -53,6 +53,12 @@
 
 enum src_phase { SRC_PARKED, SRC_PRECOPY, SRC_STOPCOPY, SRC_QUIT };
 
+/* TEST ONLY: a byte to flip in a device's stream (see below). */
+struct src_test_flip {
+	char		 dev[128];	/* empty: off */
+	uint64_t	 off;
+};
+
 struct src;
 
 struct src_dev {
@@ -122,6 +128,9 @@ struct src {
 	uint64_t		 bw_last;
 	struct xfer_info	 info;		/* the job's thread's */
 	uint64_t		 next_pub;
+
+	/* TEST ONLY: read once, by src_new(). */
+	struct src_test_flip	 test_stream, test_wire;
 };
 
 /* A local failure: the peer hears of it once the handshake is through. */
@@ -450,13 +459,6 @@ src_throttle(struct src *s, size_t n)
  */
 #define SRC_TEST_FLIP	0x01
 
-struct src_test_flip {
-	char		 dev[128];	/* empty: off */
-	uint64_t	 off;
-};
-
-static struct src_test_flip src_test_stream, src_test_wire;
-
 static void
 src_test_parse(const char *var, struct src_test_flip *f)
 {
@@ -503,12 +505,12 @@ src_test_corrupt(struct src *s, struct src_dev *sd, uint8_t *buf, size_t n)
 {
 	size_t at;
 
-	if (!src_test_hit(&src_test_stream, sd, n, &at))
+	if (!src_test_hit(&s->test_stream, sd, n, &at))
 		return;
 	buf[at] ^= SRC_TEST_FLIP;
 	log_warnx("%s: %s: TEST ONLY: byte %" PRIu64 " of the stream flipped "
 	    "before framing (VFIOMIG_TEST_CORRUPT)", s->name, sd->d->name,
-	    src_test_stream.off);
+	    s->test_stream.off);
 }
 
 /* A DATA frame as xfer_conn_send() sends it, one byte flipped after. */
@@ -532,7 +534,7 @@ src_test_send_flipped(struct src *s, struct xfer_conn *c, struct src_dev *sd,
 	pthread_mutex_unlock(&c->send_lock);
 	log_warnx("%s: %s: TEST ONLY: byte %" PRIu64 " of the stream flipped "
 	    "after framing (VFIOMIG_TEST_CORRUPT_WIRE)", s->name, sd->d->name,
-	    src_test_wire.off);
+	    s->test_wire.off);
 	if (rc < 0)
 		return err_set(e, -rc, "peer %s conn %u: send DATA: %s",
 		    c->peer, c->index, strerror(-rc));
@@ -550,7 +552,7 @@ src_send_data(struct src_link *l, struct src_dev *sd, size_t n, bool stop)
 	size_t at;
 
 	src_test_corrupt(s, sd, l->buf, n);
-	if (src_test_hit(&src_test_wire, sd, n, &at)) {
+	if (src_test_hit(&s->test_wire, sd, n, &at)) {
 		frame_digest_update(&sd->dg, l->buf, n);
 		rc = src_test_send_flipped(s, l->c, sd, stop ?
 		    FRAME_F_STOP_COPY : 0, l->buf, n, at, &e);
@@ -845,20 +847,12 @@ src_remaining(struct src *s, uint64_t pre, uint64_t stop)
 static void
 src_fill_dev(struct src_dev *sd, struct xfer_dev_info *di)
 {
-	struct sim_stats st;
-
 	di->initial = __atomic_load_n(&sd->initial, __ATOMIC_RELAXED);
 	di->dirty = __atomic_load_n(&sd->dirty, __ATOMIC_RELAXED);
 	di->moved = __atomic_load_n(&sd->moved, __ATOMIC_RELAXED);
 	di->stopcopy_est = sd->stopcopy_est;
-	di->sim = device_is_sim(sd->d);
-	if (!di->sim)
-		return;
-	dev_sim_stats(sd->d, &st);
-	di->p2p_sent = st.p2p_sent;
-	di->p2p_received = st.p2p_received;
-	di->p2p_lost = st.p2p_lost;
-	di->digest = sd->digest;
+	if (xfer_info_sim(di, sd->d))
+		di->digest = sd->digest;
 }
 
 /* The live numbers into s->info (the job's thread). */
@@ -914,22 +908,19 @@ src_estimates(struct src *s)
 static void
 src_progress(struct src *s)
 {
-	uint64_t pre = __atomic_load_n(&s->bytes_pre, __ATOMIC_RELAXED);
-	uint64_t stop = __atomic_load_n(&s->bytes_stop, __ATOMIC_RELAXED);
-	uint64_t now = now_ns(), rem, rate;
+	struct xfer_info *in = &s->info;
 	char b1[32], b2[32], b3[32], b4[32], b5[32];
 
-	rem = src_remaining(s, pre, stop);
-	rate = s->t_stop0 != 0 ? src_rate(stop, now - s->t_stop0) :
-	    s->t_pre0 != 0 ? src_rate(pre, now - s->t_pre0) : 0;
 	src_fill_info(s);
-	xfer_info_publish(s->job, &s->info, CTL_EV_PROGRESS);
+	xfer_info_publish(s->job, in, CTL_EV_PROGRESS);
 	log_info("%s: progress: phase %s iteration %d sent %s (pre-copy %s, "
 	    "stop-copy %s) remaining %s throughput %s", s->name,
 	    s->phase_name, s->job->res.iterations,
-	    fmt_bytes(pre + stop, b1, sizeof b1), fmt_bytes(pre, b2, sizeof b2),
-	    fmt_bytes(stop, b3, sizeof b3), fmt_bytes(rem, b4, sizeof b4),
-	    xfer_fmt_rate(rate, b5, sizeof b5));
+	    fmt_bytes(in->processed, b1, sizeof b1),
+	    fmt_bytes(in->precopy, b2, sizeof b2),
+	    fmt_bytes(in->stopcopy, b3, sizeof b3),
+	    fmt_bytes(in->remaining, b4, sizeof b4),
+	    xfer_fmt_rate(in->throughput, b5, sizeof b5));
 }
 
 /*
@@ -1411,10 +1402,9 @@ src_final_info(struct src *s, bool ok)
 		in->error = -j->res.rc;
 		snprintf(in->msg, sizeof in->msg, "%s", j->res.msg);
 	}
-	for (i = 0; i < s->ndev && i < in->ndev; i++) {
-		in->devs[i].state = s->devs[i].d->state;
+	/* The devices' states: xfer_info_publish(). */
+	for (i = 0; i < s->ndev && i < in->ndev; i++)
 		in->devs[i].digest = s->devs[i].digest;
-	}
 	xfer_info_status(j, in, xfer_info_final(j, ok));
 }
 
@@ -1483,8 +1473,8 @@ src_new(struct xfer_job *j, struct dset *ds, const struct xfer_target *t)
 	s->job = j;
 	s->ds = ds;
 	snprintf(s->name, sizeof s->name, "migrate %s", ds->name);
-	src_test_parse("VFIOMIG_TEST_CORRUPT", &src_test_stream);
-	src_test_parse("VFIOMIG_TEST_CORRUPT_WIRE", &src_test_wire);
+	src_test_parse("VFIOMIG_TEST_CORRUPT", &s->test_stream);
+	src_test_parse("VFIOMIG_TEST_CORRUPT_WIRE", &s->test_wire);
 	s->host = xstrdup(t->host);
 	s->port = xstrdup(t->port);
 	s->token = xstrdup(t->token);

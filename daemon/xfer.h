@@ -205,6 +205,8 @@ void xfer_info_status(struct xfer_job *j, struct xfer_info *in,
 /* Copies @in to the set's (device states from the set's cache); @event: a
    CTL_EV_* to post, or 0. */
 void xfer_info_publish(struct xfer_job *j, struct xfer_info *in, int event);
+/* @di->sim from @d; a simulated device's p2p counters.  Returns @di->sim. */
+bool xfer_info_sim(struct xfer_dev_info *di, struct device *d);
 /* The final status of a finished job, from its result. */
 enum xfer_status xfer_info_final(struct xfer_job *j, bool ok);
 

@@ -36,46 +36,46 @@ if [ "$rc" -ne 0 ]; then
 		grep -q ':test-result: \(FAIL\|ERROR\)' "$trs" 2>/dev/null && { echo "=== $f"; tail -n 60 "$f"; }
 	done
 fi
+# vg_run NAME WHAT CMD...: runs CMD (the test WHAT) in $vdir, its output in
+# $vdir/NAME.valgrind.log; counts a pass or a failure.
+vg_run() {
+	vr_name=$1 vr_what=$2
+	shift 2
+	echo "test.sh: valgrind: $vr_what"
+	if (cd "$vdir" && "$@" >"$vdir/$vr_name.valgrind.log" 2>&1); then
+		pass=$((pass + 1))
+	else
+		tail -n 40 "$vdir/$vr_name.valgrind.log"
+		echo "test.sh: valgrind: $vr_name FAILED (see $vdir/$vr_name.valgrind.log)"
+		fail=$((fail + 1)); rc=1
+	fi
+}
 # The daemons under valgrind (a build without sanitizers): no error, no
 # definite leak, on the integration tests that cover success, refusals,
 # reloads and the recovery after a crash, and on the control socket's
 # tests.
 if [ "$rc" -eq 0 ] && [ "${VFIOMIG_SKIP_VALGRIND:-0}" != 1 ]; then
 	vdir=$top/build-valgrind
+	vgopt="-q --leak-check=full --error-exitcode=99 --errors-for-leak-kinds=definite"
 	# The test programs these runs need (make check builds them in the
 	# other tree only).
 	if "$top/scripts/build.sh" "$vdir" --enable-werror >/dev/null &&
 	    make -s -C "$vdir" tests/integration/fdstore-sup \
 	    tests/unit/test_ctl >/dev/null; then
 		for t in success refusals reload crash-restart; do
-			echo "test.sh: valgrind: tests/integration/$t.sh"
-			if (cd "$vdir" && VFIOMIG_SRCDIR=$top \
-			    VFIOMIG_WRAP="valgrind -q --leak-check=full --error-exitcode=99 --errors-for-leak-kinds=definite" \
-			    "$top/tests/integration/$t.sh" >"$vdir/$t.valgrind.log" 2>&1); then
-				pass=$((pass + 1))
-			else
-				tail -n 40 "$vdir/$t.valgrind.log"
-				echo "test.sh: valgrind: $t FAILED (see $vdir/$t.valgrind.log)"
-				fail=$((fail + 1)); rc=1
-			fi
+			vg_run "$t" "tests/integration/$t.sh" \
+			    env VFIOMIG_SRCDIR="$top" VFIOMIG_WRAP="valgrind $vgopt" \
+			    "$top/tests/integration/$t.sh"
 		done
 		# The control socket's tests (bad input, 200 clients, a
 		# subscriber that never reads, fds passed): test_ctl starts
 		# the daemon named by $VFIOMIGD and wants it to exit 0.
 		vg=$vdir/vfiomigd-valgrind
-		printf '#!/bin/sh\nexec valgrind -q --leak-check=full --error-exitcode=99 --errors-for-leak-kinds=definite "%s" "$@"\n' \
+		printf '#!/bin/sh\nexec valgrind %s "%s" "$@"\n' "$vgopt" \
 		    "$vdir/daemon/vfiomigd" >"$vg"
 		chmod +x "$vg"
-		echo "test.sh: valgrind: tests/unit/test_ctl"
-		if (cd "$vdir" &&
-		    VFIOMIG_SRCDIR=$top VFIOMIGD=$vg ./tests/unit/test_ctl \
-		    >"$vdir/test_ctl.valgrind.log" 2>&1); then
-			pass=$((pass + 1))
-		else
-			tail -n 40 "$vdir/test_ctl.valgrind.log"
-			echo "test.sh: valgrind: test_ctl FAILED (see $vdir/test_ctl.valgrind.log)"
-			fail=$((fail + 1)); rc=1
-		fi
+		vg_run test_ctl tests/unit/test_ctl \
+		    env VFIOMIG_SRCDIR="$top" VFIOMIGD="$vg" ./tests/unit/test_ctl
 	else
 		echo "test.sh: the valgrind build failed"
 		fail=$((fail + 1)); rc=1

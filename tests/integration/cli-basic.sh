@@ -67,6 +67,7 @@ ctl_rc_is v 0
 out_has v '^vfiomigctl [0-9]'
 out_has v '^vfiomigd .*control protocol 1'
 ctl vj -o json version
+ctl_rc_is vj 0
 json_ok "$T/vj.ctlout" || fail "version: not JSON"
 jhas "$T/vj.ctlout" client daemon.version
 

@@ -140,6 +140,24 @@ $(( 30 * SLOW )) s"
 	done
 }
 
+# wait_info NAME SOCKET SET KEY VALUE: until `vfiomigctl -s SOCKET -o json
+# info SET` has VALUE at KEY (30 s), the last answer in $T/NAME.ctlout;
+# fails at once if the migration failed or was cancelled.
+wait_info() {
+	wi_t=$(( 30 * SLOW * 10 ))
+	while :; do
+		ctl "$1" -s "$2" -o json info "$3"
+		[ "$(jget "$T/$1.ctlout" "$4")" = "$5" ] && return 0
+		case $(jget "$T/$1.ctlout" status) in
+		failed|cancelled) fail "$3: $(ctl_out "$1")" ;;
+		esac
+		[ $wi_t -gt 0 ] || fail "$3: no $4 $5 within $(( 30 * SLOW )) \
+s: $(ctl_out "$1")"
+		sleep 0.1
+		wi_t=$((wi_t - 1))
+	done
+}
+
 # start_ctl_daemon NAME SOCKET CONF: a daemon whose control socket is
 # SOCKET, ready when this returns.
 start_ctl_daemon() {

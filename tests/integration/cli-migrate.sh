@@ -132,14 +132,7 @@ vm2 idle and RUNNING"
 ctl m2 -s "$SS" migrate vm2 --to "$to" --token "$T2" --manual-switchover
 ctl_rc_is m2 0
 out_has m2 'migration job [0-9a-f]+ to .* started'
-n=$(( 30 * SLOW * 10 ))
-while :; do
-	ctl i2 -s "$SS" -o json info vm2
-	[ "$(jget "$T/i2.ctlout" awaiting_switchover)" = true ] && break
-	[ $n -gt 0 ] || fail "vm2 never awaits the switchover: $(ctl_out i2)"
-	sleep 0.1
-	n=$((n - 1))
-done
+wait_info i2 "$SS" vm2 awaiting_switchover true
 # `wait`: the drain and done eventfds.  In pre-copy the set is neither
 # drained nor done: both time out (exit 1).  A waiter started now sees the
 # drain once switchover moves every device to PRE_COPY_P2P (each arc takes
@@ -162,17 +155,7 @@ wait "$wpid"
 ctl_rc=$?
 ctl_rc_is wdr 0
 out_has wdr '^set vm2: drained$'
-n=$(( 30 * SLOW * 10 ))
-while :; do
-	ctl i2 -s "$SS" -o json info vm2
-	[ "$(jget "$T/i2.ctlout" status)" = completed ] && break
-	case $(jget "$T/i2.ctlout" status) in
-	failed|cancelled) fail "vm2 after switchover: $(ctl_out i2)" ;;
-	esac
-	[ $n -gt 0 ] || fail "vm2 did not complete: $(ctl_out i2)"
-	sleep 0.1
-	n=$((n - 1))
-done
+wait_info i2 "$SS" vm2 status completed
 note "switchover: vm2 completed, $(jget "$T/i2.ctlout" iteration) iterations"
 ctl wdone -s "$SS" wait vm2 --done --timeout 10
 ctl_rc_is wdone 0

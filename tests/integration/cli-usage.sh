@@ -75,13 +75,14 @@ elif command -v setpriv >/dev/null 2>&1; then
 	    -s "$T/closed/x.sock" status >"$T/perm.ctlout" 2>"$T/perm.ctlerr"
 	ctl_rc=$?
 else
-	ctl_rc=3
-	echo "Permission denied (not tested: root without setpriv)" \
-	    >"$T/perm.ctlerr"
+	ctl_rc=
+	note "permission denied: not tested (root without setpriv)"
 fi
 chmod 700 "$T/closed"
-ctl_rc_is perm 3
-err_has perm 'Permission denied'
+if [ -n "$ctl_rc" ]; then
+	ctl_rc_is perm 3
+	err_has perm 'Permission denied'
+fi
 # The socket from VFIOMIG_SOCKET, and -s over it.
 VFIOMIG_SOCKET=$T/env.sock
 export VFIOMIG_SOCKET
@@ -89,6 +90,7 @@ ctl env info vm1
 ctl_rc_is env 3
 err_has env "$T/env.sock"
 ctl env -s "$T/opt.sock" info vm1
+ctl_rc_is env 3
 err_has env "$T/opt.sock"
 unset VFIOMIG_SOCKET
 # version: the client's version even without a daemon, then 3.

@@ -42,6 +42,7 @@ nrep=0
 i=0
 while [ $i -lt 4 ]; do
 	d0=$(start_digest src $i)
+	[ -n "$d0" ] || fail "sim$i: no start digest"
 	grep -F "migrate vm1: report: device sim$i state " "$(log_of src)" \
 	    >"$T/rep$i"
 	nfail=$(( $(wc -l <"$T/rep$i") - 1 ))

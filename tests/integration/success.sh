@@ -31,12 +31,16 @@ for n in 1 4; do
 	i=0
 	while [ $i -lt 4 ]; do
 		s=$(lastline "src$n" "migrate vm1: report: device sim$i state ")
+		s0=$(start_digest "src$n" $i)
+		d0=$(start_digest dst $i)
+		[ -n "$s0" ] && [ -n "$d0" ] ||
+		    fail "sim$i: no start digest (src$n \"$s0\", dst \"$d0\")"
 		# The devices did run: they dirtied state and wrote P2P.
-		[ "$(fld digest "$s")" != "$(start_digest "src$n" $i)" ] ||
+		[ "$(fld digest "$s")" != "$s0" ] ||
 		    fail "src$n sim$i: the digest never changed: $s"
 		[ "$(fld p2p_sent "$s")" -gt 0 ] ||
 		    fail "src$n sim$i: no P2P write: $s"
-		[ "$(fld digest "$s")" != "$(start_digest dst $i)" ] ||
+		[ "$(fld digest "$s")" != "$d0" ] ||
 		    fail "sim$i: destination digest as at its start"
 		i=$((i + 1))
 	done

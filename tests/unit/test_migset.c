@@ -244,7 +244,6 @@ test_mixed_set(void **state)
 	mixed_walk(VFIO_MIGRATION_STOP_COPY | VFIO_MIGRATION_PRE_COPY);
 }
 
-/* A failed arc stops the stepping and names the device and the arc. */
 /* What the log sink saw of the device-error events (the journal's fields). */
 static struct {
 	int n;
@@ -266,6 +265,7 @@ sink_capture(enum log_level lvl, const struct log_fields *lf,
 	}
 }
 
+/* A failed arc stops the stepping and names the device and the arc. */
 static void
 test_failed_arc(void **state)
 {

@@ -849,7 +849,8 @@ test_adopt_resuming(void **unused)
 
 	set_ok(d, RES);
 	set_ok(src, SC);
-	pump(src, d, false);
+	wait_readable(src);
+	assert_true(pump(src, d, false) > 0);
 	d = crash_adopt(d);
 	assert_int_equal(state_of(d), RES);
 	/* Half loaded: nothing to commit; a reset drops it. */
