@@ -152,7 +152,7 @@ cfg_expect(struct cfg *c, struct json_object *v, enum json_type t,
 	return cfg_err(c, "expected %s, got %s", what, cfg_type_name(v));
 }
 
-/* A non-empty string without NUL bytes. */
+/* A non-empty string of valid UTF-8 without NUL bytes. */
 static int
 cfg_string(struct cfg *c, struct json_object *v, const char **out)
 {
@@ -163,6 +163,9 @@ cfg_string(struct cfg *c, struct json_object *v, const char **out)
 	s = json_object_get_string(v);
 	if ((size_t)json_object_get_string_len(v) != strlen(s))
 		return cfg_err(c, "contains a NUL character");
+	/* json-c lets overlong forms and surrogates through. */
+	if (str_check(s, strlen(s)) != NULL)
+		return cfg_err(c, "is not valid UTF-8");
 	if (*s == '\0')
 		return cfg_err(c, "must not be empty");
 	*out = s;

@@ -44,6 +44,7 @@
 #include "control.h"
 #include "daemon.h"
 #include "log.h"
+#include "pbcheck.h"
 
 #define CTL_MAX_GROUPS		64
 #define CTL_BACKLOG		256
@@ -324,7 +325,7 @@ ctl_event_pkt(struct ctl *ctl, const struct ctl_posted *ev, uint64_t lost,
 	e->seq = ev->kind == CTL_EV_LOST ? lost_seq : ++ctl->seq;
 	e->kind = ev->kind;
 	e->has_realtime_ms = true;
-	e->realtime_ms = xfer_realtime_ms();
+	e->realtime_ms = realtime_ms();
 	if (ev->set != NULL)
 		e->set = ev->set;
 	if (ev->msg != NULL)
@@ -632,6 +633,7 @@ ctl_read_one(struct ctl_client *c, uint8_t *buf)
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
 	    .msg_control = cm.buf, .msg_controllen = sizeof cm.buf };
 	Vfiomig__V1__Request *rq;
+	struct err e = { 0, "" };
 	int fds[CTL_MAX_FDS];
 	size_t nfds;
 	ssize_t n;
@@ -665,6 +667,15 @@ ctl_read_one(struct ctl_client *c, uint8_t *buf)
 	if (rq == NULL) {
 		ctl_close_fds(fds, nfds);
 		ctl_send_error(c, 0, EBADMSG, "not a Request message");
+		return 0;
+	}
+	/* protobuf-c cuts a string at a NUL byte and checks no UTF-8. */
+	if ((rc = pbcheck_strings(&vfiomig__v1__request__descriptor, buf, n,
+	    &e)) < 0) {
+		ctl_close_fds(fds, nfds);
+		log_debug("control: %s: refused: %s", c->name, e.msg);
+		ctl_send_error(c, rq->id, -rc, e.msg);
+		vfiomig__v1__request__free_unpacked(rq, NULL);
 		return 0;
 	}
 	ctl_dispatch(c, rq, fds, nfds);

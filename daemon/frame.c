@@ -17,6 +17,7 @@
 #include "compat.h"
 #include "crc32c.h"
 #include "frame.h"
+#include "pbcheck.h"
 
 /* The VFIO_MIGRATION_* capability flags (kept here: no ioctl headers). */
 #define FRAME_CAP_STOP_COPY	(1u << 0)
@@ -540,6 +541,8 @@ static int
 frame_unpack(const ProtobufCMessageDescriptor *d, const void *payload,
     size_t len, ProtobufCMessage **out, struct err *e)
 {
+	int rc;
+
 	if (len > FRAME_CTL_MAX)
 		return err_set(e, EMSGSIZE, "%s of %zu bytes exceeds %u",
 		    d->short_name, len, FRAME_CTL_MAX);
@@ -547,6 +550,12 @@ frame_unpack(const ProtobufCMessageDescriptor *d, const void *payload,
 	if (*out == NULL)
 		return err_set(e, EBADMSG, "%s payload does not parse as %s",
 		    d->short_name, d->name);
+	/* protobuf-c cuts a string at a NUL byte and checks no UTF-8. */
+	if ((rc = pbcheck_strings(d, payload, len, e)) < 0) {
+		protobuf_c_message_free_unpacked(*out, NULL);
+		*out = NULL;
+		return err_prefix(e, "%s", d->short_name);
+	}
 	return 0;
 }
 
@@ -673,6 +682,7 @@ frame_devices_check(Vfiomig__Peer__Device *const *d, size_t n,
 int
 frame_hello_check(const Vfiomig__Peer__Hello *h, struct err *e)
 {
+	const char *why;
 	int rc;
 
 	if (h->version != FRAME_VERSION)
@@ -685,6 +695,9 @@ frame_hello_check(const Vfiomig__Peer__Hello *h, struct err *e)
 	if (h->token.len < FRAME_TOKEN_MIN || h->token.len > FRAME_TOKEN_MAX)
 		return err_set(e, EPROTO, "HELLO: token of %zu bytes (%u..%u)",
 		    h->token.len, FRAME_TOKEN_MIN, FRAME_TOKEN_MAX);
+	/* Tokens are text everywhere else (configuration, control). */
+	if ((why = str_check(h->token.data, h->token.len)) != NULL)
+		return err_set(e, EINVAL, "HELLO: token %s", why);
 	if (h->conn_count == 0 || h->conn_count > FRAME_MAX_CONNS ||
 	    h->conn_index >= h->conn_count)
 		return err_set(e, EPROTO, "HELLO: connection %" PRIu32 " of %"

@@ -1,5 +1,6 @@
 /*
- * util.c: error reports, time, fd helpers and allocation that cannot fail.
+ * util.c: error reports, time, fd helpers, the string check and allocation
+ * that cannot fail.
  */
 #include "config.h"
 
@@ -70,6 +71,15 @@ now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + ts.tv_nsec;
+}
+
+uint64_t
+realtime_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 void
@@ -189,6 +199,39 @@ fmt_bytes(uint64_t n, char *buf, size_t len)
 	else
 		snprintf(buf, len, "%.1f %s", v, units[u]);
 	return buf;
+}
+
+const char *
+str_check(const void *s, size_t len)
+{
+	const unsigned char *p = s, *end;
+	unsigned c, n;
+	uint32_t cp, min;
+
+	if (len == 0)
+		return NULL;
+	if (memchr(s, '\0', len) != NULL)
+		return "holds a NUL byte";
+	for (end = p + len; p < end; ) {
+		c = *p++;
+		if (c < 0x80)
+			continue;
+		/* 0x80..0xc1: a continuation or an overlong lead byte. */
+		if (c < 0xc2 || c > 0xf4)
+			return "is not valid UTF-8";
+		n = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : 1;
+		if ((size_t)(end - p) < n)
+			return "is not valid UTF-8";
+		min = n == 1 ? 0x80 : n == 2 ? 0x800 : 0x10000;
+		for (cp = c & (0x3f >> n); n > 0; n--, p++) {
+			if ((*p & 0xc0) != 0x80)
+				return "is not valid UTF-8";
+			cp = cp << 6 | (*p & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return "is not valid UTF-8";
+	}
+	return NULL;
 }
 
 void *

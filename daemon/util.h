@@ -1,6 +1,6 @@
 /*
- * util.h: error reports that travel with a return code, time, and fd
- * helpers.  No policy here.
+ * util.h: error reports that travel with a return code, time, fd helpers
+ * and a string check.  No policy here.
  */
 #ifndef VFIOMIG_UTIL_H
 #define VFIOMIG_UTIL_H
@@ -29,6 +29,8 @@ void err_clear(struct err *e);
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t now_ns(void);
+/* CLOCK_REALTIME in milliseconds since the epoch. */
+uint64_t realtime_ms(void);
 void sleep_us(uint64_t us);
 
 /* Closes *fd if >= 0 and sets it to -1; keeps errno. */
@@ -45,6 +47,14 @@ const char *sockaddr_str(const struct sockaddr *sa, unsigned int salen,
 
 /* "1.5 GiB", "512 KiB" into @buf. */
 const char *fmt_bytes(uint64_t n, char *buf, size_t len);
+
+/*
+ * NULL if the @len bytes at @s are strict UTF-8 (RFC 3629: no overlong
+ * form, no surrogate, nothing above U+10FFFF, no truncated sequence) and
+ * hold no NUL byte; else why not: "holds a NUL byte" (checked first) or
+ * "is not valid UTF-8".
+ */
+const char *str_check(const void *s, size_t len);
 
 /* Allocation that cannot fail (aborts with a message on ENOMEM). */
 void *xcalloc(size_t n, size_t size);

@@ -113,7 +113,7 @@ hello_new(size_t n)
 	x->h = init;
 	x->h.version = FRAME_VERSION;
 	x->h.set_name = "vm1";
-	memset(x->token, 0xa5, sizeof x->token);
+	memset(x->token, 'T', sizeof x->token);
 	x->h.token.data = x->token;
 	x->h.token.len = sizeof x->token;
 	x->h.job_id = 77;
@@ -935,7 +935,56 @@ test_hello_defects(void **state)
 	DEFECT(2, x->devs[0].name = "", EPROTO, "device 0: name is 0 bytes");
 	DEFECT(2, x->devs[0].identity = "a\nb", EPROTO,
 	    "device d0: identity holds a control character");
+	/* Tokens are text: no NUL, UTF-8 (as the configuration's). */
+	DEFECT(2, x->token[5] = '\0', EINVAL, "HELLO: token holds a NUL byte");
+	DEFECT(2, x->token[31] = 0xff, EINVAL,
+	    "HELLO: token is not valid UTF-8");
+	DEFECT(2, x->devs[1].identity = "sim:\xc0\x80", EINVAL,
+	    "Hello: devices.identity: is not valid UTF-8");
+	DEFECT(2, x->h.set_name = "vm\xed\xa0\x80", EINVAL,
+	    "Hello: set_name: is not valid UTF-8");
 #undef DEFECT
+}
+
+/*
+ * A string with a NUL byte inside: protobuf-c would cut it ("vm1\0x" is
+ * "vm1"); the wire's bytes are checked, the message refused.  Packed
+ * with a placeholder, patched.
+ */
+static void
+test_hello_nul(void **state)
+{
+	static const char *fields[][2] = {
+		{ "vm1#x", "Hello: set_name: holds a NUL byte" },
+		{ "d#x", "Hello: devices.name: holds a NUL byte" },
+		{ "s#m", "Hello: devices.backend: holds a NUL byte" },
+	};
+	Vfiomig__Peer__Hello *h;
+	struct hello_fixture *x;
+	uint8_t *buf, *p;
+	struct err e;
+	size_t len, i;
+
+	for (i = 0; i < ARRAY_SIZE(fields); i++) {
+		x = hello_new(2);
+		if (i == 0)
+			x->h.set_name = (char *)fields[i][0];
+		else if (i == 1)
+			x->devs[1].name = (char *)fields[i][0];
+		else
+			x->devs[1].backend = (char *)fields[i][0];
+		buf = malloc(FRAME_CTL_MAX);
+		assert_int_equal(frame_pack_msg(&x->h.base, buf,
+		    FRAME_CTL_MAX, &len, &e), 0);
+		p = memchr(buf, '#', len);
+		assert_non_null(p);
+		*p = '\0';
+		expect_err(frame_unpack_hello(buf, len, &h, &e), &e, EINVAL,
+		    fields[i][1]);
+		assert_null(h);
+		free(buf);
+		free(x);
+	}
 }
 
 static void
@@ -1153,6 +1202,7 @@ main(void)
 		cmocka_unit_test(test_reader_limits),
 		cmocka_unit_test(test_hello_valid),
 		cmocka_unit_test(test_hello_defects),
+		cmocka_unit_test(test_hello_nul),
 		cmocka_unit_test(test_hello_garbage),
 		cmocka_unit_test(test_hello_same_job),
 		cmocka_unit_test(test_hello_reply),
