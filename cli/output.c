@@ -415,6 +415,14 @@ output_text_sets(FILE *f, const Vfiomig__V1__ListReply *l)
 		    s->has_has_token ? (s->has_token ? "yes" : "no") : "-",
 		    s->from_config ? "config" : "runtime");
 	}
+	/* Why a set is migrated, after a blank line (below the table). */
+	for (i = 0, w = 0; i < l->n_sets; i++) {
+		s = l->sets[i];
+		if (s->reason == NULL || *s->reason == '\0')
+			continue;
+		fprintf(f, "%s%s: %s\n", w++ == 0 ? "\n" : "", s->name,
+		    s->reason);
+	}
 }
 
 static const char *

@@ -691,6 +691,8 @@ static const struct option device_add_opts[] = {
 	{ "arc-latency-us", required_argument, NULL, 'l' },
 	{ "flags", required_argument, NULL, 'F' },
 	{ "seed", required_argument, NULL, 'e' },
+	{ "state-file", required_argument, NULL, 's' },
+	{ "reset", no_argument, NULL, 'R' },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -700,6 +702,7 @@ struct ctl_dev_args {
 	const char		*device;
 	int			 fd;
 	bool			 sim;
+	bool			 reset;
 	Vfiomig__V1__SimParams	 params;
 };
 
@@ -736,6 +739,12 @@ ctl_dev_sim_opt(struct ctl *ctl, struct ctl_dev_args *a, int ch,
 		r = ctl_parse_u64(arg, 0, &p->seed);
 		p->has_seed = 1;
 		break;
+	case 's':
+		if (arg[0] != '/')
+			return ctl_bad(ctl, "--state-file: an absolute path, "
+			    "not \"%s\"", arg);
+		p->state_file = (char *)arg;
+		break;
 	}
 	if (r < 0)
 		return ctl_bad(ctl, "--%s: bad value \"%s\"", ctl->optname,
@@ -769,6 +778,9 @@ ctl_dev_opt(struct ctl *ctl, void *arg, int ch, const char *val)
 		return -1;
 	case 'S':
 		a->sim = true;
+		return -1;
+	case 'R':
+		a->reset = true;
 		return -1;
 	}
 	return ctl_dev_sim_opt(ctl, a, ch, val);
@@ -835,6 +847,8 @@ cmd_device_add(struct ctl *ctl, int argc, char **argv)
 		return rc;
 	ctl_dev_spec(&a, &ds, &g, &pf);
 	ds.name = argv[1];
+	ds.has_reset = a.reset;
+	ds.reset = a.reset;
 	ad.set = argv[0];
 	ad.device = &ds;
 	if ((rc = ctl_call(ctl, VFIOMIG__V1__REQUEST__BODY_ADD_DEVICE, &ad,
@@ -1243,6 +1257,13 @@ cmd_cancel(struct ctl *ctl, int argc, char **argv)
 }
 
 static int
+cmd_release(struct ctl *ctl, int argc, char **argv)
+{
+	return ctl_call_done(ctl, VFIOMIG__V1__REQUEST__BODY_RELEASE, argv[0],
+	    " released: devices reset, status idle");
+}
+
+static int
 cmd_info(struct ctl *ctl, int argc, char **argv)
 {
 	int rc;
@@ -1412,7 +1433,8 @@ static const struct cmd_entry cmd_device_list_entry = {
 static const struct cmd_entry cmd_device_add_entry = {
 	"device add", "SET NAME --path CDEV | --group GROUP --device DEV | "
 	"--fd N | --sim [--state-size SIZE] [--dirty-rate N] [--p2p-rate N] "
-	"[--arc-latency-us N] [--flags stop-copy,p2p,pre-copy] [--seed N]",
+	"[--arc-latency-us N] [--flags stop-copy,p2p,pre-copy] [--seed N] "
+	"[--state-file PATH] [--reset]",
 	"add a device to a set",
 	"  --path CDEV        a VFIO cdev (/dev/vfio/devices/vfioN)\n"
 	"  --group GROUP      a VFIO group (/dev/vfio/N) with --device\n"
@@ -1424,7 +1446,12 @@ static const struct cmd_entry cmd_device_add_entry = {
 	"  --p2p-rate N       P2P writes per second while running\n"
 	"  --arc-latency-us N latency of each state transition\n"
 	"  --flags LIST       stop-copy,p2p,pre-copy (or a number)\n"
-	"  --seed N           0: derived from the name\n",
+	"  --seed N           0: derived from the name\n"
+	"  --state-file PATH  keep the sim's state in PATH (it outlives the\n"
+	"                     daemon; an existing one is taken over)\n"
+	"  --reset            reset the device if it is not RUNNING (its\n"
+	"                     migration state is dropped); without it a device\n"
+	"                     in STOP is refused\n",
 	device_add_opts, 2, 2, cmd_device_add
 };
 static const struct cmd_entry cmd_device_remove_entry = {
@@ -1463,6 +1490,10 @@ static const struct cmd_entry cmd_cancel_entry = {
 	"cancel", "SET", "cancel a set's migration (it rolls back)",
 	NULL, NULL, 1, 1, cmd_cancel
 };
+static const struct cmd_entry cmd_release_entry = {
+	"release", "SET", "reset a migrated set's devices and make it idle",
+	NULL, NULL, 1, 1, cmd_release
+};
 static const struct cmd_entry cmd_info_entry = {
 	"info", "SET", "the running or last migration of a set",
 	NULL, NULL, 1, 1, cmd_info
@@ -1498,7 +1529,7 @@ static const struct cmd_entry *cmd_table[] = {
 	&cmd_device_list_entry, &cmd_device_add_entry, &cmd_device_remove_entry,
 	&cmd_incoming_entry,
 	&cmd_migrate_entry, &cmd_switchover_entry, &cmd_cancel_entry,
-	&cmd_info_entry, &cmd_watch_entry, &cmd_wait_entry,
+	&cmd_release_entry, &cmd_info_entry, &cmd_watch_entry, &cmd_wait_entry,
 	&cmd_version_entry, &cmd_help_entry,
 	NULL
 };

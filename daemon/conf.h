@@ -60,6 +60,7 @@ struct config_device {
 	uint32_t arc_latency_us;
 	uint32_t flags;		/* CONFIG_SIM_*, STOP_COPY always set */
 	uint64_t seed;		/* 0 = derived from the name */
+	char *state_file;	/* NULL: a memfd; else a file that outlives us */
 };
 
 struct config_set {
@@ -87,6 +88,7 @@ struct config {
 	char *control_socket;
 	char *control_group;	/* may send every request; NULL = root only */
 	char *control_read_group; /* read-only requests; NULL = none */
+	char *state_dir;	/* the ledger (ledger.h); NULL = the default */
 	struct config_migration migration;
 	enum log_level log_level;
 	struct config_set *sets;

@@ -520,6 +520,7 @@ static const struct cfg_key cfg_device_keys[] = {
 	DEV_KEY("arc_latency_us", K_U32, arc_latency_us, 0, 10000000),
 	KEY_FN("flags", cfg_dev_flags),
 	DEV_KEY("seed", K_U64, seed, 0, INT64_MAX),
+	DEV_KEY("state_file", K_PATH, state_file, 0, 0),
 };
 #define DEV_K_NAME	(1u << 0)
 #define DEV_K_BACKEND	(1u << 1)
@@ -825,6 +826,7 @@ static const struct cfg_key cfg_top_keys[] = {
 	KEY_FN("migration", cfg_migration),
 	KEY_FN("log_level", cfg_log_level),
 	KEY_FN("sets", cfg_sets),
+	KEY("state_dir", K_PATH, struct config, state_dir, 0, 0),
 };
 
 static int
@@ -1143,6 +1145,7 @@ config_device_free(struct config_device *d)
 	free(d->path);
 	free(d->group);
 	free(d->device);
+	free(d->state_file);
 }
 
 static void
@@ -1174,6 +1177,7 @@ config_free(struct config *c)
 	free(c->control_socket);
 	free(c->control_group);
 	free(c->control_read_group);
+	free(c->state_dir);
 	free(c->filename);
 	free(c);
 }

@@ -211,7 +211,8 @@ cmd_hello(struct daemon *dm, struct ctl_client *c, const Request *rq,
 	static char *features[] = { "sets", "devices-at-run-time",
 	    "scm-rights", "drain-fd", "done-fd", "events",
 	    "manual-switchover", "bandwidth-limit", "cancel", "sim",
-	    "prepare-incoming-listen" };
+	    "prepare-incoming-listen", "release", "single-use-tokens",
+	    "sim-state-file", "device-reset" };
 	const Vfiomig__V1__HelloRequest *h = rq->hello;
 	Vfiomig__V1__HelloReply *hr;
 	bool ok = h->n_versions == 0;
@@ -267,6 +268,7 @@ cmd_set_info(struct ctl_reply *r, struct dset *ds)
 {
 	Vfiomig__V1__SetInfo *si = ctl_alloc(r, sizeof *si);
 	int states[CONFIG_MAX_DEVICES], n, i;
+	char reason[256];
 	enum xfer_status mst;
 	bool idle, token;
 
@@ -277,7 +279,10 @@ cmd_set_info(struct ctl_reply *r, struct dset *ds)
 	SETU(si, status, ds->status + 1);	/* SET_STATUS_IDLE = 1 ... */
 	idle = ds->job == NULL;
 	mst = ds->info.status;
-	token = ds->token != NULL;
+	token = ds->token != NULL && ds->token_armed;
+	if (ds->status == DSET_MIGRATED)
+		si->reason = ctl_strdup(r, dset_reason_locked(ds, reason,
+		    sizeof reason));
 	pthread_mutex_unlock(&ds->lock);
 	SETU(si, migration, cmd_status_map[mst]);
 	SETU(si, from_config, ds->from_config);
@@ -375,7 +380,12 @@ cmd_open_device(const Vfiomig__V1__DeviceSpec *sp, int *fds, size_t nfds,
 	case VFIOMIG__V1__DEVICE_SPEC__BACKEND_SIM:
 		if ((rc = cmd_sim_params(sp->sim, &p, cd, e)) < 0)
 			return err_prefix(e, "%s", sp->name);
-		return device_sim_create(sp->name, &p, out, e);
+		if (sp->sim->state_file != NULL && sp->sim->state_file[0] !=
+		    '/')
+			return err_set(e, EINVAL, "%s: sim: state_file: an "
+			    "absolute path", sp->name);
+		return device_sim_open(sp->name, &p, sp->sim->state_file, out,
+		    e);
 	case VFIOMIG__V1__DEVICE_SPEC__BACKEND_FD:
 		idx = sp->fd->has_index ? sp->fd->index : 0;
 		if (idx >= nfds || fds[idx] < 0)
@@ -401,7 +411,7 @@ cmd_add_one(struct dset *ds, const Vfiomig__V1__DeviceSpec *sp, int *fds,
 
 	if ((rc = cmd_open_device(sp, fds, nfds, &cd, &d, e)) < 0)
 		return rc;
-	return dset_add_device(ds, &cd, d, e);
+	return dset_add_device(ds, &cd, d, sp->has_reset && sp->reset, e);
 }
 
 static int
@@ -784,6 +794,22 @@ cmd_info(struct daemon *dm, struct ctl_client *c, const Request *rq,
 	return 0;
 }
 
+static int
+cmd_release(struct daemon *dm, struct ctl_client *c, const Request *rq,
+    int *fds, size_t nfds, struct ctl_reply *r, struct err *e)
+{
+	struct dset *ds;
+	int rc;
+
+	if ((rc = cmd_find(dm, rq->release->set, &ds, e)) < 0 ||
+	    (rc = dset_release_migrated(ds, e)) < 0)
+		return rc;
+	log_info("control: %s: set %s released", ctl_client_name(c),
+	    ds->name);
+	ctl_post_msg(dm, CTL_EV_SET_CHANGED, ds->name, "released");
+	return 0;
+}
+
 /* ---- Events and eventfds. ---- */
 
 static int
@@ -862,6 +888,7 @@ static const struct ctl_cmd cmd_table[] = {
 	{ "subscribe", B(SUBSCRIBE), false, false, cmd_subscribe },
 	{ "get-drain-fd", B(GET_DRAIN_FD), false, false, cmd_drain_fd },
 	{ "get-done-fd", B(GET_DONE_FD), false, false, cmd_done_fd },
+	{ "release", B(RELEASE), true, false, cmd_release },
 };
 #undef B
 

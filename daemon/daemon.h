@@ -17,6 +17,7 @@
 
 #include "chan.h"
 #include "conf.h"
+#include "ledger.h"
 #include "migset.h"
 #include "proto/vfiomig-peer.pb-c.h"
 #include "xfer.h"
@@ -28,7 +29,12 @@ enum dset_status {
 	DSET_IDLE,		/* devices RUNNING, no job */
 	DSET_MIGRATING_OUT,	/* a source job owns the set */
 	DSET_INCOMING,		/* a destination job owns the set */
-	DSET_MIGRATED,		/* migrated away: devices STOP, released */
+	/*
+	 * Fenced (ledger.h): the VM left, or the devices were found
+	 * stopped.  Never migrated out nor run implicitly; it leaves this
+	 * status by an incoming migration (the VM back) or a release.
+	 */
+	DSET_MIGRATED,
 	DSET_FAILED,		/* a rollback or reset did not succeed */
 };
 
@@ -52,6 +58,10 @@ struct dset {
 	int			 done_efd;	/* readable: a job ended */
 	/* Under lock: */
 	char			*token;		/* incoming jobs present it */
+	bool			 token_armed;	/* ... until one job used it */
+	uint64_t		 token_job;	/* the job that used it */
+	struct ledger_fence	 fence;		/* MIGRATED: why */
+	enum dset_status	 prior;		/* before an incoming job */
 	bool			 removed;	/* off dm->sets; a shell */
 	bool			 drained;	/* drain_efd is readable */
 	bool			 ending;	/* a source job may have sent
@@ -69,15 +79,25 @@ struct daemon {
 	struct chan_creds	*creds;
 	struct event_base	*base;
 
-	pthread_mutex_t		 lock;		/* what follows */
+	/*
+	 * The lock order (docs/design.md, "Locks"): store.c's lock, then
+	 * sets_lock, then one set's lock, then jobs_lock, then one job's
+	 * lock, then the leaves (control.c's post list, a connection's
+	 * send lock).  No thread takes a lock of an earlier rank while it
+	 * holds one of a later rank, and none holds two set locks or two
+	 * job locks at once.
+	 */
+	pthread_mutex_t		 sets_lock;	/* sets, nsets, dead */
+	/* Removed sets: shells freed at exit (a handshake may hold one). */
+	struct dset		**dead;
+	int			 ndead;
+
+	pthread_mutex_t		 jobs_lock;	/* what follows */
 	pthread_cond_t		 cond;
 	struct xfer_jobs	 jobs;
 	int			 nhandshakes;	/* xfer-dst.c's threads */
 	LIST_HEAD(xfer_hs_list, xfer_hs) handshakes;
 	bool			 stopping;
-	/* Removed sets: shells freed at exit (a handshake may hold one). */
-	struct dset		**dead;
-	int			 ndead;
 	struct ctl		*ctl;		/* the control socket */
 };
 
@@ -85,11 +105,14 @@ struct daemon {
 /*
  * Registers a job the daemon must know of (to cancel it on SIGTERM, to
  * join it when it is done): sets j->done.  -ESHUTDOWN if the daemon is
- * stopping.  Any thread; takes dm->lock.
+ * stopping.  Any thread; takes jobs_lock only, so a caller may hold the
+ * job's set's lock.
  */
 int daemon_job_add(struct daemon *dm, struct xfer_job *j);
 /* Undoes daemon_job_add() for a job whose thread did not start. */
 void daemon_job_remove(struct daemon *dm, struct xfer_job *j);
+/* Whether SIGTERM (or the end of the loop) began the shutdown. */
+bool daemon_stopping(struct daemon *dm);
 
 /* dset.c */
 /* Opens every device of @cs and makes the set; nothing half-made. */
@@ -105,21 +128,51 @@ int dset_adopt(struct daemon *dm, const struct config_set *cs,
 	    const char *name, bool allow_non_p2p, const char *token,
 	    struct device **devs, const char **ids, int n, struct dset **out,
 	    struct err *e);
-/* Takes dm->lock: the array changes at run time (sets stay allocated). */
+/*
+ * A set whose devices were just opened or adopted: its status from the
+ * ledger's fence, else from the states its devices were found in (the
+ * rule of migset_found()), whatever that does to them done and logged.
+ * dset_new() calls it; the recovery (store.c) for a set recorded idle.
+ */
+enum dset_status dset_settle(struct dset *ds);
+/* Takes sets_lock: the array changes at run time (sets stay allocated). */
 struct dset *daemon_find_set(struct daemon *dm, const char *name);
 /*
- * Run time (the control socket).  A set made empty; @token may be NULL.
- * dset_add_device() takes @d whatever the outcome; the set must be idle
- * (-EBUSY), the set stays migratable (migset_check) or the device is
- * refused.  daemon_remove_set() closes every device; the struct stays
- * until daemon_free_dead().
+ * Run time (the control socket).  A set made empty; @token may be NULL
+ * (a set the ledger fences comes up migrated).  dset_add_device() takes
+ * @d whatever the outcome; the set must have no job and be idle or
+ * migrated (-EBUSY), the set stays migratable (migset_check) or the
+ * device is refused.  Joining an idle set, a device found in another
+ * state than RUNNING is brought back by the rule of migset_found(); one
+ * in STOP is refused (-EBUSY) unless @reset, which resets it.
+ * daemon_remove_set() closes every device; the struct stays until
+ * daemon_free_dead().
  */
 int dset_new_empty(struct daemon *dm, const char *name, bool allow_non_p2p,
 	    const char *token, struct dset **out, struct err *e);
 int dset_add_device(struct dset *ds, const struct config_device *cd,
-	    struct device *d, struct err *e);
+	    struct device *d, bool reset, struct err *e);
 int dset_remove_device(struct dset *ds, const char *name, struct err *e);
+/*
+ * PrepareIncoming: @token admits the next incoming job (a token is used
+ * up by the job it admitted, ledger.h).
+ */
 int dset_set_token(struct dset *ds, const char *token, struct err *e);
+/*
+ * Release a migrated set: every device reset (its stale state dropped),
+ * the fence removed, the set idle.  -EBUSY unless migrated without a job.
+ */
+int dset_release_migrated(struct dset *ds, struct err *e);
+/*
+ * The incoming job @job of the set ended (@committed or failed after its
+ * handshake): the token is used up, here and in the ledger; a commit
+ * also lifts the fence (the VM is here now).  0 or the ledger's error.
+ */
+int dset_token_used(struct dset *ds, uint64_t job, bool committed,
+	    struct err *e);
+/* ds->lock held: "migrated away by job ... to ... at ..." into @buf. */
+const char *dset_reason_locked(const struct dset *ds, char *buf,
+	    size_t len);
 int daemon_add_set(struct daemon *dm, struct dset *ds, struct err *e);
 int daemon_remove_set(struct daemon *dm, const char *name, struct err *e);
 void daemon_free_dead(struct daemon *dm);
@@ -138,14 +191,23 @@ const char *dset_status_name(enum dset_status st);
  */
 int dset_claim(struct dset *ds, struct xfer_job *job, struct err *e);
 /*
- * A source job is about to send its first DEV_END: from now on the
- * destination may commit.  The fd store's record says so before this
- * returns (a restarted daemon then must not resume the devices).
+ * A source job is about to send its last DEV_END: from then on the
+ * destination may commit.  The ledger's fence (fsync'd) and the fd
+ * store's record say so before this returns: a restarted daemon must not
+ * resume the devices.  If the fence cannot be written the job must not
+ * send it: -errno.
  */
-void dset_mark_ending(struct dset *ds);
-/* The job is over: the set has no job and the status @st. */
+int dset_mark_ending(struct dset *ds, uint64_t job, const char *peer,
+	    struct err *e);
+/*
+ * The job is over: the set has no job and the status @st.  A source set
+ * that marked its ending and is IDLE again (the destination said it did
+ * not commit) has its fence lifted.
+ */
 void dset_release(struct dset *ds, enum dset_status st);
 enum dset_status dset_status(struct dset *ds);
+/* The status the set had before its current (or last) job claimed it. */
+enum dset_status dset_status_prior(struct dset *ds);
 /* "sim:268435456", "vfio:1af4:1041": what a device is, for the HELLO. */
 const char *dset_identity(const struct dset *ds, int i);
 /*

@@ -38,6 +38,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -45,6 +46,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -1627,10 +1629,13 @@ sim_shm_size(uint64_t npages)
 	return offsetof(struct sim_shm, versions) + npages * sizeof(uint32_t);
 }
 
-/* A fresh device's state in a new memfd, mapped. */
+/*
+ * A fresh device's state, mapped: in @fd (an empty file, taken whatever
+ * the outcome), or if @fd < 0 in a new memfd.
+ */
 static int
-sim_new(const char *name, const struct sim_params *p, struct sim **out,
-    struct err *e)
+sim_new(const char *name, const struct sim_params *p, int fd,
+    struct sim **out, struct err *e)
 {
 	struct sim *s = sim_alloc();
 	char mname[CONFIG_NAME_MAX + 16];
@@ -1641,7 +1646,8 @@ sim_new(const char *name, const struct sim_params *p, struct sim **out,
 	s->npages = (p->state_size + SIM_PAGE_SIZE - 1) / SIM_PAGE_SIZE;
 	s->shm_size = sim_shm_size(s->npages);
 	snprintf(mname, sizeof mname, "vfiomig-sim:%s", name);
-	s->memfd = memfd_create(mname, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	s->memfd = fd >= 0 ? fd : memfd_create(mname, MFD_CLOEXEC |
+	    MFD_ALLOW_SEALING);
 	if (s->memfd < 0 || ftruncate(s->memfd, s->shm_size) < 0) {
 		rc = err_set(e, errno, "%s: sim state memfd: %s", name,
 		    strerror(errno));
@@ -1649,7 +1655,8 @@ sim_new(const char *name, const struct sim_params *p, struct sim **out,
 		return rc;
 	}
 	/* Its size is the layout's: nobody may shrink it under the map. */
-	if (fcntl(s->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0)
+	if (fd < 0 && fcntl(s->memfd, F_ADD_SEALS, F_SEAL_SHRINK |
+	    F_SEAL_GROW) < 0)
 		log_debug("%s: sim memfd: F_ADD_SEALS: %s", name,
 		    strerror(errno));
 	m = mmap(NULL, s->shm_size, PROT_READ | PROT_WRITE, MAP_SHARED,
@@ -1724,9 +1731,78 @@ device_sim_create(const char *name, const struct sim_params *p,
 	if ((rc = sim_params_check(name, p, e)) < 0)
 		return rc;
 	pthread_once(&sim_crc_once, sim_crc_init);
-	if ((rc = sim_new(name, p, &s, e)) < 0)
+	if ((rc = sim_new(name, p, -1, &s, e)) < 0)
 		return rc;
 	return sim_start(name, s, out, e);
+}
+
+/* @path, opened and locked against a second user; -errno. */
+static int
+sim_open_file(const char *name, const char *path, int *fd, struct err *e)
+{
+	int rc;
+
+	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (*fd < 0)
+		return err_set(e, errno, "%s: state_file %s: %s", name, path,
+		    strerror(errno));
+	if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
+		rc = errno == EWOULDBLOCK ? EBUSY : errno;
+		close_fd(fd);
+		return err_set(e, rc, "%s: state_file %s: %s", name, path,
+		    rc == EBUSY ? "in use by another process" :
+		    strerror(rc));
+	}
+	return 0;
+}
+
+int
+device_sim_open(const char *name, const struct sim_params *p,
+    const char *path, struct device **out, struct err *e)
+{
+	struct sim_stats st;
+	struct sim *s;
+	struct stat sb;
+	int fd, rc, i;
+
+	*out = NULL;
+	if (path == NULL)
+		return device_sim_create(name, p, out, e);
+	if ((rc = sim_params_check(name, p, e)) < 0 ||
+	    (rc = sim_open_file(name, path, &fd, e)) < 0)
+		return rc;
+	if (fstat(fd, &sb) < 0) {
+		rc = err_set(e, errno, "%s: state_file %s: %s", name, path,
+		    strerror(errno));
+		close(fd);
+		return rc;
+	}
+	pthread_once(&sim_crc_once, sim_crc_init);
+	if (sb.st_size == 0) {
+		if ((rc = sim_new(name, p, fd, &s, e)) < 0)
+			return rc;
+		return sim_start(name, s, out, e);
+	}
+	/* A device that outlived its last process: taken over as it is. */
+	if ((rc = device_sim_adopt(name, fd, out, e)) < 0)
+		return err_prefix(e, "state_file %s", path);
+	s = sim_of(*out);
+	if (s->sh->p.state_size != p->state_size) {
+		rc = err_set(e, EINVAL, "%s: state_file %s holds a device of %"
+		    PRIu64 " bytes, not %" PRIu64, name, path,
+		    s->sh->p.state_size, p->state_size);
+		device_free(*out);
+		*out = NULL;
+		return rc;
+	}
+	/* The process's part: rates and faults are this configuration's. */
+	dev_sim_set_rates(*out, p->dirty_rate, p->p2p_rate);
+	for (i = 0; i < p->nfaults; i++)
+		dev_sim_inject(*out, &p->faults[i]);
+	dev_sim_stats(*out, &st);
+	log_info("%s: state_file %s: taken over in %s (%" PRIu64 " arcs "
+	    "before)", name, path, fsm_name((*out)->state), st.arcs);
+	return 0;
 }
 
 /* Whether the header at @h (of a memfd of @size bytes) is a sim's. */

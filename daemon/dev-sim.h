@@ -82,6 +82,16 @@ bool device_is_sim(const struct device *d);
  * memfd, now the caller's.  For tests.
  */
 int dev_sim_memfd(const struct device *d);
+/*
+ * device_sim_create() with the state in the file @path (NULL: a memfd),
+ * so that the device outlives the process as a real one does: an empty
+ * (or new) file gets a fresh device; a file that holds one is taken over
+ * as device_sim_adopt() does (its state_size must be @p's; @p's rates and
+ * faults apply).  The file is flock()ed: -EBUSY while another process
+ * has it.
+ */
+int device_sim_open(const char *name, const struct sim_params *p,
+		    const char *path, struct device **out, struct err *e);
 int device_sim_adopt(const char *name, int memfd, struct device **out,
 		     struct err *e);
 int dev_sim_abandon(struct device *d);

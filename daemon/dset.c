@@ -27,6 +27,7 @@
 #include "control.h"
 #include "daemon.h"
 #include "dev-sim.h"
+#include "ledger.h"
 #include "log.h"
 #include "store.h"
 
@@ -69,7 +70,7 @@ dset_open_device(const struct config_device *cd, struct device **out,
 	switch (cd->backend) {
 	case CONFIG_BACKEND_SIM:
 		dset_sim_params(cd, &p);
-		return device_sim_create(cd->name, &p, out, e);
+		return device_sim_open(cd->name, &p, cd->state_file, out, e);
 	case CONFIG_BACKEND_VFIO:
 		if (cd->path != NULL)
 			return device_open_cdev(cd->name, cd->path, out, e);
@@ -280,6 +281,134 @@ dset_alloc(const char *name, bool allow_non_p2p, const char *token,
 	return ds;
 }
 
+/* ---- The ledger and the states a set's devices were found in. ---- */
+
+const char *
+dset_reason_locked(const struct dset *ds, char *buf, size_t len)
+{
+	char t[64];
+
+	buf[0] = '\0';
+	if (ds->status != DSET_MIGRATED || !ds->fence.on)
+		return buf;
+	if (ds->fence.job == 0)
+		snprintf(buf, len, "fenced: %s (%s)", ds->fence.why,
+		    ledger_fmt_time(ds->fence.time_ms, t, sizeof t));
+	else
+		snprintf(buf, len, "migrated away by job %016" PRIx64 " to %s "
+		    "(%s)", ds->fence.job, ds->fence.peer,
+		    ledger_fmt_time(ds->fence.time_ms, t, sizeof t));
+	return buf;
+}
+
+/*
+ * The ledger's record into the set: its fence, and whether its token was
+ * used up already.  A record that does not read fences the set.
+ */
+static void
+dset_load_ledger(struct dset *ds)
+{
+	struct err e = { 0, "" };
+	struct ledger_rec r;
+
+	if (ledger_get(ds->name, &r, &e) < 0) {
+		log_warnx("set %s: %s; the set is fenced", ds->name, e.msg);
+		memset(&r, 0, sizeof r);
+		r.fence.on = true;
+		snprintf(r.fence.why, sizeof r.fence.why, "unreadable ledger "
+		    "record");
+	}
+	ds->fence = r.fence;
+	ds->token_armed = ds->token != NULL &&
+	    !ledger_token_was_used(&r, ds->token);
+	if (ds->token != NULL && !ds->token_armed) {
+		ds->token_job = r.token_job;
+		log_info("set %s: its token was used by job %016" PRIx64 " (%s):"
+		    " incoming migrations are refused until the set is "
+		    "prepared again", ds->name, r.token_job,
+		    r.token_committed ? "committed" : "failed");
+	}
+}
+
+/* Every device's state as the backend has it now. */
+static void
+dset_refresh_states(struct dset *ds)
+{
+	int i;
+
+	for (i = 0; i < migset_count(ds->ms); i++)
+		device_get_state(migset_device(ds->ms, i), NULL, NULL);
+}
+
+/*
+ * A set whose devices were just opened: its status from the ledger's
+ * fence, else from the states its devices were found in, by the rule of
+ * migset_found(); whatever that does to them is done and logged.
+ */
+enum dset_status
+dset_settle(struct dset *ds)
+{
+	struct err e = { 0, "" };
+	char states[512], why[256];
+	enum migset_found f;
+	const char *note;
+
+	dset_refresh_states(ds);
+	dset_load_ledger(ds);
+	migset_states_str(ds->ms, states, sizeof states);
+	if (ds->fence.on) {
+		ds->status = DSET_MIGRATED;
+		log_event(LOG_EV_RECOVERED, ds->name, NULL, "set %s: %s "
+		    "(ledger %s/sets): status migrated, the devices are left "
+		    "as they are (%s); \"vfiomigctl release %s\" resets them",
+		    ds->name, dset_reason_locked(ds, why, sizeof why),
+		    ledger_dir(), states, ds->name);
+		return DSET_MIGRATED;
+	}
+	switch ((f = migset_found(ds->ms))) {
+	case MIGSET_FOUND_RUNNING:
+		return DSET_IDLE;
+	case MIGSET_FOUND_STOPPED:
+		if (ledger_fence(ds->name, true, 0, NULL, "devices found "
+		    "stopped", &e) < 0)
+			log_warnx("set %s: %s", ds->name, e.msg);
+		ds->fence.on = true;
+		ds->fence.time_ms = realtime_ms();
+		snprintf(ds->fence.why, sizeof ds->fence.why, "devices found "
+		    "stopped");
+		log_event(LOG_EV_RECOVERED, ds->name, NULL, "set %s: found "
+		    "%s (%s): a device in STOP may hold the state of a VM that "
+		    "runs elsewhere now; status migrated, no device is run; "
+		    "\"vfiomigctl release %s\" resets them", ds->name,
+		    migset_found_name(f), states, ds->name);
+		return DSET_MIGRATED;
+	case MIGSET_FOUND_RESUMING:
+		if (migset_reset(ds->ms, &e) < 0) {
+			log_event(LOG_EV_DEVICE_ERROR, ds->name, NULL, "set %s:"
+			    " found %s (%s): reset failed: %s", ds->name,
+			    migset_found_name(f), states, e.msg);
+			return DSET_FAILED;
+		}
+		log_event(LOG_EV_RECOVERED, ds->name, NULL, "set %s: found %s "
+		    "(%s): every device reset", ds->name,
+		    migset_found_name(f), states);
+		return DSET_IDLE;
+	case MIGSET_FOUND_SOURCE:
+		break;
+	}
+	if (migset_rollback(ds->ms, &e) < 0) {
+		log_event(LOG_EV_DEVICE_ERROR, ds->name, NULL, "set %s: found "
+		    "%s (%s): rollback failed: %s", ds->name,
+		    migset_found_name(f), states, e.msg);
+		return DSET_FAILED;
+	}
+	note = migset_rollback_note(ds->ms);
+	log_event(LOG_EV_RECOVERED, ds->name, NULL, "set %s: found %s (%s): "
+	    "rolled back, every device RUNNING%s%s", ds->name,
+	    migset_found_name(f), states, *note != '\0' ? "; " : "", note);
+	return DSET_IDLE;
+}
+
 int
 dset_new(const struct config_set *cs, struct dset **out, struct err *e)
 {
@@ -297,6 +426,8 @@ dset_new(const struct config_set *cs, struct dset **out, struct err *e)
 		goto fail;
 	dset_link_sims(ds);
 	dset_make_pdevs(ds);
+	ds->status = dset_settle(ds);
+	dset_resync_locked(ds);
 	*out = ds;
 	return 0;
 fail:
@@ -336,6 +467,7 @@ dset_adopt(struct daemon *dm, const struct config_set *cs, const char *name,
 	}
 	/* The recovery decides, then dset_release() says. */
 	ds->status = DSET_FAILED;
+	dset_load_ledger(ds);
 	dset_link_sims(ds);
 	dset_make_pdevs(ds);
 	*out = ds;
@@ -386,12 +518,12 @@ daemon_find_set(struct daemon *dm, const char *name)
 	struct dset *ds = NULL;
 	int i;
 
-	pthread_mutex_lock(&dm->lock);
+	pthread_mutex_lock(&dm->sets_lock);
 	for (i = 0; i < dm->nsets && ds == NULL; i++) {
 		if (strcmp(dm->sets[i]->name, name) == 0)
 			ds = dm->sets[i];
 	}
-	pthread_mutex_unlock(&dm->lock);
+	pthread_mutex_unlock(&dm->sets_lock);
 	return ds;
 }
 
@@ -408,17 +540,31 @@ dset_new_empty(struct daemon *dm, const char *name, bool allow_non_p2p,
 		return -e->code;
 	ds->dm = dm;
 	dset_make_pdevs(ds);
+	dset_load_ledger(ds);
+	if (ds->fence.on) {
+		ds->status = DSET_MIGRATED;
+		log_info("set %s: the ledger fences it (%s): status migrated",
+		    name, ds->fence.why);
+	}
+	/* A token given now prepares the set. */
+	if (token != NULL && !ds->token_armed)
+		ledger_token(name, NULL, 0, false, NULL);
+	ds->token_armed = token != NULL;
 	*out = ds;
 	return 0;
 }
 
-/* ds->lock held: an idle set with no job, not removed. */
+/*
+ * ds->lock held: a set whose devices and token may change: no job, not
+ * removed, idle or migrated.
+ */
 static int
-dset_check_idle(struct dset *ds, struct err *e)
+dset_check_free(struct dset *ds, struct err *e)
 {
 	if (ds->removed)
 		return err_set(e, ENOENT, "set %s was removed", ds->name);
-	if (ds->job != NULL || ds->status != DSET_IDLE)
+	if (ds->job != NULL || (ds->status != DSET_IDLE &&
+	    ds->status != DSET_MIGRATED))
 		return err_set(e, EBUSY, "set %s is %s", ds->name,
 		    dset_status_name(ds->status));
 	return 0;
@@ -438,7 +584,7 @@ dset_add_locked(struct dset *ds, const struct config_device *cd,
 {
 	int n = migset_count(ds->ms), rc;
 
-	if ((rc = dset_check_idle(ds, e)) < 0)
+	if ((rc = dset_check_free(ds, e)) < 0)
 		return rc;
 	if (n >= CONFIG_MAX_DEVICES)
 		return err_set(e, ENOSPC, "set %s has %d devices already",
@@ -455,15 +601,61 @@ dset_add_locked(struct dset *ds, const struct config_device *cd,
 	return 0;
 }
 
+/*
+ * A device about to join an idle set, found in another state than
+ * RUNNING: brought back by the rule of migset_found() (on a set of its
+ * own, for the while); one in STOP only if @reset.
+ */
+static int
+dset_fix_device(struct dset *ds, struct device *d, bool reset,
+    struct err *e)
+{
+	struct migset *tmp;
+	enum migset_found f;
+	int was, rc;
+
+	device_get_state(d, NULL, NULL);
+	if ((was = d->state) == VFIO_DEVICE_STATE_RUNNING)
+		return 0;
+	if ((rc = migset_new(ds->name, NULL, &tmp, e)) < 0)
+		return rc;
+	migset_add(tmp, d, NULL);
+	f = migset_found(tmp);
+	if (f == MIGSET_FOUND_STOPPED && !reset)
+		rc = err_set(e, EBUSY, "%s: in STOP: it may hold the state of "
+		    "a VM that runs elsewhere now, and the daemon never runs "
+		    "such a device implicitly; add it with reset to discard "
+		    "that state", d->name);
+	else if (f == MIGSET_FOUND_STOPPED || f == MIGSET_FOUND_RESUMING ||
+	    reset)
+		rc = migset_reset(tmp, e);
+	else
+		rc = migset_rollback(tmp, e);
+	migset_remove(tmp, d->name);
+	migset_free(tmp);
+	if (rc == 0)
+		log_event(LOG_EV_RECOVERED, ds->name, d->name, "set %s: device "
+		    "%s was found in %s (%s): %s, now %s", ds->name, d->name,
+		    fsm_name(was), migset_found_name(f), f ==
+		    MIGSET_FOUND_SOURCE && !reset ? "rolled back" : "reset",
+		    fsm_name(d->state));
+	return rc;
+}
+
 int
 dset_add_device(struct dset *ds, const struct config_device *cd,
-    struct device *d, struct err *e)
+    struct device *d, bool reset, struct err *e)
 {
-	int rc;
+	int rc = 0;
 
-	pthread_mutex_lock(&ds->lock);
-	rc = dset_add_locked(ds, cd, d, e);
-	pthread_mutex_unlock(&ds->lock);
+	/* A migrated set's devices stay as they are: none of them runs. */
+	if (dset_status(ds) != DSET_MIGRATED)
+		rc = dset_fix_device(ds, d, reset, e);
+	if (rc == 0) {
+		pthread_mutex_lock(&ds->lock);
+		rc = dset_add_locked(ds, cd, d, e);
+		pthread_mutex_unlock(&ds->lock);
+	}
 	if (rc < 0)
 		device_free(d);
 	else
@@ -477,7 +669,7 @@ dset_remove_locked(struct dset *ds, const char *name, struct err *e)
 	struct device *d;
 	int i, n, rc;
 
-	if ((rc = dset_check_idle(ds, e)) < 0)
+	if ((rc = dset_check_free(ds, e)) < 0)
 		return rc;
 	n = migset_count(ds->ms);
 	for (i = 0; i < n; i++) {
@@ -517,9 +709,14 @@ dset_set_token(struct dset *ds, const char *token, struct err *e)
 	int rc;
 
 	pthread_mutex_lock(&ds->lock);
-	if ((rc = dset_check_idle(ds, e)) == 0) {
+	if ((rc = dset_check_free(ds, e)) == 0) {
 		free(ds->token);
 		ds->token = xstrdup(token);
+		ds->token_armed = true;
+		ds->token_job = 0;
+		/* Prepared again: the ledger forgets the used one. */
+		if ((rc = ledger_token(ds->name, NULL, 0, false, e)) < 0)
+			ds->token_armed = false;
 	}
 	pthread_mutex_unlock(&ds->lock);
 	if (rc == 0)
@@ -528,11 +725,59 @@ dset_set_token(struct dset *ds, const char *token, struct err *e)
 }
 
 int
+dset_release_migrated(struct dset *ds, struct err *e)
+{
+	char buf[512];
+	int rc;
+
+	pthread_mutex_lock(&ds->lock);
+	if (ds->removed)
+		rc = err_set(e, ENOENT, "set %s was removed", ds->name);
+	else if (ds->job != NULL || ds->status != DSET_MIGRATED)
+		rc = err_set(e, EBUSY, "set %s is %s: only a migrated set is "
+		    "released", ds->name, dset_status_name(ds->status));
+	else if ((rc = migset_reset(ds->ms, e)) == 0 &&
+	    (rc = ledger_fence(ds->name, false, 0, NULL, NULL, e)) == 0) {
+		memset(&ds->fence, 0, sizeof ds->fence);
+		ds->status = DSET_IDLE;
+	}
+	dset_resync_locked(ds);
+	pthread_mutex_unlock(&ds->lock);
+	if (rc < 0)
+		return rc;
+	store_update();
+	log_event(LOG_EV_RECOVERED, ds->name, NULL, "set %s: released: every "
+	    "device reset (%s), the fence lifted; status idle", ds->name,
+	    migset_states_str(ds->ms, buf, sizeof buf));
+	return 0;
+}
+
+int
+dset_token_used(struct dset *ds, uint64_t job, bool committed,
+    struct err *e)
+{
+	char *token;
+	int rc = 0;
+
+	pthread_mutex_lock(&ds->lock);
+	token = ds->token_armed ? xstrdup(ds->token) : NULL;
+	ds->token_armed = false;
+	ds->token_job = job;
+	pthread_mutex_unlock(&ds->lock);
+	if (token != NULL)
+		rc = ledger_token(ds->name, token, job, committed, e);
+	if (rc == 0 && committed)
+		rc = ledger_fence(ds->name, false, 0, NULL, NULL, e);
+	free(token);
+	return rc;
+}
+
+int
 daemon_add_set(struct daemon *dm, struct dset *ds, struct err *e)
 {
 	int rc = 0, i;
 
-	pthread_mutex_lock(&dm->lock);
+	pthread_mutex_lock(&dm->sets_lock);
 	for (i = 0; i < dm->nsets && rc == 0; i++) {
 		if (strcmp(dm->sets[i]->name, ds->name) == 0)
 			rc = err_set(e, EEXIST, "a set named \"%s\" exists",
@@ -548,7 +793,7 @@ daemon_add_set(struct daemon *dm, struct dset *ds, struct err *e)
 		ds->dm = dm;	/* a set from the configuration has none yet */
 		dm->sets[dm->nsets++] = ds;
 	}
-	pthread_mutex_unlock(&dm->lock);
+	pthread_mutex_unlock(&dm->sets_lock);
 	if (rc == 0)
 		store_update();
 	return rc;
@@ -560,17 +805,17 @@ daemon_remove_set(struct daemon *dm, const char *name, struct err *e)
 	struct dset *ds = NULL;
 	int i, rc;
 
-	pthread_mutex_lock(&dm->lock);
+	pthread_mutex_lock(&dm->sets_lock);
 	for (i = 0; i < dm->nsets && ds == NULL; i++) {
 		if (strcmp(dm->sets[i]->name, name) == 0)
 			ds = dm->sets[i];
 	}
 	if (ds == NULL) {
-		pthread_mutex_unlock(&dm->lock);
+		pthread_mutex_unlock(&dm->sets_lock);
 		return err_set(e, ENOENT, "no set named \"%s\"", name);
 	}
 	pthread_mutex_lock(&ds->lock);
-	if ((rc = dset_check_idle(ds, e)) == 0) {
+	if ((rc = dset_check_free(ds, e)) == 0) {
 		ds->removed = true;
 		dset_close_devices(ds);
 		memmove(&dm->sets[i - 1], &dm->sets[i], (dm->nsets - i) *
@@ -583,7 +828,7 @@ daemon_remove_set(struct daemon *dm, const char *name, struct err *e)
 		dm->dead[dm->ndead++] = ds;
 	}
 	pthread_mutex_unlock(&ds->lock);
-	pthread_mutex_unlock(&dm->lock);
+	pthread_mutex_unlock(&dm->sets_lock);
 	if (rc == 0)
 		store_update();
 	return rc;
@@ -608,12 +853,15 @@ dset_claim_locked(struct dset *ds, struct xfer_job *job, struct err *e)
 		return err_set(e, EBUSY, "set %s is busy (%s)", ds->name,
 		    dset_status_name(ds->status));
 	if (job->kind == XFER_SRC && ds->status == DSET_MIGRATED)
-		return err_set(e, EALREADY, "set %s was migrated away "
-		    "already", ds->name);
+		return err_set(e, EALREADY, "set %s is migrated (%s): its "
+		    "devices may hold a stale copy of a VM that runs elsewhere;"
+		    " \"vfiomigctl release %s\" resets them", ds->name,
+		    dset_reason_locked(ds, (char[256]){ 0 }, 256), ds->name);
 	if (job->kind == XFER_SRC && ds->status != DSET_IDLE)
 		return err_set(e, EBUSY, "set %s is %s", ds->name,
 		    dset_status_name(ds->status));
 	ds->job = job;
+	ds->prior = ds->status;
 	ds->status = job->kind == XFER_SRC ? DSET_MIGRATING_OUT :
 	    DSET_INCOMING;
 	return 0;
@@ -638,23 +886,39 @@ dset_claim(struct dset *ds, struct xfer_job *job, struct err *e)
 	return rc;
 }
 
-void
-dset_mark_ending(struct dset *ds)
+int
+dset_mark_ending(struct dset *ds, uint64_t job, const char *peer,
+    struct err *e)
 {
-	bool first;
+	int rc;
 
+	/* The ledger first: it outlives a stop and a reboot. */
+	if ((rc = ledger_fence(ds->name, true, job, peer, "migrated",
+	    e)) < 0)
+		return err_prefix(e, "the fence record");
 	pthread_mutex_lock(&ds->lock);
-	first = !ds->ending;
 	ds->ending = true;
+	ds->fence.on = true;
+	ds->fence.job = job;
+	ds->fence.time_ms = realtime_ms();
+	snprintf(ds->fence.peer, sizeof ds->fence.peer, "%s", peer);
+	snprintf(ds->fence.why, sizeof ds->fence.why, "migrated");
 	pthread_mutex_unlock(&ds->lock);
-	if (first)
-		store_update();
+	store_update();
+	return 0;
 }
 
 void
 dset_release(struct dset *ds, enum dset_status st)
 {
+	struct err e = { 0, "" };
+	bool lift;
+
 	pthread_mutex_lock(&ds->lock);
+	/* The destination said no: the VM stays, and runs, here. */
+	lift = ds->ending && st == DSET_IDLE;
+	if (lift || st == DSET_IDLE)
+		memset(&ds->fence, 0, sizeof ds->fence);
 	ds->job = NULL;
 	ds->ending = false;
 	ds->status = st;
@@ -662,8 +926,22 @@ dset_release(struct dset *ds, enum dset_status st)
 	if (ds->done_efd >= 0)
 		eventfd_write(ds->done_efd, 1);
 	pthread_mutex_unlock(&ds->lock);
+	if (lift && ledger_fence(ds->name, false, 0, NULL, NULL, &e) < 0)
+		log_warnx("set %s: %s: a restart will find it fenced", ds->name,
+		    e.msg);
 	store_update();
 	log_info("set %s: status %s", ds->name, dset_status_name(st));
+}
+
+enum dset_status
+dset_status_prior(struct dset *ds)
+{
+	enum dset_status st;
+
+	pthread_mutex_lock(&ds->lock);
+	st = ds->prior;
+	pthread_mutex_unlock(&ds->lock);
+	return st;
 }
 
 enum dset_status

@@ -256,6 +256,43 @@ migset_all_in(const struct migset *s, int state)
 	return true;
 }
 
+static bool
+migset_any_in(const struct migset *s, int state)
+{
+	int i;
+
+	for (i = 0; i < s->n; i++) {
+		if (s->devs[i]->state == state)
+			return true;
+	}
+	return false;
+}
+
+enum migset_found
+migset_found(const struct migset *s)
+{
+	if (migset_any_in(s, VFIO_DEVICE_STATE_STOP))
+		return MIGSET_FOUND_STOPPED;
+	if (migset_any_in(s, VFIO_DEVICE_STATE_RESUMING))
+		return MIGSET_FOUND_RESUMING;
+	if (!migset_all_in(s, VFIO_DEVICE_STATE_RUNNING))
+		return MIGSET_FOUND_SOURCE;
+	return MIGSET_FOUND_RUNNING;
+}
+
+const char *
+migset_found_name(enum migset_found f)
+{
+	static const char *names[] = {
+		[MIGSET_FOUND_RUNNING] = "running",
+		[MIGSET_FOUND_STOPPED] = "stopped",
+		[MIGSET_FOUND_RESUMING] = "an abandoned destination",
+		[MIGSET_FOUND_SOURCE] = "an abandoned source",
+	};
+
+	return (unsigned)f < ARRAY_SIZE(names) ? names[f] : "?";
+}
+
 const char *
 migset_rollback_note(const struct migset *s)
 {
@@ -438,12 +475,37 @@ migset_plan_deadlock(struct migset_walk *w, struct err *e)
 	    "breaking the P2P barrier; held:%s", w->s->name, buf);
 }
 
+/*
+ * A device already at a target that carries migration data, but without
+ * the data fd (another process took the arc and died): not there in
+ * truth.  Only a reset brings it back to use.
+ */
+static int
+migset_plan_stale(struct migset_walk *w, struct err *e)
+{
+	struct device *d;
+	int i;
+
+	for (i = 0; i < w->n; i++) {
+		d = w->s->devs[i];
+		if (w->tgt[i] >= 0 && w->cur[i] == w->tgt[i] &&
+		    fsm_arc_keeps_data(w->cur[i], w->cur[i]) &&
+		    device_data_fd(d) < 0)
+			return err_set(e, EBADFD, "%s: already in %s without a "
+			    "data fd (another process left it so): it needs a "
+			    "reset", d->name, fsm_name(w->cur[i]));
+	}
+	return 0;
+}
+
 /* Plans the next step into w->move; 0 arcs when done; -errno. */
 static int
 migset_plan(struct migset_walk *w, struct err *e)
 {
 	int rc;
 
+	if ((rc = migset_plan_stale(w, e)) < 0)
+		return rc;
 	rc = migset_plan_want(w, w->cur, w->want, e);
 	if (rc < 0)
 		return rc;
@@ -783,6 +845,39 @@ migset_rollback_done(struct migset *s, struct err *e)
 	return err_set(e, EIO, "%s: rollback left %s", s->name, buf);
 }
 
+/*
+ * A set found with the barrier already broken (a device initiating P2P
+ * beside one that serves no MMIO: left so by another process, or a
+ * device without P2P): the initiators are quiesced into their P2P state
+ * first, where they can be, so that the walk up finds a way.
+ */
+static void
+migset_rollback_quiesce(struct migset_walk *w)
+{
+	bool i_cls = false, n_cls = false;
+	struct device *d;
+	int i;
+
+	for (i = 0; i < w->n; i++) {
+		i_cls |= migset_cls(w->s->devs[i]->state) == CLS_I;
+		n_cls |= migset_cls(w->s->devs[i]->state) == CLS_N &&
+		    w->s->devs[i]->state != VFIO_DEVICE_STATE_ERROR;
+	}
+	if (!i_cls || !n_cls)
+		return;
+	for (i = 0; i < w->n; i++) {
+		d = w->s->devs[i];
+		w->tgt[i] = -1;
+		if (migset_cls(d->state) == CLS_I &&
+		    (d->flags & VFIO_MIGRATION_P2P))
+			w->tgt[i] = d->state == VFIO_DEVICE_STATE_PRE_COPY ?
+			    VFIO_DEVICE_STATE_PRE_COPY_P2P :
+			    VFIO_DEVICE_STATE_RUNNING_P2P;
+	}
+	migset_walk_run(w, VFIO_DEVICE_STATE_RUNNING_P2P, NULL);
+	memset(w->bad, 0, w->n * sizeof *w->bad);
+}
+
 int
 migset_rollback(struct migset *s, struct err *e)
 {
@@ -794,6 +889,7 @@ migset_rollback(struct migset *s, struct err *e)
 		return 0;
 	migset_walk_init(&w, s);
 	resets = xcalloc(s->n, sizeof *resets);
+	migset_rollback_quiesce(&w);
 	for (round = 0; round <= s->n * MIGSET_MAX_RESETS; round++) {
 		for (i = 0; i < s->n; i++) {
 			if (s->devs[i]->state == VFIO_DEVICE_STATE_ERROR)

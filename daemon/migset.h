@@ -111,6 +111,32 @@ const char *migset_rollback_note(const struct migset *s);
 /* Destination: every device reset (its loaded state is dropped). */
 int migset_reset(struct migset *s, struct err *e);
 
+/*
+ * What a set found in states another process left (a daemon killed
+ * without its fd store: the kernel keeps a device's migration state after
+ * the process that held it is gone), and so what must happen to it before
+ * it may serve (docs/design.md, "Adoption"):
+ *   RUNNING   every device RUNNING: nothing.
+ *   STOPPED   a device in STOP: its VM may run elsewhere now; the set is
+ *             fenced, no device is run implicitly.
+ *   RESUMING  a device in RESUMING (an abandoned destination): every
+ *             device reset (migset_reset()).
+ *   SOURCE    a device in PRE_COPY, PRE_COPY_P2P, RUNNING_P2P, STOP_COPY
+ *             or ERROR (an abandoned source that had not let its
+ *             destination commit): the barrier walk back to RUNNING, a
+ *             reset where it is refused (migset_rollback()).
+ * The first that applies, in this order.  Pure: the devices' cached
+ * states (device_get_state() refreshes them).
+ */
+enum migset_found {
+	MIGSET_FOUND_RUNNING,
+	MIGSET_FOUND_STOPPED,
+	MIGSET_FOUND_RESUMING,
+	MIGSET_FOUND_SOURCE,
+};
+enum migset_found migset_found(const struct migset *s);
+const char *migset_found_name(enum migset_found f);
+
 /* Every device's current state, "dev0=RUNNING dev1=STOP", into @buf. */
 const char *migset_states_str(const struct migset *s, char *buf, size_t len);
 /* Whether every device is in @state. */

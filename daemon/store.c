@@ -15,8 +15,8 @@
  * document is written where it does not overlap the current one, then the
  * header, in one small pwrite(): a crash in between leaves the old one.
  *
- * Locking: store_lock, then dm->lock, then a set's lock; callers of
- * store_update() hold neither of the latter.
+ * Locking: store_lock, then dm->sets_lock, then a set's lock (the order of
+ * daemon.h); callers of store_update() hold none of them.
  *
  * Not here: the sd_notify messages (notify.c), the sets (dset.c), the
  * collective rollback and reset (migset.c).
@@ -299,7 +299,7 @@ store_json(struct daemon *dm)
 	json_object_object_add(o, "version",
 	    json_object_new_int(STORE_VERSION));
 	sets = json_object_new_array();
-	pthread_mutex_lock(&dm->lock);
+	pthread_mutex_lock(&dm->sets_lock);
 	for (i = 0; i < dm->nsets; i++) {
 		ds = dm->sets[i];
 		pthread_mutex_lock(&ds->lock);
@@ -307,7 +307,7 @@ store_json(struct daemon *dm)
 			json_object_array_add(sets, store_json_set(ds));
 		pthread_mutex_unlock(&ds->lock);
 	}
-	pthread_mutex_unlock(&dm->lock);
+	pthread_mutex_unlock(&dm->sets_lock);
 	json_object_object_add(o, "sets", sets);
 	return o;
 }
@@ -421,7 +421,7 @@ store_fini(void)
 		close_fd(&store_state_fd);
 		return;
 	}
-	pthread_mutex_lock(&dm->lock);
+	pthread_mutex_lock(&dm->sets_lock);
 	for (i = 0; i < dm->nsets; i++) {
 		pthread_mutex_lock(&dm->sets[i]->lock);
 		for (j = 0; dm->sets[i]->ms != NULL &&
@@ -429,7 +429,7 @@ store_fini(void)
 			store_device_leave(migset_device(dm->sets[i]->ms, j));
 		pthread_mutex_unlock(&dm->sets[i]->lock);
 	}
-	pthread_mutex_unlock(&dm->lock);
+	pthread_mutex_unlock(&dm->sets_lock);
 	pthread_mutex_lock(&store_lock);
 	store_drop("state");
 	close_fd(&store_state_fd);
@@ -655,6 +655,8 @@ store_decide(struct dset *ds, const char *status, bool ending)
 	struct err e = { 0, "" };
 	const char *note;
 
+	/* The ledger's fence is written before the store's "ending". */
+	ending = ending || ds->fence.on;
 	if (strcmp(status, "outgoing") == 0 && ending) {
 		/* As src_unknown(): resuming here could run the VM twice. */
 		if (migset_goto(ds->ms, VFIO_DEVICE_STATE_STOP, &e) < 0)
@@ -666,14 +668,14 @@ store_decide(struct dset *ds, const char *status, bool ending)
 		dset_release(ds, DSET_FAILED);
 		return true;
 	}
-	if (strcmp(status, "outgoing") == 0 || strcmp(status, "idle") == 0) {
-		if (strcmp(status, "idle") == 0 &&
-		    migset_all_in(ds->ms, VFIO_DEVICE_STATE_RUNNING)) {
-			log_event(LOG_EV_RECOVERED, ds->name, NULL, "recovery: "
-			    "set %s: was idle: managed again", ds->name);
-			dset_release(ds, DSET_IDLE);
-			return true;
-		}
+	if (strcmp(status, "idle") == 0) {
+		/* As a set opened without a record (dset.c's rule). */
+		log_event(LOG_EV_RECOVERED, ds->name, NULL, "recovery: set %s: "
+		    "was idle: managed again", ds->name);
+		dset_release(ds, dset_settle(ds));
+		return true;
+	}
+	if (strcmp(status, "outgoing") == 0) {
 		if (migset_rollback(ds->ms, &e) < 0) {
 			log_event(LOG_EV_RECOVERED, ds->name, NULL, "recovery: "
 			    "set %s: was %s: rollback failed: %s", ds->name,
@@ -702,9 +704,11 @@ store_decide(struct dset *ds, const char *status, bool ending)
 			    ds->name);
 			return false;
 		}
+		/* The VM did not come back: a fenced set stays so. */
 		log_event(LOG_EV_RECOVERED, ds->name, NULL, "recovery: set %s: "
-		    "was incoming: devices reset, set idle", ds->name);
-		dset_release(ds, DSET_IDLE);
+		    "was incoming: devices reset, set %s", ds->name,
+		    ds->fence.on ? "migrated (fenced)" : "idle");
+		dset_release(ds, ds->fence.on ? DSET_MIGRATED : DSET_IDLE);
 		return true;
 	}
 	if (strcmp(status, "migrated") == 0) {

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
 
@@ -35,6 +36,7 @@
 
 #include "control.h"
 #include "daemon.h"
+#include "ledger.h"
 #include "listen.h"
 #include "log.h"
 #include "notify.h"
@@ -43,6 +45,7 @@
 
 #define EXIT_MIGRATION_FAILED 4
 #define STATUS_PERIOD_S 5	/* the STATUS line between job events */
+#define SHUTDOWN_LOG_S	10	/* a shutdown that waits says why, this often */
 
 /* The command-line migration. */
 struct mig_req {
@@ -230,6 +233,8 @@ parse_opts(int argc, char **argv, struct opts *o)
 	    strlen(o->token) > FRAME_TOKEN_MAX))
 		die("the token is %zu bytes long; it must be %u..%u",
 		    strlen(o->token), FRAME_TOKEN_MIN, FRAME_TOKEN_MAX);
+	if (o->token != NULL && str_check(o->token, strlen(o->token)) != NULL)
+		die("the token %s", str_check(o->token, strlen(o->token)));
 }
 
 /* ---- Jobs. ---- */
@@ -284,7 +289,7 @@ status_update(struct daemon *dm)
 	size_t used = 0;
 	int i, nsets, nmig = 0, n;
 
-	pthread_mutex_lock(&dm->lock);
+	pthread_mutex_lock(&dm->sets_lock);
 	nsets = dm->nsets;
 	for (i = 0; i < dm->nsets; i++) {
 		if ((n = status_set(dm->sets[i], one, sizeof one)) == 0)
@@ -294,9 +299,9 @@ status_update(struct daemon *dm)
 			used += snprintf(list + used, sizeof list - used,
 			    "%s%s", nmig > 1 ? ", " : ": ", one);
 	}
-	pthread_mutex_unlock(&dm->lock);
+	pthread_mutex_unlock(&dm->sets_lock);
 	notify_status("%d set%s, %d migrating%s%s", nsets,
-	    nsets != 1 ? "s" : "", nmig, list, dm->stopping ?
+	    nsets != 1 ? "s" : "", nmig, list, daemon_stopping(dm) ?
 	    "; stopping" : "");
 }
 
@@ -304,6 +309,25 @@ static void
 status_cb(evutil_socket_t fd, short what, void *arg)
 {
 	status_update(arg);
+}
+
+/*
+ * TEST ONLY: $VFIOMIG_TEST_STATUS_MS, a faster STATUS tick, so that the
+ * status line's walk over the sets meets the jobs' threads often
+ * (tests/integration/stress.sh).
+ */
+static void
+status_tick_test(struct timeval *tv)
+{
+	const char *v = getenv("VFIOMIG_TEST_STATUS_MS");
+	int ms = v != NULL ? atoi(v) : 0;
+
+	if (ms <= 0 || ms > 3600000)
+		return;
+	tv->tv_sec = ms / 1000;
+	tv->tv_usec = (ms % 1000) * 1000;
+	log_warnx("TEST ONLY: VFIOMIG_TEST_STATUS_MS: the status line every "
+	    "%d ms", ms);
 }
 
 static void
@@ -352,9 +376,9 @@ daemon_job_done_cb(evutil_socket_t fd, short what, void *arg)
 	struct xfer_job *j = arg;
 	struct daemon *dm = j->dm;
 
-	pthread_mutex_lock(&dm->lock);
+	pthread_mutex_lock(&dm->jobs_lock);
 	TAILQ_REMOVE(&dm->jobs, j, entry);
-	pthread_mutex_unlock(&dm->lock);
+	pthread_mutex_unlock(&dm->jobs_lock);
 	event_free(j->done_arg);
 	pthread_join(j->thread, NULL);
 	daemon_job_log_end(j);
@@ -369,7 +393,7 @@ daemon_job_add(struct daemon *dm, struct xfer_job *j)
 {
 	int rc = 0;
 
-	pthread_mutex_lock(&dm->lock);
+	pthread_mutex_lock(&dm->jobs_lock);
 	if (dm->stopping)
 		rc = -ESHUTDOWN;
 	else {
@@ -380,7 +404,7 @@ daemon_job_add(struct daemon *dm, struct xfer_job *j)
 			fatalx("event_new");
 		TAILQ_INSERT_TAIL(&dm->jobs, j, entry);
 	}
-	pthread_mutex_unlock(&dm->lock);
+	pthread_mutex_unlock(&dm->jobs_lock);
 	if (rc == 0) {
 		log_event(LOG_EV_MIG_STARTED, j->ds != NULL ? j->ds->name :
 		    NULL, NULL, "%s%s: %s migration started",
@@ -396,11 +420,22 @@ daemon_job_add(struct daemon *dm, struct xfer_job *j)
 void
 daemon_job_remove(struct daemon *dm, struct xfer_job *j)
 {
-	pthread_mutex_lock(&dm->lock);
+	pthread_mutex_lock(&dm->jobs_lock);
 	TAILQ_REMOVE(&dm->jobs, j, entry);
-	pthread_mutex_unlock(&dm->lock);
+	pthread_mutex_unlock(&dm->jobs_lock);
 	event_free(j->done_arg);
 	j->done_arg = NULL;
+}
+
+bool
+daemon_stopping(struct daemon *dm)
+{
+	bool st;
+
+	pthread_mutex_lock(&dm->jobs_lock);
+	st = dm->stopping;
+	pthread_mutex_unlock(&dm->jobs_lock);
+	return st;
 }
 
 /* SIGTERM: every job fails and rolls back; handshakes are cut. */
@@ -409,12 +444,58 @@ daemon_cancel_all(struct daemon *dm)
 {
 	struct xfer_job *j;
 
-	pthread_mutex_lock(&dm->lock);
+	pthread_mutex_lock(&dm->jobs_lock);
 	dm->stopping = true;
 	TAILQ_FOREACH(j, &dm->jobs, entry)
 		xfer_job_cancel(j, "the daemon is shutting down");
-	pthread_mutex_unlock(&dm->lock);
+	pthread_mutex_unlock(&dm->jobs_lock);
 	xfer_dst_cancel_handshakes(dm);
+}
+
+/*
+ * What a job the shutdown waits for is doing, for the log: its set's
+ * phase if the set's lock can be had now (a thread stuck holding it is
+ * said so instead of waited for).
+ */
+static void
+daemon_log_waiting(struct xfer_job *j, int waited_s)
+{
+	const char *set = j->ds != NULL ? j->ds->name : "?";
+	enum xfer_status st = XFER_ST_NONE;
+	bool locked = false;
+
+	if (j->ds != NULL && pthread_mutex_trylock(&j->ds->lock) == 0) {
+		st = j->ds->info.status;
+		locked = true;
+		pthread_mutex_unlock(&j->ds->lock);
+	}
+	if (locked)
+		log_warnx("shutdown: still waiting after %d s for the %s job "
+		    "%016" PRIx64 " of set %s, in phase %s (it rolls back, or "
+		    "waits for a device or the peer)", waited_s,
+		    j->kind == XFER_SRC ? "outgoing" : "incoming", j->id, set,
+		    status_xfer_name(st));
+	else
+		log_warnx("shutdown: still waiting after %d s for the %s job "
+		    "%016" PRIx64 " of set %s: the set's lock is held by a "
+		    "thread that does not let go", waited_s,
+		    j->kind == XFER_SRC ? "outgoing" : "incoming", j->id, set);
+}
+
+static void
+daemon_join_job(struct xfer_job *j)
+{
+	struct timespec ts;
+	int waited = 0;
+
+	for (;;) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += SHUTDOWN_LOG_S;
+		if (pthread_timedjoin_np(j->thread, NULL, &ts) != ETIMEDOUT)
+			return;
+		waited += SHUTDOWN_LOG_S;
+		daemon_log_waiting(j, waited);
+	}
 }
 
 static void
@@ -424,13 +505,13 @@ daemon_join_all(struct daemon *dm)
 
 	xfer_dst_wait_handshakes(dm);
 	for (;;) {
-		pthread_mutex_lock(&dm->lock);
+		pthread_mutex_lock(&dm->jobs_lock);
 		if ((j = TAILQ_FIRST(&dm->jobs)) != NULL)
 			TAILQ_REMOVE(&dm->jobs, j, entry);
-		pthread_mutex_unlock(&dm->lock);
+		pthread_mutex_unlock(&dm->jobs_lock);
 		if (j == NULL)
 			break;
-		pthread_join(j->thread, NULL);
+		daemon_join_job(j);
 		event_free(j->done_arg);
 		xfer_job_free(j);
 	}
@@ -472,7 +553,7 @@ mig_done(struct mig_req *r, struct xfer_job *j)
 			event_base_loopexit(r->dm->base, NULL);
 		return;
 	}
-	if (r->attempts < r->max_attempts && !r->dm->stopping &&
+	if (r->attempts < r->max_attempts && !daemon_stopping(r->dm) &&
 	    dset_status(r->ds) == DSET_IDLE) {
 		log_info("migrate %s: attempt %d failed; retrying in %d ms",
 		    r->ds->name, r->attempts, r->delay_ms);
@@ -483,7 +564,7 @@ mig_done(struct mig_req *r, struct xfer_job *j)
 	}
 	log_warnx("migrate %s: failed after %d attempt%s", r->ds->name,
 	    r->attempts, r->attempts > 1 ? "s" : "");
-	if (r->exit_after && !r->dm->stopping) {
+	if (r->exit_after && !daemon_stopping(r->dm)) {
 		vfiomigd_exit = EXIT_MIGRATION_FAILED;
 		event_base_loopexit(r->dm->base, NULL);
 	}
@@ -596,9 +677,9 @@ reload_remove(struct daemon *dm, const struct config *nc)
 	int i, n = 0;
 
 	for (i = 0; i < dm->nsets; i++) {
-		pthread_mutex_lock(&dm->lock);
+		pthread_mutex_lock(&dm->sets_lock);
 		ds = i < dm->nsets ? dm->sets[i] : NULL;
-		pthread_mutex_unlock(&dm->lock);
+		pthread_mutex_unlock(&dm->sets_lock);
 		if (ds == NULL || !ds->from_config ||
 		    config_find_set(nc, ds->name) != NULL)
 			continue;
@@ -680,6 +761,10 @@ daemon_load(struct daemon *dm, const struct opts *o)
 	if (chan_creds_load(dm->conf->migration.tls_dir,
 	    dm->conf->migration.insecure, &dm->creds, &e) < 0)
 		die("%s: migration.tls_dir: %s", o->config, e.msg);
+	if (ledger_open(dm->conf->state_dir, &e) < 0)
+		die("%s: %s", o->config, e.msg);
+	log_info("state_dir %s: the sets' ledger (fences, used tokens)",
+	    ledger_dir());
 	if (dm->conf->migration.insecure)
 		log_warnx("migration.insecure: the migration channel is "
 		    "plaintext and the peer is not authenticated by "
@@ -708,10 +793,10 @@ daemon_open_sets(struct daemon *dm)
 			die("%s", e.msg);
 		if (daemon_add_set(dm, ds, &e) < 0)
 			die("set %s: %s", cs->name, e.msg);
-		log_info("set %s: %d device%s, status idle%s", cs->name,
+		log_info("set %s: %d device%s, status %s%s", cs->name,
 		    cs->ndevices, cs->ndevices > 1 ? "s" : "",
-		    cs->token == NULL ? "; no token: incoming migrations "
-		    "refused" : "");
+		    dset_status_name(dset_status(ds)), cs->token == NULL ?
+		    "; no token: incoming migrations refused" : "");
 		if (cs->token != NULL && strlen(cs->token) < FRAME_TOKEN_MIN)
 			log_warnx("set %s: the token is %zu bytes long; a "
 			    "source must present %u..%u bytes: no incoming "
@@ -727,7 +812,8 @@ static void
 daemon_init(struct daemon *dm)
 {
 	memset(dm, 0, sizeof *dm);
-	pthread_mutex_init(&dm->lock, NULL);
+	pthread_mutex_init(&dm->sets_lock, NULL);
+	pthread_mutex_init(&dm->jobs_lock, NULL);
 	pthread_cond_init(&dm->cond, NULL);
 	TAILQ_INIT(&dm->jobs);
 	LIST_INIT(&dm->handshakes);
@@ -769,7 +855,8 @@ daemon_free(struct daemon *dm)
 	free(vfiomigd_confs);
 	event_base_free(dm->base);
 	pthread_cond_destroy(&dm->cond);
-	pthread_mutex_destroy(&dm->lock);
+	pthread_mutex_destroy(&dm->jobs_lock);
+	pthread_mutex_destroy(&dm->sets_lock);
 }
 
 /* The control socket: systemd's, else the configuration's. */
@@ -840,6 +927,7 @@ main(int argc, char **argv)
 	status_tick = event_new(dm.base, -1, EV_PERSIST, status_cb, &dm);
 	if (vfiomigd_status_ev == NULL || status_tick == NULL)
 		die("libevent: event_new failed");
+	status_tick_test(&tick);
 	evtimer_add(status_tick, &tick);
 	l = daemon_listen(&dm, lf.migration);
 	daemon_open_ctl(&dm, &o, lf.control);
@@ -869,6 +957,7 @@ main(int argc, char **argv)
 	store_fini();
 	notify_fini();
 	daemon_free(&dm);
+	ledger_close();
 	log_info("exit %d", vfiomigd_exit);
 	return vfiomigd_exit;
 }

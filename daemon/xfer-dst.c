@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
 
@@ -43,7 +44,7 @@
 
 #define DST_CLOSE_WAIT_MS 5000	/* after COMMITTED: the source closes */
 
-/* A handshake in progress (the daemon's list, under dm->lock). */
+/* A handshake in progress (the daemon's list, under dm->jobs_lock). */
 struct xfer_hs {
 	struct daemon		*dm;
 	int			 fd;	/* ours; the chan has a dup of it */
@@ -74,6 +75,7 @@ struct dst {
 	uint64_t		 t0;
 
 	bool			 touched;	/* the devices left RUNNING */
+	bool			 used;		/* dset_token_used() done */
 	struct xfer_info	 info;		/* the job's thread's */
 
 	/* Under job->lock. */
@@ -134,6 +136,18 @@ dst_check_locked(struct dset *ds, const Vfiomig__Peer__Hello *h,
 	if (!frame_token_equal(h->token.data, h->token.len, tok,
 	    strlen(tok)))
 		return err_set(e, EACCES, "set %s: wrong token", ds->name);
+	/* A job of its own may still gather its connections. */
+	if (ds->job != NULL && ds->job->kind == XFER_DST &&
+	    ds->job->id == h->job_id)
+		return 0;
+	if (!ds->token_armed)
+		return err_set(e, EACCES, "set %s: its token was used by job "
+		    "%016" PRIx64 "; a token admits one job: prepare the set "
+		    "again (vfiomigctl incoming)", ds->name, ds->token_job);
+	if (ds->job == NULL && ds->status != DSET_IDLE &&
+	    ds->status != DSET_MIGRATED)
+		return err_set(e, EBUSY, "set %s is %s", ds->name,
+		    dset_status_name(ds->status));
 	if (frame_devices_match(h->devices, h->n_devices, ds->pdev_ptrs,
 	    ds->npdevs, e) < 0)
 		return err_prefix(e, "set %s: the devices differ", ds->name);
@@ -217,6 +231,7 @@ dst_start(struct daemon *dm, struct dset *ds, Vfiomig__Peer__Hello *h,
 		goto fail;
 	}
 	ds->job = j;
+	ds->prior = ds->status;
 	ds->status = DSET_INCOMING;
 	dset_job_begin_locked(ds);
 	return 0;
@@ -346,12 +361,12 @@ dst_hs_main(void *arg)
 		log_warnx("incoming from %s: dropped: %s", hs->peer, e.msg);
 	else
 		dst_handshake(hs, ch);
-	pthread_mutex_lock(&dm->lock);
+	pthread_mutex_lock(&dm->jobs_lock);
 	LIST_REMOVE(hs, entry);
 	close(hs->fd);
 	dm->nhandshakes--;
 	pthread_cond_broadcast(&dm->cond);
-	pthread_mutex_unlock(&dm->lock);
+	pthread_mutex_unlock(&dm->jobs_lock);
 	free(hs);
 	return NULL;
 }
@@ -367,9 +382,9 @@ xfer_dst_accept(struct daemon *dm, int fd, const char *peer)
 	hs->dm = dm;
 	hs->fd = fd;
 	snprintf(hs->peer, sizeof hs->peer, "%s", peer);
-	pthread_mutex_lock(&dm->lock);
+	pthread_mutex_lock(&dm->jobs_lock);
 	if (dm->stopping) {
-		pthread_mutex_unlock(&dm->lock);
+		pthread_mutex_unlock(&dm->jobs_lock);
 		close(fd);
 		free(hs);
 		return;
@@ -384,7 +399,7 @@ xfer_dst_accept(struct daemon *dm, int fd, const char *peer)
 		LIST_REMOVE(hs, entry);
 		dm->nhandshakes--;
 	}
-	pthread_mutex_unlock(&dm->lock);
+	pthread_mutex_unlock(&dm->jobs_lock);
 	if (rc != 0) {
 		log_warnx("incoming from %s: dropped: thread: %s", peer,
 		    strerror(rc));
@@ -398,19 +413,31 @@ xfer_dst_cancel_handshakes(struct daemon *dm)
 {
 	struct xfer_hs *hs;
 
-	pthread_mutex_lock(&dm->lock);
+	pthread_mutex_lock(&dm->jobs_lock);
 	LIST_FOREACH(hs, &dm->handshakes, entry)
 		shutdown(hs->fd, SHUT_RDWR);
-	pthread_mutex_unlock(&dm->lock);
+	pthread_mutex_unlock(&dm->jobs_lock);
 }
 
 void
 xfer_dst_wait_handshakes(struct daemon *dm)
 {
-	pthread_mutex_lock(&dm->lock);
-	while (dm->nhandshakes > 0)
-		pthread_cond_wait(&dm->cond, &dm->lock);
-	pthread_mutex_unlock(&dm->lock);
+	struct timespec ts;
+	int waited = 0;
+
+	pthread_mutex_lock(&dm->jobs_lock);
+	while (dm->nhandshakes > 0) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 10;
+		if (pthread_cond_timedwait(&dm->cond, &dm->jobs_lock, &ts) ==
+		    ETIMEDOUT) {
+			waited += 10;
+			log_warnx("shutdown: still waiting after %d s for %d "
+			    "incoming handshake%s", waited, dm->nhandshakes,
+			    dm->nhandshakes != 1 ? "s" : "");
+		}
+	}
+	pthread_mutex_unlock(&dm->jobs_lock);
 }
 
 /* ---- Receivers. ---- */
@@ -779,6 +806,14 @@ dst_commit(struct dst *d)
 	dst_collect(d);
 	if ((rc = dst_goto(d, VFIO_DEVICE_STATE_RUNNING)) < 0)
 		return rc;
+	/*
+	 * The VM runs here now: its token is used up and a fence lifted,
+	 * in the ledger, before the source hears it (a restart after this
+	 * finds the set idle and its devices running).
+	 */
+	if (dset_token_used(d->ds, d->job->id, true, &e) < 0)
+		log_warnx("%s: %s", d->name, e.msg);
+	d->used = true;
 	/* The source closes as soon as it reads COMMITTED: not a failure. */
 	pthread_mutex_lock(&d->job->lock);
 	d->committed = true;
@@ -853,20 +888,35 @@ dst_abort(struct dst *d)
 	    d->job->err.msg);
 }
 
+/*
+ * The devices reset; the set as it was before the job: idle, or migrated
+ * (the VM did not come back: the fence stays, or is written again if the
+ * commit lifted it).
+ */
 static enum dset_status
 dst_reset(struct dst *d)
 {
+	struct dset *ds = d->ds;
 	struct err e = { 0, "" };
+	struct ledger_fence f;
 	char buf[512];
 
-	if (migset_reset(d->ds->ms, &e) < 0) {
+	if (migset_reset(ds->ms, &e) < 0) {
 		log_warnx("%s: reset failed: %s", d->name, e.msg);
 		return DSET_FAILED;
 	}
 	log_info("%s: devices reset: %s", d->name,
-	    migset_states_str(d->ds->ms, buf, sizeof buf));
-	dset_log_devices(d->ds, d->name);
-	return DSET_IDLE;
+	    migset_states_str(ds->ms, buf, sizeof buf));
+	dset_log_devices(ds, d->name);
+	pthread_mutex_lock(&ds->lock);
+	f = ds->fence;
+	pthread_mutex_unlock(&ds->lock);
+	if (!f.on)
+		return DSET_IDLE;
+	if (d->used && ledger_fence(ds->name, true, f.job, f.peer, f.why,
+	    &e) < 0)
+		log_warnx("%s: %s", d->name, e.msg);
+	return DSET_MIGRATED;
 }
 
 /* The end: what each device loaded, the outcome. */
@@ -898,6 +948,7 @@ dst_main(void *arg)
 	struct xfer_job *j = arg;
 	struct dst *d = j->priv;
 	enum dset_status st = DSET_IDLE;
+	struct err e = { 0, "" };
 	int rc;
 
 	xfer_info_publish(j, &d->info, CTL_EV_STATUS);
@@ -914,9 +965,15 @@ dst_main(void *arg)
 		/* Refused: no device may stay in RESUMING. */
 		if (d->touched)
 			st = dst_reset(d);
+		else
+			st = dset_status_prior(d->ds);
 	} else if (rc < 0) {
 		dst_abort(d);
 		st = dst_reset(d);
+		/* A job that got through its handshake used the token. */
+		if (j->accepted && !d->used &&
+		    dset_token_used(d->ds, j->id, false, &e) < 0)
+			log_warnx("%s: %s", d->name, e.msg);
 	} else {
 		pthread_mutex_lock(&j->lock);
 		j->closing = true;

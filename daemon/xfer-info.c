@@ -20,15 +20,6 @@
 #include "dev-sim.h"
 #include "xfer.h"
 
-uint64_t
-xfer_realtime_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void
 xfer_info_init(struct xfer_info *in, struct xfer_job *j)
 {
@@ -43,7 +34,7 @@ xfer_info_init(struct xfer_info *in, struct xfer_job *j)
 		snprintf(in->devs[i].name, sizeof in->devs[i].name, "%s",
 		    migset_device(ds->ms, i)->name);
 	in->status = XFER_ST_SETUP;
-	in->phase_ms[XFER_ST_SETUP] = xfer_realtime_ms();
+	in->phase_ms[XFER_ST_SETUP] = realtime_ms();
 }
 
 void
@@ -53,7 +44,7 @@ xfer_info_publish(struct xfer_job *j, struct xfer_info *in, int event)
 	bool final = in->status >= XFER_ST_COMPLETED;
 	int i;
 
-	in->updated_ms = xfer_realtime_ms();
+	in->updated_ms = realtime_ms();
 	pthread_mutex_lock(&ds->lock);
 	/* At the end the job's thread owns the devices: their own word. */
 	for (i = 0; i < in->ndev; i++)
@@ -72,7 +63,7 @@ xfer_info_status(struct xfer_job *j, struct xfer_info *in,
 	if (in->status == st)
 		return;
 	in->status = st;
-	in->phase_ms[st] = xfer_realtime_ms();
+	in->phase_ms[st] = realtime_ms();
 	xfer_info_publish(j, in, CTL_EV_STATUS);
 }
 

@@ -684,6 +684,25 @@ src_precopy_dev(struct src_link *l, struct src_dev *sd)
 	return 0;
 }
 
+/*
+ * Before the last DEV_END: the fence (ledger.h, fsync'd) and the fd
+ * store's record say the set is leaving.  Without them the destination
+ * must not be let commit.
+ */
+static int
+src_fence(struct src *s)
+{
+	struct err e = { 0, "" };
+	char peer[300];
+	int rc;
+
+	snprintf(peer, sizeof peer, "%s:%s", s->host, s->port);
+	if ((rc = dset_mark_ending(s->ds, s->job->id, peer, &e)) < 0)
+		src_fail(s, rc, "%s; the last DEV_END is not sent (the "
+		    "destination could commit)", e.msg);
+	return rc;
+}
+
 /* Stop-copy: the device's stream to its end, then DEV_END. */
 static int
 src_stopcopy_dev(struct src_link *l, struct src_dev *sd)
@@ -729,8 +748,8 @@ src_stopcopy_dev(struct src_link *l, struct src_dev *sd)
 	 * resume the devices here.  Before it, a rollback is safe.
 	 */
 	if (__atomic_add_fetch(&l->s->nending, 1, __ATOMIC_ACQ_REL) ==
-	    l->s->ndev)
-		dset_mark_ending(l->s->ds);
+	    l->s->ndev && (rc = src_fence(l->s)) < 0)
+		return rc;
 	return src_send_ctl(l, sd, FRAME_DEV_END, end, sizeof end);
 }
 

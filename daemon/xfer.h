@@ -196,7 +196,6 @@ struct xfer_job *xfer_job_new(enum xfer_kind kind, struct daemon *dm,
 	    struct dset *ds);
 
 /* xfer-info.c */
-uint64_t xfer_realtime_ms(void);
 /* A new job's info: its id, kind, devices; status SETUP. */
 void xfer_info_init(struct xfer_info *in, struct xfer_job *j);
 /* @in enters @st (its timestamp set); published with a STATUS event. */

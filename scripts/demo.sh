@@ -132,6 +132,7 @@ conf() {
 	cat >"$1" <<EOF
 {
   "control_socket": "$tmp/$2.sock",
+  "state_dir": "$tmp/$2.state",
   "log_level": "info",
   "migration": {
     $3$link,

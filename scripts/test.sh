@@ -2,11 +2,13 @@
 # test.sh: installs what is missing, builds vfiomigd with AddressSanitizer,
 # UndefinedBehaviorSanitizer and -Werror, runs every test (`make check`,
 # the real-kernel guest tests among them), the integration tests again
-# with the daemons under valgrind, then `make distcheck`.
+# with the daemons under valgrind, the concurrent tests under
+# ThreadSanitizer, then `make distcheck`.
 # Ends with the line "N passed, N failed" (test programs).
 #   VFIOMIG_SKIP_DISTCHECK=1  skip distcheck
 #   VFIOMIG_SKIP_VM=1         skip the real-kernel guest tests
 #   VFIOMIG_SKIP_VALGRIND=1   skip the integration tests under valgrind
+#   VFIOMIG_SKIP_TSAN=1       skip the concurrent tests under ThreadSanitizer
 #   VFIOMIG_VM_CACHE=DIR      where the guest is cached (default below, so
 #                             that every clone on this machine reuses it)
 set -u
@@ -36,23 +38,25 @@ if [ "$rc" -ne 0 ]; then
 		grep -q ':test-result: \(FAIL\|ERROR\)' "$trs" 2>/dev/null && { echo "=== $f"; tail -n 60 "$f"; }
 	done
 fi
-# vg_run NAME WHAT CMD...: runs CMD (the test WHAT) in $vdir, its output in
-# $vdir/NAME.valgrind.log; counts a pass or a failure.
-vg_run() {
-	vr_name=$1 vr_what=$2
-	shift 2
-	echo "test.sh: valgrind: $vr_what"
-	if (cd "$vdir" && "$@" >"$vdir/$vr_name.valgrind.log" 2>&1); then
+# run_in DIR KIND NAME WHAT CMD...: runs CMD (the test WHAT) in DIR, its
+# output in DIR/NAME.KIND.log; counts a pass or a failure.
+run_in() {
+	ri_dir=$1 ri_kind=$2 ri_name=$3 ri_what=$4
+	shift 4
+	echo "test.sh: $ri_kind: $ri_what"
+	if (cd "$ri_dir" && "$@" >"$ri_dir/$ri_name.$ri_kind.log" 2>&1); then
 		pass=$((pass + 1))
 	else
-		tail -n 40 "$vdir/$vr_name.valgrind.log"
-		echo "test.sh: valgrind: $vr_name FAILED (see $vdir/$vr_name.valgrind.log)"
+		tail -n 60 "$ri_dir/$ri_name.$ri_kind.log"
+		echo "test.sh: $ri_kind: $ri_name FAILED (see $ri_dir/$ri_name.$ri_kind.log)"
 		fail=$((fail + 1)); rc=1
 	fi
 }
+vg_run() { run_in "$vdir" valgrind "$@"; }
 # The daemons under valgrind (a build without sanitizers): no error, no
 # definite leak, on the integration tests that cover success, refusals,
-# reloads and the recovery after a crash, and on the control socket's
+# reloads, the recovery after a crash and the restarts without the fd
+# store (adoption, fences, used tokens), and on the control socket's
 # tests.
 if [ "$rc" -eq 0 ] && [ "${VFIOMIG_SKIP_VALGRIND:-0}" != 1 ]; then
 	vdir=$top/build-valgrind
@@ -61,8 +65,8 @@ if [ "$rc" -eq 0 ] && [ "${VFIOMIG_SKIP_VALGRIND:-0}" != 1 ]; then
 	# other tree only).
 	if "$top/scripts/build.sh" "$vdir" --enable-werror >/dev/null &&
 	    make -s -C "$vdir" tests/integration/fdstore-sup \
-	    tests/unit/test_ctl >/dev/null; then
-		for t in success refusals reload crash-restart; do
+	    tests/integration/simstate tests/unit/test_ctl >/dev/null; then
+		for t in success refusals reload crash-restart adopt; do
 			vg_run "$t" "tests/integration/$t.sh" \
 			    env VFIOMIG_SRCDIR="$top" VFIOMIG_WRAP="valgrind $vgopt" \
 			    "$top/tests/integration/$t.sh"
@@ -78,6 +82,30 @@ if [ "$rc" -eq 0 ] && [ "${VFIOMIG_SKIP_VALGRIND:-0}" != 1 ]; then
 		    env VFIOMIG_SRCDIR="$top" VFIOMIGD="$vg" ./tests/unit/test_ctl
 	else
 		echo "test.sh: the valgrind build failed"
+		fail=$((fail + 1)); rc=1
+	fi
+fi
+# The concurrent tests under ThreadSanitizer (a build of its own): sets
+# migrating both ways at once under fdstore-sup with the control socket
+# hammered (stress.sh), the collective steps' worker pool (test_migset),
+# the control socket's clients (test_ctl).  Any report fails the test:
+# the daemons' logs are checked (lib.sh's check_clean), the programs exit
+# 66.
+if [ "$rc" -eq 0 ] && [ "${VFIOMIG_SKIP_TSAN:-0}" != 1 ]; then
+	tdir=$top/build-tsan
+	export TSAN_OPTIONS="second_deadlock_stack=1 exitcode=66 ${TSAN_OPTIONS:-}"
+	if "$top/scripts/build.sh" "$tdir" --enable-tsan --enable-werror \
+	    >/dev/null && make -s -C "$tdir" tests/integration/fdstore-sup \
+	    tests/unit/test_migset tests/unit/test_ctl >/dev/null; then
+		run_in "$tdir" tsan stress tests/integration/stress.sh \
+		    env VFIOMIG_SRCDIR="$top" VFIOMIG_SLOW=5 \
+		    "$top/tests/integration/stress.sh"
+		run_in "$tdir" tsan test_migset tests/unit/test_migset \
+		    ./tests/unit/test_migset
+		run_in "$tdir" tsan test_ctl tests/unit/test_ctl \
+		    env VFIOMIG_SRCDIR="$top" ./tests/unit/test_ctl
+	else
+		echo "test.sh: the ThreadSanitizer build failed"
 		fail=$((fail + 1)); rc=1
 	fi
 fi

@@ -52,7 +52,8 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-xfer.XXXXXX")
 # conf FILE LINK LISTEN-LINE TOKEN-LINE
 conf() {
 	{
-		printf '{ "control_socket": "%s.sock", ' "${1%.json}"
+		printf '{ "control_socket": "%s.sock", "state_dir": "%s.state", ' \
+		    "${1%.json}" "${1%.json}"
 		printf '"migration": { %s %s, "connections": %d, ' "$3" "$2" "$conns"
 		printf '"max_frame": "%s" },\n  "sets": [ { "name": "vm1", %s' "$frame" "$4"
 		printf '"devices": [\n'

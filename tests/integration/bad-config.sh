@@ -3,7 +3,8 @@
 # 1 (2 is also fine for a usage error) with a message that names the file
 # and the key (or the option), before it listens: nothing listens on the
 # configured port afterwards (nor a control socket), and it leaks nothing
-# on the way out.
+# on the way out.  Among them: a state_dir another daemon holds or that
+# cannot be made, a string with a NUL or invalid UTF-8.
 . "$(dirname "$0")/lib.sh"
 
 port=$(pick_port)
@@ -68,6 +69,35 @@ sed 's#{"name": "sim1", "backend": "sim", "state_size": "1M"}#{"name": "nic0", "
 grep -q no-such-vfio "$T/no-device.json" || fail "sed: no vfio device"
 bad no_device 1 "^vfiomigd: error: .*nic0.*$T/no-such-vfio" \
     --config "$T/no-device.json"
+
+# The ledger's directory: one another daemon holds (its lock), one that
+# cannot be made.
+conf "$T/holder.json" - insecure 1 2 '"state_size": "1M"'
+sed -i "1s#^{#{\"control_socket\": \"$T/holder/ctl.sock\", \"state_dir\": \"$T/held.state\", #" \
+    "$T/holder.json"
+start_daemon holder --config "$T/holder.json"
+wait_log holder 'control socket '
+sed "1s#^{#{\"state_dir\": \"$T/held.state\", #" "$T/g.json" >"$T/held.json"
+bad state_dir_held 1 \
+    "^vfiomigd: error: $T/held\.json: state_dir $T/held\.state is used by another vfiomigd \(pid $holder_pid\)" \
+    --config "$T/held.json"
+stop_daemon holder
+: >"$T/afile"
+sed "1s#^{#{\"state_dir\": \"$T/afile/x\", #" "$T/g.json" >"$T/nodir.json"
+bad state_dir_file 1 \
+    "^vfiomigd: error: $T/nodir\.json: state_dir: mkdir $T/afile/x: Not a directory" \
+    --config "$T/nodir.json"
+# Strings: valid UTF-8 without NUL, in the configuration and on the
+# command line.
+sed "s#\"token\": \"$TOKEN\"#\"token\": \"$TOKEN\\\\u0000tail\"#" "$T/g.json" \
+    >"$T/nul-token.json"
+grep -q 'u0000tail' "$T/nul-token.json" || fail "sed: no NUL token"
+bad nul_token 1 \
+    "^vfiomigd: error: $T/nul-token\.json: sets\[0\]\.token: contains a NUL" \
+    --config "$T/nul-token.json"
+bad token_utf8 "1 2" '^vfiomigd: error: the token is not valid UTF-8' \
+    --config "$T/g.json" --migrate vm1 --to "127.0.0.1:$port" \
+    --token "$(printf '0123456789abcdef\300\200')"
 
 # Command-line errors.
 bad migrate_no_to "1 2" '^vfiomigd: error: .*--migrate vm1 needs --to' \

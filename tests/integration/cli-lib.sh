@@ -81,7 +81,7 @@ ctl_conf() {
 	cc_f=$1 cc_s=$2
 	shift 2
 	conf "$cc_f" "$1" insecure "$2" "$3" "$4" ${5+"$5"}
-	sed "s|^{\"log_level\"|{\"control_socket\": \"$cc_s\", \"log_level\"|" \
+	sed "s|^{\"log_level\"|{\"control_socket\": \"$cc_s\", \"state_dir\": \"$cc_s.state\", \"log_level\"|" \
 	    "$cc_f" >"$cc_f.tmp" && mv "$cc_f.tmp" "$cc_f"
 }
 

@@ -6,8 +6,9 @@
 # and carries its fields, the text info shows the key figures, the digests
 # match on both sides.  Then a set created at run time on both daemons:
 # a manual-switchover migration interrupted with SIGINT is cancelled (exit
-# 4, the set rolls back), another one switched over with `switchover`
-# completes.
+# 4, the set rolls back), the next attempt is refused (the token admitted
+# one job), and once the destination is prepared again another one,
+# switched over with `switchover`, completes.
 . "$(dirname "$0")/cli-lib.sh"
 need_json
 
@@ -127,6 +128,14 @@ ctl is -s "$SS" -o json set list vm2
     fail "after the cancel: $(ctl_out is)"
 note "SIGINT: exit 4, $(grep -c . "$T/int.ctlerr") lines on stderr, set \
 vm2 idle and RUNNING"
+
+# The cancelled job used the destination's token up: without a new
+# `incoming`, the next attempt is refused.
+ctl m1 -s "$SS" migrate vm2 --to "$to" --token "$T2" --wait
+ctl_rc_is m1 4
+err_has m1 'its token was used by job [0-9a-f]+; a token admits one job'
+ctl inc3 -s "$DS" incoming vm2 --token "$T2"
+ctl_rc_is inc3 0
 
 # 0: the same, switched over with `switchover`.
 ctl m2 -s "$SS" migrate vm2 --to "$to" --token "$T2" --manual-switchover

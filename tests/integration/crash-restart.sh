@@ -34,8 +34,9 @@ bw=4M
 # seeds SEEDBASE0.., control socket $T/NAME.sock.
 mkconf() {
 	{
-		printf '{"control_socket": "%s", "log_level": "info",\n' \
-		    "$T/$2.sock"
+		printf '{"control_socket": "%s", "state_dir": "%s", ' \
+		    "$T/$2.sock" "$T/$2.state"
+		printf '"log_level": "info",\n'
 		printf ' "migration": {'
 		[ "$4" != - ] && printf '"listen": "%s", ' "$4"
 		printf '"insecure": true, "connections": 1, "max_frame": "1M"},\n'

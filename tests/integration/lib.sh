@@ -39,6 +39,12 @@ skip() { echo "$it_name: SKIP: $*"; exit 77; }
 [ -x "$VFIOMIGD" ] || fail "no daemon at $VFIOMIGD (set VFIOMIGD)"
 T=$(mktemp -d "${TMPDIR:-/tmp}/vfiomig-$it_name.XXXXXX") ||
     fail "mktemp failed"
+# A daemon whose configuration names no state_dir would use the system's
+# ledger (/var/lib/vfiomigd): here one shared in $T instead, so that two
+# such daemons of one test fail loudly (its lock) and none touches the
+# host's.
+STATE_DIRECTORY=$T/default.state
+export STATE_DIRECTORY
 it_pids=""
 
 # On any exit: every process started here killed, the logs' tails shown
@@ -129,15 +135,16 @@ conf() {
 }
 
 # render NAME CONF [PORT]: CONF for daemon NAME in $T/NAME.run.json:
-# @LISTEN@ as 127.0.0.1:PORT, and unless CONF names one, the control
-# socket $T/NAME.sock (never the system's).
+# @LISTEN@ as 127.0.0.1:PORT, and unless CONF names them, the control
+# socket $T/NAME.sock and the state directory $T/NAME.state (never the
+# system's).
 render() {
-	if grep -q '"control_socket"' "$2"; then
-		sed "s/@LISTEN@/127.0.0.1:${3:-0}/" "$2"
-	else
-		sed -e "1s#^{#{\"control_socket\": \"$T/$1.sock\", #" \
-		    -e "s/@LISTEN@/127.0.0.1:${3:-0}/" "$2"
-	fi >"$T/$1.run.json"
+	rd_s="s/@LISTEN@/127.0.0.1:${3:-0}/"
+	grep -q '"control_socket"' "$2" ||
+	    rd_s="$rd_s;1s#^{#{\"control_socket\": \"$T/$1.sock\", #"
+	grep -q '"state_dir"' "$2" ||
+	    rd_s="$rd_s;1s#^{#{\"state_dir\": \"$T/$1.state\", #"
+	sed -e "$rd_s" "$2" >"$T/$1.run.json"
 }
 
 # ---- ports ----
@@ -317,6 +324,16 @@ migrate() {
 	render "$mg_name" "$mg_conf"
 	start_daemon "$mg_name" --config "$T/$mg_name.run.json" --migrate vm1 \
 	    --to "127.0.0.1:$mg_port" --token "$TOKEN" --exit-after "$@"
+}
+
+# prepare NAME [TOKEN]: `vfiomigctl incoming vm1` on daemon NAME's control
+# socket: a token admits one incoming job, so a destination that served
+# one (committed or failed) takes the next only once prepared again.
+prepare() {
+	pr_ctl=${VFIOMIGCTL:-$PWD/cli/vfiomigctl}
+	"$pr_ctl" -s "$T/$1.sock" incoming vm1 --token "${2:-$TOKEN}" \
+	    >"$T/$1.prepare" 2>&1 ||
+	    fail "$1: vfiomigctl incoming: $(cat "$T/$1.prepare")"
 }
 
 # ---- log lines ----

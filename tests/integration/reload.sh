@@ -3,8 +3,8 @@
 # SIGNALS).  A set the new configuration adds is opened; a configured set
 # it drops is closed if idle, kept while it migrates; a configuration that
 # does not parse changes nothing; the migration in flight goes on and
-# completes after the reloads; a migrated set is not idle and stays; the
-# daemon serves throughout and exits 0.
+# completes after the reloads; a migrated set it drops is removed (its
+# fence stays in the ledger); the daemon serves throughout and exits 0.
 . "$(dirname "$0")/cli-lib.sh"
 need_json
 
@@ -21,7 +21,9 @@ src_conf() {
 	sc_f=$1
 	shift
 	{
-		printf '{"control_socket": "%s", "log_level": "info",\n' "$SS"
+		printf '{"control_socket": "%s", "state_dir": "%s.state", ' \
+		    "$SS" "$SS"
+		printf '"log_level": "info",\n'
 		printf ' "migration": {"insecure": true}, "sets": ['
 		sc_n=0
 		for sc_s in "$@"; do
@@ -107,14 +109,23 @@ ctl dd -s "$DS" -o json device list vm1
     fail "destination vm1: $(ctl_out dd)"
 note "vm1 migrated after two reloads"
 
-# 3: vm2 back, vm3 kept; the migrated vm1 (not idle: its devices are
-# stopped here and run at the destination) stays until removed by hand.
+# 3: vm2 back, vm3 kept; the migrated vm1 (no job: its devices stopped
+# here, the VM runs at the destination) is removed, its fence kept in the
+# ledger: a set of that name made again comes up migrated.
 src_conf "$T/src.json" vm2 vm3
 hup 3
-[ "$(sets s3)" = "vm1 vm2 vm3" ] || fail "after reload 3: $(sets s3)"
-grep -Eq 'reload: set vm1 stays: set vm1 is migrated' "$(log_of src)" ||
-    fail "no 'vm1 is migrated' line: $(grep reload "$(log_of src)")"
-note "reload 3: vm2 added again, migrated vm1 kept"
+[ "$(sets s3)" = "vm2 vm3" ] || fail "after reload 3: $(sets s3)"
+grep -Eq 'reload: set vm1 removed' "$(log_of src)" ||
+    fail "no 'vm1 removed' line: $(grep reload "$(log_of src)")"
+grep -q '"fence"' "$SS.state/sets/vm1.json" ||
+    fail "vm1's fence is not in the ledger"
+ctl cs -s "$SS" set create vm1
+ctl_rc_is cs 0
+ctl l1 -s "$SS" -o json set list vm1
+[ "$(jget "$T/l1.ctlout" sets.0.status)" = migrated ] ||
+    fail "vm1 made again: $(ctl_out l1)"
+note "reload 3: vm2 added again, migrated vm1 removed; made again, it is \
+migrated (the ledger's fence)"
 
 stop_daemon src
 stop_daemon dst

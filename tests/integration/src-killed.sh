@@ -36,6 +36,8 @@ hasnt dst 'committed|reset failed|status failed'
 
 conf "$T/src2.json" - insecure 1 4 \
     "\"state_size\": \"$size\", \"dirty_rate\": 0, \"p2p_rate\": 0"
+# The failed job used the token up: prepared again.
+prepare dst
 migrate src2 "$T/src2.json" "$dst_port"
 reap_clean src2 120 0
 check_migrated src2 dst 4

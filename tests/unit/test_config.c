@@ -339,6 +339,24 @@ test_wrong_type(void **state)
 	    "empty");
 	refuse("{'control_socket': '/a\\u0000b'}", FILE_NAME ": control_socket: "
 	    "contains a NUL");
+	/* Every string: a token with a NUL inside, invalid UTF-8 anywhere. */
+	refuse("{'sets': [{'name': 'vm1', 'token': 'AAAAAAAAAAAAAAAA\\u0000"
+	    "secret', 'devices': [{'name': 'a', 'backend': 'sim'}]}]}",
+	    FILE_NAME ": sets[0].token: contains a NUL");
+	refuse("{'sets': [{'name': 'v\\u0000m', 'devices': []}]}",
+	    FILE_NAME ": sets[0].name: contains a NUL");
+	refuse("{'control_socket': '/a\xc0\x80" "b'}", FILE_NAME
+	    ": control_socket: is not valid UTF-8");
+	refuse("{'log_level': '\xed\xa0\x80'}", FILE_NAME
+	    ": log_level: is not valid UTF-8");
+	refuse("{'state_dir': 'var/lib/x'}", FILE_NAME ": state_dir: "
+	    "'var/lib/x' is not an absolute path");
+	refuse(ONE_SET("{'name': 'a', 'backend': 'sim', 'state_file': 'x'}"),
+	    FILE_NAME ": sets[0].devices[0].state_file: 'x' is not an "
+	    "absolute path");
+	refuse(ONE_SET("{'name': 'a', 'backend': 'vfio', 'path': '/dev/x', "
+	    "'state_file': '/x'}"), FILE_NAME ": sets[0].devices[0].state_file: "
+	    "only valid with backend \"sim\"");
 }
 
 static void

@@ -26,6 +26,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
@@ -120,12 +121,13 @@ write_config(const char *name, struct daemon_proc *d, const char *extra)
 	snprintf(d1, sizeof d1, SIM_DEV, "sim1", 300000);
 	f = fopen(path, "w");
 	assert_non_null(f);
-	fprintf(f, "{ \"control_socket\": \"%s\", %s\n"
+	fprintf(f, "{ \"control_socket\": \"%s\", \"state_dir\": \"%s.state\", "
+	    "%s\n"
 	    "\"migration\": { \"listen\": \"127.0.0.1:%d\", \"insecure\": true,"
 	    " \"connections\": 2, \"max_iterations\": 3 },\n"
 	    "\"sets\": [ { \"name\": \"vm1\", \"token\": \"" TOKEN "\", "
-	    "\"devices\": [ %s, %s ] } ] }\n", d->sock, extra, d->port, d0,
-	    d1);
+	    "\"devices\": [ %s, %s ] } ] }\n", d->sock, d->sock, extra,
+	    d->port, d0, d1);
 	fclose(f);
 }
 
@@ -811,6 +813,150 @@ test_bad_input(void **state)
 	alive(&src);
 }
 
+static int list_count(int fd, const char *name);
+
+/*
+ * @rq packed, the first byte of "#NUL" made a NUL byte (@bad "nul"), or
+ * the first two of "~UTF" an overlong, invalid UTF-8 pair ("utf8"), sent
+ * raw: the reply must
+ * be EINVAL with the request's id and a message naming @field.
+ */
+static void
+string_refused(int fd, Req *rq, const char *bad, const char *field)
+{
+	static uint8_t buf[4096];
+	uint8_t *p;
+	size_t len;
+	Rsp *r;
+
+	rq->has_id = true;
+	rq->id = next_id++;
+	len = vfiomig__v1__request__pack(rq, buf);
+	if (strcmp(bad, "nul") == 0) {
+		assert_non_null(p = memmem(buf, len, "#NUL", 4));
+		*p = '\0';
+	} else {
+		assert_non_null(p = memmem(buf, len, "~UTF", 4));
+		p[0] = 0xc0;
+		p[1] = 0x80;
+	}
+	assert_int_equal(send_raw(fd, buf, len, NULL, 0), 0);
+	assert_non_null(r = recv_rsp(fd, RECV_MS, NULL));
+	if (r->error != EINVAL || r->id != rq->id ||
+	    strstr(r->message, field) == NULL)
+		fail_msg("%s in %s: error %d, id %" PRIu64 " (sent %" PRIu64
+		    "): %s", bad, field, r->error, r->id, rq->id, r->message);
+	vfiomig__v1__response__free_unpacked(r, NULL);
+}
+
+/*
+ * Strings with a NUL byte inside (which protobuf-c would cut: "vm1\0x"
+ * would read "vm1") or invalid UTF-8, in every kind of request and at
+ * depth: refused with EINVAL naming the field; nothing done.
+ */
+static void
+test_bad_strings(void **state)
+{
+	Vfiomig__V1__CreateSetRequest cs = VFIOMIG__V1__CREATE_SET_REQUEST__INIT;
+	Vfiomig__V1__AddDeviceRequest ad = VFIOMIG__V1__ADD_DEVICE_REQUEST__INIT;
+	Vfiomig__V1__DeviceSpec ds = VFIOMIG__V1__DEVICE_SPEC__INIT;
+	Vfiomig__V1__SimParams sp = VFIOMIG__V1__SIM_PARAMS__INIT;
+	Vfiomig__V1__PrepareIncomingRequest pi =
+	    VFIOMIG__V1__PREPARE_INCOMING_REQUEST__INIT;
+	Vfiomig__V1__InfoRequest in = VFIOMIG__V1__INFO_REQUEST__INIT;
+	Vfiomig__V1__RemoveSetRequest rs = VFIOMIG__V1__REMOVE_SET_REQUEST__INIT;
+	Vfiomig__V1__MigrateRequest mr = VFIOMIG__V1__MIGRATE_REQUEST__INIT;
+	Vfiomig__V1__DeviceSpec *dsp = &ds;
+	Req rq = VFIOMIG__V1__REQUEST__INIT;
+	int fd = connect_ok(&src), n;
+
+	/* A set to aim at: "scratch". */
+	cs.name = "scratch";
+	rq.body_case = VFIOMIG__V1__REQUEST__BODY_CREATE_SET;
+	rq.create_set = &cs;
+	assert_int_equal(rpc_err(fd, &rq), 0);
+
+	in.set = "vm1#NUL";
+	rq.body_case = VFIOMIG__V1__REQUEST__BODY_INFO;
+	rq.info = &in;
+	string_refused(fd, &rq, "nul", "info.set: holds a NUL byte");
+	in.set = "vm~UTF";
+	string_refused(fd, &rq, "utf8", "info.set: is not valid UTF-8");
+
+	rs.name = "scratch#NUL";
+	rq.body_case = VFIOMIG__V1__REQUEST__BODY_REMOVE_SET;
+	rq.remove_set = &rs;
+	string_refused(fd, &rq, "nul", "remove_set.name: holds a NUL byte");
+
+	cs.name = "nul#NUL/../etc";
+	rq.body_case = VFIOMIG__V1__REQUEST__BODY_CREATE_SET;
+	rq.create_set = &cs;
+	string_refused(fd, &rq, "nul", "create_set.name: holds a NUL byte");
+	cs.name = "fine";
+	ds.name = "d~UTF";
+	ds.backend_case = VFIOMIG__V1__DEVICE_SPEC__BACKEND_SIM;
+	ds.sim = &sp;
+	cs.n_devices = 1;
+	cs.devices = &dsp;
+	string_refused(fd, &rq, "utf8",
+	    "create_set.devices.name: is not valid UTF-8");
+	cs.n_devices = 0;
+
+	ds.name = "d0";
+	sp.state_file = "/tmp/x#NUL";
+	ad.set = "scratch";
+	ad.device = &ds;
+	rq.body_case = VFIOMIG__V1__REQUEST__BODY_ADD_DEVICE;
+	rq.add_device = &ad;
+	string_refused(fd, &rq, "nul",
+	    "add_device.device.sim.state_file: holds a NUL byte");
+
+	/* A token of 16 A's, a NUL, a secret: not a 16-byte token. */
+	pi.set = "scratch";
+	pi.token = "AAAAAAAAAAAAAAAA#NULsecret-part";
+	rq.body_case = VFIOMIG__V1__REQUEST__BODY_PREPARE_INCOMING;
+	rq.prepare_incoming = &pi;
+	string_refused(fd, &rq, "nul",
+	    "prepare_incoming.token: holds a NUL byte");
+
+	mr.set = "vm1";
+	mr.destination = "127.0.0.1:1#NUL";
+	mr.token = TOKEN;
+	rq.body_case = VFIOMIG__V1__REQUEST__BODY_MIGRATE;
+	rq.migrate = &mr;
+	string_refused(fd, &rq, "nul", "migrate.destination: holds a NUL");
+
+	/* Nothing happened: both sets are there, "scratch" empty. */
+	n = list_count(fd, "scratch");
+	assert_int_equal(n, 0);
+	assert_int_equal(list_count(fd, "vm1"), 2);
+	assert_int_equal(list_count(fd, "fine"), -ENOENT);
+	rs.name = "scratch";
+	rq.body_case = VFIOMIG__V1__REQUEST__BODY_REMOVE_SET;
+	rq.remove_set = &rs;
+	assert_int_equal(rpc_err(fd, &rq), 0);
+	close(fd);
+	alive(&src);
+}
+
+/* The devices of set @name, -ENOENT if there is none. */
+static int
+list_count(int fd, const char *name)
+{
+	Vfiomig__V1__ListRequest l = VFIOMIG__V1__LIST_REQUEST__INIT;
+	Req rq = VFIOMIG__V1__REQUEST__INIT;
+	Rsp *r;
+	int n;
+
+	l.set = (char *)name;
+	rq.body_case = VFIOMIG__V1__REQUEST__BODY_LIST;
+	rq.list = &l;
+	r = rpc(fd, &rq);
+	n = r->error == ENOENT ? -ENOENT : (int)r->list->sets[0]->n_devices;
+	vfiomig__v1__response__free_unpacked(r, NULL);
+	return n;
+}
+
 /* In a child: uid nobody, group @gid. */
 static int
 as_nobody(gid_t gid)
@@ -1178,8 +1324,9 @@ test_emfile(void **state)
 	snprintf(lim.sock, sizeof lim.sock, "%s/lim.sock", tdir);
 	snprintf(lim.log, sizeof lim.log, "%s/lim.log", tdir);
 	assert_non_null(f = fopen(path, "w"));
-	fprintf(f, "{ \"control_socket\": \"%s\", "
-	    "\"migration\": { \"insecure\": true } }\n", lim.sock);
+	fprintf(f, "{ \"control_socket\": \"%s\", \"state_dir\": "
+	    "\"%s.state\", \"migration\": { \"insecure\": true } }\n",
+	    lim.sock, lim.sock);
 	fclose(f);
 	child_nofile = 24;
 	start_daemon("lim", &lim);
@@ -1236,6 +1383,7 @@ main(void)
 		cmocka_unit_test(test_sets_devices),
 		cmocka_unit_test(test_fd_passing),
 		cmocka_unit_test(test_bad_input),
+		cmocka_unit_test(test_bad_strings),
 		cmocka_unit_test(test_unauthorised),
 		cmocka_unit_test(test_many_clients),
 		cmocka_unit_test(test_emfile),

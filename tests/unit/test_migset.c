@@ -1,8 +1,10 @@
 /*
  * test_migset.c: the collective steps of migset.c over sim devices: the P2P
  * barrier at every step down and up (checked from the outside, in on_step),
- * mixed sets, failed arcs, rollback from everywhere, a dead end, and arcs of
- * one step running in parallel.
+ * mixed sets, failed arcs, rollback from everywhere, a dead end, arcs of
+ * one step running in parallel; and what a set does with states another
+ * process left (migset_found(), a broken barrier rolled back, a data
+ * state without its data fd).
  */
 #include "config.h"
 
@@ -391,6 +393,123 @@ test_dead_end(void **state)
 	migset_free(s);
 }
 
+/* Each device of a 3-device set put in @st[i] on its own (-1: stays). */
+static struct migset *
+found_set(const int *st, struct err *e)
+{
+	struct sim_params p;
+	struct migset *s;
+	int i;
+
+	sim_params_default(&p);
+	p.dirty_rate = 0;
+	p.p2p_rate = 0;
+	assert_int_equal(simset_new("vm", "dev", 3, &p, 0, NULL, &s, e), 0);
+	for (i = 0; i < 3; i++) {
+		if (st[i] >= 0)
+			assert_int_equal(device_set_state(migset_device(s, i),
+			    st[i], e), 0);
+	}
+	return s;
+}
+
+/* The rule for states another process left (migset_found()). */
+static void
+test_found(void **state)
+{
+	static const struct {
+		int st[3];
+		enum migset_found want;
+	} cases[] = {
+		{ { -1, -1, -1 }, MIGSET_FOUND_RUNNING },
+		{ { S_STOP, -1, -1 }, MIGSET_FOUND_STOPPED },
+		{ { S_STOP, S_STOP, S_STOP }, MIGSET_FOUND_STOPPED },
+		{ { S_STOP_COPY, S_STOP, -1 }, MIGSET_FOUND_STOPPED },
+		{ { VFIO_DEVICE_STATE_RESUMING, S_STOP, -1 },
+		    MIGSET_FOUND_STOPPED },
+		{ { VFIO_DEVICE_STATE_RESUMING, -1, -1 },
+		    MIGSET_FOUND_RESUMING },
+		{ { VFIO_DEVICE_STATE_RESUMING, S_PRE_COPY, -1 },
+		    MIGSET_FOUND_RESUMING },
+		{ { S_PRE_COPY, -1, -1 }, MIGSET_FOUND_SOURCE },
+		{ { S_PRE_COPY_P2P, S_STOP_COPY, S_RUNNING_P2P },
+		    MIGSET_FOUND_SOURCE },
+		{ { S_RUNNING_P2P, -1, -1 }, MIGSET_FOUND_SOURCE },
+	};
+	struct migset *s;
+	struct err e;
+	size_t k;
+
+	for (k = 0; k < ARRAY_SIZE(cases); k++) {
+		s = found_set(cases[k].st, &e);
+		if (migset_found(s) != cases[k].want)
+			fail_msg("case %zu: %s, not %s", k,
+			    migset_found_name(migset_found(s)),
+			    migset_found_name(cases[k].want));
+		migset_free(s);
+	}
+}
+
+/*
+ * Left with the barrier broken (a device initiating P2P beside one in
+ * STOP_COPY): the rollback quiesces the initiators first and brings every
+ * device back without a reset, the state kept.
+ */
+static void
+test_rollback_broken(void **state)
+{
+	static const int st[3] = { S_PRE_COPY, S_STOP_COPY, -1 };
+	uint64_t before[3], after[3];
+	struct migset *s;
+	struct err e;
+
+	s = found_set(st, &e);
+	simset_digests(s, before);
+	assert_int_equal(migset_found(s), MIGSET_FOUND_SOURCE);
+	assert_int_equal(migset_rollback(s, &e), 0);
+	assert_all_in(s, S_RUNNING);
+	assert_string_equal(migset_rollback_note(s), "");
+	simset_digests(s, after);
+	assert_memory_equal(before, after, sizeof before);
+	migset_free(s);
+}
+
+/*
+ * A device already in a data state without the data fd (adopted after
+ * its holder died): a walk "to" that state is not done, it fails with
+ * EBADFD; after a reset the walk works.
+ */
+static void
+test_stale_data_fd(void **state)
+{
+	struct sim_params p;
+	struct migset *s;
+	struct device *d;
+	struct err e;
+	int fd;
+
+	sim_params_default(&p);
+	p.dirty_rate = 0;
+	p.p2p_rate = 0;
+	assert_int_equal(migset_new("vm", NULL, &s, &e), 0);
+	assert_int_equal(device_sim_create("dev0", &p, &d, &e), 0);
+	assert_int_equal(device_set_state(d, VFIO_DEVICE_STATE_RESUMING, &e),
+	    0);
+	fd = dev_sim_abandon(d);
+	assert_int_equal(device_sim_adopt("dev0", fd, &d, &e), 0);
+	assert_int_equal(d->state, VFIO_DEVICE_STATE_RESUMING);
+	assert_int_equal(device_data_fd(d), -1);
+	assert_int_equal(migset_add(s, d, &e), 0);
+	assert_int_equal(migset_goto(s, VFIO_DEVICE_STATE_RESUMING, &e),
+	    -EBADFD);
+	assert_non_null(strstr(e.msg, "dev0: already in RESUMING without a "
+	    "data fd"));
+	assert_int_equal(migset_reset(s, &e), 0);
+	assert_int_equal(migset_goto(s, VFIO_DEVICE_STATE_RESUMING, &e), 0);
+	assert_true(device_data_fd(d) >= 0);
+	migset_free(s);
+}
+
 /* The arcs of one step run at once. */
 static void
 test_parallel_step(void **state)
@@ -444,6 +563,9 @@ main(void)
 		cmocka_unit_test(test_dead_end),
 		cmocka_unit_test(test_parallel_step),
 		cmocka_unit_test(test_naive_order),
+		cmocka_unit_test(test_found),
+		cmocka_unit_test(test_rollback_broken),
+		cmocka_unit_test(test_stale_data_fd),
 	};
 
 	log_init("test_migset", LOG_LVL_ERR);

@@ -157,6 +157,7 @@ conf() {
 {
  "log_level": "debug",
  "control_socket": "$T/$2.sock",
+ "state_dir": "$T/$2.${name:-none}.state",
  "migration": { "connections": 2, $sec },
  "sets": []
 }
@@ -167,6 +168,7 @@ EOF
 {
  "log_level": "debug",
  "control_socket": "$T/$2.sock",
+ "state_dir": "$T/$2.${name:-none}.state",
  "migration": {
   $listen
   "connections": 2,

@@ -180,6 +180,7 @@ sed -e 's/vfiomigd\.socket/vfiomigd-dst.socket/g' \
     -e 's/vfiomigd-migration\.socket/vfiomigd-dst-migration.socket/g' \
     -e 's|/etc/vfiomigd/vfiomigd\.json|/etc/vfiomigd/dst.json|' \
     -e 's|^RuntimeDirectory=vfiomigd$|RuntimeDirectory=vfiomigd-dst|' \
+    -e 's|^StateDirectory=vfiomigd$|StateDirectory=vfiomigd-dst|' \
     -e 's|^ReadWritePaths=/run/vfiomigd$|ReadWritePaths=/run/vfiomigd-dst|' \
     "$bdir/units/vfiomigd.service" >"$unitdir/vfiomigd-dst.service"
 sed -e "s|/run/vfiomigd/|/run/vfiomigd-dst/|" \

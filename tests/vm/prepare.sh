@@ -176,9 +176,11 @@ cache_complete() {
 main() {
 	local t0=$SECONDS
 	mkdir -p "$vm_cache"
-	install_host_tools apt-host.log
+	# The lock first: `make check` runs both guest tests at once, and a
+	# second apt-get beside the first would fail on dpkg's lock.
 	exec 9>"$vm_cache/.lock"
 	flock 9
+	install_host_tools apt-host.log
 	if ! cache_complete; then
 		trap 'unmount_work || true' EXIT
 		build_cache

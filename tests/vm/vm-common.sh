@@ -46,10 +46,14 @@ install_host_tools() {
 	    vm_skip "host tools missing ($host_pkgs) and not root to install them"
 	vm_log "installing host packages: $host_pkgs"
 	export DEBIAN_FRONTEND=noninteractive
+	# dpkg's lock: wait for another apt-get (scripts/deps.sh, a second
+	# guest test) instead of failing at once.
 	# shellcheck disable=SC2086 # a list of packages
-	{ apt-get install -y -q --no-install-recommends $host_pkgs ||
-	    { apt-get update -q &&
-	    apt-get install -y -q --no-install-recommends $host_pkgs; }; } \
+	{ apt-get -o DPkg::Lock::Timeout=600 install -y -q \
+	    --no-install-recommends $host_pkgs ||
+	    { apt-get -o DPkg::Lock::Timeout=600 update -q &&
+	    apt-get -o DPkg::Lock::Timeout=600 install -y -q \
+	    --no-install-recommends $host_pkgs; }; } \
 	    >"$vm_cache/$1" 2>&1 || {
 		tail -n 5 "$vm_cache/$1" >&2
 		vm_skip "cannot install $host_pkgs (see $vm_cache/$1)"
