@@ -590,12 +590,15 @@ cmd_listen(struct daemon *dm, const char *addr, const char **bound,
 	struct cmd_listener *cl;
 	int rc;
 
+	/* The daemon's own listener: configured, or systemd's socket. */
 	if (addr == NULL || *addr == '\0' ||
-	    (mc->listen != NULL && strcmp(addr, mc->listen) == 0)) {
-		if (mc->listen == NULL)
-			return err_set(e, EDESTADDRREQ, "no migration.listen "
-			    "configured: give a listen address");
-		*bound = mc->listen;
+	    (mc->listen != NULL && strcmp(addr, mc->listen) == 0) ||
+	    strcmp(addr, dm->listen_where) == 0) {
+		if (dm->listen_where[0] == '\0')
+			return err_set(e, EDESTADDRREQ, "the daemon has no "
+			    "migration listener (migration.listen, or "
+			    "systemd's socket): give a listen address");
+		*bound = dm->listen_where;
 		return 0;
 	}
 	if (!mc->insecure && mc->tls_dir == NULL)

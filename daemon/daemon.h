@@ -99,6 +99,8 @@ struct daemon {
 	LIST_HEAD(xfer_hs_list, xfer_hs) handshakes;
 	bool			 stopping;
 	struct ctl		*ctl;		/* the control socket */
+	/* Where the migration listener is bound ("" without one). */
+	char			 listen_where[128];
 };
 
 /* vfiomigd.c */

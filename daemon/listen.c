@@ -170,8 +170,9 @@ listen_migration(struct daemon *dm, int fd, struct err *e)
 	if (l == NULL)
 		return NULL;
 	evconnlistener_set_error_cb(l, listen_error_cb);
-	log_info("listening for migrations on %s (%s%s)",
-	    listen_bound(l, buf, sizeof buf),
+	snprintf(dm->listen_where, sizeof dm->listen_where, "%s",
+	    listen_bound(l, buf, sizeof buf));
+	log_info("listening for migrations on %s (%s%s)", dm->listen_where,
 	    dm->conf->migration.insecure ? "insecure" : "TLS",
 	    fd >= 0 ? ", from systemd" : "");
 	return l;

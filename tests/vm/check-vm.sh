@@ -3,7 +3,8 @@
 # guest (prepare.sh; cached after the first run), makes the test PKI for
 # the daemons' TLS (tests/gen-certs.sh: quicker here than under TCG), then
 # runs guest-test.sh in one boot (run-guest.sh): vm_kernel_test on 8 mtty
-# devices, then guest-daemon-test.sh (two vfiomigd daemons).
+# devices, then guest-daemon-test.sh (two vfiomigd daemons) and
+# guest-adopt-test.sh (adoption, fencing, a used token).
 # Exit 77 (skip) when the guest cannot be built here or VFIOMIG_SKIP_VM=1.
 #   VFIOMIG_BUILDDIR  the build directory (default: the current one, as
 #                     under `make check`)

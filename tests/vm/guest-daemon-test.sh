@@ -91,23 +91,7 @@ lap() {
 # The guest's loopback is down after boot.
 ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up 2>/dev/null
 
-# ---- devices ----
-
-# A new device of $mtype into variable $1, as GROUP:UUID.
-new_mdev() {
-	read -r u </proc/sys/kernel/random/uuid
-	echo "$u" >"$types/$mtype/create" || return 1
-	for g in /sys/kernel/iommu_groups/*/devices/"$u"; do
-		g=${g%/devices/*}
-		eval "$1=/dev/vfio/\${g##*/}:\$u"
-		return 0
-	done
-	return 1
-}
-
-rm_mdev() {
-	echo 1 >"/sys/bus/mdev/devices/${1#*:}/remove"
-}
+# ---- devices (new_mdev, rm_mdev: guest-lib.sh) ----
 
 # poke [NAME GROUP:UUID SCRATCH LCR]...: one program for all devices.
 poke() {

@@ -450,8 +450,12 @@ part_failed "migrate" &&
 
 # fresh: both daemons restarted (an explicit stop empties the fd store),
 # their sets idle and RUNNING with the digests of their configuration.
+# Their ledgers are emptied too: a clean slate, as two new hosts (else the
+# source's vm1, migrated away before, comes up fenced, and the
+# destination's token stays used).
 fresh() {
 	systemctl stop vfiomigd.service vfiomigd-dst.service 2>/dev/null
+	rm -rf /var/lib/vfiomigd/sets /var/lib/vfiomigd-dst/sets
 	systemctl start vfiomigd.service
 	"$ctl" -s "$dsock" status >/dev/null 2>&1
 	same "$(digests "$ssock" "$cs")" "$c0" "fresh source: $cs $c0"
@@ -528,6 +532,9 @@ crash() {
 	    MESSAGE_ID=$id_failed | wc -l)
 	[ "$n" -ge 1 ]
 	check $? "destination: a migration-failed entry ($n)"
+	# The failed job used the destination's token up: prepared again.
+	"$ctl" -s "$dsock" incoming "$cs" --token "$token" >/dev/null
+	check $? "incoming $cs on the destination (a token admits one job)"
 	"$ctl" -s "$ssock" migrate "$cs" --to "127.0.0.1:$port" \
 	    --token "$token" --wait >/dev/null 2>&1
 	check $? "the retried migration completes"

@@ -3,10 +3,12 @@
 # the host's root: adds two mtty devices of the other type (a different
 # state layout, for the refused-load test) and runs vm_kernel_test from
 # the build directory on every device; then removes every mdev (mtty has
-# 24 ports in all) and runs guest-daemon-test.sh (two vfiomigd daemons).
-# Holds no checks of its own; fails if either failed.
+# 24 ports in all) and runs guest-daemon-test.sh (two vfiomigd daemons),
+# then guest-adopt-test.sh (devices left mid-migration, daemons killed
+# and restarted, a used token).  Holds no checks of its own; fails if any
+# part failed.
 #   VFIOMIG_BUILDDIR  the build directory (default: the current one)
-#   VFIOMIG_VM_PARTS  "kernel daemon" (default), or one of them
+#   VFIOMIG_VM_PARTS  "kernel daemon adopt" (default), or some of them
 set -u
 
 bdir=${VFIOMIG_BUILDDIR:-$PWD}
@@ -39,7 +41,7 @@ while [ "$i" -lt "$VFIOMIG_NDEV" ]; do
 	eval "set -- \"\$@\" \"\$VFIOMIG_GROUP_$i:\$VFIOMIG_UUID_$i\""
 	i=$((i + 1))
 done
-parts=${VFIOMIG_VM_PARTS:-kernel daemon}
+parts=${VFIOMIG_VM_PARTS:-kernel daemon adopt}
 rc=0
 case " $parts " in
 *" kernel "*)
@@ -50,17 +52,26 @@ esac
 for u in /sys/bus/mdev/devices/*; do
 	[ -e "$u/remove" ] && echo 1 >"$u/remove"
 done
-case " $parts " in
-*" daemon "*)
-	echo "guest-test.sh: $(dirname "$0")/guest-daemon-test.sh"
+
+# part NAME SCRIPT: runs SCRIPT (each makes and removes its own mdevs) if
+# NAME is in $parts; its status into $rc (a skip keeps the others').
+part() {
+	case " $parts " in
+	*" $1 "*) ;;
+	*) return ;;
+	esac
+	echo "guest-test.sh: $(dirname "$0")/$2"
 	t0=$(cut -d' ' -f1 /proc/uptime)
-	sh "$(dirname "$0")/guest-daemon-test.sh"
+	sh "$(dirname "$0")/$2"
 	d=$?
 	case $d/$rc in
 	77/*) ;;
 	*/0 | */77) rc=$d ;;
 	esac
-	echo "guest-test.sh: the daemon test took $(awk -v a="$t0" \
-	    -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { print b - a }') s" ;;
-esac
+	echo "guest-test.sh: the $1 test took $(awk -v a="$t0" \
+	    -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { print b - a }') s"
+}
+
+part daemon guest-daemon-test.sh
+part adopt guest-adopt-test.sh
 exit $rc

@@ -7,6 +7,7 @@
  *   vm_kernel_test poke [NAME GROUP:UUID SCRATCH LCR]...
  *   vm_kernel_test peek [NAME GROUP:UUID]...
  *   vm_kernel_test passfd GROUP:UUID... -- CMD [ARG]...
+ *   vm_kernel_test leave [GROUP:UUID STATE]...
  *
  * The positional devices (at least 8, all of one mtty type) are used as:
  * 0,1 sources and 2,3 destinations of a migration done by hand, arc by
@@ -26,6 +27,13 @@
  * number (for `vfiomigctl device add --fd`); the group and container fds
  * close at the exec, the device fd alone keeps them.  Exit: CMD's; 1 a
  * device failed to open or the exec failed, 2 usage.
+ * leave is for the adoption test (guest-adopt-test.sh): it opens each
+ * device through its group, walks it to STATE as a migration would
+ * (PRE_COPY, PRE_COPY_P2P and STOP_COPY along a source's path, through
+ * PRE_COPY; any other state in one request), prints the state the kernel
+ * reports and _exit()s with every fd still open, as a crash: the next
+ * opener sees what the kernel kept once the last fd closed.  Exit: 0, 1 a
+ * device failed to open or to reach STATE, 2 usage.
  *
  * It checks what the kernel does and what our layers make of it; it
  * prints every device's flags and state at every step.  Not here: the
@@ -764,6 +772,74 @@ passfd(int argc, char **argv)
 	return 1;
 }
 
+/* Walks @d to @target as a migration would (see the top comment). */
+static int
+leave_walk(struct device *d, int target, struct err *e)
+{
+	static const int src_path[] = { VFIO_DEVICE_STATE_PRE_COPY,
+	    VFIO_DEVICE_STATE_PRE_COPY_P2P, VFIO_DEVICE_STATE_STOP_COPY };
+	bool on_path = false;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < ARRAY_SIZE(src_path); i++)
+		on_path = on_path || src_path[i] == target;
+	if (!on_path || !(d->flags & VFIO_MIGRATION_PRE_COPY))
+		return device_set_state(d, target, e);
+	for (i = 0; i < ARRAY_SIZE(src_path); i++) {
+		if ((rc = device_set_state(d, src_path[i], e)) < 0)
+			return rc;
+		if (src_path[i] == target)
+			break;
+	}
+	return 0;
+}
+
+/* leave [GROUP:UUID STATE]...: see the top comment.  Never returns. */
+static void
+leave(int argc, char **argv)
+{
+	struct err e = { 0, "" };
+	struct vmdev v;
+	int i, target, worst = 0;
+	char name[16];
+
+	if (argc < 4 || (argc - 2) % 2 != 0) {
+		fprintf(stderr, "usage: vm_kernel_test leave [GROUP:UUID "
+		    "STATE]...\n");
+		_exit(2);
+	}
+	for (i = 2; i < argc; i += 2) {
+		snprintf(name, sizeof name, "dev%d", (i - 2) / 2);
+		target = fsm_parse(argv[i + 1]);
+		if (parse_dev(&v, argv[i], name) < 0 || target < 0 ||
+		    target == VFIO_DEVICE_STATE_ERROR) {
+			fprintf(stderr, "leave: bad device or state: %s %s\n",
+			    argv[i], argv[i + 1]);
+			_exit(2);
+		}
+		err_clear(&e);
+		if (device_open_group(v.name, v.group, v.uuid, &v.d, &e) < 0) {
+			printf("leave %s %s: %s\n", v.name, argv[i], e.msg);
+			worst = 1;
+			continue;
+		}
+		if (leave_walk(v.d, target, &e) < 0)
+			worst = 1;
+		/* v.d stays open: nothing is closed before _exit(). */
+		printf("leave %s %s: state %s (want %s), data fd %s%s%s\n",
+		    v.name, argv[i], fsm_name(kstate(v.d)), fsm_name(target),
+		    device_data_fd(v.d) >= 0 ? "open" : "none",
+		    e.msg[0] != '\0' ? ": " : "", e.msg);
+		if (kstate(v.d) != target)
+			worst = 1;
+	}
+	printf("leave: exiting with every fd open (%s)\n", worst == 0 ?
+	    "every device in its state" : "a device failed");
+	fflush(stdout);
+	_exit(worst);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -777,6 +853,8 @@ main(int argc, char **argv)
 		return poke_peek(argc, argv);
 	if (argc > 1 && strcmp(argv[1], "passfd") == 0)
 		return passfd(argc, argv);
+	if (argc > 1 && strcmp(argv[1], "leave") == 0)
+		leave(argc, argv);
 	if (parse_args(argc, argv) < 0) {
 		fprintf(stderr, "usage: vm_kernel_test [-v] [-1 GROUP:UUID]... "
 		    "GROUP:UUID... (8 or more)\n");
