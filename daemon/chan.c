@@ -585,9 +585,10 @@ tls_handshake(struct chan *ch, int timeout_ms, struct err *e)
 	}
 }
 
+/* The channel around @fd, its TLS session set up, no handshake yet. */
 static int
-chan_open(int fd, struct chan_creds *cr, unsigned role, const char *host,
-    int timeout_ms, struct chan **out, struct err *e)
+chan_setup(int fd, struct chan_creds *cr, unsigned role, const char *host,
+    struct chan **out, struct err *e)
 {
 	gnutls_certificate_credentials_t x;
 	struct chan *ch;
@@ -613,14 +614,56 @@ chan_open(int fd, struct chan_creds *cr, unsigned role, const char *host,
 	if ((rc = tls_session(ch, cr, x, role, host)) < 0)
 		rc = err_set(e, tls_errno(rc, 0), "TLS setup for %s: %s",
 		    ch->peer, gnutls_strerror(rc));
-	else
-		rc = tls_handshake(ch, timeout_ms, e);
 out:
 	if (rc < 0)
 		chan_free(ch);
 	else
 		*out = ch;
 	return rc;
+}
+
+static int
+chan_open(int fd, struct chan_creds *cr, unsigned role, const char *host,
+    int timeout_ms, struct chan **out, struct err *e)
+{
+	int rc;
+
+	if ((rc = chan_setup(fd, cr, role, host, out, e)) < 0 ||
+	    (*out)->tls == NULL)
+		return rc;
+	if ((rc = tls_handshake(*out, timeout_ms, e)) < 0) {
+		chan_free(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+int
+chan_server_start(int fd, struct chan_creds *cr, struct chan **out,
+    struct err *e)
+{
+	return chan_setup(fd, cr, GNUTLS_SERVER, NULL, out, e);
+}
+
+int
+chan_handshake_step(struct chan *ch, short *events, struct err *e)
+{
+	int rc;
+
+	if (ch->tls == NULL)
+		return 0;
+	for (;;) {
+		rc = gnutls_handshake(ch->tls);
+		if (rc == GNUTLS_E_SUCCESS)
+			return tls_check_peer(ch, e);
+		if (rc == GNUTLS_E_AGAIN) {
+			*events = gnutls_record_get_direction(ch->tls) ?
+			    POLLOUT : POLLIN;
+			return -EAGAIN;
+		}
+		if (rc != GNUTLS_E_INTERRUPTED && gnutls_error_is_fatal(rc))
+			return tls_handshake_fail(ch, rc, e);
+	}
 }
 
 /*
@@ -875,6 +918,19 @@ chan_recv_some(struct chan *ch, void *buf, size_t len)
 	tls_explain(ch, n, ch->rx_errno, why, sizeof why);
 	return chan_fail(ch->rx_err, tls_errno(n, ch->rx_errno),
 	    "TLS receive: %s", why);
+}
+
+ssize_t
+chan_recv_nowait(struct chan *ch, void *buf, size_t len)
+{
+	ssize_t n;
+
+	if (len == 0)
+		return chan_fail(ch->rx_err, EINVAL, "receive: empty buffer");
+	while ((n = chan_recv_some(ch, buf, MIN(len, (size_t)SSIZE_MAX))) ==
+	    -EINTR)
+		;
+	return n;
 }
 
 ssize_t

@@ -2,8 +2,10 @@
  * chan.h: the byte stream between two daemons: a connected TCP socket,
  * wrapped in mutual TLS (GnuTLS, X.509) unless insecure mode was chosen.
  *
- * Blocking calls with timeouts (poll), for migration threads, never for the
- * event loop.  Not here: connect/listen/accept, framing, retries, policy.
+ * Blocking calls with timeouts (poll), for migration threads; the server's
+ * handshake and receiving also step by step, for the event loop
+ * (chan_server_start(), chan_handshake_step(), chan_recv_nowait()).  Not
+ * here: connect/listen/accept, framing, retries, policy.
  *
  * Certificates come from a directory laid out as QEMU's x509 credentials:
  * ca-cert.pem (required), server-cert.pem + server-key.pem (to accept),
@@ -87,6 +89,16 @@ int chan_client_host(int fd, struct chan_creds *cr, const char *host,
     int timeout_ms, struct chan **out, struct err *e);
 int chan_server(int fd, struct chan_creds *cr, int timeout_ms,
     struct chan **out, struct err *e);
+/*
+ * The server's side for an event loop, which waits itself: start takes
+ * @fd as chan_server() does and sets the session up (insecure: done);
+ * each step makes what progress the socket allows: 0 done (the peer's
+ * certificate checked), -EAGAIN with *@events (POLLIN or POLLOUT) to wait
+ * for, or another -errno with the message chan_server() would give.
+ */
+int chan_server_start(int fd, struct chan_creds *cr, struct chan **out,
+    struct err *e);
+int chan_handshake_step(struct chan *ch, short *events, struct err *e);
 
 /* Sends all of @len bytes: @len, or a negative errno. */
 ssize_t chan_send(struct chan *ch, const void *buf, size_t len,
@@ -96,6 +108,12 @@ int chan_sendv(struct chan *ch, const struct iovec *iov, int n,
     int timeout_ms);
 /* Receives what is available: > 0 bytes, 0 at an orderly end, or -errno. */
 ssize_t chan_recv(struct chan *ch, void *buf, size_t len, int timeout_ms);
+/*
+ * The same without waiting: -EAGAIN if nothing can be read now.  With TLS,
+ * read until -EAGAIN before waiting for the socket again: a record may
+ * hold more than the caller took.
+ */
+ssize_t chan_recv_nowait(struct chan *ch, void *buf, size_t len);
 /* Orderly end of our direction: TLS close_notify, then shutdown(SHUT_WR). */
 void chan_shutdown(struct chan *ch);
 /* Closes the socket (without close_notify: call chan_shutdown() first). */

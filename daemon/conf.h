@@ -27,6 +27,16 @@
 #define CONFIG_DEFAULT_MAX_FRAME	(1024 * 1024)
 #define CONFIG_DEFAULT_DOWNTIME_MS	300
 #define CONFIG_DEFAULT_MAX_ITERATIONS	10
+/*
+ * Connections not yet through their handshake (TLS, HELLO): each costs an
+ * fd, a TLS session and at most a 64 KiB HELLO buffer, no thread.  At the
+ * cap the oldest is dropped for the newest, so a flood cannot keep a real
+ * source out: its connection gets through in a round trip or two.  Per
+ * address at least one whole job (64 connections) and some.
+ */
+#define CONFIG_DEFAULT_MAX_HANDSHAKES		256
+#define CONFIG_DEFAULT_MAX_HANDSHAKES_PER_PEER	128
+#define CONFIG_DEFAULT_HANDSHAKE_MS		10000
 /* The simulator's own defaults (sim_params_default()). */
 #define CONFIG_DEFAULT_SIM_STATE_SIZE	(1024 * 1024)
 #define CONFIG_DEFAULT_SIM_DIRTY_RATE	2000
@@ -81,6 +91,9 @@ struct config_migration {
 	uint32_t max_frame;
 	uint32_t downtime_limit_ms;
 	int max_iterations;
+	int max_handshakes;		/* unauthenticated connections */
+	int max_handshakes_per_peer;	/* ... from one address */
+	uint32_t handshake_timeout_ms;	/* TLS and HELLO, from accept */
 };
 
 struct config {

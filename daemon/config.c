@@ -758,6 +758,11 @@ static const struct cfg_key cfg_migration_keys[] = {
 	MIG_KEY("max_frame", K_SIZE32, max_frame, 4096, 16 << 20),
 	MIG_KEY("downtime_limit_ms", K_U32, downtime_limit_ms, 1, 60000),
 	MIG_KEY("max_iterations", K_INT, max_iterations, 1, 1000),
+	MIG_KEY("max_handshakes", K_INT, max_handshakes, 1, 65536),
+	MIG_KEY("max_handshakes_per_peer", K_INT, max_handshakes_per_peer, 1,
+	    65536),
+	MIG_KEY("handshake_timeout_ms", K_U32, handshake_timeout_ms, 100,
+	    600000),
 };
 
 static int
@@ -1056,6 +1061,10 @@ config_new(const char *filename)
 	conf->migration.max_frame = CONFIG_DEFAULT_MAX_FRAME;
 	conf->migration.downtime_limit_ms = CONFIG_DEFAULT_DOWNTIME_MS;
 	conf->migration.max_iterations = CONFIG_DEFAULT_MAX_ITERATIONS;
+	conf->migration.max_handshakes = CONFIG_DEFAULT_MAX_HANDSHAKES;
+	conf->migration.max_handshakes_per_peer =
+	    CONFIG_DEFAULT_MAX_HANDSHAKES_PER_PEER;
+	conf->migration.handshake_timeout_ms = CONFIG_DEFAULT_HANDSHAKE_MS;
 	return conf;
 }
 

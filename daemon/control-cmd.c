@@ -4,8 +4,7 @@
  * something (control_group) and which take file descriptors.  Handlers
  * check every field they use, act on the sets and jobs (dset.c, xfer*.c)
  * and fill the reply; they return 0 or a negative errno with a message.
- * Also here: MigrationInfo from a job's struct xfer_info, and the extra
- * migration listeners PrepareIncoming opens.
+ * Also here: MigrationInfo from a job's struct xfer_info.
  *
  * Not here: the socket, credentials, queues (control.c).
  */
@@ -15,7 +14,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,12 +21,12 @@
 #include <sys/socket.h>
 
 #include <event2/event.h>
-#include <event2/listener.h>
 
 #include "control.h"
 #include "daemon.h"
 #include "dev-sim.h"
 #include "frame.h"
+#include "listen.h"
 #include "log.h"
 
 #define CMD_SET_CHARS	"_.-"
@@ -440,7 +438,7 @@ cmd_create_set(struct daemon *dm, struct ctl_client *c, const Request *rq,
 	if (rc == 0)
 		rc = daemon_add_set(dm, ds, e);
 	if (rc < 0) {
-		dset_free(ds);
+		dset_unref(ds);
 		return rc;
 	}
 	log_info("control: %s: set %s created, %zu device%s",
@@ -501,93 +499,15 @@ cmd_remove_device(struct daemon *dm, struct ctl_client *c,
 	return 0;
 }
 
-/* ---- Extra migration listeners (PrepareIncoming with an address). ---- */
-
-struct cmd_listener {
-	char			*addr;		/* as asked */
-	char			 bound[128];
-	struct evconnlistener	*l;
-	struct cmd_listener	*next;
-};
-static struct cmd_listener *cmd_listeners;
-
-static void
-cmd_listen_cb(struct evconnlistener *l, evutil_socket_t fd,
-    struct sockaddr *sa, int len, void *arg)
-{
-	char peer[128];
-
-	sockaddr_str(sa, len, peer, sizeof peer);
-	xfer_dst_accept(arg, fd, peer);
-}
-
-/* host:port as config_parse_hostport() takes it, and port 0 too. */
-static int
-cmd_split_listen(const char *addr, char **host, char **port, struct err *e)
-{
-	size_t n = strlen(addr);
-	char *tmp;
-	int rc;
-
-	if (n < 2 || strcmp(addr + n - 2, ":0") != 0)
-		return config_parse_hostport(addr, host, port, e);
-	tmp = xstrdup(addr);
-	tmp[n - 1] = '1';
-	rc = config_parse_hostport(tmp, host, port, e);
-	free(tmp);
-	if (rc == 0)
-		strcpy(*port, "0");
-	return rc;
-}
-
-static int
-cmd_listen_open(struct daemon *dm, const char *addr, struct err *e)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-	    .ai_flags = AI_PASSIVE }, *res;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof ss;
-	struct cmd_listener *cl;
-	char *host, *port;
-	int rc;
-
-	if ((rc = cmd_split_listen(addr, &host, &port, e)) < 0)
-		return rc;
-	rc = getaddrinfo(host, port, &hints, &res);
-	free(host);
-	free(port);
-	if (rc != 0)
-		return err_set(e, EADDRNOTAVAIL, "%s: %s", addr,
-		    gai_strerror(rc));
-	cl = xcalloc(1, sizeof *cl);
-	cl->l = evconnlistener_new_bind(dm->base, cmd_listen_cb, dm,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-	    -1, res->ai_addr, res->ai_addrlen);
-	freeaddrinfo(res);
-	if (cl->l == NULL) {
-		free(cl);
-		return err_set(e, errno, "listen on %s: %s", addr,
-		    strerror(errno));
-	}
-	if (getsockname(evconnlistener_get_fd(cl->l), (struct sockaddr *)&ss,
-	    &sl) == 0)
-		sockaddr_str((struct sockaddr *)&ss, sl, cl->bound,
-		    sizeof cl->bound);
-	cl->addr = xstrdup(addr);
-	cl->next = cmd_listeners;
-	cmd_listeners = cl;
-	log_info("listening for migrations on %s (%s; control socket)",
-	    cl->bound, dm->conf->migration.insecure ? "insecure" : "TLS");
-	return 0;
-}
-
-/* Where the daemon listens for @addr ("": its configured listener). */
+/*
+ * Where the daemon listens for @addr ("": its own listener); *@extra if
+ * that is a PrepareIncoming listener, whose reference the caller now has.
+ */
 static int
 cmd_listen(struct daemon *dm, const char *addr, const char **bound,
-    struct err *e)
+    bool *extra, struct err *e)
 {
 	const struct config_migration *mc = &dm->conf->migration;
-	struct cmd_listener *cl;
 	int rc;
 
 	/* The daemon's own listener: configured, or systemd's socket. */
@@ -599,35 +519,16 @@ cmd_listen(struct daemon *dm, const char *addr, const char **bound,
 			    "migration listener (migration.listen, or "
 			    "systemd's socket): give a listen address");
 		*bound = dm->listen_where;
+		*extra = false;
 		return 0;
 	}
 	if (!mc->insecure && mc->tls_dir == NULL)
 		return err_set(e, EOPNOTSUPP, "no migration section in the "
 		    "configuration: no TLS material to listen with");
-	for (cl = cmd_listeners; cl != NULL; cl = cl->next) {
-		if (strcmp(cl->addr, addr) == 0 || strcmp(cl->bound, addr) ==
-		    0) {
-			*bound = cl->bound;
-			return 0;
-		}
-	}
-	if ((rc = cmd_listen_open(dm, addr, e)) < 0)
+	if ((rc = listen_extra_ref(dm, addr, bound, e)) < 0)
 		return rc;
-	*bound = cmd_listeners->bound;
+	*extra = true;
 	return 0;
-}
-
-void
-ctl_cmd_close_listeners(struct daemon *dm)
-{
-	struct cmd_listener *cl;
-
-	while ((cl = cmd_listeners) != NULL) {
-		cmd_listeners = cl->next;
-		evconnlistener_free(cl->l);
-		free(cl->addr);
-		free(cl);
-	}
 }
 
 /* ---- Migrations. ---- */
@@ -641,13 +542,20 @@ cmd_prepare_incoming(struct daemon *dm, struct ctl_client *c,
 	Vfiomig__V1__PrepareIncomingReply *rep;
 	const char *bound = NULL;
 	struct dset *ds;
+	bool extra;
 	int rc;
 
 	if ((rc = cmd_find(dm, pr->set, &ds, e)) < 0 ||
 	    (rc = cmd_token_ok(pr->token, e)) < 0 ||
-	    (rc = cmd_listen(dm, pr->listen, &bound, e)) < 0 ||
-	    (rc = dset_set_token(ds, pr->token, e)) < 0)
+	    (rc = cmd_listen(dm, pr->listen, &bound, &extra, e)) < 0)
 		return rc;
+	if ((rc = dset_set_token(ds, pr->token, e)) < 0) {
+		if (extra)
+			listen_extra_unref(bound);
+		return rc;
+	}
+	/* The set holds this listener now, and lets go of its last one. */
+	dset_set_listener(ds, extra ? bound : NULL);
 	rep = ctl_alloc(r, sizeof *rep);
 	vfiomig__v1__prepare_incoming_reply__init(rep);
 	rep->listen = ctl_strdup(r, bound);

@@ -55,6 +55,7 @@
  */
 #define CTL_BIG_REPLY		(32 * 1024)
 #define CTL_ACCEPT_PAUSE_MS	200	/* EMFILE: try again later */
+#define CTL_ACCEPT_LOG_WINDOW_S	10	/* ... and say so once in that */
 
 /* A packed packet, shared by the queues it is on. */
 struct ctl_pkt {
@@ -111,6 +112,7 @@ struct ctl {
 	bool			 passed;	/* systemd's: not unlinked */
 	struct event		*aev;		/* accept */
 	struct event		*pause_ev;	/* EMFILE */
+	struct log_rate		 accept_log;
 	struct event		*post_ev;
 	struct ctl_clients	 clients;
 	struct ctl_clients	 dead;		/* dropped, freed soon */
@@ -165,7 +167,7 @@ ctl_reply_init(struct ctl_reply *r, uint64_t id)
 	r->fd = -1;
 }
 
-static void
+void
 ctl_reply_free(struct ctl_reply *r)
 {
 	size_t i;
@@ -556,16 +558,16 @@ ctl_send_error(struct ctl_client *c, uint64_t id, int code,
 	ctl_reply_free(&r);
 }
 
+/* @rq served into @r (initialised with its id); takes the fds. */
 static void
 ctl_dispatch(struct ctl_client *c, const Vfiomig__V1__Request *rq,
-    int *fds, size_t nfds)
+    int *fds, size_t nfds, struct ctl_reply *r)
 {
 	const struct ctl_cmd *cmd = ctl_cmd_find(rq->body_case);
 	struct err e = { 0, "" };
-	struct ctl_reply r;
 	int rc;
 
-	ctl_reply_init(&r, rq->id);
+	ctl_reply_init(r, rq->id);
 	if (cmd == NULL)
 		rc = err_set(&e, EOPNOTSUPP, "unknown or missing request "
 		    "(%u unknown field%s)", rq->base.n_unknown_fields,
@@ -580,20 +582,47 @@ ctl_dispatch(struct ctl_client *c, const Vfiomig__V1__Request *rq,
 			ctl_close_fds(fds, nfds);
 			nfds = 0;
 		}
-		rc = cmd->fn(c->ctl->dm, c, rq, fds, nfds, &r, &e);
+		rc = cmd->fn(c->ctl->dm, c, rq, fds, nfds, r, &e);
 	}
 	ctl_close_fds(fds, nfds);
 	if (rc < 0) {
 		/* A failed request replies with the error alone. */
-		r.rsp.body_case = VFIOMIG__V1__RESPONSE__BODY__NOT_SET;
-		r.rsp.error = e.code != 0 ? e.code : -rc;
-		r.rsp.message = ctl_strdup(&r, e.msg);
-		close_fd(&r.fd);
+		r->rsp.body_case = VFIOMIG__V1__RESPONSE__BODY__NOT_SET;
+		r->rsp.error = e.code != 0 ? e.code : -rc;
+		r->rsp.message = ctl_strdup(r, e.msg);
+		close_fd(&r->fd);
 		log_debug("control: %s: %s: %s", c->name, cmd != NULL ?
 		    cmd->name : "?", e.msg);
 	}
-	ctl_send_reply(c, &r);
-	ctl_reply_free(&r);
+}
+
+void
+ctl_serve(struct ctl_client *c, const uint8_t *buf, size_t n, int *fds,
+    size_t nfds, struct ctl_reply *r)
+{
+	Vfiomig__V1__Request *rq;
+	struct err e = { 0, "" };
+	int rc;
+
+	rq = vfiomig__v1__request__unpack(NULL, n, buf);
+	if (rq == NULL) {
+		ctl_close_fds(fds, nfds);
+		ctl_reply_init(r, 0);
+		r->rsp.error = EBADMSG;
+		r->rsp.message = ctl_strdup(r, "not a Request message");
+		return;
+	}
+	/* protobuf-c cuts a string at a NUL byte and checks no UTF-8. */
+	if ((rc = pbcheck_strings(&vfiomig__v1__request__descriptor, buf, n,
+	    &e)) < 0) {
+		ctl_close_fds(fds, nfds);
+		log_debug("control: %s: refused: %s", c->name, e.msg);
+		ctl_reply_init(r, rq->id);
+		r->rsp.error = -rc;
+		r->rsp.message = ctl_strdup(r, e.msg);
+	} else
+		ctl_dispatch(c, rq, fds, nfds, r);
+	vfiomig__v1__request__free_unpacked(rq, NULL);
 }
 
 /* The fds of the packet's SCM_RIGHTS; any other ancillary data refused. */
@@ -632,8 +661,7 @@ ctl_read_one(struct ctl_client *c, uint8_t *buf)
 	struct iovec iov = { .iov_base = buf, .iov_len = CTL_MAX_PACKET + 1 };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
 	    .msg_control = cm.buf, .msg_controllen = sizeof cm.buf };
-	Vfiomig__V1__Request *rq;
-	struct err e = { 0, "" };
+	struct ctl_reply r;
 	int fds[CTL_MAX_FDS];
 	size_t nfds;
 	ssize_t n;
@@ -663,23 +691,9 @@ ctl_read_one(struct ctl_client *c, uint8_t *buf)
 		    "bytes: refused");
 		return 0;
 	}
-	rq = vfiomig__v1__request__unpack(NULL, n, buf);
-	if (rq == NULL) {
-		ctl_close_fds(fds, nfds);
-		ctl_send_error(c, 0, EBADMSG, "not a Request message");
-		return 0;
-	}
-	/* protobuf-c cuts a string at a NUL byte and checks no UTF-8. */
-	if ((rc = pbcheck_strings(&vfiomig__v1__request__descriptor, buf, n,
-	    &e)) < 0) {
-		ctl_close_fds(fds, nfds);
-		log_debug("control: %s: refused: %s", c->name, e.msg);
-		ctl_send_error(c, rq->id, -rc, e.msg);
-		vfiomig__v1__request__free_unpacked(rq, NULL);
-		return 0;
-	}
-	ctl_dispatch(c, rq, fds, nfds);
-	vfiomig__v1__request__free_unpacked(rq, NULL);
+	ctl_serve(c, buf, n, fds, nfds, &r);
+	ctl_send_reply(c, &r);
+	ctl_reply_free(&r);
 	return 0;
 }
 
@@ -792,8 +806,8 @@ ctl_client_creds(struct ctl_client *c)
 	    c->ctl->next_id++, (int)cr.pid, (int)c->uid);
 }
 
-static void
-ctl_client_new(struct ctl *ctl, int fd)
+struct ctl_client *
+ctl_client_attach(struct ctl *ctl, int fd)
 {
 	struct ctl_client *c = xcalloc(1, sizeof *c);
 
@@ -811,6 +825,7 @@ ctl_client_new(struct ctl *ctl, int fd)
 	c->reading = true;
 	TAILQ_INSERT_TAIL(&ctl->clients, c, entry);
 	log_debug("control: %s connected", c->name);
+	return c;
 }
 
 /* ---- Accepting. ---- */
@@ -833,7 +848,7 @@ ctl_accept_cb(evutil_socket_t lfd, short what, void *arg)
 	for (;;) {
 		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd >= 0) {
-			ctl_client_new(ctl, fd);
+			ctl_client_attach(ctl, fd);
 			continue;
 		}
 		switch (errno) {
@@ -846,8 +861,14 @@ ctl_accept_cb(evutil_socket_t lfd, short what, void *arg)
 		case ENFILE:
 		case ENOBUFS:
 		case ENOMEM:
-			log_warn("control: accept; pausing %d ms",
-			    CTL_ACCEPT_PAUSE_MS);
+			if (log_rate_ok(&ctl->accept_log, 1,
+			    CTL_ACCEPT_LOG_WINDOW_S))
+				log_warnx("control: accept: %s; accepting "
+				    "paused %d ms at a time until fds are free "
+				    "(%" PRIu64 " more failures in the last %d "
+				    "s)", strerror(errno), CTL_ACCEPT_PAUSE_MS,
+				    log_rate_flush(&ctl->accept_log),
+				    CTL_ACCEPT_LOG_WINDOW_S);
 			event_del(ctl->aev);
 			evtimer_add(ctl->pause_ev, &tv);
 			return;
@@ -1065,7 +1086,6 @@ ctl_close(struct daemon *dm)
 
 	if (ctl == NULL)
 		return;
-	ctl_cmd_close_listeners(dm);
 	while ((c = TAILQ_FIRST(&ctl->clients)) != NULL) {
 		TAILQ_REMOVE(&ctl->clients, c, entry);
 		ctl_client_free(c);

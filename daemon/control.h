@@ -63,6 +63,19 @@ void ctl_post(struct daemon *dm, int kind, struct dset *ds,
 	    const struct xfer_info *info);
 void ctl_post_msg(struct daemon *dm, int kind, const char *set,
 	    const char *fmt, ...) PRINTFLIKE(4, 5);
+/*
+ * A client on @fd, a connected SOCK_SEQPACKET socket (its credentials read
+ * now): accept's, and the fuzzer's (tests/fuzz).
+ */
+struct ctl_client *ctl_client_attach(struct ctl *ctl, int fd);
+/*
+ * One request packet of @c (@n bytes): unpacked, its strings checked, its
+ * credentials, served; the reply in @r (ctl_reply_free() it).  Takes the
+ * fds.  The socket's reader, and the fuzzer.
+ */
+void ctl_serve(struct ctl_client *c, const uint8_t *buf, size_t n, int *fds,
+	    size_t nfds, struct ctl_reply *r);
+void ctl_reply_free(struct ctl_reply *r);
 /* The client's subscription (control-cmd.c's subscribe). */
 void ctl_client_subscribe(struct ctl_client *c, const char *set,
 	    bool progress);
@@ -87,7 +100,5 @@ const struct ctl_cmd *ctl_cmd_find(int body);
 /* The MigrationInfo of @in (set @set) into @mi, allocations in @r. */
 void ctl_cmd_fill_info(struct ctl_reply *r, Vfiomig__V1__MigrationInfo *mi,
 	    const char *set, const struct xfer_info *in);
-/* The extra listeners PrepareIncoming opened. */
-void ctl_cmd_close_listeners(struct daemon *dm);
 
 #endif

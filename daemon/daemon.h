@@ -18,6 +18,7 @@
 #include "chan.h"
 #include "conf.h"
 #include "ledger.h"
+#include "log.h"
 #include "migset.h"
 #include "proto/vfiomig-peer.pb-c.h"
 #include "xfer.h"
@@ -39,6 +40,12 @@ enum dset_status {
 };
 
 struct dset {
+	/*
+	 * References: the daemon's array of sets, each job of the set, the
+	 * command-line migration.  The last dset_unref() frees the shell (a
+	 * removed set's devices are closed at once).
+	 */
+	int			 refs;
 	char			*name;
 	const struct config_set	*conf;
 	struct migset		*ms;
@@ -68,6 +75,8 @@ struct dset {
 					   a DEV_END (store.c's record) */
 	int			 states[CONFIG_MAX_DEVICES]; /* after the
 					   last step */
+	/* The loop's: the PrepareIncoming listener it holds (listen.c). */
+	char			*listener;
 	char			*ids[CONFIG_MAX_DEVICES]; /* identities */
 	struct xfer_info	 info;		/* the last job's */
 };
@@ -87,17 +96,18 @@ struct daemon {
 	 * holds one of a later rank, and none holds two set locks or two
 	 * job locks at once.
 	 */
-	pthread_mutex_t		 sets_lock;	/* sets, nsets, dead */
-	/* Removed sets: shells freed at exit (a handshake may hold one). */
-	struct dset		**dead;
-	int			 ndead;
+	pthread_mutex_t		 sets_lock;	/* sets, nsets */
 
 	pthread_mutex_t		 jobs_lock;	/* what follows */
 	pthread_cond_t		 cond;
 	struct xfer_jobs	 jobs;
-	int			 nhandshakes;	/* xfer-dst.c's threads */
-	LIST_HEAD(xfer_hs_list, xfer_hs) handshakes;
 	bool			 stopping;
+
+	/* The loop's: connections in their handshake (xfer-dst.c). */
+	TAILQ_HEAD(xfer_hs_list, xfer_hs) handshakes;
+	int			 nhandshakes;
+	uint64_t		 hs_refused, hs_dropped, hs_timeouts, hs_evicted;
+	struct log_rate		 hs_log;
 	struct ctl		*ctl;		/* the control socket */
 	/* Where the migration listener is bound ("" without one). */
 	char			 listen_where[128];
@@ -119,7 +129,9 @@ bool daemon_stopping(struct daemon *dm);
 /* dset.c */
 /* Opens every device of @cs and makes the set; nothing half-made. */
 int dset_new(const struct config_set *cs, struct dset **out, struct err *e);
-void dset_free(struct dset *ds);
+/* A new set has one reference, its maker's.  Any thread. */
+struct dset *dset_ref(struct dset *ds);
+void dset_unref(struct dset *ds);
 /*
  * A set of devices adopted after a restart (store.c): @cs the
  * configuration's set it is (NULL: a run-time set), @ids the recorded
@@ -147,8 +159,8 @@ struct dset *daemon_find_set(struct daemon *dm, const char *name);
  * device is refused.  Joining an idle set, a device found in another
  * state than RUNNING is brought back by the rule of migset_found(); one
  * in STOP is refused (-EBUSY) unless @reset, which resets it.
- * daemon_remove_set() closes every device; the struct stays until
- * daemon_free_dead().
+ * daemon_remove_set() closes every device and drops the array's
+ * reference: the shell lives as long as a job holds it.
  */
 int dset_new_empty(struct daemon *dm, const char *name, bool allow_non_p2p,
 	    const char *token, struct dset **out, struct err *e);
@@ -160,6 +172,13 @@ int dset_remove_device(struct dset *ds, const char *name, struct err *e);
  * up by the job it admitted, ledger.h).
  */
 int dset_set_token(struct dset *ds, const char *token, struct err *e);
+/*
+ * The event loop's: the set holds the PrepareIncoming listener bound at
+ * @bound (its reference taken by the caller; NULL: none) and lets go of
+ * the one it held.  A removed set, and one whose incoming job ended, let
+ * go of theirs.
+ */
+void dset_set_listener(struct dset *ds, const char *bound);
 /*
  * Release a migrated set: every device reset (its stale state dropped),
  * the fence removed, the set idle.  -EBUSY unless migrated without a job.
@@ -177,7 +196,6 @@ const char *dset_reason_locked(const struct dset *ds, char *buf,
 	    size_t len);
 int daemon_add_set(struct daemon *dm, struct dset *ds, struct err *e);
 int daemon_remove_set(struct daemon *dm, const char *name, struct err *e);
-void daemon_free_dead(struct daemon *dm);
 /* Every device's state, consistent with the last collective step. */
 int dset_states(struct dset *ds, int *states, int max);
 /*

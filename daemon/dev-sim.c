@@ -129,6 +129,7 @@ struct sim_save {
 
 /* The resume stream: parsed by the loader thread into a staging state. */
 struct sim_load {
+	uint64_t vacc;		/* sim_vacc() of versions[], kept up to date */
 	bool active;
 	int fd;
 	int evfd;
@@ -183,6 +184,12 @@ struct sim {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;	/* activity wake-up, in-flight done */
 	struct sim_shm *sh;	/* the memfd's mapping */
+	/*
+	 * The XOR of sim_vterm() over every page's version, kept up to date
+	 * as versions change (the digest reads it: O(1), not O(pages));
+	 * vacc0: the same for all versions 0 (a fresh device).
+	 */
+	uint64_t vacc, vacc0;
 	int memfd;
 	size_t shm_size;
 	uint64_t npages;	/* sh->npages, checked */
@@ -359,16 +366,56 @@ sim_page_crc(uint64_t base)
 	return c;
 }
 
+/*
+ * The digest of a state: its seed, page count, page versions and BAR.  The
+ * versions enter as the XOR of one mixed term per page (index and version),
+ * so that a changed page changes the sum in O(1) and the digest never reads
+ * every page: the control socket asks for it at any time.
+ */
+static uint64_t
+sim_vterm(uint64_t i, uint32_t v)
+{
+	return sim_mix((i << 32 | v) ^ 0x243f6a8885a308d3ull);
+}
+
+/* sim_vacc() of @npages versions 0, or of @versions. */
+static uint64_t
+sim_vacc_zero(uint64_t npages)
+{
+	uint64_t acc = 0, i;
+
+	for (i = 0; i < npages; i++)
+		acc ^= sim_vterm(i, 0);
+	return acc;
+}
+
+static uint64_t
+sim_vacc(const uint32_t *versions, uint64_t npages)
+{
+	uint64_t acc = 0, i;
+
+	for (i = 0; i < npages; i++)
+		acc ^= sim_vterm(i, versions[i]);
+	return acc;
+}
+
+static uint64_t
+sim_digest_of(uint64_t seed, uint64_t npages, uint64_t vacc,
+    const uint8_t *bar)
+{
+	uint64_t h;
+
+	h = sim_mix(seed ^ 0x5a5a5a5a5a5a5a5aull);
+	h = sim_hash(h, &npages, sizeof npages);
+	h = sim_hash(h, &vacc, sizeof vacc);
+	return sim_hash(h, bar, SIM_BAR_SIZE);
+}
+
 /* Called with the lock held. */
 static uint64_t
 sim_digest_locked(const struct sim *s)
 {
-	uint64_t h;
-
-	h = sim_mix(s->sh->seed ^ 0x5a5a5a5a5a5a5a5aull);
-	h = sim_hash(h, &s->npages, sizeof s->npages);
-	h = sim_hash(h, s->sh->versions, s->npages * sizeof *s->sh->versions);
-	return sim_hash(h, s->sh->bar, sizeof s->sh->bar);
+	return sim_digest_of(s->sh->seed, s->npages, s->vacc, s->sh->bar);
 }
 
 static uint64_t
@@ -489,6 +536,8 @@ sim_dirty_pages(struct sim *s, uint64_t n)
 	n = MIN(n, s->npages);
 	while (n-- > 0) {
 		i = sim_rng(&s->rng) % s->npages;
+		s->vacc ^= sim_vterm(i, s->sh->versions[i]) ^
+		    sim_vterm(i, s->sh->versions[i] + 1);
 		s->sh->versions[i]++;
 		s->sh->stats.pages_dirtied++;
 		sim_mark_dirty(s, i);
@@ -963,6 +1012,8 @@ sim_load_page(struct sim *s, struct sim_load *l, const struct sim_rec *h,
 {
 	if (!page_ok)
 		return false;
+	l->vacc ^= sim_vterm(h->index, l->versions[h->index]) ^
+	    sim_vterm(h->index, h->version);
 	l->versions[h->index] = h->version;
 	if (!l->seen[h->index]) {
 		l->seen[h->index] = 1;
@@ -1149,6 +1200,7 @@ sim_load_open(struct sim *s, int *data_fd)
 	/* Room for a partial record and one read after it. */
 	l->buf = xcalloc(1, SIM_MAX_REC + SIM_READ_CHUNK);
 	l->versions = xcalloc(s->npages, sizeof *l->versions);
+	l->vacc = s->vacc0;
 	l->seen = xcalloc(s->npages, 1);
 	l->active = true;
 	if ((rc = -pthread_create(&l->thread, NULL, sim_load_main, s)) == 0)
@@ -1198,12 +1250,7 @@ sim_load_close(struct sim *s)
 static uint64_t
 sim_load_digest(const struct sim *s, const struct sim_load *l)
 {
-	uint64_t h;
-
-	h = sim_mix(l->seed ^ 0x5a5a5a5a5a5a5a5aull);
-	h = sim_hash(h, &s->npages, sizeof s->npages);
-	h = sim_hash(h, l->versions, s->npages * sizeof *l->versions);
-	return sim_hash(h, l->bar, sizeof l->bar);
+	return sim_digest_of(l->seed, s->npages, l->vacc, l->bar);
 }
 
 static const char *
@@ -1242,6 +1289,7 @@ sim_load_commit(struct sim *s, struct err *e)
 	s->sh->seed = l->seed;
 	memcpy(s->sh->versions, l->versions,
 	    s->npages * sizeof *s->sh->versions);
+	s->vacc = l->vacc;
 	memcpy(s->sh->bar, l->bar, sizeof s->sh->bar);
 	pthread_mutex_unlock(&s->lock);
 	sim_load_close(s);
@@ -1497,6 +1545,7 @@ sim_fresh(struct sim *s)
 {
 	s->sh->seed = s->sh->own_seed;
 	memset(s->sh->versions, 0, s->npages * sizeof *s->sh->versions);
+	s->vacc = s->vacc0;
 	memset(s->sh->bar, 0, sizeof s->sh->bar);
 }
 
@@ -1677,6 +1726,7 @@ sim_new(const char *name, const struct sim_params *p, int fd,
 	s->sh->p.nfaults = 0;
 	memset(s->sh->p.faults, 0, sizeof s->sh->p.faults);
 	s->sh->own_seed = p->seed != 0 ? p->seed : sim_name_seed(name);
+	s->vacc0 = sim_vacc_zero(s->npages);
 	sim_fresh(s);
 	s->sh->state = VFIO_DEVICE_STATE_RUNNING;
 	for (i = 0; i < p->nfaults; i++) {
@@ -1883,6 +1933,8 @@ device_sim_adopt(const char *name, int memfd, struct device **out,
 	s->sh = m;
 	s->shm_size = st.st_size;
 	s->npages = hdr.npages;
+	s->vacc0 = sim_vacc_zero(s->npages);
+	s->vacc = sim_vacc(s->sh->versions, s->npages);
 	if (fcntl(memfd, F_SETFD, FD_CLOEXEC) < 0)
 		log_debug("%s: sim memfd: FD_CLOEXEC: %s", name,
 		    strerror(errno));

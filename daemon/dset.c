@@ -28,6 +28,7 @@
 #include "daemon.h"
 #include "dev-sim.h"
 #include "ledger.h"
+#include "listen.h"
 #include "log.h"
 #include "store.h"
 
@@ -264,6 +265,7 @@ dset_alloc(const char *name, bool allow_non_p2p, const char *token,
 	struct migset_opts mo = { .allow_non_p2p = allow_non_p2p };
 	struct dset *ds = xcalloc(1, sizeof *ds);
 
+	ds->refs = 1;
 	ds->name = xstrdup(name);
 	ds->token = token != NULL ? xstrdup(token) : NULL;
 	pthread_mutex_init(&ds->lock, NULL);
@@ -275,7 +277,7 @@ dset_alloc(const char *name, bool allow_non_p2p, const char *token,
 	mo.on_step_arg = ds;
 	ds->info.status = XFER_ST_NONE;
 	if (migset_new(name, &mo, &ds->ms, e) < 0) {
-		dset_free(ds);
+		dset_unref(ds);
 		return NULL;
 	}
 	return ds;
@@ -432,7 +434,7 @@ dset_new(const struct config_set *cs, struct dset **out, struct err *e)
 	return 0;
 fail:
 	err_prefix(e, "set %s", cs->name);
-	dset_free(ds);
+	dset_unref(ds);
 	return rc;
 }
 
@@ -462,7 +464,7 @@ dset_adopt(struct daemon *dm, const struct config_set *cs, const char *name,
 			device_free(devs[i]);
 	}
 	if (rc < 0 || (rc = migset_check(ds->ms, e)) < 0) {
-		dset_free(ds);	/* the devices leave the fd store */
+		dset_unref(ds);	/* the devices leave the fd store */
 		return rc;
 	}
 	/* The recovery decides, then dset_release() says. */
@@ -476,7 +478,7 @@ dset_adopt(struct daemon *dm, const struct config_set *cs, const char *name,
 
 /*
  * Every device closed (out of the fd store), the device lists freed; the
- * shell stays (a removed set's, until daemon_free_dead()).
+ * shell stays (a removed set's, while a job holds it).
  */
 static void
 dset_close_devices(struct dset *ds)
@@ -498,18 +500,32 @@ dset_close_devices(struct dset *ds)
 	}
 }
 
-void
+static void
 dset_free(struct dset *ds)
 {
-	if (ds == NULL)
-		return;
 	dset_close_devices(ds);
 	close_fd(&ds->drain_efd);
 	close_fd(&ds->done_efd);
 	pthread_mutex_destroy(&ds->lock);
+	free(ds->listener);
 	free(ds->token);
 	free(ds->name);
 	free(ds);
+}
+
+struct dset *
+dset_ref(struct dset *ds)
+{
+	__atomic_add_fetch(&ds->refs, 1, __ATOMIC_RELAXED);
+	return ds;
+}
+
+void
+dset_unref(struct dset *ds)
+{
+	if (ds != NULL && __atomic_sub_fetch(&ds->refs, 1, __ATOMIC_ACQ_REL)
+	    == 0)
+		dset_free(ds);
 }
 
 struct dset *
@@ -724,6 +740,17 @@ dset_set_token(struct dset *ds, const char *token, struct err *e)
 	return rc;
 }
 
+void
+dset_set_listener(struct dset *ds, const char *bound)
+{
+	char *old = ds->listener;
+
+	ds->listener = bound != NULL ? xstrdup(bound) : NULL;
+	if (old != NULL)
+		listen_extra_unref(old);
+	free(old);
+}
+
 int
 dset_release_migrated(struct dset *ds, struct err *e)
 {
@@ -821,29 +848,15 @@ daemon_remove_set(struct daemon *dm, const char *name, struct err *e)
 		memmove(&dm->sets[i - 1], &dm->sets[i], (dm->nsets - i) *
 		    sizeof *dm->sets);
 		dm->nsets--;
-		dm->dead = reallocarray(dm->dead, dm->ndead + 1,
-		    sizeof *dm->dead);
-		if (dm->dead == NULL)
-			fatal("reallocarray");
-		dm->dead[dm->ndead++] = ds;
 	}
 	pthread_mutex_unlock(&ds->lock);
 	pthread_mutex_unlock(&dm->sets_lock);
-	if (rc == 0)
+	if (rc == 0) {
+		dset_set_listener(ds, NULL);
 		store_update();
+		dset_unref(ds);
+	}
 	return rc;
-}
-
-void
-daemon_free_dead(struct daemon *dm)
-{
-	int i;
-
-	for (i = 0; i < dm->ndead; i++)
-		dset_free(dm->dead[i]);
-	free(dm->dead);
-	dm->dead = NULL;
-	dm->ndead = 0;
 }
 
 static int

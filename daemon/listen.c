@@ -1,8 +1,9 @@
 /*
  * listen.c: socket activation (the fds systemd passes, sorted by their
  * FileDescriptorName: "control", "migration", and those of the fd store,
- * handed to store.c) and the migration listener (accepted connections go
- * to xfer_dst_accept()).
+ * handed to store.c) and the migration listeners, the configured one and
+ * those PrepareIncoming opens (accepted connections go to
+ * xfer_dst_accept(); a lack of fds pauses accepting).
  *
  * Not here: the control socket's clients (control.c), the handshake
  * (xfer-dst.c).
@@ -11,7 +12,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <netdb.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -98,82 +101,240 @@ listen_fds_take(struct listen_fds *lf)
 	return 0;
 }
 
+/*
+ * ---- Migration listeners. ----
+ * The configured one and those PrepareIncoming asks for.  An accept that
+ * fails for want of fds (EMFILE, ENFILE, ENOBUFS, ENOMEM) pauses the
+ * listener LISTEN_PAUSE_MS instead of spinning on it (the kernel keeps the
+ * connections queued meanwhile); such failures are logged once per
+ * window, with their count.
+ */
+#define LISTEN_PAUSE_MS		200
+#define LISTEN_LOG_WINDOW_S	10
+
+struct listener {
+	struct daemon		*dm;
+	struct evconnlistener	*l;
+	struct event		*pause;
+	struct log_rate		 rate;
+	char			 bound[128];	/* getsockname() */
+	/* The extra listeners of PrepareIncoming: */
+	char			*addr;		/* as asked */
+	int			 refs;		/* the sets that asked */
+	struct listener		*next;
+};
+
+static struct listener *listen_extra;	/* the loop's */
+
 static void
 listen_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int len, void *arg)
 {
+	struct listener *ls = arg;
 	char peer[128];
 
 	sockaddr_str(sa, len, peer, sizeof peer);
-	log_debug("incoming connection from %s", peer);
-	xfer_dst_accept(arg, fd, peer);
+	log_debug("incoming connection from %s on %s", peer, ls->bound);
+	xfer_dst_accept(ls->dm, fd, peer);
+}
+
+static void
+listen_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct listener *ls = arg;
+
+	evconnlistener_enable(ls->l);
 }
 
 static void
 listen_error_cb(struct evconnlistener *l, void *arg)
 {
-	log_warn("migration listener: accept");
+	struct listener *ls = arg;
+	struct timeval tv = { 0, LISTEN_PAUSE_MS * 1000 };
+	int err = EVUTIL_SOCKET_ERROR();
+	uint64_t held;
+
+	if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
+	    err == ENOMEM) {
+		evconnlistener_disable(l);
+		evtimer_add(ls->pause, &tv);
+	}
+	if (!log_rate_ok(&ls->rate, 1, LISTEN_LOG_WINDOW_S))
+		return;
+	held = log_rate_flush(&ls->rate);
+	log_warnx("migration listener %s: accept: %s%s (%" PRIu64 " more "
+	    "failures in the last %d s)", ls->bound, strerror(err),
+	    err == EMFILE || err == ENFILE ? "; accepting paused 200 ms at a "
+	    "time until fds are free" : "", held, LISTEN_LOG_WINDOW_S);
 }
 
 /* The address bound, as getsockname() says: the port chosen for port 0. */
-static const char *
-listen_bound(struct evconnlistener *l, char *buf, size_t len)
+static void
+listen_bound(struct listener *ls)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof ss;
 
-	if (getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&ss,
+	if (getsockname(evconnlistener_get_fd(ls->l), (struct sockaddr *)&ss,
 	    &sl) < 0)
-		return "?";
-	sockaddr_str((struct sockaddr *)&ss, sl, buf, len);
-	return buf;
+		snprintf(ls->bound, sizeof ls->bound, "?");
+	else
+		sockaddr_str((struct sockaddr *)&ss, sl, ls->bound,
+		    sizeof ls->bound);
 }
 
-static struct evconnlistener *
-listen_bind(struct daemon *dm, struct err *e)
+/* A listener on @fd (>= 0: taken over), else bound to @host:@port. */
+static struct listener *
+listener_new(struct daemon *dm, int fd, const char *host, const char *port,
+    struct err *e)
 {
-	const struct config_migration *mc = &dm->conf->migration;
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-	    .ai_flags = AI_PASSIVE }, *res;
-	struct evconnlistener *l;
+	    .ai_flags = AI_PASSIVE }, *res = NULL;
+	struct listener *ls = xcalloc(1, sizeof *ls);
 	int rc;
 
-	rc = getaddrinfo(mc->listen_host, mc->listen_port, &hints, &res);
-	if (rc != 0) {
-		err_set(e, EINVAL, "%s: migration.listen: %s: %s",
-		    dm->conf->filename, mc->listen, gai_strerror(rc));
+	ls->dm = dm;
+	if (fd >= 0)
+		ls->l = evconnlistener_new(dm->base, listen_accept_cb, ls,
+		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+	else if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
+		err_set(e, EADDRNOTAVAIL, "%s:%s: %s", host, port,
+		    gai_strerror(rc));
+		free(ls);
+		return NULL;
+	} else
+		ls->l = evconnlistener_new_bind(dm->base, listen_accept_cb, ls,
+		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+		    LEV_OPT_CLOSE_ON_EXEC, -1, res->ai_addr, res->ai_addrlen);
+	if (res != NULL)
+		freeaddrinfo(res);
+	if (ls->l == NULL) {
+		err_set(e, errno, "%s", strerror(errno));
+		free(ls);
 		return NULL;
 	}
-	l = evconnlistener_new_bind(dm->base, listen_accept_cb, dm,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-	    -1, res->ai_addr, res->ai_addrlen);
-	freeaddrinfo(res);
-	if (l == NULL)
-		err_set(e, errno, "%s: migration.listen: cannot listen on "
-		    "%s: %s", dm->conf->filename, mc->listen,
-		    strerror(errno));
-	return l;
+	if ((ls->pause = evtimer_new(dm->base, listen_resume_cb, ls)) == NULL)
+		fatalx("libevent: evtimer_new");
+	evconnlistener_set_error_cb(ls->l, listen_error_cb);
+	listen_bound(ls);
+	return ls;
 }
 
-struct evconnlistener *
+void
+listener_free(struct listener *ls)
+{
+	if (ls == NULL)
+		return;
+	evconnlistener_free(ls->l);
+	event_free(ls->pause);
+	free(ls->addr);
+	free(ls);
+}
+
+const char *
+listener_where(const struct listener *ls)
+{
+	return ls->bound;
+}
+
+struct listener *
 listen_migration(struct daemon *dm, int fd, struct err *e)
 {
-	struct evconnlistener *l;
-	char buf[128];
+	const struct config_migration *mc = &dm->conf->migration;
+	struct listener *ls;
 
-	if (fd < 0)
-		l = listen_bind(dm, e);
-	else if ((l = evconnlistener_new(dm->base, listen_accept_cb, dm,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd)) == NULL)
-		err_set(e, errno, "the migration socket systemd passed: %s",
-		    strerror(errno));
-	if (l == NULL)
+	ls = listener_new(dm, fd, mc->listen_host, mc->listen_port, e);
+	if (ls == NULL && fd >= 0)
+		err_prefix(e, "the migration socket systemd passed");
+	else if (ls == NULL)
+		err_prefix(e, "%s: migration.listen: cannot listen on %s",
+		    dm->conf->filename, mc->listen);
+	if (ls == NULL)
 		return NULL;
-	evconnlistener_set_error_cb(l, listen_error_cb);
-	snprintf(dm->listen_where, sizeof dm->listen_where, "%s",
-	    listen_bound(l, buf, sizeof buf));
-	log_info("listening for migrations on %s (%s%s)", dm->listen_where,
-	    dm->conf->migration.insecure ? "insecure" : "TLS",
-	    fd >= 0 ? ", from systemd" : "");
-	return l;
+	snprintf(dm->listen_where, sizeof dm->listen_where, "%s", ls->bound);
+	log_info("listening for migrations on %s (%s%s)", ls->bound,
+	    mc->insecure ? "insecure" : "TLS", fd >= 0 ? ", from systemd" : "");
+	return ls;
+}
+
+/* host:port as config_parse_hostport() takes it, and port 0 too. */
+static int
+listen_split(const char *addr, char **host, char **port, struct err *e)
+{
+	size_t n = strlen(addr);
+	char *tmp;
+	int rc;
+
+	if (n < 2 || strcmp(addr + n - 2, ":0") != 0)
+		return config_parse_hostport(addr, host, port, e);
+	tmp = xstrdup(addr);
+	tmp[n - 1] = '1';
+	rc = config_parse_hostport(tmp, host, port, e);
+	free(tmp);
+	if (rc == 0)
+		strcpy(*port, "0");
+	return rc;
+}
+
+int
+listen_extra_ref(struct daemon *dm, const char *addr, const char **bound,
+    struct err *e)
+{
+	struct listener *ls;
+	char *host, *port;
+	int rc;
+
+	for (ls = listen_extra; ls != NULL; ls = ls->next) {
+		if (strcmp(ls->addr, addr) == 0 ||
+		    strcmp(ls->bound, addr) == 0) {
+			ls->refs++;
+			*bound = ls->bound;
+			return 0;
+		}
+	}
+	if ((rc = listen_split(addr, &host, &port, e)) < 0)
+		return rc;
+	ls = listener_new(dm, -1, host, port, e);
+	free(host);
+	free(port);
+	if (ls == NULL)
+		return err_prefix(e, "listen on %s", addr);
+	ls->addr = xstrdup(addr);
+	ls->refs = 1;
+	ls->next = listen_extra;
+	listen_extra = ls;
+	*bound = ls->bound;
+	log_info("listening for migrations on %s (%s; asked by the control "
+	    "socket)", ls->bound, dm->conf->migration.insecure ? "insecure" :
+	    "TLS");
+	return 0;
+}
+
+void
+listen_extra_unref(const char *bound)
+{
+	struct listener **pp, *ls;
+
+	for (pp = &listen_extra; (ls = *pp) != NULL; pp = &ls->next) {
+		if (strcmp(ls->bound, bound) != 0)
+			continue;
+		if (--ls->refs > 0)
+			return;
+		*pp = ls->next;
+		log_info("migration listener %s (asked by the control socket) "
+		    "closed: no set waits on it", ls->bound);
+		listener_free(ls);
+		return;
+	}
+}
+
+void
+listen_extra_close(void)
+{
+	struct listener *ls;
+
+	while ((ls = listen_extra) != NULL) {
+		listen_extra = ls->next;
+		listener_free(ls);
+	}
 }

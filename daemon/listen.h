@@ -13,7 +13,6 @@
 #include "util.h"
 
 struct daemon;
-struct evconnlistener;
 
 /* The passed sockets, -1 each when not passed. */
 struct listen_fds {
@@ -30,11 +29,28 @@ struct listen_fds {
  */
 int listen_fds_take(struct listen_fds *lf);
 /*
- * The migration listener: on @fd if >= 0 (taken over: closed with the
- * listener), else bound to the configuration's migration.listen.  NULL
- * with a message in @e.
+ * A migration listener: accepted connections go to xfer_dst_accept(); an
+ * accept that fails for want of fds pauses it 200 ms (no spinning), with
+ * one log line per 10 s and the count.  The event loop's thread only.
  */
-struct evconnlistener *listen_migration(struct daemon *dm, int fd,
+struct listener;
+/*
+ * The configuration's: on @fd if >= 0 (taken over: closed with the
+ * listener), else bound to migration.listen.  NULL with a message in @e.
+ */
+struct listener *listen_migration(struct daemon *dm, int fd, struct err *e);
+void listener_free(struct listener *ls);
+/* "192.0.2.1:4444": the address bound (the port chosen for port 0). */
+const char *listener_where(const struct listener *ls);
+/*
+ * PrepareIncoming's listeners, one per address, held by the sets that
+ * asked (a reference each): ref opens it if need be and says where it is
+ * bound (host:port; port 0 lets the kernel choose); the last unref (by
+ * that bound address) closes it.  close: all of them (exit).
+ */
+int listen_extra_ref(struct daemon *dm, const char *addr, const char **bound,
 	    struct err *e);
+void listen_extra_unref(const char *bound);
+void listen_extra_close(void);
 
 #endif

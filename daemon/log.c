@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "util.h"
 
 static const char *log_prog = "vfiomigd";
 static enum log_level log_level = LOG_LVL_INFO;
@@ -163,4 +164,30 @@ fatalx(const char *fmt, ...)
 	log_vwrite(LOG_LVL_ERR, NULL, fmt, ap);
 	va_end(ap);
 	exit(1);
+}
+
+bool
+log_rate_ok(struct log_rate *r, int max, int window_s)
+{
+	uint64_t now = now_ns();
+
+	if (now - r->start_ns >= (uint64_t)window_s * 1000000000ull) {
+		r->start_ns = now;
+		r->logged = 0;
+	}
+	if (r->logged < max) {
+		r->logged++;
+		return true;
+	}
+	r->held++;
+	return false;
+}
+
+uint64_t
+log_rate_flush(struct log_rate *r)
+{
+	uint64_t n = r->held;
+
+	r->held = 0;
+	return n;
 }

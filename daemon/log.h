@@ -8,6 +8,9 @@
 #ifndef VFIOMIG_LOG_H
 #define VFIOMIG_LOG_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "compat.h"
 
 enum log_level { LOG_LVL_ERR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
@@ -48,6 +51,21 @@ const char *log_class_id(enum log_class cls);
 /* @set, @dev may be NULL; the level comes from the class. */
 void log_event(enum log_class cls, const char *set, const char *dev,
 	    const char *fmt, ...) PRINTFLIKE(4, 5);
+/*
+ * A bound on the lines of one kind (accept failures, refused connections):
+ * log_rate_ok() says whether one more may be logged now, @max per window
+ * of @window_s seconds; the others are counted, and log_rate_flush()
+ * (from a timer, or the next allowed line) returns how many were held
+ * back in the windows past, and resets the count.  Not thread-safe: one
+ * thread uses one.
+ */
+struct log_rate {
+	uint64_t	 start_ns;	/* the current window's */
+	int		 logged;
+	uint64_t	 held;		/* not logged since the last flush */
+};
+bool log_rate_ok(struct log_rate *r, int max, int window_s);
+uint64_t log_rate_flush(struct log_rate *r);
 void fatal(const char *fmt, ...) PRINTFLIKE(1, 2) __attribute__((noreturn));
 void fatalx(const char *fmt, ...) PRINTFLIKE(1, 2) __attribute__((noreturn));
 

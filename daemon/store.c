@@ -787,14 +787,14 @@ store_recover_set(struct daemon *dm, json_object *js)
 	if (!store_decide(ds, status, store_jbool(js, "ending"))) {
 		for (i = 0; i < migset_count(ds->ms); i++)
 			store_device_leave(migset_device(ds->ms, i));
-		dset_free(ds);
+		dset_unref(ds);
 		return false;
 	}
 	if (daemon_add_set(dm, ds, &e) < 0) {
 		log_warnx("%s: %s; closed", prefix, e.msg);
 		for (i = 0; i < migset_count(ds->ms); i++)
 			store_device_leave(migset_device(ds->ms, i));
-		dset_free(ds);
+		dset_unref(ds);
 		return false;
 	}
 	dset_log_devices(ds, prefix);

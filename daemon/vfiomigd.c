@@ -28,10 +28,10 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <event2/event.h>
-#include <event2/listener.h>
 #include <event2/thread.h>
 
 #include "control.h"
@@ -46,6 +46,7 @@
 #define EXIT_MIGRATION_FAILED 4
 #define STATUS_PERIOD_S 5	/* the STATUS line between job events */
 #define SHUTDOWN_LOG_S	10	/* a shutdown that waits says why, this often */
+#define HOUSEKEEPING_S	10
 
 /* The command-line migration. */
 struct mig_req {
@@ -311,6 +312,13 @@ status_cb(evutil_socket_t fd, short what, void *arg)
 	status_update(arg);
 }
 
+/* Every HOUSEKEEPING_S: the counts of what was not logged line by line. */
+static void
+housekeeping_cb(evutil_socket_t fd, short what, void *arg)
+{
+	xfer_dst_tick(arg);
+}
+
 /*
  * TEST ONLY: $VFIOMIG_TEST_STATUS_MS, a faster STATUS tick, so that the
  * status line's walk over the sets meets the jobs' threads often
@@ -382,6 +390,9 @@ daemon_job_done_cb(evutil_socket_t fd, short what, void *arg)
 	event_free(j->done_arg);
 	pthread_join(j->thread, NULL);
 	daemon_job_log_end(j);
+	/* Its token used, an incoming set needs its listener no more. */
+	if (j->kind == XFER_DST && j->ds != NULL)
+		dset_set_listener(j->ds, NULL);
 	if (vfiomigd_req != NULL && vfiomigd_req->job == j)
 		mig_done(vfiomigd_req, j);
 	xfer_job_free(j);
@@ -449,7 +460,7 @@ daemon_cancel_all(struct daemon *dm)
 	TAILQ_FOREACH(j, &dm->jobs, entry)
 		xfer_job_cancel(j, "the daemon is shutting down");
 	pthread_mutex_unlock(&dm->jobs_lock);
-	xfer_dst_cancel_handshakes(dm);
+	xfer_dst_close_handshakes(dm);
 }
 
 /*
@@ -503,7 +514,6 @@ daemon_join_all(struct daemon *dm)
 {
 	struct xfer_job *j;
 
-	xfer_dst_wait_handshakes(dm);
 	for (;;) {
 		pthread_mutex_lock(&dm->jobs_lock);
 		if ((j = TAILQ_FIRST(&dm->jobs)) != NULL)
@@ -580,6 +590,7 @@ mig_new(struct daemon *dm, const struct opts *o)
 	if ((r->ds = daemon_find_set(dm, o->migrate)) == NULL)
 		die("--migrate: %s: no set named \"%s\"", o->config,
 		    o->migrate);
+	dset_ref(r->ds);
 	if (config_parse_hostport(o->to, &r->t.host, &r->t.port, &e) < 0)
 		die("--to: %s", e.msg);
 	r->t.token = xstrdup(o->token);
@@ -596,6 +607,7 @@ mig_free(struct mig_req *r)
 		return;
 	if (r->retry_ev != NULL)
 		event_free(r->retry_ev);
+	dset_unref(r->ds);
 	free(r->t.host);
 	free(r->t.port);
 	free(r->t.token);
@@ -657,7 +669,7 @@ reload_add(struct daemon *dm, const struct config *nc)
 		if (daemon_add_set(dm, ds, &e) < 0) {
 			log_warnx("reload: set %s not added: %s", cs->name,
 			    e.msg);
-			dset_free(ds);
+			dset_unref(ds);
 			continue;
 		}
 		log_info("reload: set %s added: %d device%s", cs->name,
@@ -808,6 +820,42 @@ daemon_open_sets(struct daemon *dm)
 	}
 }
 
+/*
+ * The fds the daemon may need: per device up to 4 (device, group,
+ * container or iommufd, data), the handshakes, the connections of a job
+ * per set (at most 64 each) and the control socket's clients; the soft
+ * limit is raised to the hard one, and a limit below the need is said.
+ */
+static void
+daemon_nofile(struct daemon *dm)
+{
+	const struct config_migration *mc = &dm->conf->migration;
+	struct rlimit rl;
+	uint64_t need = 64;
+	int i;
+
+	for (i = 0; i < dm->conf->nsets; i++)
+		need += 4 * dm->conf->sets[i].ndevices + 2 + 2 * 64;
+	need += mc->max_handshakes + 256;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_warn("setrlimit(RLIMIT_NOFILE, %llu)",
+			    (unsigned long long)rl.rlim_max);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+		log_warnx("RLIMIT_NOFILE is %llu; these sets, %d handshakes "
+		    "and the control socket may need %llu (LimitNOFILE=, "
+		    "vfiomigd(8))", (unsigned long long)rl.rlim_cur,
+		    mc->max_handshakes, (unsigned long long)need);
+	else
+		log_debug("RLIMIT_NOFILE %llu, about %llu needed",
+		    (unsigned long long)rl.rlim_cur, (unsigned long long)need);
+}
+
 static void
 daemon_init(struct daemon *dm)
 {
@@ -816,7 +864,7 @@ daemon_init(struct daemon *dm)
 	pthread_mutex_init(&dm->jobs_lock, NULL);
 	pthread_cond_init(&dm->cond, NULL);
 	TAILQ_INIT(&dm->jobs);
-	LIST_INIT(&dm->handshakes);
+	TAILQ_INIT(&dm->handshakes);
 	if (evthread_use_pthreads() < 0)
 		die("libevent: no pthreads support");
 	if ((dm->base = event_base_new()) == NULL)
@@ -845,9 +893,8 @@ daemon_free(struct daemon *dm)
 	int i;
 
 	for (i = 0; i < dm->nsets; i++)
-		dset_free(dm->sets[i]);
+		dset_unref(dm->sets[i]);
 	free(dm->sets);
-	daemon_free_dead(dm);
 	chan_creds_free(dm->creds);
 	config_free(dm->conf);
 	for (i = 0; i < vfiomigd_nconfs; i++)
@@ -875,10 +922,10 @@ daemon_open_ctl(struct daemon *dm, const struct opts *o, int fd)
 	    "control_socket)", e.msg);
 }
 
-static struct evconnlistener *
+static struct listener *
 daemon_listen(struct daemon *dm, int fd)
 {
-	struct evconnlistener *l;
+	struct listener *l;
 	struct err e = { 0, "" };
 
 	if (fd < 0 && dm->conf->migration.listen == NULL)
@@ -892,9 +939,9 @@ int
 main(int argc, char **argv)
 {
 	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
-	struct event *sigev[ARRAY_SIZE(sigs)], *status_tick;
-	struct timeval tick = { STATUS_PERIOD_S, 0 };
-	struct evconnlistener *l = NULL;
+	struct event *sigev[ARRAY_SIZE(sigs)], *status_tick, *hk;
+	struct timeval tick = { STATUS_PERIOD_S, 0 }, hkt = { HOUSEKEEPING_S, 0 };
+	struct listener *l = NULL;
 	struct listen_fds lf;
 	struct daemon dm;
 	struct opts o;
@@ -911,6 +958,7 @@ main(int argc, char **argv)
 		log_warnx("socket activation: $LISTEN_FDS unusable; "
 		    "binding our own sockets");
 	daemon_load(&dm, &o);
+	daemon_nofile(&dm);
 	log_info("vfiomigd %s: config %s, %d set%s%s", PACKAGE_VERSION,
 	    o.config, dm.conf->nsets, dm.conf->nsets != 1 ? "s" : "",
 	    notify_journal() ? "; logging to the journal" : "");
@@ -929,6 +977,10 @@ main(int argc, char **argv)
 		die("libevent: event_new failed");
 	status_tick_test(&tick);
 	evtimer_add(status_tick, &tick);
+	if ((hk = event_new(dm.base, -1, EV_PERSIST, housekeeping_cb,
+	    &dm)) == NULL)
+		die("libevent: event_new failed");
+	evtimer_add(hk, &hkt);
 	l = daemon_listen(&dm, lf.migration);
 	daemon_open_ctl(&dm, &o, lf.control);
 	status_update(&dm);
@@ -941,15 +993,16 @@ main(int argc, char **argv)
 	event_base_dispatch(dm.base);
 
 	notify_stopping();
-	if (l != NULL)
-		evconnlistener_free(l);
+	listener_free(l);
 	daemon_cancel_all(&dm);
 	daemon_join_all(&dm);
 	/* After the jobs: their threads post events until they end. */
 	ctl_close(&dm);
+	listen_extra_close();
 	for (i = 0; i < ARRAY_SIZE(sigs); i++)
 		event_free(sigev[i]);
 	event_free(status_tick);
+	event_free(hk);
 	event_free(vfiomigd_status_ev);
 	vfiomigd_status_ev = NULL;
 	mig_free(vfiomigd_req);

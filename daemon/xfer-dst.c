@@ -1,12 +1,16 @@
 /*
  * xfer-dst.c: the destination side of a migration between two daemons.
  *
- * Each accepted connection gets a handshake thread: TLS (chan_server, with
- * a timeout), the HELLO (at most FRAME_CTL_MAX bytes, checked), the set by
- * name, the token, the device list, all before anything touches a device.
- * A refused connection gets a HELLO_REPLY that says why; one that fails
- * TLS or sends garbage is dropped; both with a log line.  Accepted
- * connections of one job id are gathered into a destination job.
+ * Each accepted connection goes through its handshake on the event loop,
+ * without a thread: TLS (chan_server_start, stepped as the socket allows),
+ * the HELLO (at most FRAME_CTL_MAX bytes, checked), the set by name, the
+ * token, the device list, all before anything touches a device, within
+ * migration.handshake_timeout_ms; the unauthenticated connections are
+ * capped (per daemon, per address; the oldest gives way).  A refused
+ * connection gets a HELLO_REPLY that says why; one that fails TLS or sends
+ * garbage is dropped; both logged (a bounded number of lines).  Accepted
+ * connections of one job id are gathered into a destination job, whose
+ * thread does the rest.
  *
  * The job's thread waits for all of them, moves the set to RESUMING and
  * replies HELLO_REPLY accepted on each; then one receiver per connection
@@ -29,11 +33,14 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
+
+#include <event2/event.h>
 
 #include "control.h"
 #include "daemon.h"
@@ -43,13 +50,18 @@
 #include "xfer.h"
 
 #define DST_CLOSE_WAIT_MS 5000	/* after COMMITTED: the source closes */
+#define DST_REFUSE_MS	100	/* a refusal, sent from the event loop */
 
-/* A handshake in progress (the daemon's list, under dm->jobs_lock). */
+/* A connection in its handshake (the daemon's list: the loop's). */
 struct xfer_hs {
 	struct daemon		*dm;
-	int			 fd;	/* ours; the chan has a dup of it */
-	char			 peer[64];
-	LIST_ENTRY(xfer_hs)	 entry;
+	struct xfer_conn	*c;
+	struct event		*ev;		/* the socket */
+	struct event		*timer;		/* the deadline */
+	bool			 tls_done;
+	char			 peer[64];	/* "192.0.2.1:51234" */
+	char			 addr[64];	/* "192.0.2.1": its cap */
+	TAILQ_ENTRY(xfer_hs)	 entry;		/* the oldest first */
 };
 
 struct dst_dev {
@@ -104,7 +116,7 @@ dst_refuse(struct xfer_conn *c, int error, const char *msg)
 	r.has_error = true;
 	r.error = error < 0 ? -error : error;
 	r.message = (char *)msg;
-	xfer_conn_send_msg(c, FRAME_HELLO_REPLY, &r.base, XFER_ABORT_MS, NULL);
+	xfer_conn_send_msg(c, FRAME_HELLO_REPLY, &r.base, DST_REFUSE_MS, NULL);
 	xfer_conn_free(c, true);
 }
 
@@ -295,40 +307,80 @@ out:
 	return rc;
 }
 
-/* ---- The handshake thread. ---- */
+/*
+ * ---- Handshakes, on the event loop. ----
+ * A connection costs nothing but its fd, a TLS session and its HELLO
+ * buffer until its HELLO is through: no thread.  At most
+ * migration.max_handshakes of them, migration.max_handshakes_per_peer from
+ * one address; at a cap the oldest gives way to the newest (a flood cannot
+ * keep a real source out), and every one has migration.handshake_timeout_ms
+ * from its accept.  What is dropped or refused is logged, 10 lines per 10 s
+ * at most, and counted (xfer_dst_tick()).
+ */
 
-static int
-dst_read_hello(struct xfer_conn *c, Vfiomig__Peer__Hello **h, bool *garbage,
-    struct err *e)
+#define HS_LOG_MAX	10
+#define HS_LOG_WINDOW_S	10
+
+static void dst_hs_cb(evutil_socket_t, short, void *);
+
+static void
+dst_hs_log(struct daemon *dm, bool refused, const char *peer,
+    const char *why)
 {
-	struct frame f;
-	int rc;
+	if (!log_rate_ok(&dm->hs_log, HS_LOG_MAX, HS_LOG_WINDOW_S))
+		return;
+	log_warnx("incoming from %s: %s: %s", peer, refused ? "refused" :
+	    "dropped", why);
+}
 
-	*garbage = true;
-	if ((rc = xfer_conn_recv(c, &f, XFER_HANDSHAKE_MS, e)) < 0)
-		return rc;
-	*garbage = false;
-	return frame_unpack_hello(f.payload, f.h.len, h, e);
+/* @c (and its socket) closed too, unless NULL: handed to a job. */
+static void
+dst_hs_free(struct xfer_hs *hs)
+{
+	struct daemon *dm = hs->dm;
+
+	TAILQ_REMOVE(&dm->handshakes, hs, entry);
+	dm->nhandshakes--;
+	event_free(hs->ev);
+	event_free(hs->timer);
+	xfer_conn_free(hs->c, false);
+	free(hs);
 }
 
 static void
-dst_handshake(struct xfer_hs *hs, struct chan *ch)
+dst_hs_drop(struct xfer_hs *hs, const char *why)
 {
-	struct xfer_conn *c = xfer_conn_new(ch, 0, FRAME_ROLE_DST);
+	hs->dm->hs_dropped++;
+	dst_hs_log(hs->dm, false, hs->peer, why);
+	dst_hs_free(hs);
+}
+
+/* Waits for @events (POLLIN, POLLOUT) on the socket. */
+static void
+dst_hs_arm(struct xfer_hs *hs, short events)
+{
+	short what = events == POLLOUT ? EV_WRITE : EV_READ;
+
+	event_del(hs->ev);
+	event_assign(hs->ev, hs->dm->base, chan_fd(hs->c->ch), what,
+	    dst_hs_cb, hs);
+	event_add(hs->ev, NULL);
+}
+
+/* The HELLO: a job's connection (taken by the job), or a refusal. */
+static void
+dst_hs_hello(struct xfer_hs *hs, const struct frame *f)
+{
+	struct xfer_conn *c = hs->c;
 	Vfiomig__Peer__Hello *h = NULL;
 	struct err e = { 0, "" };
 	struct dset *ds;
 	uint64_t id;
 	uint32_t idx, count;
-	bool garbage;
 	int rc;
 
-	if ((rc = dst_read_hello(c, &h, &garbage, &e)) < 0 && garbage) {
-		log_warnx("incoming from %s: dropped: %s", hs->peer, e.msg);
-		xfer_conn_free(c, false);
-		return;
-	}
-	if (rc == 0 && (rc = dst_check(hs->dm, h, &ds, &e)) == 0) {
+	if ((rc = frame_unpack_hello(f->payload, f->h.len, &h, &e)) == 0 &&
+	    (rc = dst_check(hs->dm, h, &ds, &e)) == 0) {
 		id = h->job_id;
 		idx = h->conn_index;
 		count = h->conn_count;
@@ -337,107 +389,162 @@ dst_handshake(struct xfer_hs *hs, struct chan *ch)
 			    ", connection %" PRIu32 " of %" PRIu32 ": "
 			    "authenticated", hs->peer, ds->name, id, idx,
 			    count);
+			hs->c = NULL;
+			dst_hs_free(hs);
 			return;
 		}
 	}
-	log_warnx("incoming from %s: refused: %s", hs->peer, e.msg);
+	hs->dm->hs_refused++;
+	dst_hs_log(hs->dm, true, hs->peer, e.msg);
 	if (h != NULL)
 		vfiomig__peer__hello__free_unpacked(h, NULL);
+	hs->c = NULL;
+	dst_hs_free(hs);
 	dst_refuse(c, rc, e.msg);
 }
 
-static void *
-dst_hs_main(void *arg)
+/* As far as the socket allows: TLS, then the HELLO frame. */
+static void
+dst_hs_step(struct xfer_hs *hs)
+{
+	struct err e = { 0, "" };
+	struct frame f;
+	short events;
+	int rc;
+
+	if (!hs->tls_done) {
+		rc = chan_handshake_step(hs->c->ch, &events, &e);
+		if (rc == -EAGAIN) {
+			dst_hs_arm(hs, events);
+			return;
+		}
+		if (rc < 0) {
+			dst_hs_drop(hs, e.msg);
+			return;
+		}
+		hs->tls_done = true;
+	}
+	if ((rc = xfer_conn_recv_nowait(hs->c, &f, &e)) == 0)
+		dst_hs_arm(hs, POLLIN);
+	else if (rc < 0)
+		dst_hs_drop(hs, e.msg);
+	else
+		dst_hs_hello(hs, &f);
+}
+
+static void
+dst_hs_cb(evutil_socket_t fd, short what, void *arg)
+{
+	dst_hs_step(arg);
+}
+
+static void
+dst_hs_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct xfer_hs *hs = arg;
-	struct daemon *dm = hs->dm;
-	struct err e = { 0, "" };
-	struct chan *ch;
-	int fd;
+	char why[96];
 
-	if ((fd = fcntl(hs->fd, F_DUPFD_CLOEXEC, 0)) < 0)
-		log_warn("incoming from %s: dropped: dup", hs->peer);
-	else if (chan_server(fd, dm->creds, XFER_HANDSHAKE_MS, &ch, &e) < 0)
-		log_warnx("incoming from %s: dropped: %s", hs->peer, e.msg);
-	else
-		dst_handshake(hs, ch);
-	pthread_mutex_lock(&dm->jobs_lock);
-	LIST_REMOVE(hs, entry);
-	close(hs->fd);
-	dm->nhandshakes--;
-	pthread_cond_broadcast(&dm->cond);
-	pthread_mutex_unlock(&dm->jobs_lock);
-	free(hs);
-	return NULL;
+	snprintf(why, sizeof why, "no %s within %u ms", hs->tls_done ?
+	    "HELLO" : "TLS handshake",
+	    hs->dm->conf->migration.handshake_timeout_ms);
+	hs->dm->hs_timeouts++;
+	dst_hs_drop(hs, why);
+}
+
+/* "192.0.2.1:4444" -> "192.0.2.1", "[::1]:4444" -> "[::1]". */
+static void
+dst_hs_addr(const char *peer, char *buf, size_t len)
+{
+	const char *colon = strrchr(peer, ':');
+
+	snprintf(buf, len, "%.*s", colon != NULL ? (int)(colon - peer) :
+	    (int)strlen(peer), peer);
+}
+
+/* Room for one more: the oldest of @addr, or the oldest of all, goes. */
+static void
+dst_hs_make_room(struct daemon *dm, const char *addr)
+{
+	const struct config_migration *mc = &dm->conf->migration;
+	struct xfer_hs *hs, *first = NULL;
+	int n = 0;
+
+	TAILQ_FOREACH(hs, &dm->handshakes, entry) {
+		if (strcmp(hs->addr, addr) != 0)
+			continue;
+		if (first == NULL)
+			first = hs;
+		n++;
+	}
+	if (n < mc->max_handshakes_per_peer)
+		first = dm->nhandshakes < mc->max_handshakes ? NULL :
+		    TAILQ_FIRST(&dm->handshakes);
+	if (first == NULL)
+		return;
+	dm->hs_evicted++;
+	dst_hs_log(dm, false, first->peer, "unauthenticated connections at "
+	    "their cap: the oldest gives way");
+	dst_hs_free(first);
 }
 
 void
 xfer_dst_accept(struct daemon *dm, int fd, const char *peer)
 {
-	struct xfer_hs *hs = xcalloc(1, sizeof *hs);
-	pthread_attr_t attr;
-	pthread_t t;
-	int rc;
+	struct err e = { 0, "" };
+	struct timeval tv;
+	struct xfer_hs *hs;
+	struct chan *ch;
+	uint32_t ms = dm->conf->migration.handshake_timeout_ms;
 
-	hs->dm = dm;
-	hs->fd = fd;
-	snprintf(hs->peer, sizeof hs->peer, "%s", peer);
-	pthread_mutex_lock(&dm->jobs_lock);
-	if (dm->stopping) {
-		pthread_mutex_unlock(&dm->jobs_lock);
+	if (daemon_stopping(dm)) {
 		close(fd);
+		return;
+	}
+	hs = xcalloc(1, sizeof *hs);
+	dst_hs_addr(peer, hs->addr, sizeof hs->addr);
+	dst_hs_make_room(dm, hs->addr);
+	if (chan_server_start(fd, dm->creds, &ch, &e) < 0) {
+		dm->hs_dropped++;
+		dst_hs_log(dm, false, peer, e.msg);
 		free(hs);
 		return;
 	}
-	LIST_INSERT_HEAD(&dm->handshakes, hs, entry);
+	hs->dm = dm;
+	hs->c = xfer_conn_new(ch, 0, FRAME_ROLE_DST);
+	snprintf(hs->peer, sizeof hs->peer, "%s", peer);
+	hs->ev = event_new(dm->base, chan_fd(ch), EV_READ, dst_hs_cb, hs);
+	hs->timer = evtimer_new(dm->base, dst_hs_timeout_cb, hs);
+	if (hs->ev == NULL || hs->timer == NULL)
+		fatalx("libevent: event_new");
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(hs->timer, &tv);
+	TAILQ_INSERT_TAIL(&dm->handshakes, hs, entry);
 	dm->nhandshakes++;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	rc = pthread_create(&t, &attr, dst_hs_main, hs);
-	pthread_attr_destroy(&attr);
-	if (rc != 0) {
-		LIST_REMOVE(hs, entry);
-		dm->nhandshakes--;
-	}
-	pthread_mutex_unlock(&dm->jobs_lock);
-	if (rc != 0) {
-		log_warnx("incoming from %s: dropped: thread: %s", peer,
-		    strerror(rc));
-		close(fd);
-		free(hs);
-	}
+	dst_hs_step(hs);
 }
 
 void
-xfer_dst_cancel_handshakes(struct daemon *dm)
+xfer_dst_tick(struct daemon *dm)
+{
+	uint64_t held = log_rate_flush(&dm->hs_log);
+
+	if (held > 0)
+		log_warnx("incoming: %" PRIu64 " more connections refused or "
+		    "dropped, not logged one by one (since the start: %" PRIu64
+		    " refused, %" PRIu64 " dropped, %" PRIu64 " timed out, %"
+		    PRIu64 " gave way at the caps; %d in handshake now)", held,
+		    dm->hs_refused, dm->hs_dropped, dm->hs_timeouts,
+		    dm->hs_evicted, dm->nhandshakes);
+}
+
+void
+xfer_dst_close_handshakes(struct daemon *dm)
 {
 	struct xfer_hs *hs;
 
-	pthread_mutex_lock(&dm->jobs_lock);
-	LIST_FOREACH(hs, &dm->handshakes, entry)
-		shutdown(hs->fd, SHUT_RDWR);
-	pthread_mutex_unlock(&dm->jobs_lock);
-}
-
-void
-xfer_dst_wait_handshakes(struct daemon *dm)
-{
-	struct timespec ts;
-	int waited = 0;
-
-	pthread_mutex_lock(&dm->jobs_lock);
-	while (dm->nhandshakes > 0) {
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 10;
-		if (pthread_cond_timedwait(&dm->cond, &dm->jobs_lock, &ts) ==
-		    ETIMEDOUT) {
-			waited += 10;
-			log_warnx("shutdown: still waiting after %d s for %d "
-			    "incoming handshake%s", waited, dm->nhandshakes,
-			    dm->nhandshakes != 1 ? "s" : "");
-		}
-	}
-	pthread_mutex_unlock(&dm->jobs_lock);
+	while ((hs = TAILQ_FIRST(&dm->handshakes)) != NULL)
+		dst_hs_free(hs);
 }
 
 /* ---- Receivers. ---- */

@@ -194,6 +194,36 @@ xfer_conn_recv(struct xfer_conn *c, struct frame *f, int timeout_ms,
 	}
 }
 
+int
+xfer_conn_recv_nowait(struct xfer_conn *c, struct frame *f, struct err *e)
+{
+	void *p;
+	size_t want;
+	ssize_t n;
+	int rc;
+
+	for (;;) {
+		want = frame_reader_want(&c->rd, &p);
+		if (want == 0)
+			return frame_reader_put(&c->rd, 0, f, e);
+		n = chan_recv_nowait(c->ch, p, want);
+		if (n == -EAGAIN)
+			return 0;
+		if (n == 0)
+			return err_set(e, ECONNRESET, "peer %s conn %u: "
+			    "closed by the peer", c->peer, c->index);
+		if (n < 0)
+			return err_set(e, -n, "peer %s conn %u: %s", c->peer,
+			    c->index, *chan_recv_error(c->ch) ?
+			    chan_recv_error(c->ch) : strerror(-n));
+		if ((rc = frame_reader_put(&c->rd, n, f, e)) < 0)
+			return err_prefix(e, "peer %s conn %u", c->peer,
+			    c->index);
+		if (rc == 1)
+			return 1;
+	}
+}
+
 /* Jobs. */
 
 struct xfer_job *
@@ -204,7 +234,7 @@ xfer_job_new(enum xfer_kind kind, struct daemon *dm, struct dset *ds)
 
 	j->kind = kind;
 	j->dm = dm;
-	j->ds = ds;
+	j->ds = ds != NULL ? dset_ref(ds) : NULL;
 	pthread_mutex_init(&j->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -312,6 +342,7 @@ xfer_job_join(struct xfer_job *j)
 void
 xfer_job_free(struct xfer_job *j)
 {
+	dset_unref(j->ds);
 	pthread_cond_destroy(&j->cond);
 	pthread_mutex_destroy(&j->lock);
 	free(j);

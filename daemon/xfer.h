@@ -27,7 +27,7 @@ struct daemon;
 struct dset;
 
 #define XFER_CONNECT_MS		10000	/* TCP connect, per connection */
-#define XFER_HANDSHAKE_MS	10000	/* TLS handshake and HELLO */
+#define XFER_HANDSHAKE_MS	10000	/* the source: TLS and HELLO_REPLY */
 #define XFER_GROUP_MS		30000	/* all connections of a job arrive */
 #define XFER_PROGRESS_MS	10000	/* no progress from the peer: give up */
 #define XFER_COMMIT_MS		30000	/* last DEV_END sent -> COMMITTED */
@@ -67,6 +67,9 @@ void xfer_conn_send_abort(struct xfer_conn *c, int error, const char *msg);
  * An orderly end from the peer is -ECONNRESET, "connection closed".
  */
 int xfer_conn_recv(struct xfer_conn *c, struct frame *f, int timeout_ms,
+	    struct err *e);
+/* The same without waiting (the event loop): 1 a frame, 0 not yet, -errno. */
+int xfer_conn_recv_nowait(struct xfer_conn *c, struct frame *f,
 	    struct err *e);
 
 enum xfer_kind { XFER_SRC, XFER_DST };
@@ -233,11 +236,16 @@ int xfer_src_switchover(struct xfer_job *j, struct err *e);
 int xfer_src_cancel(struct xfer_job *j, struct err *e);
 
 /* xfer-dst.c */
-/* Takes an accepted connection (fd) and runs its handshake in a thread. */
+/*
+ * The event loop's thread only.  Takes an accepted connection (fd) and
+ * runs its handshake on the loop; the unauthenticated connections are
+ * capped (migration.max_handshakes, .max_handshakes_per_peer: the oldest
+ * gives way) and timed (.handshake_timeout_ms).
+ */
 void xfer_dst_accept(struct daemon *dm, int fd, const char *peer);
-/* Shuts down every handshake in progress (daemon exit). */
-void xfer_dst_cancel_handshakes(struct daemon *dm);
-/* Waits until no handshake thread is left. */
-void xfer_dst_wait_handshakes(struct daemon *dm);
+/* Every 10 s: what was dropped without a line of its own is counted. */
+void xfer_dst_tick(struct daemon *dm);
+/* Closes every connection still in its handshake (daemon exit). */
+void xfer_dst_close_handshakes(struct daemon *dm);
 
 #endif

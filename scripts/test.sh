@@ -3,12 +3,13 @@
 # UndefinedBehaviorSanitizer and -Werror, runs every test (`make check`,
 # the real-kernel guest tests among them), the integration tests again
 # with the daemons under valgrind, the concurrent tests under
-# ThreadSanitizer, then `make distcheck`.
+# ThreadSanitizer, the fuzzers briefly, then `make distcheck`.
 # Ends with the line "N passed, N failed" (test programs).
 #   VFIOMIG_SKIP_DISTCHECK=1  skip distcheck
 #   VFIOMIG_SKIP_VM=1         skip the real-kernel guest tests
 #   VFIOMIG_SKIP_VALGRIND=1   skip the integration tests under valgrind
 #   VFIOMIG_SKIP_TSAN=1       skip the concurrent tests under ThreadSanitizer
+#   VFIOMIG_SKIP_FUZZ=1       skip the fuzzers (VFIOMIG_FUZZ_SECONDS: 15 each)
 #   VFIOMIG_VM_CACHE=DIR      where the guest is cached (default below, so
 #                             that every clone on this machine reuses it)
 set -u
@@ -106,6 +107,20 @@ if [ "$rc" -eq 0 ] && [ "${VFIOMIG_SKIP_TSAN:-0}" != 1 ]; then
 		    env VFIOMIG_SRCDIR="$top" ./tests/unit/test_ctl
 	else
 		echo "test.sh: the ThreadSanitizer build failed"
+		fail=$((fail + 1)); rc=1
+	fi
+fi
+# The fuzzers (tests/fuzz): the inputs that once crashed replayed, then
+# each harness briefly (scripts/fuzz.sh; clang, ASan, UBSan).
+if [ "$rc" -eq 0 ] && [ "${VFIOMIG_SKIP_FUZZ:-0}" != 1 ]; then
+	echo "test.sh: fuzzers, ${VFIOMIG_FUZZ_SECONDS:-15} s each"
+	if "$top/scripts/fuzz.sh" "${VFIOMIG_FUZZ_SECONDS:-15}" \
+	    >"$top/build-fuzz.log" 2>&1; then
+		grep '^fuzz.sh: ' "$top/build-fuzz.log"
+		pass=$((pass + 1))
+	else
+		tail -n 40 "$top/build-fuzz.log"
+		echo "test.sh: fuzzers FAILED (see $top/build-fuzz.log)"
 		fail=$((fail + 1)); rc=1
 	fi
 fi
