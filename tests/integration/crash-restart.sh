@@ -237,6 +237,8 @@ note "stop-copy crash: source recovered, vm2 RUNNING with its digests; \
 destination reset"
 
 # ---- 3. D killed while loading (vm1). ----
+# vm1's token served the failed job of 1: D takes the next once prepared.
+prepare d "$TOKEN" vm1
 ctl m3 -s "$T/s.sock" migrate vm1 --to "127.0.0.1:$dport" --token "$TOKEN" \
     --bandwidth "$bw" --manual-switchover
 ctl_rc_is m3 0
@@ -303,8 +305,9 @@ wait_log d 'incoming vm3: job [0-9a-f]+: committed in [0-9.]+ ms, every device R
 note "crash after DEV_END: source devices stay STOP (set failed); the \
 destination committed"
 
-# ---- 5. Retries succeed. ----
+# ---- 5. Retries succeed (each set prepared again: its token was used). ----
 for v in vm1 vm2; do
+	prepare d "$TOKEN" "$v"
 	ctl r$v -s "$T/s.sock" migrate "$v" --to "127.0.0.1:$dport" \
 	    --token "$TOKEN" --wait
 	ctl_rc_is r$v 0
@@ -335,7 +338,10 @@ mkconf "$T/n.json" n 4 "127.0.0.1:$nport"
 mkconf "$T/d2.json" d2 5 "127.0.0.1:$dport"
 start_sup d2 "$T/d2.json"
 start_ctl_daemon n "$T/n.sock" "$T/n.json"
-render onvm1 "$T/o.json"
+# The origin's vm1 left (to S) and stays fenced in o.state: this origin
+# is another host with the same configuration, so its own state directory.
+sed "s#$T/o.state#$T/on.state#" "$T/o.json" >"$T/on.json"
+render onvm1 "$T/on.json"
 start_daemon onvm1 --config "$T/onvm1.run.json" --migrate vm1 \
     --to "127.0.0.1:$nport" --token "$TOKEN" --exit-after
 reap_clean onvm1 120 0

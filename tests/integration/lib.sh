@@ -326,12 +326,12 @@ migrate() {
 	    --to "127.0.0.1:$mg_port" --token "$TOKEN" --exit-after "$@"
 }
 
-# prepare NAME [TOKEN]: `vfiomigctl incoming vm1` on daemon NAME's control
-# socket: a token admits one incoming job, so a destination that served
+# prepare NAME [TOKEN [SET]]: `vfiomigctl incoming SET` (vm1 by default)
+# on daemon NAME's control socket: a token admits one incoming job, so a destination that served
 # one (committed or failed) takes the next only once prepared again.
 prepare() {
 	pr_ctl=${VFIOMIGCTL:-$PWD/cli/vfiomigctl}
-	"$pr_ctl" -s "$T/$1.sock" incoming vm1 --token "${2:-$TOKEN}" \
+	"$pr_ctl" -s "$T/$1.sock" incoming "${3:-vm1}" --token "${2:-$TOKEN}" \
 	    >"$T/$1.prepare" 2>&1 ||
 	    fail "$1: vfiomigctl incoming: $(cat "$T/$1.prepare")"
 }

@@ -27,6 +27,10 @@ command -v jq >/dev/null || { echo "check-systemd.sh: SKIP: no jq"; exit 77; }
 vm_check_start prepare.sh daemon/vfiomigd cli/vfiomigctl \
     units/vfiomigd.service
 vm_check_pki
+# About 130 s alone; under `make -j2 check` the TCG guest shares two
+# cores with the other tests and took over 300 s once: 900 s before a
+# guest counts as hung.
 VFIOMIG_BUILDDIR=$bdir VFIOMIG_VM_INIT=systemd \
+    VFIOMIG_VM_TIMEOUT=${VFIOMIG_VM_TIMEOUT:-900} \
     VFIOMIG_VM_NDEV=${VFIOMIG_VM_NDEV:-1} \
     "$vm_srcdir/run-guest.sh" "$vm_srcdir/guest-systemd-test.sh"
