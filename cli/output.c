@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "conf.h"
 #include "output.h"
 #include "util.h"
 
@@ -552,10 +553,34 @@ output_text_figures(FILE *f, const Vfiomig__V1__MigrationInfo *mi)
 		fprintf(f, "%s", output_ms((double)mi->downtime_ms, b, sizeof b));
 	else
 		fprintf(f, "-");
-	if (mi->has_expected_downtime_ms)
-		fprintf(f, " (expected %s)", output_ms(
+	if (mi->has_predicted_downtime_ms)
+		fprintf(f, " (predicted %s", output_ms(
+		    (double)mi->predicted_downtime_ms, b, sizeof b));
+	else if (mi->has_expected_downtime_ms)
+		fprintf(f, " (expected %s", output_ms(
 		    (double)mi->expected_downtime_ms, b, sizeof b));
+	if (mi->has_downtime_limit_ms)
+		fprintf(f, "%s limit %s", mi->has_predicted_downtime_ms ||
+		    mi->has_expected_downtime_ms ? "," : " (",
+		    output_ms((double)mi->downtime_limit_ms, b, sizeof b));
+	if (mi->has_predicted_downtime_ms || mi->has_expected_downtime_ms ||
+	    mi->has_downtime_limit_ms)
+		fputc(')', f);
 	fputc('\n', f);
+	if (mi->has_predicted_stopcopy_bytes || mi->has_dirty_rate)
+		fprintf(f, "%-14s%s to move stopped, the devices dirty %s\n",
+		    "prediction:", fmt_bytes(mi->predicted_stopcopy_bytes, a,
+		    sizeof a), output_rate(mi->dirty_rate, b, sizeof b));
+	if (mi->has_precopy_timeout_action) {
+		fprintf(f, "%-14s%" PRIu32 " iterations", "policy:",
+		    mi->max_iterations);
+		if (mi->precopy_timeout_ms > 0)
+			fprintf(f, " or %s", output_ms(
+			    (double)mi->precopy_timeout_ms, b, sizeof b));
+		fprintf(f, ", then %s%s\n", mig_action_name(
+		    (enum mig_action)mi->precopy_timeout_action),
+		    mi->stalled ? " (stalled: waits for the operator)" : "");
+	}
 	if (mi->has_total_ms)
 		fprintf(f, "%-14s%s\n", "total time:", output_ms(
 		    (double)mi->total_ms, b, sizeof b));
@@ -565,7 +590,7 @@ static void
 output_text_devprogress(FILE *f, const Vfiomig__V1__MigrationInfo *mi)
 {
 	const Vfiomig__V1__DeviceProgress *d;
-	char a[32], b[32], c[32], e[32], g[32];
+	char a[32], b[32], c[32], e[32], g[32], h[32];
 	size_t i;
 	int w = 6;
 
@@ -574,18 +599,19 @@ output_text_devprogress(FILE *f, const Vfiomig__V1__MigrationInfo *mi)
 	for (i = 0; i < mi->n_devices; i++)
 		if ((int)strlen(mi->devices[i]->name) > w)
 			w = (int)strlen(mi->devices[i]->name);
-	fprintf(f, "devices:\n  %-*s  %-12s  %10s  %10s  %10s  %10s  %s\n", w,
-	    "DEVICE", "STATE", "MOVED", "INITIAL", "DIRTY", "STOPCOPY",
-	    "DIGEST");
+	fprintf(f, "devices:\n  %-*s  %-12s  %10s  %10s  %10s  %10s  %12s  "
+	    "%s\n", w, "DEVICE", "STATE", "MOVED", "INITIAL", "DIRTY",
+	    "STOPCOPY", "DIRTY RATE", "DIGEST");
 	for (i = 0; i < mi->n_devices; i++) {
 		d = mi->devices[i];
-		fprintf(f, "  %-*s  %-12s  %10s  %10s  %10s  %10s  %s\n", w,
-		    d->name, d->state_name != NULL ? d->state_name : "-",
+		fprintf(f, "  %-*s  %-12s  %10s  %10s  %10s  %10s  %12s  %s\n",
+		    w, d->name, d->state_name != NULL ? d->state_name : "-",
 		    fmt_bytes(d->bytes_moved, a, sizeof a),
 		    fmt_bytes(d->initial_bytes, b, sizeof b),
 		    fmt_bytes(d->dirty_bytes, c, sizeof c),
 		    fmt_bytes(d->stopcopy_estimate, e, sizeof e),
-		    output_digest(d->sim, g, sizeof g));
+		    d->has_dirty_rate ? output_rate(d->dirty_rate, h,
+		    sizeof h) : "-", output_digest(d->sim, g, sizeof g));
 	}
 }
 

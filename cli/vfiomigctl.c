@@ -937,8 +937,68 @@ static const struct option migrate_opts[] = {
 	{ "bandwidth", required_argument, NULL, 'b' },
 	{ "manual-switchover", no_argument, NULL, 'm' },
 	{ "wait", no_argument, NULL, 'w' },
+	{ "precopy-timeout", required_argument, NULL, 'o' },
+	{ "on-timeout", required_argument, NULL, 'a' },
 	{ NULL, 0, NULL, 0 }
 };
+
+/*
+ * The tunables migrate and tune share: --max-iterations, --downtime-ms,
+ * --precopy-timeout, --on-timeout, --bandwidth.  Into the has_ and value
+ * fields given; 0 if @ch is none of them, -1 done, else an exit code.
+ */
+struct ctl_params {
+	protobuf_c_boolean	*has_it, *has_dt, *has_tmo, *has_act, *has_bw;
+	uint32_t		*it, *dt, *tmo;
+	int			*act;
+	uint64_t		*bw;
+};
+
+static int
+ctl_params_opt(struct ctl *ctl, const struct ctl_params *p, int ch,
+    const char *val)
+{
+	int r = 0, a;
+
+	switch (ch) {
+	case 'i':
+		r = ctl_parse_u32(val, 10, p->it);
+		if (r == 0 && (*p->it < 1 || *p->it > 1000))
+			return ctl_bad(ctl, "--max-iterations: 1 to 1000");
+		*p->has_it = 1;
+		break;
+	case 'D':
+		r = ctl_parse_u32(val, 10, p->dt);
+		if (r == 0 && (*p->dt < 1 || *p->dt > 60000))
+			return ctl_bad(ctl, "--downtime-ms: 1 to 60000");
+		*p->has_dt = 1;
+		break;
+	case 'o':
+		r = ctl_parse_u32(val, 10, p->tmo);
+		if (r == 0 && *p->tmo > 86400000)
+			return ctl_bad(ctl, "--precopy-timeout: 0 (none) to "
+			    "86400000 ms");
+		*p->has_tmo = 1;
+		break;
+	case 'a':
+		if ((a = mig_action_parse(val)) < 0)
+			return ctl_bad(ctl, "--on-timeout: \"%s\" is not "
+			    "abort, switchover or wait", val);
+		*p->act = a;
+		*p->has_act = 1;
+		break;
+	case 'b':
+		r = ctl_parse_size(val, p->bw);
+		*p->has_bw = 1;
+		break;
+	default:
+		return 0;
+	}
+	if (r < 0)
+		return ctl_bad(ctl, "--%s: bad value \"%s\"", ctl->optname,
+		    val);
+	return -1;
+}
 
 struct ctl_migrate_args {
 	const char			*to;
@@ -952,8 +1012,17 @@ ctl_migrate_opt(struct ctl *ctl, void *arg, int ch, const char *val)
 {
 	struct ctl_migrate_args *a = arg;
 	Vfiomig__V1__MigrateOptions *o = &a->opts;
+	const struct ctl_params p = {
+		&o->has_max_iterations, &o->has_downtime_limit_ms,
+		&o->has_precopy_timeout_ms, &o->has_precopy_timeout_action,
+		&o->has_bandwidth_limit, &o->max_iterations,
+		&o->downtime_limit_ms, &o->precopy_timeout_ms,
+		(int *)&o->precopy_timeout_action, &o->bandwidth_limit
+	};
 	int r = 0;
 
+	if ((r = ctl_params_opt(ctl, &p, ch, val)) != 0)
+		return r;
 	switch (ch) {
 	case 'T':
 		a->to = val;
@@ -969,23 +1038,11 @@ ctl_migrate_opt(struct ctl *ctl, void *arg, int ch, const char *val)
 		o->switchover =
 		    VFIOMIG__V1__SWITCHOVER_MODE__SWITCHOVER_MODE_MANUAL;
 		break;
-	case 'i':
-		r = ctl_parse_u32(val, 10, &o->max_iterations);
-		o->has_max_iterations = 1;
-		break;
-	case 'D':
-		r = ctl_parse_u32(val, 10, &o->downtime_limit_ms);
-		o->has_downtime_limit_ms = 1;
-		break;
 	case 'c':
 		r = ctl_parse_u32(val, 10, &o->connections);
 		if (r == 0 && (o->connections < 1 || o->connections > 64))
 			return ctl_bad(ctl, "--connections: 1 to 64");
 		o->has_connections = 1;
-		break;
-	case 'b':
-		r = ctl_parse_size(val, &o->bandwidth_limit);
-		o->has_bandwidth_limit = 1;
 		break;
 	}
 	if (r < 0)
@@ -1240,6 +1297,55 @@ out:
 	return rc;
 }
 
+/* ---- tune ---- */
+
+static const struct option tune_opts[] = {
+	{ "max-iterations", required_argument, NULL, 'i' },
+	{ "downtime-ms", required_argument, NULL, 'D' },
+	{ "bandwidth", required_argument, NULL, 'b' },
+	{ "precopy-timeout", required_argument, NULL, 'o' },
+	{ "on-timeout", required_argument, NULL, 'a' },
+	{ NULL, 0, NULL, 0 }
+};
+
+static int
+ctl_tune_opt(struct ctl *ctl, Vfiomig__V1__SetParametersRequest *sp, int ch,
+    const char *val)
+{
+	const struct ctl_params p = {
+		&sp->has_max_iterations, &sp->has_downtime_limit_ms,
+		&sp->has_precopy_timeout_ms, &sp->has_precopy_timeout_action,
+		&sp->has_bandwidth_limit, &sp->max_iterations,
+		&sp->downtime_limit_ms, &sp->precopy_timeout_ms,
+		(int *)&sp->precopy_timeout_action, &sp->bandwidth_limit
+	};
+
+	return ctl_params_opt(ctl, &p, ch, val);
+}
+
+/* SetParameters: a running outgoing migration's limits, changed live. */
+static int
+cmd_tune(struct ctl *ctl, int argc, char **argv)
+{
+	Vfiomig__V1__SetParametersRequest sp =
+	    VFIOMIG__V1__SET_PARAMETERS_REQUEST__INIT;
+	int rc;
+
+	if ((rc = cmd_getopt(ctl, &argc, &argv, &sp)) >= 0)
+		return rc;
+	if (!sp.has_max_iterations && !sp.has_downtime_limit_ms &&
+	    !sp.has_precopy_timeout_ms && !sp.has_precopy_timeout_action &&
+	    !sp.has_bandwidth_limit)
+		return ctl_bad(ctl, "nothing to change: give --downtime-ms, "
+		    "--bandwidth, --max-iterations, --precopy-timeout or "
+		    "--on-timeout");
+	sp.set = argv[0];
+	if ((rc = ctl_call(ctl, VFIOMIG__V1__REQUEST__BODY_SET_PARAMETERS, &sp,
+	    NULL, 0)) != EXIT_OK)
+		return rc;
+	return ctl_done(ctl, "set %s: migration tuned", argv[0]);
+}
+
 /* ---- switchover, cancel, info ---- */
 
 static int
@@ -1280,12 +1386,13 @@ cmd_info(struct ctl *ctl, int argc, char **argv)
 static const struct option wait_opts[] = {
 	{ "drained", no_argument, NULL, 'd' },
 	{ "done", no_argument, NULL, 'D' },
+	{ "stalled", no_argument, NULL, 's' },
 	{ "timeout", required_argument, NULL, 't' },
 	{ NULL, 0, NULL, 0 }
 };
 
 struct ctl_wait_args {
-	bool		 done;		/* the done eventfd, not the drain one */
+	int		 which;		/* 0 drained, 1 done, 2 stalled */
 	int		 timeout_ms;	/* -1: none */
 };
 
@@ -1296,9 +1403,11 @@ ctl_wait_opt(struct ctl *ctl, struct ctl_wait_args *a, int ch,
 	uint32_t sec;
 
 	if (ch == 'd')
-		a->done = false;
+		a->which = 0;
 	else if (ch == 'D')
-		a->done = true;
+		a->which = 1;
+	else if (ch == 's')
+		a->which = 2;
 	else if (ctl_parse_u32(val, 10, &sec) < 0 || sec > 86400)
 		return ctl_bad(ctl, "--timeout: \"%s\" is not 0..86400 seconds",
 		    val);
@@ -1314,17 +1423,21 @@ ctl_wait_opt(struct ctl *ctl, struct ctl_wait_args *a, int ch,
 static int
 cmd_wait(struct ctl *ctl, int argc, char **argv)
 {
-	struct ctl_wait_args a = { false, -1 };
-	const char *what;
+	static const Vfiomig__V1__Request__BodyCase body[] = {
+		VFIOMIG__V1__REQUEST__BODY_GET_DRAIN_FD,
+		VFIOMIG__V1__REQUEST__BODY_GET_DONE_FD,
+		VFIOMIG__V1__REQUEST__BODY_GET_STALL_FD,
+	};
+	static const char *const what[] = { "drained", "its migration ended",
+	    "its migration waits for the operator" };
+	static const char *const not[] = { "drained", "ended", "stalled" };
+	struct ctl_wait_args a = { 0, -1 };
 	struct pollfd pfd;
 	int rc;
 
 	if ((rc = cmd_getopt(ctl, &argc, &argv, &a)) >= 0)
 		return rc;
-	what = a.done ? "its migration ended" : "drained";
-	if ((rc = ctl_call_set(ctl, a.done ?
-	    VFIOMIG__V1__REQUEST__BODY_GET_DONE_FD :
-	    VFIOMIG__V1__REQUEST__BODY_GET_DRAIN_FD, argv[0])) != EXIT_OK)
+	if ((rc = ctl_call_set(ctl, body[a.which], argv[0])) != EXIT_OK)
 		return rc;
 	if (ctl->reply.nfds != 1) {
 		fprintf(stderr, "%s: wait: the daemon's answer carries %zu "
@@ -1347,11 +1460,10 @@ cmd_wait(struct ctl *ctl, int argc, char **argv)
 	}
 	if (rc == 0) {
 		fprintf(stderr, "%s: wait: set %s: not %s after %d s\n",
-		    ctl->prog, argv[0], a.done ? "ended" : "drained",
-		    a.timeout_ms / 1000);
+		    ctl->prog, argv[0], not[a.which], a.timeout_ms / 1000);
 		return EXIT_FAIL;
 	}
-	return ctl_done(ctl, "set %s: %s", argv[0], what);
+	return ctl_done(ctl, "set %s: %s", argv[0], what[a.which]);
 }
 
 /* ---- watch ---- */
@@ -1469,18 +1581,34 @@ static const struct cmd_entry cmd_incoming_entry = {
 static const struct cmd_entry cmd_migrate_entry = {
 	"migrate", "SET --to HOST:PORT --token TOKEN [--max-iterations N] "
 	"[--downtime-ms MS] [--connections N] [--bandwidth RATE] "
+	"[--precopy-timeout MS] [--on-timeout ACTION] "
 	"[--manual-switchover] [--wait]",
 	"migrate a set to another daemon",
 	"  --to HOST:PORT     the destination daemon's listener ([v6]:port)\n"
 	"  --token TOKEN      the destination set's token (default: $VFIOMIG_TOKEN)\n"
 	"  --max-iterations N pre-copy iterations at most\n"
 	"  --downtime-ms MS   the downtime limit\n"
+	"  --precopy-timeout MS pre-copy's time at most (0: none)\n"
+	"  --on-timeout ACTION when pre-copy does not converge: abort (roll\n"
+	"                     back), switchover (anyway) or wait (for the\n"
+	"                     operator: tune, switchover or cancel)\n"
 	"  --connections N    TCP connections, 1..64\n"
 	"  --bandwidth RATE   bytes per second at most (K, M, G suffixes)\n"
 	"  --manual-switchover pre-copy goes on until `switchover SET'\n"
 	"  --wait             show the progress, wait for the end: exit 0 if it\n"
 	"                     completed, 4 if not; Ctrl-C cancels it\n",
 	migrate_opts, 1, 1, cmd_migrate
+};
+static const struct cmd_entry cmd_tune_entry = {
+	"tune", "SET [--downtime-ms MS] [--bandwidth RATE] [--max-iterations N] "
+	"[--precopy-timeout MS] [--on-timeout ACTION]",
+	"change a running outgoing migration's limits",
+	"  --downtime-ms MS   the downtime limit (the next decision uses it)\n"
+	"  --bandwidth RATE   bytes per second at most (0: none)\n"
+	"  --max-iterations N pre-copy iterations at most\n"
+	"  --precopy-timeout MS pre-copy's time at most, from its start (0: none)\n"
+	"  --on-timeout ACTION abort, switchover or wait\n",
+	tune_opts, 1, 1, cmd_tune
 };
 static const struct cmd_entry cmd_switchover_entry = {
 	"switchover", "SET", "end pre-copy now (manual switchover)",
@@ -1504,13 +1632,15 @@ static const struct cmd_entry cmd_watch_entry = {
 	watch_opts, 0, 1, cmd_watch
 };
 static const struct cmd_entry cmd_wait_entry = {
-	"wait", "SET [--drained|--done] [--timeout SEC]",
+	"wait", "SET [--drained|--done|--stalled] [--timeout SEC]",
 	"wait until every device of a set is in a P2P state (or its "
-	"migration ended)",
+	"migration ended, or waits for the operator)",
 	"  --drained          every device in RUNNING_P2P or PRE_COPY_P2P "
 	"(default)\n"
 	"  --done             the set's last migration ended, whatever its "
 	"outcome\n"
+	"  --stalled          its migration did not converge and waits for the\n"
+	"                     operator (--on-timeout wait)\n"
 	"  --timeout SEC      give up after SEC seconds: exit 1\n",
 	wait_opts, 1, 1, cmd_wait
 };
@@ -1528,7 +1658,8 @@ static const struct cmd_entry *cmd_table[] = {
 	&cmd_set_list_entry, &cmd_set_create_entry, &cmd_set_remove_entry,
 	&cmd_device_list_entry, &cmd_device_add_entry, &cmd_device_remove_entry,
 	&cmd_incoming_entry,
-	&cmd_migrate_entry, &cmd_switchover_entry, &cmd_cancel_entry,
+	&cmd_migrate_entry, &cmd_tune_entry, &cmd_switchover_entry,
+	&cmd_cancel_entry,
 	&cmd_release_entry, &cmd_info_entry, &cmd_watch_entry, &cmd_wait_entry,
 	&cmd_version_entry, &cmd_help_entry,
 	NULL
@@ -1625,6 +1756,8 @@ cmd_option(struct ctl *ctl, int ch, const char *val, void *arg)
 		*(bool *)arg = true;
 	else if (ctl->cmd == &cmd_wait_entry)
 		return ctl_wait_opt(ctl, arg, ch, val);
+	else if (ctl->cmd == &cmd_tune_entry)
+		return ctl_tune_opt(ctl, arg, ch, val);
 	return -1;
 }
 

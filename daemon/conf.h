@@ -18,7 +18,7 @@
 #define CONFIG_FILE_MAX		(1024 * 1024)	/* bytes of JSON at most */
 #define CONFIG_NAME_MAX		64	/* set and device names */
 #define CONFIG_MAX_SETS		256
-#define CONFIG_MAX_DEVICES	64		/* per set */
+#define CONFIG_MAX_DEVICES	128		/* per set */
 #define CONFIG_TOKEN_MIN	16	/* = FRAME_TOKEN_MIN (frame.h) */
 #define CONFIG_TOKEN_MAX	256
 
@@ -27,6 +27,7 @@
 #define CONFIG_DEFAULT_MAX_FRAME	(1024 * 1024)
 #define CONFIG_DEFAULT_DOWNTIME_MS	300
 #define CONFIG_DEFAULT_MAX_ITERATIONS	10
+#define CONFIG_MIN_ACTIVE_JOBS		4	/* max_active_jobs: CPUs, at least */
 /*
  * Connections not yet through their handshake (TLS, HELLO): each costs an
  * fd, a TLS session and at most a 64 KiB HELLO buffer, no thread.  At the
@@ -73,10 +74,36 @@ struct config_device {
 	char *state_file;	/* NULL: a memfd; else a file that outlives us */
 };
 
+/*
+ * What pre-copy does when its iterations or its time are spent and the
+ * predicted downtime is still over the limit (the control socket's
+ * PrecopyTimeoutAction numbers).
+ */
+enum mig_action {
+	MIG_ACT_DEFAULT = 0,	/* the set's, else the daemon's */
+	MIG_ACT_ABORT = 1,	/* roll back: the VM runs on here */
+	MIG_ACT_SWITCHOVER = 2,	/* switch over, with a warning */
+	MIG_ACT_WAIT = 3,	/* iterate on, STALLED: the operator decides */
+};
+#define CONFIG_DEFAULT_ACTION	MIG_ACT_ABORT
+/* "abort", "switchover", "wait"; "default" for MIG_ACT_DEFAULT. */
+const char *mig_action_name(enum mig_action a);
+/* The action named @s (not "default"); -EINVAL if none. */
+int mig_action_parse(const char *s);
+
+/* A set's own pre-copy policy; 0 (MIG_ACT_DEFAULT): the daemon's. */
+struct config_policy {
+	uint32_t downtime_limit_ms;
+	int max_iterations;
+	uint32_t precopy_timeout_ms;
+	enum mig_action action;
+};
+
 struct config_set {
 	char *name;
 	bool allow_non_p2p;
 	char *token;		/* incoming jobs present it; NULL = none */
+	struct config_policy policy;
 	struct config_device *devices;
 	int ndevices;
 };
@@ -91,6 +118,9 @@ struct config_migration {
 	uint32_t max_frame;
 	uint32_t downtime_limit_ms;
 	int max_iterations;
+	uint32_t precopy_timeout_ms;	/* 0: none */
+	enum mig_action action;		/* precopy_timeout_action */
+	int max_active_jobs;		/* 0: the CPUs online */
 	int max_handshakes;		/* unauthenticated connections */
 	int max_handshakes_per_peer;	/* ... from one address */
 	uint32_t handshake_timeout_ms;	/* TLS and HELLO, from accept */

@@ -664,12 +664,66 @@ cfg_set_devices(struct cfg *c, struct json_object *v, void *obj)
 	return cfg_devices_unique(c, s);
 }
 
+static const char *const mig_action_names[] = {
+	[MIG_ACT_DEFAULT] = "default",
+	[MIG_ACT_ABORT] = "abort",
+	[MIG_ACT_SWITCHOVER] = "switchover",
+	[MIG_ACT_WAIT] = "wait",
+};
+
+const char *
+mig_action_name(enum mig_action a)
+{
+	if ((unsigned)a >= ARRAY_SIZE(mig_action_names))
+		return "?";
+	return mig_action_names[a];
+}
+
+int
+mig_action_parse(const char *s)
+{
+	int i;
+
+	for (i = MIG_ACT_ABORT; i < (int)ARRAY_SIZE(mig_action_names); i++) {
+		if (strcmp(s, mig_action_names[i]) == 0)
+			return i;
+	}
+	return -EINVAL;
+}
+
+/* "precopy_timeout_action": into the enum mig_action at @obj + @off. */
+static int
+cfg_action(struct cfg *c, struct json_object *v, enum mig_action *out)
+{
+	const char *s;
+	int a;
+
+	if (cfg_string(c, v, &s) != 0)
+		return -EINVAL;
+	if ((a = mig_action_parse(s)) < 0)
+		return cfg_err(c, "\"%s\" is no action: abort, switchover or "
+		    "wait", s);
+	*out = a;
+	return 0;
+}
+
+static int
+cfg_set_action(struct cfg *c, struct json_object *v, void *obj)
+{
+	return cfg_action(c, v, &((struct config_set *)obj)->policy.action);
+}
+
 #define SET_KEY(n, k, f) KEY(n, k, struct config_set, f, 0, 0)
+#define POL_KEY(n, k, f, lo, hi) KEY(n, k, struct config_set, policy.f, lo, hi)
 static const struct cfg_key cfg_set_keys[] = {
 	KEY_FN("name", cfg_set_name),
 	SET_KEY("allow_non_p2p", K_BOOL, allow_non_p2p),
 	KEY_FN("token", cfg_set_token),
 	KEY_FN("devices", cfg_set_devices),
+	POL_KEY("downtime_limit_ms", K_U32, downtime_limit_ms, 1, 60000),
+	POL_KEY("max_iterations", K_INT, max_iterations, 1, 1000),
+	POL_KEY("precopy_timeout_ms", K_U32, precopy_timeout_ms, 1, 86400000),
+	KEY_FN("precopy_timeout_action", cfg_set_action),
 };
 
 static int
@@ -749,6 +803,12 @@ cfg_listen(struct cfg *c, struct json_object *v, void *obj)
 	return 0;
 }
 
+static int
+cfg_mig_action(struct cfg *c, struct json_object *v, void *obj)
+{
+	return cfg_action(c, v, &((struct config_migration *)obj)->action);
+}
+
 #define MIG_KEY(n, k, f, lo, hi) KEY(n, k, struct config_migration, f, lo, hi)
 static const struct cfg_key cfg_migration_keys[] = {
 	KEY_FN("listen", cfg_listen),
@@ -758,6 +818,9 @@ static const struct cfg_key cfg_migration_keys[] = {
 	MIG_KEY("max_frame", K_SIZE32, max_frame, 4096, 16 << 20),
 	MIG_KEY("downtime_limit_ms", K_U32, downtime_limit_ms, 1, 60000),
 	MIG_KEY("max_iterations", K_INT, max_iterations, 1, 1000),
+	MIG_KEY("precopy_timeout_ms", K_U32, precopy_timeout_ms, 0, 86400000),
+	KEY_FN("precopy_timeout_action", cfg_mig_action),
+	MIG_KEY("max_active_jobs", K_INT, max_active_jobs, 1, 1024),
 	MIG_KEY("max_handshakes", K_INT, max_handshakes, 1, 65536),
 	MIG_KEY("max_handshakes_per_peer", K_INT, max_handshakes_per_peer, 1,
 	    65536),
@@ -1061,6 +1124,7 @@ config_new(const char *filename)
 	conf->migration.max_frame = CONFIG_DEFAULT_MAX_FRAME;
 	conf->migration.downtime_limit_ms = CONFIG_DEFAULT_DOWNTIME_MS;
 	conf->migration.max_iterations = CONFIG_DEFAULT_MAX_ITERATIONS;
+	conf->migration.action = CONFIG_DEFAULT_ACTION;
 	conf->migration.max_handshakes = CONFIG_DEFAULT_MAX_HANDSHAKES;
 	conf->migration.max_handshakes_per_peer =
 	    CONFIG_DEFAULT_MAX_HANDSHAKES_PER_PEER;

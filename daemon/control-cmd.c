@@ -79,6 +79,8 @@ cmd_find(struct daemon *dm, const char *name, struct dset **out,
 
 static const int cmd_status_map[XFER_ST_COUNT] = {
 	[XFER_ST_NONE] = VFIOMIG__V1__MIGRATION_STATUS__MIGRATION_STATUS_NONE,
+	[XFER_ST_QUEUED] =
+	    VFIOMIG__V1__MIGRATION_STATUS__MIGRATION_STATUS_QUEUED,
 	[XFER_ST_SETUP] = VFIOMIG__V1__MIGRATION_STATUS__MIGRATION_STATUS_SETUP,
 	[XFER_ST_PRECOPY] =
 	    VFIOMIG__V1__MIGRATION_STATUS__MIGRATION_STATUS_PRECOPY,
@@ -129,6 +131,10 @@ cmd_dev_progress(struct ctl_reply *r, const struct xfer_dev_info *di)
 	SETU(dp, dirty_bytes, di->dirty);
 	SETU(dp, stopcopy_estimate, di->stopcopy_est);
 	SETU(dp, bytes_moved, di->moved);
+	if (di->dirty_rate != 0 || di->pending != 0) {
+		SETU(dp, dirty_rate, di->dirty_rate);
+		SETU(dp, pending_bytes, di->pending);
+	}
 	if (di->sim)
 		dp->sim = cmd_sim(r, di->p2p_sent, di->p2p_received,
 		    di->p2p_lost, di->digest);
@@ -143,7 +149,7 @@ cmd_fill_phases(struct ctl_reply *r, Vfiomig__V1__MigrationInfo *mi,
 	int st;
 
 	mi->phases = ctl_alloc(r, XFER_ST_COUNT * sizeof *mi->phases);
-	for (st = XFER_ST_SETUP; st < XFER_ST_COUNT; st++) {
+	for (st = XFER_ST_QUEUED; st < XFER_ST_COUNT; st++) {
 		if (in->phase_ms[st] == 0)
 			continue;
 		pt = ctl_alloc(r, sizeof *pt);
@@ -194,6 +200,20 @@ ctl_cmd_fill_info(struct ctl_reply *r, Vfiomig__V1__MigrationInfo *mi,
 	}
 	SETU(mi, outcome_unknown, in->unknown);
 	SETU(mi, updated_ms, in->updated_ms);
+	if (in->kind == XFER_SRC) {
+		if (in->predicted_ms != UINT64_MAX && in->predicted_ms != 0) {
+			SETU(mi, predicted_downtime_ms, in->predicted_ms);
+			SETU(mi, predicted_stopcopy_bytes,
+			    in->predicted_bytes);
+		}
+		SETU(mi, downtime_limit_ms, in->limit_ms);
+		SETU(mi, precopy_timeout_action,
+		    (Vfiomig__V1__PrecopyTimeoutAction)in->action);
+		SETU(mi, max_iterations, in->max_iterations);
+		SETU(mi, precopy_timeout_ms, in->timeout_ms);
+		SETU(mi, stalled, in->stalled);
+		SETU(mi, dirty_rate, in->dirty_rate);
+	}
 	mi->devices = ctl_alloc(r, (in->ndev + 1) * sizeof *mi->devices);
 	for (i = 0; i < in->ndev; i++)
 		mi->devices[mi->n_devices++] = cmd_dev_progress(r,
@@ -210,7 +230,8 @@ cmd_hello(struct daemon *dm, struct ctl_client *c, const Request *rq,
 	    "scm-rights", "drain-fd", "done-fd", "events",
 	    "manual-switchover", "bandwidth-limit", "cancel", "sim",
 	    "prepare-incoming-listen", "release", "single-use-tokens",
-	    "sim-state-file", "device-reset" };
+	    "sim-state-file", "device-reset", "set-parameters", "stall-fd",
+	    "precopy-timeout-action", "queued" };
 	const Vfiomig__V1__HelloRequest *h = rq->hello;
 	Vfiomig__V1__HelloReply *hr;
 	bool ok = h->n_versions == 0;
@@ -566,18 +587,49 @@ cmd_prepare_incoming(struct daemon *dm, struct ctl_client *c,
 	return 0;
 }
 
+/* The tunables migrate and SetParameters share, checked. */
+static int
+cmd_params(struct xfer_params *p, bool has_it, uint32_t it, bool has_dt,
+    uint32_t dt, bool has_tmo, uint32_t tmo, bool has_act, int act,
+    bool has_bw, uint64_t bw, struct err *e)
+{
+	if (has_it && (it < 1 || it > 1000))
+		return err_set(e, EINVAL, "max_iterations: 1..1000, not %"
+		    PRIu32, it);
+	if (has_dt && (dt < 1 || dt > 60000))
+		return err_set(e, EINVAL, "downtime_limit_ms: 1..60000, not %"
+		    PRIu32, dt);
+	if (has_tmo && tmo > 86400000)
+		return err_set(e, EINVAL, "precopy_timeout_ms: 0..86400000 "
+		    "(0: none), not %" PRIu32, tmo);
+	if (has_act && act != 0 && (act < MIG_ACT_ABORT ||
+	    act > MIG_ACT_WAIT))
+		return err_set(e, EINVAL, "precopy_timeout_action: %d is no "
+		    "action", act);
+	p->max_iterations = has_it ? (int)it : 0;
+	p->downtime_ms = has_dt ? dt : 0;
+	p->has_precopy_timeout = has_tmo;
+	p->precopy_timeout_ms = has_tmo ? tmo : 0;
+	p->action = has_act ? (enum mig_action)act : MIG_ACT_DEFAULT;
+	p->has_bandwidth = has_bw;
+	p->bandwidth = has_bw ? bw : 0;
+	return 0;
+}
+
 static int
 cmd_migrate_opts(const Vfiomig__V1__MigrateOptions *o, struct xfer_target *t,
     struct err *e)
 {
+	int rc;
+
 	if (o == NULL)
 		return 0;
-	if (o->has_max_iterations && (o->max_iterations < 1 ||
-	    o->max_iterations > 1000))
-		return err_set(e, EINVAL, "max_iterations: 1..1000");
-	if (o->has_downtime_limit_ms && (o->downtime_limit_ms < 1 ||
-	    o->downtime_limit_ms > 60000))
-		return err_set(e, EINVAL, "downtime_limit_ms: 1..60000");
+	if ((rc = cmd_params(&t->p, o->has_max_iterations, o->max_iterations,
+	    o->has_downtime_limit_ms, o->downtime_limit_ms,
+	    o->has_precopy_timeout_ms, o->precopy_timeout_ms,
+	    o->has_precopy_timeout_action, o->precopy_timeout_action,
+	    o->has_bandwidth_limit, o->bandwidth_limit, e)) < 0)
+		return rc;
 	if (o->has_connections && (o->connections < 1 ||
 	    o->connections > CMD_MAX_CONNS))
 		return err_set(e, EINVAL, "connections: 1..%d",
@@ -586,10 +638,7 @@ cmd_migrate_opts(const Vfiomig__V1__MigrateOptions *o, struct xfer_target *t,
 	    VFIOMIG__V1__SWITCHOVER_MODE__SWITCHOVER_MODE_MANUAL)
 		return err_set(e, EINVAL, "switchover: %d is no mode",
 		    o->switchover);
-	t->max_iterations = o->has_max_iterations ? o->max_iterations : 0;
-	t->downtime_ms = o->has_downtime_limit_ms ? o->downtime_limit_ms : 0;
 	t->connections = o->has_connections ? o->connections : 0;
-	t->bandwidth = o->has_bandwidth_limit ? o->bandwidth_limit : 0;
 	t->manual = o->has_switchover && o->switchover ==
 	    VFIOMIG__V1__SWITCHOVER_MODE__SWITCHOVER_MODE_MANUAL;
 	return 0;
@@ -684,6 +733,36 @@ cmd_cancel(struct daemon *dm, struct ctl_client *c, const Request *rq,
 }
 
 static int
+cmd_set_parameters(struct daemon *dm, struct ctl_client *c,
+    const Request *rq, int *fds, size_t nfds, struct ctl_reply *r,
+    struct err *e)
+{
+	const Vfiomig__V1__SetParametersRequest *sp = rq->set_parameters;
+	struct xfer_params p;
+	struct dset *ds;
+	int rc;
+
+	if ((rc = cmd_params(&p, sp->has_max_iterations, sp->max_iterations,
+	    sp->has_downtime_limit_ms, sp->downtime_limit_ms,
+	    sp->has_precopy_timeout_ms, sp->precopy_timeout_ms,
+	    sp->has_precopy_timeout_action, sp->precopy_timeout_action,
+	    sp->has_bandwidth_limit, sp->bandwidth_limit, e)) < 0)
+		return rc;
+	if ((rc = cmd_job_locked(dm, sp->set, &ds, e)) < 0)
+		return rc;
+	if (ds->job->kind != XFER_SRC)
+		rc = err_set(e, EINVAL, "set %s: the migration is incoming; "
+		    "tune it on the source", ds->name);
+	else
+		rc = xfer_src_set_params(ds->job, &p, e);
+	pthread_mutex_unlock(&ds->lock);
+	if (rc == 0)
+		log_info("control: %s: set %s: parameters changed",
+		    ctl_client_name(c), sp->set);
+	return rc;
+}
+
+static int
 cmd_info(struct daemon *dm, struct ctl_client *c, const Request *rq,
     int *fds, size_t nfds, struct ctl_reply *r, struct err *e)
 {
@@ -746,7 +825,7 @@ cmd_subscribe(struct daemon *dm, struct ctl_client *c, const Request *rq,
 
 /* A duplicate of the set's eventfd goes out beside the reply. */
 static int
-cmd_efd(struct daemon *dm, const char *set, bool drain,
+cmd_efd(struct daemon *dm, const char *set, int which,
     struct ctl_reply *r, struct err *e)
 {
 	struct dset *ds;
@@ -755,7 +834,8 @@ cmd_efd(struct daemon *dm, const char *set, bool drain,
 	if ((rc = cmd_find(dm, set, &ds, e)) < 0)
 		return rc;
 	pthread_mutex_lock(&ds->lock);
-	fd = drain ? ds->drain_efd : ds->done_efd;
+	fd = which == 0 ? ds->drain_efd : which == 1 ? ds->done_efd :
+	    ds->stall_efd;
 	if (fd >= 0)
 		fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	pthread_mutex_unlock(&ds->lock);
@@ -770,14 +850,21 @@ static int
 cmd_drain_fd(struct daemon *dm, struct ctl_client *c, const Request *rq,
     int *fds, size_t nfds, struct ctl_reply *r, struct err *e)
 {
-	return cmd_efd(dm, rq->get_drain_fd->set, true, r, e);
+	return cmd_efd(dm, rq->get_drain_fd->set, 0, r, e);
 }
 
 static int
 cmd_done_fd(struct daemon *dm, struct ctl_client *c, const Request *rq,
     int *fds, size_t nfds, struct ctl_reply *r, struct err *e)
 {
-	return cmd_efd(dm, rq->get_done_fd->set, false, r, e);
+	return cmd_efd(dm, rq->get_done_fd->set, 1, r, e);
+}
+
+static int
+cmd_stall_fd(struct daemon *dm, struct ctl_client *c, const Request *rq,
+    int *fds, size_t nfds, struct ctl_reply *r, struct err *e)
+{
+	return cmd_efd(dm, rq->get_stall_fd->set, 2, r, e);
 }
 
 /* ---- The table. ---- */
@@ -798,6 +885,9 @@ static const struct ctl_cmd cmd_table[] = {
 	{ "info", B(INFO), false, false, cmd_info },
 	{ "subscribe", B(SUBSCRIBE), false, false, cmd_subscribe },
 	{ "get-drain-fd", B(GET_DRAIN_FD), false, false, cmd_drain_fd },
+	{ "get-stall-fd", B(GET_STALL_FD), false, false, cmd_stall_fd },
+	{ "set-parameters", B(SET_PARAMETERS), true, false,
+	    cmd_set_parameters },
 	{ "get-done-fd", B(GET_DONE_FD), false, false, cmd_done_fd },
 	{ "release", B(RELEASE), true, false, cmd_release },
 };

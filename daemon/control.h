@@ -36,6 +36,7 @@ enum ctl_event {
 	CTL_EV_DRAINED = 3,
 	CTL_EV_SET_CHANGED = 4,
 	CTL_EV_LOST = 5,
+	CTL_EV_STALLED = 6,	/* a job waits for the operator */
 };
 
 /* A reply in the making: the message, what to free after packing, an fd. */

@@ -63,6 +63,11 @@ struct dset {
 	bool			 from_config;
 	int			 drain_efd;	/* readable: all P2P */
 	int			 done_efd;	/* readable: a job ended */
+	int			 stall_efd;	/* readable: a job waits for
+					   the operator (WAIT) */
+	struct config_policy	 policy;	/* the set's own, or none */
+	uint64_t		 stop_steps_ns;	/* the last switchover's drain
+					   and STOP_COPY steps (lock) */
 	/* Under lock: */
 	char			*token;		/* incoming jobs present it */
 	bool			 token_armed;	/* ... until one job used it */
@@ -109,6 +114,7 @@ struct daemon {
 	uint64_t		 hs_refused, hs_dropped, hs_timeouts, hs_evicted;
 	struct log_rate		 hs_log;
 	struct ctl		*ctl;		/* the control socket */
+	struct xfer_sched	*sched;		/* the jobs' share (xfer.c) */
 	/* Where the migration listener is bound ("" without one). */
 	char			 listen_where[128];
 };
@@ -203,6 +209,8 @@ int dset_states(struct dset *ds, int *states, int max);
  * writes it.
  */
 void dset_job_begin_locked(struct dset *ds);
+/* The stall eventfd set (a job waits for the operator) or cleared. */
+void dset_set_stalled(struct dset *ds, bool on);
 const char *dset_status_name(enum dset_status st);
 /*
  * Gives the set to @job if it may have one: a source job needs an idle

@@ -249,6 +249,21 @@ dset_states(struct dset *ds, int *states, int max)
 }
 
 void
+dset_set_stalled(struct dset *ds, bool on)
+{
+	uint64_t v;
+
+	pthread_mutex_lock(&ds->lock);
+	if (ds->stall_efd >= 0) {
+		if (on)
+			eventfd_write(ds->stall_efd, 1);
+		else
+			eventfd_read(ds->stall_efd, &v);
+	}
+	pthread_mutex_unlock(&ds->lock);
+}
+
+void
 dset_job_begin_locked(struct dset *ds)
 {
 	uint64_t v;
@@ -271,7 +286,8 @@ dset_alloc(const char *name, bool allow_non_p2p, const char *token,
 	pthread_mutex_init(&ds->lock, NULL);
 	ds->drain_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	ds->done_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (ds->drain_efd < 0 || ds->done_efd < 0)
+	ds->stall_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (ds->drain_efd < 0 || ds->done_efd < 0 || ds->stall_efd < 0)
 		log_warn("set %s: eventfd", name);
 	mo.on_step = dset_step_cb;
 	mo.on_step_arg = ds;
@@ -422,6 +438,7 @@ dset_new(const struct config_set *cs, struct dset **out, struct err *e)
 	    e)) == NULL)
 		return err_prefix(e, "set %s", cs->name);
 	ds->conf = cs;
+	ds->policy = cs->policy;
 	ds->from_config = true;
 	if ((rc = dset_add_devices(ds, e)) < 0 ||
 	    (rc = migset_check(ds->ms, e)) < 0)
@@ -453,6 +470,8 @@ dset_adopt(struct daemon *dm, const struct config_set *cs, const char *name,
 		return -e->code;
 	}
 	ds->conf = cs;
+	if (cs != NULL)
+		ds->policy = cs->policy;
 	ds->from_config = cs != NULL;
 	ds->dm = dm;
 	for (i = 0; i < n; i++) {
@@ -506,6 +525,7 @@ dset_free(struct dset *ds)
 	dset_close_devices(ds);
 	close_fd(&ds->drain_efd);
 	close_fd(&ds->done_efd);
+	close_fd(&ds->stall_efd);
 	pthread_mutex_destroy(&ds->lock);
 	free(ds->listener);
 	free(ds->token);

@@ -48,6 +48,26 @@ struct migset_step_info {
  */
 bool migset_step_settled(const struct migset_step_info *si);
 
+/*
+ * Starts the worker threads of the set's steps now, so that no step (the
+ * first may be the drain, with the VM stopping) pays for their creation.
+ * The set's owner only, as for migset_goto().
+ */
+struct migset;
+void migset_warm(struct migset *s);
+/*
+ * The last migset_goto() (or rollback): the sum over its steps of the
+ * fastest arc in each, ns: the arcs' own latency, without the waits of
+ * the others for a CPU.
+ */
+uint64_t migset_walk_arcs_ns(const struct migset *s);
+/*
+ * A step without an arc: every device's state read (GET) in parallel, as
+ * a step issues its arcs; how long it took, ns: what a step costs beyond
+ * its arcs on this host now.  The set's owner only.
+ */
+uint64_t migset_probe_ns(struct migset *s);
+
 struct migset_opts {
 	bool allow_non_p2p;	/* accept devices without P2P in a multi-device set */
 	enum migset_order order;

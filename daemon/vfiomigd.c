@@ -755,6 +755,22 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 
 /* ---- Start and stop. ---- */
 
+/*
+ * migration.max_active_jobs, else the CPUs online and at least
+ * CONFIG_MIN_ACTIVE_JOBS: jobs past the switchover wait for their peer,
+ * not for a CPU, and a few jobs waiting for a manual switchover must not
+ * hold up every other.
+ */
+static int
+daemon_max_active(const struct config *c)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (c->migration.max_active_jobs > 0)
+		return c->migration.max_active_jobs;
+	return MAX(CONFIG_MIN_ACTIVE_JOBS, n > 0 ? (int)n : 1);
+}
+
 static void
 daemon_load(struct daemon *dm, const struct opts *o)
 {
@@ -770,6 +786,7 @@ daemon_load(struct daemon *dm, const struct opts *o)
 	    config_find_set(dm->conf, o->migrate) == NULL)
 		die("--migrate: %s: no set named \"%s\"", o->config,
 		    o->migrate);
+	dm->sched = xfer_sched_new(daemon_max_active(dm->conf));
 	if (chan_creds_load(dm->conf->migration.tls_dir,
 	    dm->conf->migration.insecure, &dm->creds, &e) < 0)
 		die("%s: migration.tls_dir: %s", o->config, e.msg);
@@ -896,6 +913,7 @@ daemon_free(struct daemon *dm)
 		dset_unref(dm->sets[i]);
 	free(dm->sets);
 	chan_creds_free(dm->creds);
+	xfer_sched_free(dm->sched);
 	config_free(dm->conf);
 	for (i = 0; i < vfiomigd_nconfs; i++)
 		config_free(vfiomigd_confs[i]);

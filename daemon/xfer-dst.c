@@ -80,6 +80,7 @@ struct dst {
 	Vfiomig__Peer__Hello	*hello;		/* the first connection's */
 	char			 peer[64];
 	uint32_t		 max_frame;
+	uint64_t		 resume_ns;	/* the walk into RESUMING */
 	int			 ndev;
 	struct dst_dev		*devs;
 	pthread_t		*rx;
@@ -798,6 +799,9 @@ dst_accept_all(struct dst *d, struct err *e)
 	r.devices = d->ds->pdev_ptrs;
 	r.has_max_payload = true;
 	r.max_payload = d->max_frame;
+	/* The source predicts the walk back at commit from it. */
+	r.has_resume_step_us = true;
+	r.resume_step_us = (uint32_t)MIN(d->resume_ns / 1000, UINT32_MAX);
 	/* Connection 0's reply last: it also means "ready to load". */
 	for (i = j->nconns - 1; i >= 0; i--) {
 		c = j->conns[i];
@@ -951,7 +955,11 @@ dst_run(struct dst *d)
 	rc = dst_gather(d, &e);
 	if (rc == 0) {
 		d->touched = true;
+		migset_warm(d->ds->ms);
 		rc = migset_goto(d->ds->ms, VFIO_DEVICE_STATE_RESUMING, &e);
+		/* Its arcs, and a step's cost beyond them, per step. */
+		d->resume_ns = migset_walk_arcs_ns(d->ds->ms) +
+		    2 * migset_probe_ns(d->ds->ms);
 	}
 	if (rc < 0) {
 		log_warnx("%s: job %016" PRIx64 " from %s: refused: %s",

@@ -42,6 +42,7 @@
 #include "daemon.h"
 #include "dev-sim.h"
 #include "log.h"
+#include "predict.h"
 #include "xfer.h"
 
 #define SRC_LOG_NS	1000000000ull	/* progress line period */
@@ -50,6 +51,7 @@
 #define SRC_IDLE_MS	100		/* MANUAL: nothing left to send */
 #define SRC_BW_SLICE_US	20000		/* throttled: sleep at most this */
 #define SRC_BW_BURST	10		/* the bucket: 1/10 s of bandwidth */
+#define SRC_STALL_PACE_MS 100		/* WAIT: between idle iterations */
 
 enum src_phase { SRC_PARKED, SRC_PRECOPY, SRC_STOPCOPY, SRC_QUIT };
 
@@ -90,14 +92,14 @@ struct src {
 	char			*host, *port, *token;
 	int			 nconns;
 	uint32_t		 max_frame;
-	uint32_t		 downtime_ms;
-	int			 max_iterations;
 	int			 ndev;
 	struct src_dev		*devs;
 	struct src_link		*links;
 	bool			 accepted;
 	bool			 ended_all;	/* every DEV_END went out */
 	int			 nending;	/* DEV_ENDs begun (atomic) */
+	int			 ninitial;	/* DEV_INITIAL_DONEs (atomic) */
+	uint64_t		 init_bytes;	/* sent by the last (atomic) */
 
 	/* Under job->lock. */
 	enum src_phase		 phase;
@@ -107,6 +109,7 @@ struct src {
 	bool			 committed;
 	bool			 peer_aborted;	/* the destination said ABORT */
 	uint64_t		 t_commit;
+	uint64_t		 t_ack;		/* INIT_ACK came */
 
 	/* Counters the senders add to (atomics). */
 	uint64_t		 bytes_pre, bytes_stop;
@@ -115,15 +118,34 @@ struct src {
 	uint64_t		 t0, t_pre0, t_pre_end, t_stop0, t_stop_end;
 	uint64_t		 t_down, next_log;
 	uint64_t		 estimate;	/* stop-copy bytes */
+	uint64_t		 t_predicted;	/* ms, at the switchover */
+	uint64_t		 predicted_bytes;
+	struct predict_out	 po_sw;		/* at the switchover */
 	uint64_t		 iter_bytes;	/* bytes_pre, iteration start */
+
+	/* The switchover decision (predict.h): the job's thread only. */
+	struct predict		 pr;
+	struct predict_dev	*pd;
+	struct predict_out	 po;
+	uint64_t		 held_ns;	/* senders held back (atomic) */
+	bool			 admitted;	/* xfer_sched_admit() */
+	bool			 sched_stop;	/* xfer_sched_stopcopy(true) */
+	bool			 old_sampling;	/* TEST ONLY, see src_new() */
+
+	/* Tunables (SetParameters): under job->lock. */
+	uint32_t		 downtime_ms;
+	int			 max_iterations;
+	uint32_t		 timeout_ms;	/* 0: none */
+	enum mig_action		 action;
+	bool			 stalled;	/* WAIT: the operator decides */
 
 	/* Control. */
 	bool			 manual;
 	bool			 sw_req;	/* under job->lock */
 	bool			 no_cancel;	/* under job->lock */
 	bool			 switching;	/* under job->lock */
+	pthread_mutex_t		 bw_lock;	/* what follows */
 	uint64_t		 bw;		/* bytes/s; 0 none */
-	pthread_mutex_t		 bw_lock;
 	double			 bw_tokens;	/* may go below 0: a debt */
 	uint64_t		 bw_last;
 	struct xfer_info	 info;		/* the job's thread's */
@@ -281,9 +303,12 @@ src_reply(struct src *s, int i, struct err *e)
 	} else if ((rc = frame_devices_match(s->ds->pdev_ptrs,
 	    s->ds->npdevs, r->devices, r->n_devices, e)) < 0)
 		err_prefix(e, "the destination's devices differ");
-	else
+	else {
 		s->max_frame = MIN(s->max_frame, r->has_max_payload ?
 		    r->max_payload : FRAME_PAYLOAD_MAX);
+		if (r->has_resume_step_us)
+			s->pr.dst_step_ns = (uint64_t)r->resume_step_us * 1000;
+	}
 	vfiomig__peer__hello_reply__free_unpacked(r, NULL);
 	if (rc < 0)
 		return rc;
@@ -387,6 +412,9 @@ src_recv_one(struct src *s, struct xfer_conn *c)
 	case FRAME_INIT_ACK:
 		log_info("%s: the destination has loaded the initial data",
 		    s->name);
+		pthread_mutex_lock(&s->job->lock);
+		s->t_ack = now_ns();
+		pthread_mutex_unlock(&s->job->lock);
 		src_flag(s, &s->init_ack);
 		return 0;
 	case FRAME_COMMITTED:
@@ -422,23 +450,25 @@ src_receiver_main(void *arg)
 static void
 src_throttle(struct src *s, size_t n)
 {
-	uint64_t now, wait_us;
+	uint64_t now, wait_us, bw;
 	double debt;
 
-	if (s->bw == 0)
-		return;
 	pthread_mutex_lock(&s->bw_lock);
+	if ((bw = s->bw) == 0) {
+		pthread_mutex_unlock(&s->bw_lock);
+		return;
+	}
 	now = now_ns();
-	s->bw_tokens += (double)(now - s->bw_last) * (double)s->bw / 1e9;
-	if (s->bw_tokens > (double)s->bw / SRC_BW_BURST)
-		s->bw_tokens = (double)s->bw / SRC_BW_BURST;
+	s->bw_tokens += (double)(now - s->bw_last) * (double)bw / 1e9;
+	if (s->bw_tokens > (double)bw / SRC_BW_BURST)
+		s->bw_tokens = (double)bw / SRC_BW_BURST;
 	s->bw_last = now;
 	s->bw_tokens -= (double)n;
 	debt = -s->bw_tokens;
 	pthread_mutex_unlock(&s->bw_lock);
 	if (debt <= 0)
 		return;
-	wait_us = (uint64_t)(debt * 1e6 / (double)s->bw);
+	wait_us = (uint64_t)(debt * 1e6 / (double)bw);
 	while (wait_us > 0 && !src_failed(s)) {
 		sleep_us(MIN(wait_us, SRC_BW_SLICE_US));
 		wait_us -= MIN(wait_us, SRC_BW_SLICE_US);
@@ -551,6 +581,9 @@ src_send_data(struct src_link *l, struct src_dev *sd, size_t n, bool stop)
 	int rc, idx = sd - s->devs;
 	size_t at;
 
+	if (!stop)
+		__atomic_add_fetch(&s->held_ns, xfer_sched_hold(s->job->dm->sched,
+		    s->job), __ATOMIC_RELAXED);
 	src_test_corrupt(s, sd, l->buf, n);
 	if (src_test_hit(&s->test_wire, sd, n, &at)) {
 		frame_digest_update(&sd->dg, l->buf, n);
@@ -677,6 +710,11 @@ src_precopy_dev(struct src_link *l, struct src_dev *sd)
 		    0)) < 0)
 			return rc;
 		sd->initial_done = true;
+		if (__atomic_add_fetch(&l->s->ninitial, 1, __ATOMIC_ACQ_REL) ==
+		    l->s->ndev)
+			__atomic_store_n(&l->s->init_bytes, __atomic_load_n(
+			    &l->s->bytes_pre, __ATOMIC_RELAXED),
+			    __ATOMIC_RELAXED);
 		log_debug("%s: %s: initial data sent (%" PRIu64 " bytes) "
 		    "from data fd %d", l->s->name, sd->d->name, sd->dg.bytes,
 		    device_data_fd(sd->d));
@@ -890,16 +928,28 @@ src_fill_info(struct src *s)
 	in->remaining = src_remaining(s, pre, stop);
 	in->throughput = s->t_stop0 != 0 ? src_rate(stop, now - s->t_stop0) :
 	    s->t_pre0 != 0 ? src_rate(pre, now - s->t_pre0) : 0;
-	in->expected_downtime_ms = in->throughput == 0 ? 0 :
-	    in->remaining * 1000 / in->throughput;
+	/* The prediction: made at each decision, frozen at the switchover. */
+	in->expected_downtime_ms = in->predicted_ms == UINT64_MAX ? 0 :
+	    in->predicted_ms;
 	in->iteration = s->job->res.iterations;
 	in->total_ms = (now - s->t0) / 1000000;
 	pthread_mutex_lock(&s->job->lock);
 	in->awaiting = s->manual && !s->sw_req &&
 	    in->status == XFER_ST_PRECOPY;
+	in->limit_ms = s->downtime_ms;
+	in->timeout_ms = s->timeout_ms;
+	in->max_iterations = s->max_iterations;
+	in->action = s->action;
+	in->stalled = s->stalled;
 	pthread_mutex_unlock(&s->job->lock);
-	for (i = 0; i < s->ndev && i < in->ndev; i++)
+	pthread_mutex_lock(&s->bw_lock);
+	in->bandwidth = s->bw;
+	pthread_mutex_unlock(&s->bw_lock);
+	for (i = 0; i < s->ndev && i < in->ndev; i++) {
 		src_fill_dev(&s->devs[i], &in->devs[i]);
+		in->devs[i].dirty_rate = s->pd[i].rate;
+		in->devs[i].pending = s->pd[i].pending;
+	}
 }
 
 static void
@@ -1026,21 +1076,112 @@ src_initial_all_done(struct src *s)
 	return true;
 }
 
-/* Whether what is left fits the downtime limit at the pre-copy rate. */
+/*
+ * TEST ONLY (VFIOMIG_TEST_OLD_SAMPLING=1, read by src_new()): the decision
+ * as it was, the negative control of tests/integration/downtime.sh: each
+ * device's remaining bytes sampled at the end of its own pass, summed, at
+ * the mean pre-copy rate, no step latency counted.
+ */
 static bool
-src_converged(struct src *s, uint64_t *remaining)
+src_old_converged(struct src *s, uint32_t limit_ms)
 {
-	uint64_t rate, pre = __atomic_load_n(&s->bytes_pre, __ATOMIC_RELAXED);
+	uint64_t rate, rem = 0, pre = __atomic_load_n(&s->bytes_pre,
+	    __ATOMIC_RELAXED);
 	int i;
 
-	*remaining = 0;
 	for (i = 0; i < s->ndev; i++)
-		*remaining += s->devs[i].remaining;
+		rem += s->devs[i].remaining;
 	rate = src_rate(pre, now_ns() - s->t_pre0);
-	if (*remaining == 0)
+	if (rem == 0)
 		return true;
-	return rate > 0 &&
-	    (double)*remaining * 1000.0 / (double)rate <= s->downtime_ms;
+	return rate > 0 && (double)rem * 1000.0 / (double)rate <= limit_ms;
+}
+
+/* The migration link's smoothed round trip (TCP_INFO), ns; 0 unknown. */
+static uint64_t
+src_rtt(struct src *s)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof ti;
+
+	if (getsockopt(chan_fd(s->links[0].c->ch), IPPROTO_TCP, TCP_INFO, &ti,
+	    &len) < 0)
+		return 0;
+	return (uint64_t)ti.tcpi_rtt * 1000;
+}
+
+/*
+ * Fresh figures for every device (the senders are parked): its pre-copy
+ * info and its stop-copy size, read now; what it holds is the larger.
+ * Then the downtime predicted if the switchover began now (predict.h).
+ */
+static void
+src_predict(struct src *s)
+{
+	uint64_t initial, dirty, sc, pend, now;
+	struct src_dev *sd;
+	int i;
+
+	for (i = 0; i < s->ndev; i++) {
+		sd = &s->devs[i];
+		pend = 0;
+		if (device_precopy_info(sd->d, &initial, &dirty, NULL) == 0) {
+			__atomic_store_n(&sd->initial, initial,
+			    __ATOMIC_RELAXED);
+			__atomic_store_n(&sd->dirty, dirty, __ATOMIC_RELAXED);
+			pend = initial + dirty;
+		}
+		if (device_stop_copy_size(sd->d, &sc, NULL) == 0) {
+			sd->stopcopy_est = sc;
+			pend = MAX(pend, sc);
+		}
+		now = now_ns();
+		predict_sample(&s->pd[i], pend, __atomic_load_n(&sd->moved,
+		    __ATOMIC_RELAXED), now);
+	}
+	pthread_mutex_lock(&s->bw_lock);
+	s->pr.bw = s->bw;
+	pthread_mutex_unlock(&s->bw_lock);
+	s->pr.sharing = xfer_sched_switching(s->job->dm->sched);
+	s->pr.rtt_ns = src_rtt(s);
+	s->pr.probe_ns = migset_probe_ns(s->ds->ms);
+	predict_downtime(&s->pr, s->pd, s->ndev, &s->po);
+	s->info.predicted_ms = s->po.downtime_ns == UINT64_MAX ? UINT64_MAX :
+	    (s->po.downtime_ns + 999999) / 1000000;
+	s->info.predicted_bytes = s->po.stop_bytes;
+	s->info.dirty_rate = s->po.dirty_rate;
+}
+
+/* "41.2 ms (stop-copy 1.0 MiB at 100 MiB/s, dirtying 3.0 MiB/s; arcs ...)" */
+static const char *
+src_fmt_prediction(struct src *s, char *buf, size_t len)
+{
+	char b1[32], b2[32], b3[32], ms[48];
+
+	if (s->po.downtime_ns == UINT64_MAX)
+		snprintf(ms, sizeof ms, "unknown (no throughput measured)");
+	else
+		snprintf(ms, sizeof ms, "%.1f ms", s->po.downtime_ns / 1e6);
+	snprintf(buf, len, "%s (stop-copy %s at %s, dirtying %s; steps "
+	    "%.1f ms: 2 x (%.1f + %.1f) here, %.1f x 1.5 at the destination, "
+	    "round trip %.1f)", ms, fmt_bytes(s->po.stop_bytes, b1, sizeof b1),
+	    xfer_fmt_rate(s->po.thr, b2, sizeof b2),
+	    xfer_fmt_rate(s->po.dirty_rate, b3, sizeof b3),
+	    s->po.arcs_ns / 1e6, s->pr.step_ns / 1e6, s->pr.probe_ns / 1e6,
+	    s->pr.dst_step_ns / 1e6, s->pr.rtt_ns / 1e6);
+	return buf;
+}
+
+/* WAIT: the job enters (or leaves) the stalled state; the set is told. */
+static void
+src_stall(struct src *s, bool on)
+{
+	pthread_mutex_lock(&s->job->lock);
+	s->stalled = on;
+	pthread_mutex_unlock(&s->job->lock);
+	dset_set_stalled(s->ds, on);
+	src_fill_info(s);
+	xfer_info_publish(s->job, &s->info, on ? CTL_EV_STALLED : 0);
 }
 
 /*
@@ -1064,17 +1205,130 @@ src_manual_done(struct src *s, bool acked, bool idle)
 	return false;
 }
 
+/*
+ * Pre-copy's iterations and spent the caps: what the policy says.  Returns
+ * 1 to switch over, 0 to iterate on, < 0 to fail (rolled back).
+ */
+static int
+src_spent(struct src *s, enum mig_action act, uint32_t limit)
+{
+	struct xfer_result *r = &s->job->res;
+	char pb[320];
+
+	src_fmt_prediction(s, pb, sizeof pb);
+	switch (act) {
+	case MIG_ACT_SWITCHOVER:
+		log_warnx("%s: pre-copy did not converge in %d iterations "
+		    "(%.1f s): switching over anyway (precopy_timeout_action "
+		    "switchover): predicted downtime %s, limit %" PRIu32 " ms",
+		    s->name, r->iterations, (now_ns() - s->t_pre0) / 1e9, pb,
+		    limit);
+		return 1;
+	case MIG_ACT_WAIT:
+		if (!s->stalled) {
+			log_warnx("%s: pre-copy did not converge in %d "
+			    "iterations (%.1f s): predicted downtime %s, limit "
+			    "%" PRIu32 " ms; waiting for the operator "
+			    "(precopy_timeout_action wait): raise the limit "
+			    "(vfiomigctl tune), switch over or cancel",
+			    s->name, r->iterations,
+			    (now_ns() - s->t_pre0) / 1e9, pb, limit);
+			src_stall(s, true);
+		}
+		return 0;
+	default:
+		src_fail(s, ETIMEDOUT, "pre-copy did not converge in %d "
+		    "iterations (%.1f s): predicted downtime %s over the limit "
+		    "%" PRIu32 " ms; not switched over (precopy_timeout_action "
+		    "abort): the VM runs on here; raise the limit or the "
+		    "bandwidth, or choose another action", r->iterations,
+		    (now_ns() - s->t_pre0) / 1e9, pb, limit);
+		return -ETIMEDOUT;
+	}
+}
+
+/*
+ * One decision, after an iteration (the senders parked): 1 to switch
+ * over, 0 to iterate on, < 0 failed.
+ */
+static int
+src_decide(struct src *s, bool acked, bool req)
+{
+	struct xfer_result *r = &s->job->res;
+	uint64_t t;
+	enum mig_action act;
+	uint32_t limit, tmo;
+	int maxit, rc;
+	bool fits, spent;
+	char pb[320];
+
+	pthread_mutex_lock(&s->job->lock);
+	limit = s->downtime_ms;
+	maxit = s->max_iterations;
+	tmo = s->timeout_ms;
+	act = s->action;
+	pthread_mutex_unlock(&s->job->lock);
+	src_predict(s);
+	if (s->old_sampling)
+		fits = src_old_converged(s, limit);
+	else
+		fits = predict_fits(s->po.downtime_ns, limit);
+	if (req && acked) {
+		log_info("%s: switchover requested: predicted downtime %s, "
+		    "limit %" PRIu32 " ms", s->name, src_fmt_prediction(s, pb,
+		    sizeof pb), limit);
+		return 1;
+	}
+	if (fits) {
+		if (!acked)
+			return 0;
+		log_info("%s: pre-copy converged in %d iterations%s: "
+		    "predicted downtime %s, limit %" PRIu32 " ms", s->name,
+		    r->iterations, s->old_sampling ? " (by the old sampling; "
+		    "the fresh figures follow)" : "", src_fmt_prediction(s, pb,
+		    sizeof pb), limit);
+		return 1;
+	}
+	t = now_ns() - s->t_pre0;
+	spent = r->iterations >= maxit ||
+	    (tmo != 0 && t >= (uint64_t)tmo * 1000000);
+	if (spent && s->old_sampling) {
+		log_info("%s: pre-copy: %d iterations: switching over",
+		    s->name, r->iterations);
+		return acked ? 1 : 0;
+	}
+	if (!spent) {
+		if (s->stalled)
+			src_stall(s, false);
+		return 0;
+	}
+	if ((rc = src_spent(s, act, limit)) <= 0)
+		return rc;
+	/* SWITCHOVER: once the destination has the initial data. */
+	return acked ? 1 : 0;
+}
+
 static int
 src_precopy(struct src *s)
 {
 	struct xfer_result *r = &s->job->res;
-	uint64_t remaining, initial, dirty;
-	bool acked, conv, req;
+	uint64_t initial, dirty, t_it, held, b0, t_ack;
+	bool acked, req, idle;
 	int i, rc;
 
 	s->phase_name = "pre-copy";
+	t_it = now_ns();
 	if ((rc = src_goto(s, VFIO_DEVICE_STATE_PRE_COPY)) < 0)
 		return rc;
+	/*
+	 * The drain and STOP_COPY steps: as long as at this set's last
+	 * switchover, else each as long as this step's fastest arc.
+	 */
+	pthread_mutex_lock(&s->ds->lock);
+	s->pr.step_ns = s->ds->stop_steps_ns / 2;
+	pthread_mutex_unlock(&s->ds->lock);
+	if (s->pr.step_ns == 0)
+		s->pr.step_ns = migset_walk_arcs_ns(s->ds->ms);
 	for (i = 0; i < s->ndev; i++) {
 		if (device_precopy_info(s->devs[i].d, &initial, &dirty,
 		    NULL) == 0) {
@@ -1085,36 +1339,49 @@ src_precopy(struct src *s)
 	}
 	src_estimates(s);
 	s->t_pre0 = now_ns();
+	src_predict(s);
 	src_status(s, XFER_ST_PRECOPY);
 	for (;;) {
 		r->iterations++;
-		s->iter_bytes = __atomic_load_n(&s->bytes_pre,
+		b0 = s->iter_bytes = __atomic_load_n(&s->bytes_pre,
 		    __ATOMIC_RELAXED);
+		held = __atomic_load_n(&s->held_ns, __ATOMIC_RELAXED);
+		t_it = now_ns();
 		if ((rc = src_pump(s, SRC_PRECOPY)) < 0)
 			return rc;
-		src_estimates(s);
+		b0 = __atomic_load_n(&s->bytes_pre, __ATOMIC_RELAXED) - b0;
+		held = __atomic_load_n(&s->held_ns, __ATOMIC_RELAXED) - held;
+		t_it = now_ns() - t_it;
+		predict_throughput(&s->pr, b0, t_it - MIN(t_it, held));
+		idle = b0 == 0;
 		pthread_mutex_lock(&s->job->lock);
 		acked = s->init_ack;
 		req = s->sw_req;
+		t_ack = s->t_ack;
 		pthread_mutex_unlock(&s->job->lock);
-		conv = src_converged(s, &remaining);
+		if (acked && s->pr.thr_e2e == 0)
+			predict_end_to_end(&s->pr, __atomic_load_n(
+			    &s->init_bytes, __ATOMIC_RELAXED), t_ack - s->t_pre0);
 		if (s->manual) {
-			if (src_manual_done(s, acked, remaining == 0 ||
-			    r->iterations >= s->max_iterations))
+			src_predict(s);
+			pthread_mutex_lock(&s->job->lock);
+			i = s->max_iterations;
+			pthread_mutex_unlock(&s->job->lock);
+			if (src_manual_done(s, acked, idle || r->iterations >= i))
 				break;
 			continue;
 		}
-		if ((conv || req) && acked)
+		if ((rc = src_decide(s, acked, req)) < 0)
+			return rc;
+		if (rc > 0)
 			break;
-		if (r->iterations >= s->max_iterations) {
-			log_info("%s: pre-copy: %d iterations, %" PRIu64
-			    " bytes still dirty: switching over", s->name,
-			    r->iterations, remaining);
-			break;
-		}
 		if (!acked && src_initial_all_done(s))
 			src_wait_flag(s, &s->init_ack, SRC_ACK_WAIT_MS);
+		else if (s->stalled && idle)
+			src_wait_flag(s, &s->sw_req, SRC_STALL_PACE_MS);
 	}
+	if (s->stalled)
+		src_stall(s, false);
 	rc = src_wait_flag(s, &s->init_ack, XFER_PROGRESS_MS);
 	if (rc == -ETIMEDOUT)
 		src_fail(s, ETIMEDOUT, "no INIT_ACK from the destination "
@@ -1163,6 +1430,18 @@ src_initial_at_once(struct src *s)
 	return 0;
 }
 
+/* The job moves no more data: the next queued job may start. */
+static void
+src_unsched(struct src *s)
+{
+	if (s->sched_stop)
+		xfer_sched_stopcopy(s->job->dm->sched, false);
+	s->sched_stop = false;
+	if (s->admitted)
+		xfer_sched_leave(s->job->dm->sched);
+	s->admitted = false;
+}
+
 static int
 src_switchover(struct src *s, bool precopy)
 {
@@ -1175,6 +1454,12 @@ src_switchover(struct src *s, bool precopy)
 	pthread_mutex_lock(&s->job->lock);
 	s->switching = true;
 	pthread_mutex_unlock(&s->job->lock);
+	/* The other jobs' pre-copy holds back until the stop-copy is done. */
+	xfer_sched_stopcopy(s->job->dm->sched, true);
+	s->sched_stop = true;
+	s->t_predicted = s->info.predicted_ms;
+	s->predicted_bytes = s->info.predicted_bytes;
+	s->po_sw = s->po;
 	src_status(s, XFER_ST_DRAINING);
 	if ((rc = xfer_conn_send(s->links[0].c, FRAME_SWITCHOVER, 0,
 	    FRAME_DEV_ALL, NULL, 0, XFER_PROGRESS_MS, &e)) < 0) {
@@ -1194,6 +1479,7 @@ src_switchover(struct src *s, bool precopy)
 	if ((rc = src_pump(s, SRC_STOPCOPY)) < 0)
 		return rc;
 	s->t_stop_end = now_ns();
+	src_unsched(s);
 	pthread_mutex_lock(&s->job->lock);
 	s->no_cancel = true;
 	pthread_mutex_unlock(&s->job->lock);
@@ -1207,13 +1493,35 @@ src_switchover(struct src *s, bool precopy)
 	return rc < 0 ? -1 : 0;
 }
 
+/* The job was queued: the set's info says so, with how many are ahead. */
+static void
+src_queued(struct xfer_job *j, int ahead)
+{
+	struct src *s = j->priv;
+
+	log_info("%s: queued: %d job%s ahead, migration.max_active_jobs "
+	    "moving data", s->name, ahead, ahead == 1 ? "" : "s");
+	src_status(s, XFER_ST_QUEUED);
+}
+
 static int
 src_phases(struct src *s)
 {
 	bool precopy = migset_has_precopy(s->ds->ms);
 	int rc;
 
+	s->phase_name = "queued";
+	if ((rc = xfer_sched_admit(s->job->dm->sched, s->job,
+	    src_queued)) < 0)
+		return rc;
+	s->admitted = true;
+	if (s->info.status == XFER_ST_QUEUED) {
+		log_info("%s: admitted after %.1f s in the queue", s->name,
+		    (now_ns() - s->t0) / 1e9);
+		src_status(s, XFER_ST_SETUP);
+	}
 	s->phase_name = "connecting";
+	migset_warm(s->ds->ms);
 	if ((rc = src_handshake(s)) < 0 || (rc = src_start_threads(s)) < 0)
 		return rc;
 	if (precopy && (rc = src_precopy(s)) < 0)
@@ -1368,6 +1676,7 @@ src_report(struct src *s)
 {
 	struct xfer_result *r = &s->job->res;
 	uint64_t moving;
+	uint32_t limit;
 	char b[32];
 	int i;
 
@@ -1394,6 +1703,28 @@ src_report(struct src *s)
 	log_info("%s: report: downtime_ms %.3f (first device leaves RUNNING "
 	    "until COMMITTED; includes one network round trip)", s->name,
 	    r->downtime_ns / 1e6);
+	pthread_mutex_lock(&s->job->lock);
+	limit = s->downtime_ms;
+	pthread_mutex_unlock(&s->job->lock);
+	if (s->t_stop0 != 0 && s->t_down != 0) {
+		pthread_mutex_lock(&s->ds->lock);
+		s->ds->stop_steps_ns = s->t_stop0 - s->t_down;
+		pthread_mutex_unlock(&s->ds->lock);
+	}
+	if (s->t_commit != 0 && s->t_stop_end != 0)
+		log_info("%s: report: downtime_parts steps_ms %.3f transfer_ms "
+		    "%.3f commit_ms %.3f (predicted %.3f, %.3f, %.3f)", s->name,
+		    (s->t_stop0 - s->t_down) / 1e6,
+		    (s->t_stop_end - s->t_stop0) / 1e6,
+		    (s->t_commit - s->t_stop_end) / 1e6,
+		    2 * (s->pr.step_ns + s->pr.probe_ns) / 1e6,
+		    s->po_sw.xfer_ns / 1e6, (s->po_sw.arcs_ns - 2 *
+		    (s->pr.step_ns + s->pr.probe_ns)) / 1e6);
+	if (s->t_down != 0 && s->t_predicted != UINT64_MAX)
+		log_info("%s: report: predicted_downtime_ms %" PRIu64 " limit_ms "
+		    "%" PRIu32 " stopcopy_bytes %" PRIu64 " predicted_stopcopy_"
+		    "bytes %" PRIu64, s->name, s->t_predicted, limit,
+		    r->stopcopy_bytes, s->predicted_bytes);
 	log_info("%s: report: total_ms %.3f", s->name, r->total_ns / 1e6);
 	for (i = 0; i < s->ndev; i++)
 		src_report_dev(s, &s->devs[i], r->rc == 0);
@@ -1434,6 +1765,7 @@ src_free(struct src *s)
 	free(s->port);
 	free(s->token);
 	free(s->devs);
+	free(s->pd);
 	free(s->links);
 	pthread_mutex_destroy(&s->bw_lock);
 	pthread_mutex_lock(&s->job->lock);
@@ -1450,6 +1782,7 @@ src_main(void *arg)
 	struct xfer_job *j = arg;
 	struct src *s = j->priv;
 	enum dset_status st;
+	int rc;
 
 	s->t0 = now_ns();
 	s->next_log = s->t0 + SRC_LOG_NS;
@@ -1459,7 +1792,9 @@ src_main(void *arg)
 	log_info("%s: to %s:%s, job %016" PRIx64 ", %d device%s, %d "
 	    "connection%s", s->name, s->host, s->port, j->id, s->ndev,
 	    s->ndev > 1 ? "s" : "", s->nconns, s->nconns > 1 ? "s" : "");
-	if (src_phases(s) < 0 || xfer_job_failed(j)) {
+	rc = src_phases(s);
+	src_unsched(s);
+	if (rc < 0 || xfer_job_failed(j)) {
 		j->res.rc = -j->err.code;
 		snprintf(j->res.msg, sizeof j->res.msg, "%s", j->err.msg);
 		if (s->ended_all && !s->peer_aborted)
@@ -1486,6 +1821,7 @@ static struct src *
 src_new(struct xfer_job *j, struct dset *ds, const struct xfer_target *t)
 {
 	const struct config_migration *mc = &j->dm->conf->migration;
+	const struct config_policy *pol = &ds->policy;
 	struct src *s = xcalloc(1, sizeof *s);
 	int i;
 
@@ -1501,12 +1837,27 @@ src_new(struct xfer_job *j, struct dset *ds, const struct xfer_target *t)
 	s->nconns = MAX(1, MIN(t->connections > 0 ? t->connections :
 	    mc->connections, s->ndev));
 	s->max_frame = MIN(mc->max_frame, FRAME_PAYLOAD_CEIL);
-	s->downtime_ms = t->downtime_ms > 0 ? t->downtime_ms :
+	/* The job's option, else the set's, else the daemon's. */
+	s->downtime_ms = t->p.downtime_ms ? t->p.downtime_ms :
+	    pol->downtime_limit_ms ? pol->downtime_limit_ms :
 	    mc->downtime_limit_ms;
-	s->max_iterations = t->max_iterations > 0 ? t->max_iterations :
+	s->max_iterations = t->p.max_iterations ? t->p.max_iterations :
+	    pol->max_iterations ? pol->max_iterations :
 	    mc->max_iterations > 0 ? mc->max_iterations : 10;
+	s->timeout_ms = t->p.has_precopy_timeout ? t->p.precopy_timeout_ms :
+	    pol->precopy_timeout_ms ? pol->precopy_timeout_ms :
+	    mc->precopy_timeout_ms;
+	s->action = t->p.action ? t->p.action : pol->action ? pol->action :
+	    mc->action ? mc->action : CONFIG_DEFAULT_ACTION;
 	s->manual = t->manual;
-	s->bw = t->bandwidth;
+	s->bw = t->p.bandwidth;
+	s->old_sampling = getenv("VFIOMIG_TEST_OLD_SAMPLING") != NULL &&
+	    strcmp(getenv("VFIOMIG_TEST_OLD_SAMPLING"), "1") == 0;
+	if (s->old_sampling)
+		log_warnx("%s: VFIOMIG_TEST_OLD_SAMPLING=1: the switchover "
+		    "decided on stale samples (a test's negative control)",
+		    s->name);
+	s->pd = xcalloc(s->ndev, sizeof *s->pd);
 	pthread_mutex_init(&s->bw_lock, NULL);
 	s->devs = xcalloc(s->ndev, sizeof *s->devs);
 	for (i = 0; i < s->ndev; i++) {
@@ -1523,6 +1874,11 @@ src_new(struct xfer_job *j, struct dset *ds, const struct xfer_target *t)
 	xfer_info_init(&s->info, j);
 	s->info.manual = s->manual;
 	s->info.bandwidth = s->bw;
+	s->info.predicted_ms = UINT64_MAX;
+	s->info.limit_ms = s->downtime_ms;
+	s->info.timeout_ms = s->timeout_ms;
+	s->info.max_iterations = s->max_iterations;
+	s->info.action = s->action;
 	s->info.conns = s->nconns;
 	snprintf(s->info.peer, sizeof s->info.peer, "%s:%s", s->host,
 	    s->port);
@@ -1553,9 +1909,9 @@ xfer_src_start(struct daemon *dm, struct dset *ds,
 	if (t->manual)
 		log_info("migrate %s: switchover left to the caller",
 		    ds->name);
-	if (t->bandwidth > 0)
+	if (t->p.bandwidth > 0)
 		log_info("migrate %s: bandwidth limit %" PRIu64 " bytes/s",
-		    ds->name, t->bandwidth);
+		    ds->name, t->p.bandwidth);
 	if ((rc = daemon_job_add(dm, j)) < 0)
 		rc = err_set(e, -rc, "the daemon is stopping");
 	else if ((rc = pthread_create(&j->thread, NULL, src_main, j)) != 0) {
@@ -1609,5 +1965,58 @@ xfer_src_cancel(struct xfer_job *j, struct err *e)
 		    "the destination knows the outcome now");
 	log_info("migrate %s: cancelled by the control socket", j->ds->name);
 	xfer_job_cancel(j, "cancelled by the control socket");
+	return 0;
+}
+
+int
+xfer_src_set_params(struct xfer_job *j, const struct xfer_params *p,
+    struct err *e)
+{
+	struct src *s = j->priv;
+	char what[256] = "";
+	size_t n = 0;
+	int rc = 0;
+
+	pthread_mutex_lock(&j->lock);
+	if (s == NULL || j->failed)
+		rc = err_set(e, ECANCELED, "the migration is failing");
+	else if (s->switching)
+		rc = err_set(e, EALREADY, "the migration is past pre-copy");
+	else {
+		if (p->downtime_ms != 0) {
+			s->downtime_ms = p->downtime_ms;
+			n += snprintf(what + n, sizeof what - n, " downtime "
+			    "limit %" PRIu32 " ms", p->downtime_ms);
+		}
+		if (p->max_iterations != 0) {
+			s->max_iterations = p->max_iterations;
+			n += snprintf(what + n, sizeof what - n, " max "
+			    "iterations %d", p->max_iterations);
+		}
+		if (p->has_precopy_timeout) {
+			s->timeout_ms = p->precopy_timeout_ms;
+			n += snprintf(what + n, sizeof what - n, " pre-copy "
+			    "timeout %" PRIu32 " ms", p->precopy_timeout_ms);
+		}
+		if (p->action != MIG_ACT_DEFAULT) {
+			s->action = p->action;
+			n += snprintf(what + n, sizeof what - n, " action %s",
+			    mig_action_name(p->action));
+		}
+		pthread_cond_broadcast(&j->cond);
+	}
+	pthread_mutex_unlock(&j->lock);
+	if (rc < 0)
+		return rc;
+	if (p->has_bandwidth) {
+		pthread_mutex_lock(&s->bw_lock);
+		s->bw = p->bandwidth;
+		pthread_mutex_unlock(&s->bw_lock);
+		snprintf(what + MIN(n, sizeof what - 1), sizeof what -
+		    MIN(n, sizeof what - 1), " bandwidth %" PRIu64 " bytes/s",
+		    p->bandwidth);
+	}
+	log_info("migrate %s: tuned:%s", j->ds->name, *what ? what :
+	    " nothing");
 	return 0;
 }

@@ -356,3 +356,171 @@ xfer_fmt_rate(uint64_t bytes_per_s, char *buf, size_t len)
 	snprintf(buf, len, "%s/s", fmt_bytes(bytes_per_s, b, sizeof b));
 	return buf;
 }
+
+/*
+ * ---- The daemon's share among its outgoing jobs. ----
+ * Admission: a job that would move data waits in a FIFO until fewer than
+ * max_active jobs are admitted.  Priority: while any admitted job is in
+ * stop-copy (its VM stopped), the pre-copy senders of the others hold
+ * back before each frame, so that the link and the CPUs are its own.
+ * The lock is a leaf: nothing else is taken under it, and it is never
+ * taken with another lock held.
+ */
+struct xfer_waiter {
+	struct xfer_job			*j;
+	TAILQ_ENTRY(xfer_waiter)	 entry;
+};
+
+struct xfer_sched {
+	pthread_mutex_t		 lock;
+	pthread_cond_t		 cond;
+	int			 max_active, active;
+	int			 switching;	/* atomic reads */
+	TAILQ_HEAD(, xfer_waiter) queue;
+};
+
+#define XFER_SCHED_POLL_NS	20000000ull	/* re-check a failure */
+
+struct xfer_sched *
+xfer_sched_new(int max_active)
+{
+	struct xfer_sched *x = xcalloc(1, sizeof *x);
+	pthread_condattr_t ca;
+
+	pthread_mutex_init(&x->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&x->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	x->max_active = MAX(1, max_active);
+	TAILQ_INIT(&x->queue);
+	return x;
+}
+
+void
+xfer_sched_free(struct xfer_sched *x)
+{
+	if (x == NULL)
+		return;
+	pthread_mutex_destroy(&x->lock);
+	pthread_cond_destroy(&x->cond);
+	free(x);
+}
+
+void
+xfer_sched_set_max(struct xfer_sched *x, int max_active)
+{
+	pthread_mutex_lock(&x->lock);
+	x->max_active = MAX(1, max_active);
+	pthread_cond_broadcast(&x->cond);
+	pthread_mutex_unlock(&x->lock);
+}
+
+static void
+xfer_sched_wait(struct xfer_sched *x)
+{
+	struct timespec ts;
+	uint64_t t = now_ns() + XFER_SCHED_POLL_NS;
+
+	ts.tv_sec = t / 1000000000ull;
+	ts.tv_nsec = t % 1000000000ull;
+	pthread_cond_timedwait(&x->cond, &x->lock, &ts);
+}
+
+/* Whether @j failed; x->lock held, dropped for the job's lock (a leaf). */
+static bool
+xfer_sched_failed(struct xfer_sched *x, struct xfer_job *j)
+{
+	bool f;
+
+	pthread_mutex_unlock(&x->lock);
+	f = xfer_job_failed(j);
+	pthread_mutex_lock(&x->lock);
+	return f;
+}
+
+int
+xfer_sched_admit(struct xfer_sched *x, struct xfer_job *j,
+    void (*queued)(struct xfer_job *, int ahead))
+{
+	struct xfer_waiter w = { .j = j };
+	struct xfer_waiter *it;
+	bool told = false;
+	int ahead, rc = 0;
+
+	if (x == NULL)	/* a daemon without jobs (unit tests) */
+		return 0;
+	pthread_mutex_lock(&x->lock);
+	TAILQ_INSERT_TAIL(&x->queue, &w, entry);
+	while (TAILQ_FIRST(&x->queue) != &w || x->active >= x->max_active) {
+		if (xfer_sched_failed(x, j)) {
+			rc = -ECANCELED;
+			break;
+		}
+		if (!told) {
+			ahead = 0;
+			TAILQ_FOREACH(it, &x->queue, entry) {
+				if (it == &w)
+					break;
+				ahead++;
+			}
+			told = true;
+			pthread_mutex_unlock(&x->lock);
+			queued(j, ahead);
+			pthread_mutex_lock(&x->lock);
+			continue;
+		}
+		xfer_sched_wait(x);
+	}
+	TAILQ_REMOVE(&x->queue, &w, entry);
+	if (rc == 0)
+		x->active++;
+	pthread_cond_broadcast(&x->cond);
+	pthread_mutex_unlock(&x->lock);
+	return rc;
+}
+
+void
+xfer_sched_leave(struct xfer_sched *x)
+{
+	if (x == NULL)	/* a daemon without jobs (unit tests) */
+		return;
+	pthread_mutex_lock(&x->lock);
+	x->active--;
+	pthread_cond_broadcast(&x->cond);
+	pthread_mutex_unlock(&x->lock);
+}
+
+void
+xfer_sched_stopcopy(struct xfer_sched *x, bool begin)
+{
+	if (x == NULL)	/* a daemon without jobs (unit tests) */
+		return;
+	pthread_mutex_lock(&x->lock);
+	__atomic_add_fetch(&x->switching, begin ? 1 : -1, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&x->cond);
+	pthread_mutex_unlock(&x->lock);
+}
+
+int
+xfer_sched_switching(struct xfer_sched *x)
+{
+	if (x == NULL)	/* a daemon without jobs (unit tests) */
+		return 0;
+	return __atomic_load_n(&x->switching, __ATOMIC_ACQUIRE);
+}
+
+uint64_t
+xfer_sched_hold(struct xfer_sched *x, struct xfer_job *j)
+{
+	uint64_t t0;
+
+	if (xfer_sched_switching(x) == 0)
+		return 0;
+	t0 = now_ns();
+	pthread_mutex_lock(&x->lock);
+	while (x->switching > 0 && !xfer_sched_failed(x, j))
+		xfer_sched_wait(x);
+	pthread_mutex_unlock(&x->lock);
+	return now_ns() - t0;
+}

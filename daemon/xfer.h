@@ -74,16 +74,28 @@ int xfer_conn_recv_nowait(struct xfer_conn *c, struct frame *f,
 
 enum xfer_kind { XFER_SRC, XFER_DST };
 
+/*
+ * A job's tunables: migrate's options, and later SetParameters.  0 (or
+ * MIG_ACT_DEFAULT) = not given.
+ */
+struct xfer_params {
+	int		 max_iterations;
+	uint32_t	 downtime_ms;
+	uint32_t	 precopy_timeout_ms;
+	bool		 has_precopy_timeout;	/* 0 is a value: none */
+	enum mig_action	 action;
+	uint64_t	 bandwidth;		/* bytes/s */
+	bool		 has_bandwidth;		/* 0 is a value: none */
+};
+
 /* Where and how a source job migrates its set. */
 struct xfer_target {
 	char	*host;
 	char	*port;
 	char	*token;
 	/* Options (the control socket's MigrateOptions); 0 = the config's. */
-	int	 max_iterations;
-	uint32_t downtime_ms;
+	struct xfer_params p;
 	int	 connections;
-	uint64_t bandwidth;	/* bytes/s, 0 = no limit */
 	bool	 manual;	/* pre-copy waits for xfer_src_switchover() */
 };
 
@@ -94,6 +106,7 @@ struct xfer_target {
  */
 enum xfer_status {
 	XFER_ST_NONE,		/* the set never had a job */
+	XFER_ST_QUEUED,		/* waits for admission */
 	XFER_ST_SETUP,
 	XFER_ST_PRECOPY,
 	XFER_ST_DRAINING,
@@ -105,7 +118,7 @@ enum xfer_status {
 	XFER_ST_COUNT
 };
 
-#define XFER_INFO_MAX_DEVS	64	/* = CONFIG_MAX_DEVICES */
+#define XFER_INFO_MAX_DEVS	128	/* = CONFIG_MAX_DEVICES */
 
 struct xfer_dev_info {
 	char		 name[65];
@@ -113,6 +126,8 @@ struct xfer_dev_info {
 	uint64_t	 initial, dirty;	/* pre-copy info */
 	uint64_t	 stopcopy_est;
 	uint64_t	 moved;		/* data fd bytes */
+	uint64_t	 dirty_rate;	/* bytes/s (predict.h) */
+	uint64_t	 pending;	/* at the last decision */
 	bool		 sim;
 	uint64_t	 p2p_sent, p2p_received, p2p_lost, digest;
 };
@@ -125,6 +140,13 @@ struct xfer_info {
 	uint64_t	 processed, remaining, precopy, stopcopy;
 	uint64_t	 throughput;
 	uint64_t	 expected_downtime_ms, downtime_ms, total_ms;
+	/* The switchover decision (the source). */
+	uint64_t	 predicted_ms;		/* UINT64_MAX: unknown yet */
+	uint64_t	 predicted_bytes, dirty_rate;
+	uint32_t	 limit_ms, timeout_ms;
+	int		 max_iterations;
+	enum mig_action	 action;
+	bool		 stalled;
 	int		 iteration;
 	bool		 manual, awaiting;
 	uint64_t	 bandwidth;
@@ -234,6 +256,41 @@ int xfer_src_switchover(struct xfer_job *j, struct err *e);
  * out (only the destination knows the outcome then).
  */
 int xfer_src_cancel(struct xfer_job *j, struct err *e);
+/*
+ * SetParameters (ds->lock held, ds->job == @j, an outgoing job): what @p
+ * gives replaces the job's own, at its next decision.  -EALREADY past
+ * pre-copy; -EINVAL for an action the job cannot take.
+ */
+int xfer_src_set_params(struct xfer_job *j, const struct xfer_params *p,
+	    struct err *e);
+/*
+ * The daemon's share among its jobs: at most @max_active outgoing jobs
+ * move data at once (others wait in QUEUED); while any is in stop-copy,
+ * the pre-copy senders of every other job hold back (xfer-src.c).
+ */
+struct xfer_sched;
+struct xfer_sched *xfer_sched_new(int max_active);
+void xfer_sched_free(struct xfer_sched *x);
+/* Reload: a new max_active_jobs (the queue moves on if it grew). */
+void xfer_sched_set_max(struct xfer_sched *x, int max_active);
+/*
+ * Waits, in order of arrival, until the job may move data.  Calls
+ * @queued once (no lock held) if it must wait, with the number of jobs
+ * ahead.  -ECANCELED if the job failed while it waited (not admitted).
+ */
+int xfer_sched_admit(struct xfer_sched *x, struct xfer_job *j,
+	    void (*queued)(struct xfer_job *, int ahead));
+/* An admitted job moves no more data. */
+void xfer_sched_leave(struct xfer_sched *x);
+/* An admitted job begins (true) or ends (false) its switchover. */
+void xfer_sched_stopcopy(struct xfer_sched *x, bool begin);
+/* Jobs in their switchover now (the predictor shares the link). */
+int xfer_sched_switching(struct xfer_sched *x);
+/*
+ * A pre-copy sender before a frame: waits while any job is in its
+ * switchover (or until @j fails).  Returns the ns it waited.
+ */
+uint64_t xfer_sched_hold(struct xfer_sched *x, struct xfer_job *j);
 
 /* xfer-dst.c */
 /*

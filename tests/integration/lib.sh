@@ -100,11 +100,19 @@ gen_certs() {
 # is replaced by the device's index).  LISTEN "-" for no listener,
 # "@LISTEN@" for start_listener to fill in.  SECURITY "insecure" or a
 # tls_dir.  TOKEN "" for none.
+# The tests check what a migration moves, under sanitizers on a loaded
+# host where pre-copy may not converge: they switch over anyway
+# (precopy_timeout_action "switchover", $CONF_ACTION; empty: the
+# daemon's default, abort).  downtime.sh judges the downtime itself.
+CONF_ACTION=${CONF_ACTION-switchover}
 conf() {
 	c_file=$1 c_listen=$2 c_sec=$3 c_conns=$4 c_ndev=$5 c_dev=$6
 	c_tok=${7-$TOKEN}
 	{
 		printf '{"log_level": "info", "migration": {'
+		if [ -n "$CONF_ACTION" ]; then
+			printf '"precopy_timeout_action": "%s", ' "$CONF_ACTION"
+		fi
 		if [ "$c_listen" != - ]; then
 			printf '"listen": "%s", ' "$c_listen"
 		fi

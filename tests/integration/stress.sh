@@ -35,7 +35,8 @@ mkconf() {
 		printf '{"control_socket": "%s", "state_dir": "%s",\n' \
 		    "$T/$1.sock" "$T/$1.state"
 		printf ' "log_level": "info", "migration": {"listen": '
-		printf '"@LISTEN@", "insecure": true, "connections": 2},\n'
+		printf '"@LISTEN@", "insecure": true, "connections": 2, '
+		printf '"precopy_timeout_action": "%s"},\n' "$CONF_ACTION"
 		printf ' "sets": ['
 		mk_i=1
 		while [ $mk_i -le $N ]; do

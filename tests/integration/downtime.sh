@@ -1,0 +1,167 @@
+#!/bin/sh
+# downtime.sh: the switchover decision and the policies, on the simulator.
+#
+# 1. 64 devices of 1 MiB each dirtying 64 pages/s (16 MiB/s in all),
+#    moved at 32 MiB/s (--bandwidth: the same link on any host), limit
+#    100 ms: decided on fresh figures, the switchover
+#    comes once the 64 devices together hold little enough, and the
+#    downtime the source reports is within the limit.  Negative control:
+#    the same migration with VFIOMIG_TEST_OLD_SAMPLING=1 (each device's
+#    remaining bytes sampled at the end of its own pass, as before) sees
+#    "nothing left" and switches over early: its downtime exceeds the
+#    limit.
+# 2. The policies when pre-copy cannot converge: 4 devices whose arcs take
+#    10 ms each and a limit of 5 ms (the steps alone exceed it), no
+#    dirtying so that digests stay as they were:
+#      abort       migrate --wait exits 4 saying why with the figures; the
+#                  source set is idle, every device RUNNING, its digests
+#                  those it had;
+#      wait        `wait --stalled` returns (the stall eventfd), info says
+#                  stalled; `tune --downtime-ms 2000` (a live change of
+#                  the limit) and the job switches over and completes,
+#                  digests equal on both sides;
+#      switchover  completes with a warning that names the predicted
+#                  downtime, and the downtime reported exceeds the limit.
+# The daemon's default action (abort), not the other tests' switchover.
+CONF_ACTION=
+. "$(dirname "$0")/cli-lib.sh"
+need_json
+
+DS=$T/dst.sock
+SS=$T/src.sock
+
+# ---- 1. Many devices, fresh figures; the old sampling as control ----
+dev='"state_size": "1M", "dirty_rate": 64, "p2p_rate": 0'
+ctl_conf "$T/dst.tmpl" "$DS" @LISTEN@ 4 64 "$dev, \"seed\": 10@I@" ""
+start_listener dst "$T/dst.tmpl"
+wait_ctl dst "$DS"
+to=127.0.0.1:$dst_port
+ctl_conf "$T/src.json" "$SS" - 4 64 "$dev" ""
+
+# run_big NAME [ENV]: src daemon NAME migrates vm1 (64 devices) to dst;
+# sets $dt (the downtime reported, ms) and $pred (predicted, ms).
+run_big() {
+	ctl "inc$1" -s "$DS" incoming vm1 --token "$TOKEN"
+	ctl_rc_is "inc$1" 0
+	# Each run a fresh source: the last one's set left (fenced).
+	rm -rf "$SS.state"
+	[ -n "${2:-}" ] && export "$2"
+	start_ctl_daemon "$1" "$SS" "$T/src.json"
+	[ -z "${2:-}" ] || unset "${2%%=*}"
+	ctl "mig$1" -s "$SS" -o json migrate vm1 --to "$to" --token "$TOKEN" \
+	    --downtime-ms 100 --bandwidth 32M --max-iterations 30 --wait
+	ctl_rc_is "mig$1" 0
+	dt=$(jget "$T/mig$1.ctlout" downtime_ms)
+	pred=$(jget "$T/mig$1.ctlout" predicted_downtime_ms)
+	it=$(jget "$T/mig$1.ctlout" iteration)
+	check_migrated "$1" dst 64
+	stop_daemon "$1"
+	rm -f "$SS"
+}
+
+run_big src
+has src 'migrate vm1: pre-copy converged in [0-9]+ iterations: predicted downtime'
+[ "$dt" -le 100 ] || fail "64 devices, fresh figures: downtime $dt ms over \
+the 100 ms limit (predicted $pred ms, $it iterations)"
+# The daemon switches over once the prediction and its 20 % margin fit.
+[ -n "$pred" ] && [ "$pred" -le 84 ] ||
+    fail "predicted downtime \"$pred\" ms: with its margin over the limit"
+note "64 devices dirtying 16 MiB/s at 32 MiB/s, limit 100 ms: downtime $dt \
+ms, predicted $pred ms, $it iterations"
+
+run_big old VFIOMIG_TEST_OLD_SAMPLING=1
+has old 'VFIOMIG_TEST_OLD_SAMPLING=1: the switchover decided on stale samples'
+[ "$dt" -gt 100 ] || fail "negative control: with the old sampling the \
+downtime is $dt ms, within the 100 ms limit: the test proves nothing"
+note "negative control (old sampling): downtime $dt ms over the 100 ms \
+limit after $it iterations"
+stop_daemon dst
+rm -f "$DS"
+
+# ---- 2. The policies ----
+dev='"state_size": "2M", "dirty_rate": 0, "p2p_rate": 0, "arc_latency_us": 10000'
+ctl_conf "$T/dst2.tmpl" "$DS" @LISTEN@ 2 4 "$dev, \"seed\": 20@I@" ""
+start_listener dst2 "$T/dst2.tmpl"
+wait_ctl dst2 "$DS"
+to=127.0.0.1:$dst2_port
+ctl_conf "$T/src2.json" "$SS" - 2 4 "$dev" ""
+rm -rf "$SS.state"
+start_ctl_daemon src2 "$SS" "$T/src2.json"
+
+# sdig DAEMON-SOCKET: set vm1's state and digests, one line.
+sdig() {
+	ctl sd -s "$1" -o json set list vm1
+	python3 -c 'import json,sys
+s=json.load(open(sys.argv[1]))["sets"][0]
+print(s["status"], " ".join("%s:%s" % (d["state_name"], d["sim"]["digest"])
+    for d in s["devices"]))' "$T/sd.ctlout"
+}
+before=$(sdig "$SS")
+
+# abort (the daemon's default: the configuration names no action)
+ctl inca -s "$DS" incoming vm1 --token "$TOKEN"
+ctl_rc_is inca 0
+ctl ab -s "$SS" -o json migrate vm1 --to "$to" --token "$TOKEN" \
+    --downtime-ms 5 --max-iterations 3 --wait
+ctl_rc_is ab 4
+err_has ab 'did not converge in 3 iterations'
+err_has ab 'over the limit 5 ms; not switched over \(precopy_timeout_action abort\)'
+[ "$(jget "$T/ab.ctlout" status)" = failed ] ||
+    fail "abort: status $(jget "$T/ab.ctlout" status)"
+[ "$(jget "$T/ab.ctlout" error)" = 110 ] ||
+    fail "abort: error $(jget "$T/ab.ctlout" error), not ETIMEDOUT"
+after=$(sdig "$SS")
+[ "$after" = "$before" ] || fail "abort: the source set is \"$after\", \
+before \"$before\""
+case $after in "idle RUNNING:"*) ;; *) fail "abort: $after" ;; esac
+note "abort: exit 4, $(grep -o 'pre-copy did not converge.*' \
+"$T/ab.ctlerr" | head -n 1 | cut -c1-160)...; source $after"
+
+# wait: stalled, then a live change of the limit lets it switch over.
+ctl incw -s "$DS" incoming vm1 --token "$TOKEN"
+ctl_rc_is incw 0
+"$VFIOMIGCTL" -s "$SS" -o json migrate vm1 --to "$to" --token "$TOKEN" \
+    --downtime-ms 5 --max-iterations 2 --on-timeout wait --wait \
+    >"$T/w.ctlout" 2>"$T/w.ctlerr" </dev/null &
+wpid=$!
+ctl st -s "$SS" wait vm1 --stalled --timeout 60
+ctl_rc_is st 0
+ctl wi -s "$SS" -o json info vm1
+[ "$(jget "$T/wi.ctlout" stalled)" = True ] ||
+    [ "$(jget "$T/wi.ctlout" stalled)" = true ] ||
+    fail "wait: info does not say stalled: $(ctl_out wi)"
+[ "$(jget "$T/wi.ctlout" status)" = precopy ] ||
+    fail "wait: status $(jget "$T/wi.ctlout" status)"
+wp=$(jget "$T/wi.ctlout" predicted_downtime_ms)
+[ "$wp" -gt 5 ] || fail "wait: predicted $wp ms, not over the 5 ms limit"
+has src2 "waiting for the operator \(precopy_timeout_action wait\)"
+ctl tn -s "$SS" tune vm1 --downtime-ms 2000
+ctl_rc_is tn 0
+wait "$wpid"
+wrc=$?
+[ "$wrc" = 0 ] || fail "wait: migrate --wait exited $wrc after the tune: \
+$(cat "$T/w.ctlerr")"
+has src2 'migrate vm1: tuned: downtime limit 2000 ms'
+has src2 'migrate vm1: pre-copy converged in [0-9]+ iterations: predicted downtime .* limit 2000 ms'
+check_migrated src2 dst2 4
+note "wait: stalled (predicted $wp ms over 5 ms), tuned to 2000 ms, then \
+switched over and completed"
+stop_daemon src2
+rm -f "$SS"
+
+# switchover: warned, completed, the downtime over the limit reported.
+rm -rf "$SS.state"
+start_ctl_daemon src3 "$SS" "$T/src2.json"
+ctl incs -s "$DS" incoming vm1 --token "$TOKEN"
+ctl_rc_is incs 0
+ctl sw -s "$SS" -o json migrate vm1 --to "$to" --token "$TOKEN" \
+    --downtime-ms 5 --max-iterations 2 --on-timeout switchover --wait
+ctl_rc_is sw 0
+has src3 'pre-copy did not converge in 2 iterations \([0-9.]+ s\): switching over anyway \(precopy_timeout_action switchover\): predicted downtime [0-9.]+ ms'
+sdt=$(jget "$T/sw.ctlout" downtime_ms)
+[ "$sdt" -gt 5 ] || fail "switchover: downtime $sdt ms within 5 ms?"
+check_migrated src3 dst2 4
+note "switchover: warned, completed; downtime $sdt ms (limit 5 ms)"
+stop_daemon src3
+stop_daemon dst2
+note "pass"
