@@ -258,6 +258,9 @@ side == 1 && /report: bytes total/ {
 side == 1 && /report: iterations/ { iters = field("iterations") }
 side == 1 && /report: throughput/ { tput = field("throughput") }
 side == 1 && /report: downtime_ms/ { down = field("downtime_ms") }
+side == 1 && /report: predicted_downtime_ms/ {
+	pred = field("predicted_downtime_ms"); limit = field("limit_ms")
+}
 side == 1 && /report: total_ms/ { tot = field("total_ms") }
 side == 1 && /report: device / {
 	d = field("device"); order[++n] = d
@@ -278,6 +281,8 @@ END {
 	printf "   throughput       %s/s (bytes over the pre-copy and stop-copy phases)\n", human(tput)
 	printf "   downtime         %.1f ms (first device leaves RUNNING/PRE_COPY until the\n", down
 	printf "                    destination, every device RUNNING, answered COMMITTED)\n"
+	if (pred != "")
+		printf "                    predicted at the switchover %s ms, limit %s ms\n", pred, limit
 	printf "   total            %.1f ms (connect to COMMITTED); vfiomigctl migrate --wait %.1f s\n", tot, wall
 	printf "                    wall clock (request to the end of the wait)\n"
 	printf "\n   %-8s %-18s %-18s %-9s %-10s %-10s %s\n", "device", "source digest",

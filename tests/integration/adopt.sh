@@ -37,6 +37,7 @@ mkconf() {
 	shift 2
 	{
 		printf '{"log_level": "info", "migration": {'
+		printf '"precopy_timeout_action": "switchover", '
 		[ "$mk_l" != - ] && printf '"listen": "%s", ' "$mk_l"
 		printf '"insecure": true, "connections": 2},\n'
 		printf ' "sets": [{"name": "vm1", "token": "%s", "devices": [' \

@@ -28,6 +28,13 @@ migrate vm1 --to 127.0.0.1:1 --token 0123456789abcdef-vm1-token --bogus
 migrate vm1 --to 127.0.0.1:1 --token 0123456789abcdef-vm1-token --connections 0
 migrate vm1 --to 127.0.0.1:1 --token 0123456789abcdef-vm1-token --bandwidth fast
 migrate vm1 --to 127.0.0.1:1 --max-iterations
+migrate vm1 --to 127.0.0.1:1 --token 0123456789abcdef-vm1-token --on-timeout retry
+migrate vm1 --to 127.0.0.1:1 --token 0123456789abcdef-vm1-token --downtime-ms 0
+tune vm1
+tune vm1 --downtime-ms 60001
+tune vm1 --on-timeout default
+tune --downtime-ms 100
+wait vm1 --stalled --done extra
 incoming vm1
 device add vm1 d0
 device add vm1 d0 --sim --path /dev/vfio/devices/vfio0
@@ -44,9 +51,14 @@ ctl usage -s "$nosock" migrate vm1 --token 0123456789abcdef-vm1-token
 err_has usage 'migrate: --to HOST:PORT is required'
 ctl usage -s "$nosock" device add vm1 d0 --state-size 12Q
 err_has usage 'device add: --state-size: bad value "12Q"'
+ctl usage -s "$nosock" tune vm1
+err_has usage 'tune: nothing to change: give --downtime-ms'
+ctl usage -s "$nosock" tune vm1 --on-timeout later
+err_has usage 'tune: --on-timeout: "later" is not abort, switchover or wait'
 
 # --help: usage on stdout, 0.
-for args in "--help" "migrate --help" "device add --help" "help" "help set"; do
+for args in "--help" "migrate --help" "tune --help" "device add --help" "help" \
+    "help set"; do
 	# shellcheck disable=SC2086
 	ctl help -s "$nosock" $args
 	ctl_rc_is help 0

@@ -37,7 +37,7 @@ mkconf() {
 		printf '{"control_socket": "%s", "state_dir": "%s", ' \
 		    "$T/$2.sock" "$T/$2.state"
 		printf '"log_level": "info",\n'
-		printf ' "migration": {'
+		printf ' "migration": {"precopy_timeout_action": "switchover", '
 		[ "$4" != - ] && printf '"listen": "%s", ' "$4"
 		printf '"insecure": true, "connections": 1, "max_frame": "1M"},\n'
 		printf ' "sets": ['

@@ -164,4 +164,59 @@ check_migrated src3 dst2 4
 note "switchover: warned, completed; downtime $sdt ms (limit 5 ms)"
 stop_daemon src3
 stop_daemon dst2
+rm -f "$DS" "$SS"
+
+# ---- 3. Admission: max_active_jobs 1, a second job queued ----
+# qconf FILE SOCK LISTEN: sets q1 and q2 of 2 still devices each.
+qconf() {
+	{
+		printf '{"control_socket": "%s", "state_dir": "%s.state", ' \
+		    "$2" "$2"
+		printf '"log_level": "info", "migration": {"insecure": true, '
+		[ "$3" = - ] || printf '"listen": "%s", ' "$3"
+		printf '"max_active_jobs": 1}, "sets": ['
+		for q in 1 2; do
+			[ $q = 1 ] || printf ', '
+			printf '{"name": "q%d", "token": "%s", "devices": [' \
+			    $q "$TOKEN"
+			printf '{"name": "a", "backend": "sim", "state_size": '
+			printf '"2M", "dirty_rate": 0, "p2p_rate": 0}, '
+			printf '{"name": "b", "backend": "sim", "state_size": '
+			printf '"2M", "dirty_rate": 0, "p2p_rate": 0}]}'
+		done
+		printf ']}\n'
+	} >"$1"
+}
+qconf "$T/qd.tmpl" "$DS" @LISTEN@
+start_listener qd "$T/qd.tmpl"
+wait_ctl qd "$DS"
+qconf "$T/qs.json" "$SS" -
+start_ctl_daemon qs "$SS" "$T/qs.json"
+to=127.0.0.1:$qd_port
+# q1 holds the only slot until its manual switchover.
+ctl q1 -s "$SS" migrate q1 --to "$to" --token "$TOKEN" --manual-switchover
+ctl_rc_is q1 0
+ctl q2 -s "$SS" migrate q2 --to "$to" --token "$TOKEN"
+ctl_rc_is q2 0
+wait_log qs 'migrate q2: queued: 0 jobs ahead, migration.max_active_jobs moving data'
+ctl q2i -s "$SS" -o json info q2
+[ "$(jget "$T/q2i.ctlout" status)" = queued ] ||
+    fail "q2: status $(jget "$T/q2i.ctlout" status), not queued"
+hasnt qs 'migrate q2: job [0-9a-f]+ accepted'
+ctl q1s -s "$SS" switchover q1
+ctl_rc_is q1s 0
+ctl q1w -s "$SS" wait q1 --done --timeout 60
+ctl_rc_is q1w 0
+ctl q2w -s "$SS" wait q2 --done --timeout 60
+ctl_rc_is q2w 0
+ctl q2f -s "$SS" -o json info q2
+[ "$(jget "$T/q2f.ctlout" status)" = completed ] ||
+    fail "q2: $(ctl_out q2f)"
+[ "$(jget "$T/q2f.ctlout" phases.0.status)" = queued ] ||
+    fail "q2: its phases do not begin queued: $(ctl_out q2f)"
+has qs 'migrate q2: admitted after [0-9.]+ s in the queue'
+note "admission: with max_active_jobs 1, q2 queued until q1 was done, then \
+completed"
+stop_daemon qs
+stop_daemon qd
 note "pass"

@@ -54,6 +54,7 @@ base=$(fds dst)
 mig=$!
 it_pids="$it_pids $mig"
 wait_log dst 'accepted, 2 connections, devices RESUMING'
+t_flood=$(now_ms)
 $FLOOD 127.0.0.1 "$dst_port" 2000 --kinds idle,junk,badca,badtoken \
     --pki "$T/pki" --rogue "$T/rogue" --rate 500 --hold 1 >"$T/flood1.out" \
     2>&1 || fail "flood.py: $(cat "$T/flood1.out")"
@@ -71,9 +72,13 @@ for a, b in zip(s["devices"], d["devices"]):
     assert a["sim"]["digest"] and a["sim"]["digest"] == b["sim"]["digest"], \
         (a, b)
 EOF
+# 10 lines per 10 s window at most, over the windows the flood and the
+# connections it left in their handshake spanned (a loaded host stretches
+# them: the bound follows the time, not a fixed count).
 n=$(count dst 'incoming from .*: (dropped|refused): ')
-[ "$n" -ge 1 ] && [ "$n" -le 40 ] ||
-    fail "dst logged $n lines about the bogus connections (1..40 wanted)"
+nmax=$(( 10 * (($(now_ms) - t_flood) / 10000 + 2) ))
+[ "$n" -ge 1 ] && [ "$n" -le "$nmax" ] ||
+    fail "dst logged $n lines about the bogus connections (1..$nmax wanted)"
 wait_log dst 'incoming: [0-9]+ more connections refused or dropped, not logged one by one' 15
 note "the destination logged $n lines, then: $(lastline dst 'more connections refused' | sed 's/^vfiomigd: warning: //')"
 # Its fds: the job's connections gone, every bogus one closed.

@@ -24,7 +24,8 @@ src_conf() {
 		printf '{"control_socket": "%s", "state_dir": "%s.state", ' \
 		    "$SS" "$SS"
 		printf '"log_level": "info",\n'
-		printf ' "migration": {"insecure": true}, "sets": ['
+		printf ' "migration": {"insecure": true, '
+		printf '"precopy_timeout_action": "switchover"}, "sets": ['
 		sc_n=0
 		for sc_s in "$@"; do
 			[ $sc_n -gt 0 ] && printf ','

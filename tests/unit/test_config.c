@@ -233,6 +233,10 @@ test_defaults(void **state)
 	assert_int_equal(c->migration.max_frame, 1 << 20);
 	assert_int_equal(c->migration.downtime_limit_ms, 300);
 	assert_int_equal(c->migration.max_iterations, 10);
+	/* Pre-copy that does not converge is aborted: the VM runs on. */
+	assert_int_equal(c->migration.action, MIG_ACT_ABORT);
+	assert_int_equal(c->migration.precopy_timeout_ms, 0);
+	assert_int_equal(c->migration.max_active_jobs, 0);
 	assert_int_equal(c->nsets, 0);
 	config_free(c);
 
@@ -357,6 +361,51 @@ test_wrong_type(void **state)
 	refuse(ONE_SET("{'name': 'a', 'backend': 'vfio', 'path': '/dev/x', "
 	    "'state_file': '/x'}"), FILE_NAME ": sets[0].devices[0].state_file: "
 	    "only valid with backend \"sim\"");
+}
+
+/* The pre-copy policy: the daemon's and a set's own. */
+static void
+test_policy(void **state)
+{
+	struct config *c = accept_json("{'migration': {'insecure': true, "
+	    "'precopy_timeout_action': 'wait', 'precopy_timeout_ms': 60000, "
+	    "'max_active_jobs': 3}, 'sets': [{'name': 'a', 'devices': ["
+	    SIM("s") "], 'downtime_limit_ms': 50, 'max_iterations': 5, "
+	    "'precopy_timeout_ms': 2000, 'precopy_timeout_action': "
+	    "'switchover'}, {'name': 'b', 'devices': [" SIM("s") "]}]}");
+
+	assert_int_equal(c->migration.action, MIG_ACT_WAIT);
+	assert_int_equal(c->migration.precopy_timeout_ms, 60000);
+	assert_int_equal(c->migration.max_active_jobs, 3);
+	assert_int_equal(c->sets[0].policy.downtime_limit_ms, 50);
+	assert_int_equal(c->sets[0].policy.max_iterations, 5);
+	assert_int_equal(c->sets[0].policy.precopy_timeout_ms, 2000);
+	assert_int_equal(c->sets[0].policy.action, MIG_ACT_SWITCHOVER);
+	/* Set b names none: the daemon's apply. */
+	assert_int_equal(c->sets[1].policy.downtime_limit_ms, 0);
+	assert_int_equal(c->sets[1].policy.action, MIG_ACT_DEFAULT);
+	config_free(c);
+	assert_int_equal(mig_action_parse("abort"), MIG_ACT_ABORT);
+	assert_int_equal(mig_action_parse("wait"), MIG_ACT_WAIT);
+	assert_int_equal(mig_action_parse("default"), -EINVAL);
+	assert_int_equal(mig_action_parse("Abort"), -EINVAL);
+	assert_string_equal(mig_action_name(MIG_ACT_SWITCHOVER), "switchover");
+	refuse(MIG("'insecure': true, 'precopy_timeout_action': 'retry'"),
+	    FILE_NAME ": migration.precopy_timeout_action: \"retry\" is no "
+	    "action: abort, switchover or wait");
+	refuse(MIG("'insecure': true, 'precopy_timeout_action': 1"),
+	    FILE_NAME ": migration.precopy_timeout_action: expected a string");
+	refuse(MIG("'insecure': true, 'max_active_jobs': 0"),
+	    FILE_NAME ": migration.max_active_jobs: 0 is out of range");
+	refuse(MIG("'insecure': true, 'precopy_timeout_ms': 86400001"),
+	    FILE_NAME ": migration.precopy_timeout_ms: 86400001 is out of range");
+	refuse("{'sets': [{'name': 'a', 'downtime_limit_ms': 0, 'devices': ["
+	    SIM("s") "]}]}",
+	    FILE_NAME ": sets[0].downtime_limit_ms: 0 is out of range");
+	refuse("{'sets': [{'name': 'a', 'precopy_timeout_action': 'default', "
+	    "'devices': [" SIM("s") "]}]}", FILE_NAME ": sets[0]."
+	    "precopy_timeout_action: \"default\" is no action: abort, "
+	    "switchover or wait");
 }
 
 static void
@@ -643,6 +692,7 @@ main(void)
 		cmocka_unit_test(test_unknown_key),
 		cmocka_unit_test(test_wrong_type),
 		cmocka_unit_test(test_out_of_range),
+		cmocka_unit_test(test_policy),
 		cmocka_unit_test(test_bad_size),
 		cmocka_unit_test(test_duplicates),
 		cmocka_unit_test(test_same_keys),

@@ -386,6 +386,31 @@ do_set_req(int fd, int body, const char *set)
 	return rpc_err(fd, &rq);
 }
 
+/*
+ * SetParameters: @dt the downtime limit (0: absent), @action the pre-copy
+ * action (0: absent); the error.
+ */
+static int
+do_tune(int fd, const char *set, uint32_t dt, int action)
+{
+	Vfiomig__V1__SetParametersRequest sp =
+	    VFIOMIG__V1__SET_PARAMETERS_REQUEST__INIT;
+	Req rq = VFIOMIG__V1__REQUEST__INIT;
+
+	sp.set = (char *)set;
+	if (dt != 0 || action == 0) {
+		sp.has_downtime_limit_ms = 1;
+		sp.downtime_limit_ms = dt;
+	}
+	if (action != 0) {
+		sp.has_precopy_timeout_action = 1;
+		sp.precopy_timeout_action = action;
+	}
+	rq.body_case = VFIOMIG__V1__REQUEST__BODY_SET_PARAMETERS;
+	rq.set_parameters = &sp;
+	return rpc_err(fd, &rq);
+}
+
 /* A sim DeviceSpec. */
 static void
 sim_spec(Vfiomig__V1__DeviceSpec *sp, Vfiomig__V1__SimParams *p,
@@ -680,9 +705,14 @@ test_sets_devices(void **state)
 	    "rt1"), 0);
 	assert_int_equal(do_set_req(fd, VFIOMIG__V1__REQUEST__BODY_REMOVE_SET,
 	    "rt1"), ENOENT);
-	/* No job: nothing to switch over or cancel. */
+	/* No job: nothing to switch over, tune or cancel. */
 	assert_int_equal(do_set_req(fd, VFIOMIG__V1__REQUEST__BODY_SWITCHOVER,
 	    "vm1"), ESRCH);
+	assert_int_equal(do_tune(fd, "vm1", 500, 0), ESRCH);
+	/* Bad values are refused before anything is looked up. */
+	assert_int_equal(do_tune(fd, "vm1", 0, 0), EINVAL);
+	assert_int_equal(do_tune(fd, "vm1", 60001, 0), EINVAL);
+	assert_int_equal(do_tune(fd, "nosuchset", 500, 9), EINVAL);
 	assert_int_equal(do_set_req(fd, VFIOMIG__V1__REQUEST__BODY_CANCEL,
 	    "vm1"), ESRCH);
 	close(fd);
@@ -1174,6 +1204,13 @@ test_manual_switchover(void **state)
 	assert_true((int)r->info->iteration > it0);
 	vfiomig__v1__response__free_unpacked(r, NULL);
 
+	/* A live change of the limit shows in the job's info. */
+	assert_int_equal(do_tune(fd, "vm1", 777, 0), 0);
+	msleep(400);
+	r = do_info(fd, "vm1");
+	assert_true(r->info->has_downtime_limit_ms);
+	assert_int_equal(r->info->downtime_limit_ms, 777);
+	vfiomig__v1__response__free_unpacked(r, NULL);
 	assert_int_equal(do_set_req(fd, VFIOMIG__V1__REQUEST__BODY_SWITCHOVER,
 	    "vm1"), 0);
 	/* The drain eventfd: readable exactly when all are P2P. */

@@ -370,8 +370,15 @@ roundtrip(bool with_precopy)
 	struct device *src = mk("src", F_ALL, 11, 3000, 0);
 	struct device *dst = mk("dst", F_ALL, 22, 0, 0);
 	struct sim_stats st;
+	int t;
 
-	poll(NULL, 0, 20);
+	/* Some pages dirtied first (a loaded host may take a while). */
+	for (t = 0; t < 500; t++) {
+		dev_sim_stats(src, &st);
+		if (st.pages_dirtied > 0)
+			break;
+		poll(NULL, 0, 10);
+	}
 	set_ok(dst, RES);
 	if (with_precopy) {
 		set_ok(src, PC);
@@ -527,7 +534,14 @@ test_p2p(void **unused)
 	hc = dev_sim_digest(d[2]);
 	for (i = 0; i < 3; i++)
 		dev_sim_set_peers(d[i], d, 3);
-	poll(NULL, 0, 100);
+	/* Writes both ways first (a loaded host may take a while). */
+	for (i = 0; i < 500; i++) {
+		dev_sim_stats(d[0], &st[0]);
+		dev_sim_stats(d[1], &st[1]);
+		if (st[0].p2p_received > 0 && st[1].p2p_received > 0)
+			break;
+		poll(NULL, 0, 10);
+	}
 	set_ok(d[0], RP2P);
 	set_ok(d[1], RP2P);
 	dev_sim_stats(d[0], &st[0]);

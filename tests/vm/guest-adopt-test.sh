@@ -195,7 +195,8 @@ conf() {
  "log_level": "debug",
  "control_socket": "$T/$r.sock",
  "state_dir": "$T/$r.state",
- "migration": { $listen "connections": 2, $sec },
+ "migration": { $listen "connections": 2, $sec,
+   "precopy_timeout_action": "switchover" },
  "sets": [
 $sets
  ]

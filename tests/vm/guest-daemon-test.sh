@@ -142,7 +142,8 @@ conf() {
  "log_level": "debug",
  "control_socket": "$T/$2.sock",
  "state_dir": "$T/$2.${name:-none}.state",
- "migration": { "connections": 2, $sec },
+ "migration": { "connections": 2, $sec,
+   "precopy_timeout_action": "switchover" },
  "sets": []
 }
 EOF
@@ -156,6 +157,7 @@ EOF
  "migration": {
   $listen
   "connections": 2,
+  "precopy_timeout_action": "switchover",
   $sec
  },
  "sets": [

@@ -255,7 +255,8 @@ src_conf() {
 {
  "log_level": "info",
  "control_socket": "$ssock",
- "migration": { $sec, "connections": 2 },
+ "migration": { $sec, "connections": 2,
+   "precopy_timeout_action": "switchover" },
  "sets": [
 $(sets 1)$mt_set$1
  ]
@@ -267,7 +268,8 @@ cat >"$confdir/dst.json" <<EOF
 {
  "log_level": "info",
  "control_socket": "$dsock",
- "migration": { $sec, "connections": 2 },
+ "migration": { $sec, "connections": 2,
+   "precopy_timeout_action": "switchover" },
  "sets": [
 $(sets 2)
  ]
