@@ -1928,20 +1928,30 @@ xfer_src_start(struct daemon *dm, struct dset *ds,
 	return 0;
 }
 
+/* A request for a job in pre-copy: 0, or why not.  j->lock held. */
+static int
+src_precopy_locked(struct xfer_job *j, struct err *e)
+{
+	struct src *s = j->priv;
+
+	if (s == NULL || j->failed)
+		return err_set(e, ECANCELED, "the migration is failing");
+	if (s->switching)
+		return err_set(e, EALREADY, "the migration is past pre-copy");
+	return 0;
+}
+
 int
 xfer_src_switchover(struct xfer_job *j, struct err *e)
 {
 	struct src *s = j->priv;
-	int rc = 0;
+	int rc;
 
 	pthread_mutex_lock(&j->lock);
-	if (s == NULL || j->failed)
-		rc = err_set(e, ECANCELED, "the migration is failing");
-	else if (s->switching)
-		rc = err_set(e, EALREADY, "the migration is past pre-copy");
-	else if (s->sw_req)
+	rc = src_precopy_locked(j, e);
+	if (rc == 0 && s->sw_req)
 		rc = err_set(e, EALREADY, "switchover requested already");
-	else {
+	else if (rc == 0) {
 		s->sw_req = true;
 		pthread_cond_broadcast(&j->cond);
 	}
@@ -1978,11 +1988,7 @@ xfer_src_set_params(struct xfer_job *j, const struct xfer_params *p,
 	int rc = 0;
 
 	pthread_mutex_lock(&j->lock);
-	if (s == NULL || j->failed)
-		rc = err_set(e, ECANCELED, "the migration is failing");
-	else if (s->switching)
-		rc = err_set(e, EALREADY, "the migration is past pre-copy");
-	else {
+	if ((rc = src_precopy_locked(j, e)) == 0) {
 		if (p->downtime_ms != 0) {
 			s->downtime_ms = p->downtime_ms;
 			n += snprintf(what + n, sizeof what - n, " downtime "

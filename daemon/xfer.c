@@ -160,12 +160,14 @@ xfer_recv_timeout(uint64_t deadline)
 	return (int)((deadline - now + 999999) / 1000000);
 }
 
-int
-xfer_conn_recv(struct xfer_conn *c, struct frame *f, int timeout_ms,
-    struct err *e)
+/*
+ * Reads until a whole frame is in (1), or, without @wait, until the socket
+ * has nothing more now (0); -errno.  @deadline as xfer_recv_timeout().
+ */
+static int
+xfer_conn_pull(struct xfer_conn *c, struct frame *f, bool wait,
+    uint64_t deadline, struct err *e)
 {
-	uint64_t deadline = timeout_ms < 0 ? 0 :
-	    now_ns() + (uint64_t)timeout_ms * 1000000;
 	void *p;
 	size_t want;
 	ssize_t n;
@@ -175,7 +177,11 @@ xfer_conn_recv(struct xfer_conn *c, struct frame *f, int timeout_ms,
 		want = frame_reader_want(&c->rd, &p);
 		if (want == 0)
 			return frame_reader_put(&c->rd, 0, f, e);
-		n = chan_recv(c->ch, p, want, xfer_recv_timeout(deadline));
+		n = wait ? chan_recv(c->ch, p, want,
+		    xfer_recv_timeout(deadline)) :
+		    chan_recv_nowait(c->ch, p, want);
+		if (!wait && n == -EAGAIN)
+			return 0;
 		if (n == 0)
 			return err_set(e, ECONNRESET, "peer %s conn %u: "
 			    "closed by the peer", c->peer, c->index);
@@ -190,38 +196,25 @@ xfer_conn_recv(struct xfer_conn *c, struct frame *f, int timeout_ms,
 			return err_prefix(e, "peer %s conn %u", c->peer,
 			    c->index);
 		if (rc == 1)
-			return 0;
+			return 1;
 	}
+}
+
+int
+xfer_conn_recv(struct xfer_conn *c, struct frame *f, int timeout_ms,
+    struct err *e)
+{
+	uint64_t deadline = timeout_ms < 0 ? 0 :
+	    now_ns() + (uint64_t)timeout_ms * 1000000;
+	int rc = xfer_conn_pull(c, f, true, deadline, e);
+
+	return rc < 0 ? rc : 0;
 }
 
 int
 xfer_conn_recv_nowait(struct xfer_conn *c, struct frame *f, struct err *e)
 {
-	void *p;
-	size_t want;
-	ssize_t n;
-	int rc;
-
-	for (;;) {
-		want = frame_reader_want(&c->rd, &p);
-		if (want == 0)
-			return frame_reader_put(&c->rd, 0, f, e);
-		n = chan_recv_nowait(c->ch, p, want);
-		if (n == -EAGAIN)
-			return 0;
-		if (n == 0)
-			return err_set(e, ECONNRESET, "peer %s conn %u: "
-			    "closed by the peer", c->peer, c->index);
-		if (n < 0)
-			return err_set(e, -n, "peer %s conn %u: %s", c->peer,
-			    c->index, *chan_recv_error(c->ch) ?
-			    chan_recv_error(c->ch) : strerror(-n));
-		if ((rc = frame_reader_put(&c->rd, n, f, e)) < 0)
-			return err_prefix(e, "peer %s conn %u", c->peer,
-			    c->index);
-		if (rc == 1)
-			return 1;
-	}
+	return xfer_conn_pull(c, f, false, 0, e);
 }
 
 /* Jobs. */

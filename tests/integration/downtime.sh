@@ -30,13 +30,19 @@ need_json
 DS=$T/dst.sock
 SS=$T/src.sock
 
+# pair NAME CONNS NDEV DEVKEYS SEEDBASE: destination daemon NAME (set
+# vm1 of NDEV devices, its listener in $to) and the source's
+# configuration $T/NAME-src.json; SEEDBASE makes the destination's seeds.
+pair() {
+	ctl_conf "$T/$1.tmpl" "$DS" @LISTEN@ "$2" "$3" "$4, \"seed\": $5@I@" ""
+	start_listener "$1" "$T/$1.tmpl"
+	wait_ctl "$1" "$DS"
+	to=127.0.0.1:$(eval "echo \$${1}_port")
+	ctl_conf "$T/$1-src.json" "$SS" - "$2" "$3" "$4" ""
+}
+
 # ---- 1. Many devices, fresh figures; the old sampling as control ----
-dev='"state_size": "1M", "dirty_rate": 64, "p2p_rate": 0'
-ctl_conf "$T/dst.tmpl" "$DS" @LISTEN@ 4 64 "$dev, \"seed\": 10@I@" ""
-start_listener dst "$T/dst.tmpl"
-wait_ctl dst "$DS"
-to=127.0.0.1:$dst_port
-ctl_conf "$T/src.json" "$SS" - 4 64 "$dev" ""
+pair dst 4 64 '"state_size": "1M", "dirty_rate": 64, "p2p_rate": 0' 10
 
 # run_big NAME [ENV]: src daemon NAME migrates vm1 (64 devices) to dst;
 # sets $dt (the downtime reported, ms) and $pred (predicted, ms).
@@ -46,7 +52,7 @@ run_big() {
 	# Each run a fresh source: the last one's set left (fenced).
 	rm -rf "$SS.state"
 	[ -n "${2:-}" ] && export "$2"
-	start_ctl_daemon "$1" "$SS" "$T/src.json"
+	start_ctl_daemon "$1" "$SS" "$T/dst-src.json"
 	[ -z "${2:-}" ] || unset "${2%%=*}"
 	ctl "mig$1" -s "$SS" -o json migrate vm1 --to "$to" --token "$TOKEN" \
 	    --downtime-ms 100 --bandwidth 32M --max-iterations 30 --wait
@@ -79,14 +85,10 @@ stop_daemon dst
 rm -f "$DS"
 
 # ---- 2. The policies ----
-dev='"state_size": "2M", "dirty_rate": 0, "p2p_rate": 0, "arc_latency_us": 10000'
-ctl_conf "$T/dst2.tmpl" "$DS" @LISTEN@ 2 4 "$dev, \"seed\": 20@I@" ""
-start_listener dst2 "$T/dst2.tmpl"
-wait_ctl dst2 "$DS"
-to=127.0.0.1:$dst2_port
-ctl_conf "$T/src2.json" "$SS" - 2 4 "$dev" ""
+pair dst2 2 4 \
+    '"state_size": "2M", "dirty_rate": 0, "p2p_rate": 0, "arc_latency_us": 10000' 20
 rm -rf "$SS.state"
-start_ctl_daemon src2 "$SS" "$T/src2.json"
+start_ctl_daemon src2 "$SS" "$T/dst2-src.json"
 
 # sdig DAEMON-SOCKET: set vm1's state and digests, one line.
 sdig() {
@@ -151,7 +153,7 @@ rm -f "$SS"
 
 # switchover: warned, completed, the downtime over the limit reported.
 rm -rf "$SS.state"
-start_ctl_daemon src3 "$SS" "$T/src2.json"
+start_ctl_daemon src3 "$SS" "$T/dst2-src.json"
 ctl incs -s "$DS" incoming vm1 --token "$TOKEN"
 ctl_rc_is incs 0
 ctl sw -s "$SS" -o json migrate vm1 --to "$to" --token "$TOKEN" \
