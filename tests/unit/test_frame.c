@@ -20,26 +20,9 @@
 
 #include "crc32c.h"
 #include "frame.h"
+#include "testrng.h"
 
 #define STREAM_MAX	16
-
-/* A fixed-seed generator: xorshift64*. */
-static uint64_t rng_state;
-
-static void
-rng_seed(uint64_t s)
-{
-	rng_state = s ? s : 1;
-}
-
-static uint64_t
-rng_next(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dull;
-}
 
 static void
 rng_fill(void *buf, size_t len)

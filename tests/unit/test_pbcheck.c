@@ -25,6 +25,7 @@
 #include "util.h"
 #include "proto/vfiomig-ctl.pb-c.h"
 #include "proto/vfiomig-peer.pb-c.h"
+#include "testrng.h"
 
 #define BUF_MAX		1024
 
@@ -32,24 +33,6 @@ static const ProtobufCMessageDescriptor *const req_desc =
     &vfiomig__v1__request__descriptor;
 static const ProtobufCMessageDescriptor *const hello_desc =
     &vfiomig__peer__hello__descriptor;
-
-/* A fixed-seed generator: xorshift64*. */
-static uint64_t rng_state;
-
-static void
-rng_seed(uint64_t s)
-{
-	rng_state = s ? s : 1;
-}
-
-static uint64_t
-rng_next(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dull;
-}
 
 /* pbcheck_strings() on an exact-size heap copy, so ASan sees overreads. */
 static int
