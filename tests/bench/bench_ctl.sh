@@ -64,6 +64,8 @@ conf() {
 # start NAME LISTEN-LINE: a daemon; waits for its control socket.
 start() {
 	conf "$1" "$2"
+	# A fresh host each time: a source whose set left stays fenced.
+	rm -rf "$tmp/$1.state"
 	"$vfiomigd" --config "$tmp/$1.json" 2>"$tmp/$1.log" &
 	eval "$1_pid=$!"
 	while ! grep -q 'control socket ' "$tmp/$1.log"; do
@@ -134,9 +136,9 @@ p99=$(echo "$load_line" | sed -n 's/.* p99 \([0-9.]*\) ms.*/\1/p')
 awk -v p="$p99" -v r0="$rate0" -v r="$rate" -v d0="$down0" -v d="$down" '
 BEGIN {
 	printf "  p99 at 200 clients during the migration: %.2f ms (goal < 5: %s)\n",
-	    p, p < 5 ? "met" : "missed"
+	    p, (p < 5) ? "met" : "missed"
 	printf "  throughput under load: %.2fx the unloaded run (goal >= 0.9: %s)\n",
-	    r / r0, r / r0 >= 0.9 ? "met" : "missed"
+	    r / r0, (r / r0 >= 0.9) ? "met" : "missed"
 	printf "  downtime under load: %.2fx the unloaded run (goal <= 1.1: %s)\n",
-	    d / d0, d / d0 <= 1.1 ? "met" : "missed"
+	    d / d0, (d / d0 <= 1.1) ? "met" : "missed"
 }'
