@@ -66,6 +66,9 @@ start() {
 	conf "$1" "$2"
 	# A fresh host each time: a source whose set left stays fenced.
 	rm -rf "$tmp/$1.state"
+	# Emptied first: the redirection below happens in the child, after
+	# the wait loop may have read the last start's log.
+	: >"$tmp/$1.log"
 	"$vfiomigd" --config "$tmp/$1.json" 2>"$tmp/$1.log" &
 	eval "$1_pid=$!"
 	while ! grep -q 'control socket ' "$tmp/$1.log"; do
