@@ -68,6 +68,8 @@ struct dset {
 	struct config_policy	 policy;	/* the set's own, or none */
 	uint64_t		 stop_steps_ns;	/* the last switchover's drain
 					   and STOP_COPY steps (lock) */
+	uint64_t		 commit_ns;	/* the last incoming commit,
+					   verdict to COMMITTED (lock) */
 	/* Under lock: */
 	char			*token;		/* incoming jobs present it */
 	bool			 token_armed;	/* ... until one job used it */

@@ -68,8 +68,8 @@ predict_downtime(const struct predict *p, const struct predict_dev *d,
 	if (p->bw != 0 && (o->thr == 0 || p->bw < o->thr))
 		o->thr = p->bw;
 	o->thr /= 1 + (uint64_t)(p->sharing > 0 ? p->sharing : 0);
-	o->arcs_ns = 2 * (p->step_ns + p->probe_ns) + p->dst_step_ns * 3 / 2 +
-	    p->rtt_ns;
+	o->arcs_ns = 2 * (p->step_ns + p->probe_ns) + (p->dst_commit_ns != 0 ?
+	    p->dst_commit_ns : p->dst_step_ns * 3 / 2) + p->rtt_ns;
 	if (o->stop_bytes == 0)
 		o->xfer_ns = 0;
 	else if (o->thr == 0) {

@@ -15,8 +15,9 @@
  *   load),
  * + the stop-copy bytes (every device's pending bytes, and what it dirties
  *   until the drain step has stopped it) over the throughput,
- * + the destination's walk from RESUMING to RUNNING (it measured its walk
- *   into RESUMING; the walk back has one more collective step),
+ * + the destination's walk from RESUMING to RUNNING (its last commit of
+ *   the set, if it had one; else from its walk into RESUMING: the walk
+ *   back has one more collective step),
  * + one round trip for COMMITTED.
  *
  * The throughput is what the job measured moving bulk data (iterations
@@ -66,6 +67,7 @@ struct predict {
 	uint64_t step_ns;	/* one collective step's arcs */
 	uint64_t probe_ns;	/* one collective step without arcs, now */
 	uint64_t dst_step_ns;	/* the destination's walk into RESUMING */
+	uint64_t dst_commit_ns;	/* its last commit of the set; 0: none */
 	uint64_t rtt_ns;	/* one round trip on the migration link */
 	uint64_t bw;		/* the bandwidth limit, bytes/s; 0: none */
 	int	 sharing;	/* other jobs in stop-copy now */

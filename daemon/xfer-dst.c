@@ -802,6 +802,10 @@ dst_accept_all(struct dst *d, struct err *e)
 	/* The source predicts the walk back at commit from it. */
 	r.has_resume_step_us = true;
 	r.resume_step_us = (uint32_t)MIN(d->resume_ns / 1000, UINT32_MAX);
+	pthread_mutex_lock(&d->ds->lock);
+	r.commit_us = (uint32_t)MIN(d->ds->commit_ns / 1000, UINT32_MAX);
+	pthread_mutex_unlock(&d->ds->lock);
+	r.has_commit_us = r.commit_us != 0;
 	/* Connection 0's reply last: it also means "ready to load". */
 	for (i = j->nconns - 1; i >= 0; i--) {
 		c = j->conns[i];
@@ -910,6 +914,7 @@ static int
 dst_commit(struct dst *d)
 {
 	struct err e = { 0, "" };
+	uint64_t t0 = now_ns();
 	int rc;
 
 	if ((rc = dst_goto(d, VFIO_DEVICE_STATE_STOP)) < 0)
@@ -925,6 +930,10 @@ dst_commit(struct dst *d)
 	if (dset_token_used(d->ds, d->job->id, true, &e) < 0)
 		log_warnx("%s: %s", d->name, e.msg);
 	d->used = true;
+	/* The next source into this set predicts its commit from it. */
+	pthread_mutex_lock(&d->ds->lock);
+	d->ds->commit_ns = now_ns() - t0;
+	pthread_mutex_unlock(&d->ds->lock);
 	/* The source closes as soon as it reads COMMITTED: not a failure. */
 	pthread_mutex_lock(&d->job->lock);
 	d->committed = true;

@@ -308,6 +308,8 @@ src_reply(struct src *s, int i, struct err *e)
 		    r->max_payload : FRAME_PAYLOAD_MAX);
 		if (r->has_resume_step_us)
 			s->pr.dst_step_ns = (uint64_t)r->resume_step_us * 1000;
+		if (r->has_commit_us)
+			s->pr.dst_commit_ns = (uint64_t)r->commit_us * 1000;
 	}
 	vfiomig__peer__hello_reply__free_unpacked(r, NULL);
 	if (rc < 0)
@@ -1156,19 +1158,25 @@ src_predict(struct src *s)
 static const char *
 src_fmt_prediction(struct src *s, char *buf, size_t len)
 {
-	char b1[32], b2[32], b3[32], ms[48];
+	char b1[32], b2[32], b3[32], ms[48], dst[64];
 
 	if (s->po.downtime_ns == UINT64_MAX)
 		snprintf(ms, sizeof ms, "unknown (no throughput measured)");
 	else
 		snprintf(ms, sizeof ms, "%.1f ms", s->po.downtime_ns / 1e6);
+	if (s->pr.dst_commit_ns != 0)
+		snprintf(dst, sizeof dst, "%.1f at the destination (its last "
+		    "commit)", s->pr.dst_commit_ns / 1e6);
+	else
+		snprintf(dst, sizeof dst, "%.1f x 1.5 at the destination",
+		    s->pr.dst_step_ns / 1e6);
 	snprintf(buf, len, "%s (stop-copy %s at %s, dirtying %s; steps "
-	    "%.1f ms: 2 x (%.1f + %.1f) here, %.1f x 1.5 at the destination, "
-	    "round trip %.1f)", ms, fmt_bytes(s->po.stop_bytes, b1, sizeof b1),
+	    "%.1f ms: 2 x (%.1f + %.1f) here, %s, round trip %.1f)", ms,
+	    fmt_bytes(s->po.stop_bytes, b1, sizeof b1),
 	    xfer_fmt_rate(s->po.thr, b2, sizeof b2),
 	    xfer_fmt_rate(s->po.dirty_rate, b3, sizeof b3),
 	    s->po.arcs_ns / 1e6, s->pr.step_ns / 1e6, s->pr.probe_ns / 1e6,
-	    s->pr.dst_step_ns / 1e6, s->pr.rtt_ns / 1e6);
+	    dst, s->pr.rtt_ns / 1e6);
 	return buf;
 }
 

@@ -116,6 +116,11 @@ test_downtime(void **state)
 	assert_true(predict_fits(83 * MS, 100));
 	assert_false(predict_fits(84 * MS, 100));
 	assert_false(predict_fits(UINT64_MAX, 60000));
+	/* The destination's last commit of the set replaces its estimate. */
+	p.dst_commit_ns = 40 * MS;
+	predict_downtime(&p, d, 2, &o);
+	assert_int_equal(o.arcs_ns, 2 * 10 * MS + 40 * MS + 1 * MS);
+	p.dst_commit_ns = 0;
 	/* Nothing pending, nothing dirtied: the arcs alone. */
 	memset(d, 0, sizeof d);
 	p.thr = 0;
