@@ -351,7 +351,21 @@ daemon_job_log_end(struct xfer_job *j)
 	const char *set = j->ds != NULL ? j->ds->name : NULL;
 	const char *dir = j->kind == XFER_SRC ? "outgoing" : "incoming";
 	enum dset_status st;
+	char pred[48] = "";
 
+	if (j->res.rc == 0 && j->kind == XFER_SRC) {
+		if (j->res.predicted_ms != UINT64_MAX)
+			snprintf(pred, sizeof pred, "predicted %" PRIu64 " ms, ",
+			    j->res.predicted_ms);
+		log_event(LOG_EV_MIG_COMPLETED, set, NULL, "set %s: %s "
+		    "migration completed: downtime %.1f ms (%slimit %" PRIu32
+		    " ms), stop-copy %" PRIu64 " bytes, %d pre-copy "
+		    "iteration%s", set != NULL ? set : "?", dir,
+		    j->res.downtime_ns / 1e6, pred, j->res.limit_ms,
+		    j->res.stopcopy_bytes, j->res.iterations,
+		    j->res.iterations == 1 ? "" : "s");
+		return;
+	}
 	if (j->res.rc == 0) {
 		log_event(LOG_EV_MIG_COMPLETED, set, NULL, "set %s: %s "
 		    "migration completed", set != NULL ? set : "?", dir);

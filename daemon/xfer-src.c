@@ -1714,6 +1714,8 @@ src_report(struct src *s)
 	pthread_mutex_lock(&s->job->lock);
 	limit = s->downtime_ms;
 	pthread_mutex_unlock(&s->job->lock);
+	r->limit_ms = limit;
+	r->predicted_ms = s->t_down != 0 ? s->t_predicted : UINT64_MAX;
 	if (s->t_stop0 != 0 && s->t_down != 0) {
 		pthread_mutex_lock(&s->ds->lock);
 		s->ds->stop_steps_ns = s->t_stop0 - s->t_down;

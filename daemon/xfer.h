@@ -172,6 +172,9 @@ struct xfer_result {
 					   COMMITTED arrived */
 	uint64_t	 total_ns;
 	uint64_t	 throughput;	/* bytes per second */
+	/* The source: the prediction at the switchover, the limit then. */
+	uint64_t	 predicted_ms;	/* UINT64_MAX: none made */
+	uint32_t	 limit_ms;
 };
 
 struct xfer_job {

@@ -16,8 +16,8 @@
 #      abort       migrate --wait exits 4 saying why with the figures; the
 #                  source set is idle, every device RUNNING, its digests
 #                  those it had;
-#      wait        `wait --stalled` returns (the stall eventfd), info says
-#                  stalled; `tune --downtime-ms 2000` (a live change of
+#      wait        `wait --stalled` returns (the stall eventfd), a
+#                  subscriber sees STALLED, info says stalled; `tune --downtime-ms 2000` (a live change of
 #                  the limit) and the job switches over and completes,
 #                  digests equal on both sides;
 #      switchover  completes with a warning that names the predicted
@@ -67,6 +67,8 @@ run_big() {
 
 run_big src
 has src 'migrate vm1: pre-copy converged in [0-9]+ iterations: predicted downtime'
+# The journal's entry (MESSAGE_ID migration-completed) carries the figures.
+has src 'set vm1: outgoing migration completed: downtime [0-9.]+ ms \(predicted [0-9]+ ms, limit 100 ms\), stop-copy [0-9]+ bytes, [0-9]+ pre-copy iterations?$'
 [ "$dt" -le 100 ] || fail "64 devices, fresh figures: downtime $dt ms over \
 the 100 ms limit (predicted $pred ms, $it iterations)"
 # The daemon switches over once the prediction and its 20 % margin fit.
@@ -122,6 +124,12 @@ note "abort: exit 4, $(grep -o 'pre-copy did not converge.*' \
 # wait: stalled, then a live change of the limit lets it switch over.
 ctl incw -s "$DS" incoming vm1 --token "$TOKEN"
 ctl_rc_is incw 0
+# A subscriber sees the STALLED event.
+"$VFIOMIGCTL" -s "$SS" -o json watch vm1 --no-progress >"$T/ev.ctlout" \
+    2>"$T/ev.ctlerr" &
+evpid=$!
+it_pids="$it_pids $evpid"
+sleep 0.3
 "$VFIOMIGCTL" -s "$SS" -o json migrate vm1 --to "$to" --token "$TOKEN" \
     --downtime-ms 5 --max-iterations 2 --on-timeout wait --wait \
     >"$T/w.ctlout" 2>"$T/w.ctlerr" </dev/null &
@@ -137,6 +145,15 @@ ctl wi -s "$SS" -o json info vm1
 wp=$(jget "$T/wi.ctlout" predicted_downtime_ms)
 [ "$wp" -gt 5 ] || fail "wait: predicted $wp ms, not over the 5 ms limit"
 has src2 "waiting for the operator \(precopy_timeout_action wait\)"
+t=0
+while ! grep -Eq '"kind": *"stalled"' "$T/ev.ctlout" && [ $t -lt 100 ]; do
+	sleep 0.1
+	t=$((t + 1))
+done
+kill -INT "$evpid"
+wait "$evpid" || :
+grep -E '"kind": *"stalled"' "$T/ev.ctlout" | grep -q '"vm1"' ||
+    fail "wait: no STALLED event for vm1: $(cat "$T/ev.ctlout")"
 ctl tn -s "$SS" tune vm1 --downtime-ms 2000
 ctl_rc_is tn 0
 wait "$wpid"
