@@ -1,9 +1,11 @@
 #!/bin/sh
 # downtime.sh: the switchover decision and the policies, on the simulator.
 #
-# 1. 64 devices of 1 MiB each dirtying 64 pages/s (16 MiB/s in all),
+# 1. 64 devices of 4 MiB each dirtying 64 pages/s (16 MiB/s in all),
 #    moved at 32 MiB/s (--bandwidth: the same link on any host), limit
-#    100 ms: decided on fresh figures, the switchover
+#    500 ms (what the model does not see, mostly the destination's
+#    commit, is tens of ms on a loaded host: the limit keeps it a small
+#    share): decided on fresh figures, the switchover
 #    comes once the 64 devices together hold little enough, and the
 #    downtime the source reports is within the limit.  Negative control:
 #    the same migration with VFIOMIG_TEST_OLD_SAMPLING=1 (each device's
@@ -42,7 +44,7 @@ pair() {
 }
 
 # ---- 1. Many devices, fresh figures; the old sampling as control ----
-pair dst 4 64 '"state_size": "1M", "dirty_rate": 64, "p2p_rate": 0' 10
+pair dst 4 64 '"state_size": "4M", "dirty_rate": 64, "p2p_rate": 0' 10
 
 # run_big NAME [ENV]: src daemon NAME migrates vm1 (64 devices) to dst;
 # sets $dt (the downtime reported, ms) and $pred (predicted, ms).
@@ -55,7 +57,7 @@ run_big() {
 	start_ctl_daemon "$1" "$SS" "$T/dst-src.json"
 	[ -z "${2:-}" ] || unset "${2%%=*}"
 	ctl "mig$1" -s "$SS" -o json migrate vm1 --to "$to" --token "$TOKEN" \
-	    --downtime-ms 100 --bandwidth 32M --max-iterations 30 --wait
+	    --downtime-ms 500 --bandwidth 32M --max-iterations 30 --wait
 	ctl_rc_is "mig$1" 0
 	dt=$(jget "$T/mig$1.ctlout" downtime_ms)
 	pred=$(jget "$T/mig$1.ctlout" predicted_downtime_ms)
@@ -68,20 +70,20 @@ run_big() {
 run_big src
 has src 'migrate vm1: pre-copy converged in [0-9]+ iterations: predicted downtime'
 # The journal's entry (MESSAGE_ID migration-completed) carries the figures.
-has src 'set vm1: outgoing migration completed: downtime [0-9.]+ ms \(predicted [0-9]+ ms, limit 100 ms\), stop-copy [0-9]+ bytes, [0-9]+ pre-copy iterations?$'
-[ "$dt" -le 100 ] || fail "64 devices, fresh figures: downtime $dt ms over \
-the 100 ms limit (predicted $pred ms, $it iterations)"
+has src 'set vm1: outgoing migration completed: downtime [0-9.]+ ms \(predicted [0-9]+ ms, limit 500 ms\), stop-copy [0-9]+ bytes, [0-9]+ pre-copy iterations?$'
+[ "$dt" -le 500 ] || fail "64 devices, fresh figures: downtime $dt ms over \
+the 500 ms limit (predicted $pred ms, $it iterations)"
 # The daemon switches over once the prediction and its 20 % margin fit.
-[ -n "$pred" ] && [ "$pred" -le 84 ] ||
+[ -n "$pred" ] && [ "$pred" -le 417 ] ||
     fail "predicted downtime \"$pred\" ms: with its margin over the limit"
-note "64 devices dirtying 16 MiB/s at 32 MiB/s, limit 100 ms: downtime $dt \
+note "64 devices dirtying 16 MiB/s at 32 MiB/s, limit 500 ms: downtime $dt \
 ms, predicted $pred ms, $it iterations"
 
 run_big old VFIOMIG_TEST_OLD_SAMPLING=1
 has old 'VFIOMIG_TEST_OLD_SAMPLING=1: the switchover decided on stale samples'
-[ "$dt" -gt 100 ] || fail "negative control: with the old sampling the \
-downtime is $dt ms, within the 100 ms limit: the test proves nothing"
-note "negative control (old sampling): downtime $dt ms over the 100 ms \
+[ "$dt" -gt 500 ] || fail "negative control: with the old sampling the \
+downtime is $dt ms, within the 500 ms limit: the test proves nothing"
+note "negative control (old sampling): downtime $dt ms over the 500 ms \
 limit after $it iterations"
 stop_daemon dst
 rm -f "$DS"
