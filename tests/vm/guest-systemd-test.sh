@@ -549,12 +549,12 @@ crash() {
 
 # Pre-copy: vm1 (8 MiB at 2 MiB/s), once 1 MiB is sent.  Stop-copy: vm3
 # (10 MiB) early, at 256 KiB/s as soon as some data is sent (no stream has
-# ended yet), and late, at 1 MiB/s once 3 MiB are sent (the 1 MiB devices'
+# ended yet), and late, at 256 KiB/s once 3 MiB are sent (the 1 MiB devices'
 # streams have ended: DEV_END sent for them, not for the 4 MiB ones, so
 # the destination cannot have committed).
 crash precopy vm1 precopy 1048576 --manual-switchover --bandwidth 2M
 crash stopcopy vm3 stopcopy 1 --manual-switchover --bandwidth 256K
-crash stopcopy-late vm3 stopcopy 3145728 --manual-switchover --bandwidth 1M
+crash stopcopy-late vm3 stopcopy 3145728 --manual-switchover --bandwidth 256K
 
 # ---- DeviceAllow, the negative control ----
 
