@@ -583,9 +583,6 @@ src_send_data(struct src_link *l, struct src_dev *sd, size_t n, bool stop)
 	int rc, idx = sd - s->devs;
 	size_t at;
 
-	if (!stop)
-		__atomic_add_fetch(&s->held_ns, xfer_sched_hold(s->job->dm->sched,
-		    s->job), __ATOMIC_RELAXED);
 	src_test_corrupt(s, sd, l->buf, n);
 	if (src_test_hit(&s->test_wire, sd, n, &at)) {
 		frame_digest_update(&sd->dg, l->buf, n);
@@ -669,6 +666,12 @@ src_precopy_pass(struct src_link *l, struct src_dev *sd)
 		return rc;
 	budget = initial + dirty;
 	while (moved < budget && !src_failed(l->s)) {
+		/*
+		 * Another job's switchover has the CPUs and the link: no
+		 * read, no send until it is through.
+		 */
+		__atomic_add_fetch(&l->s->held_ns, xfer_sched_hold(
+		    l->s->job->dm->sched, l->s->job), __ATOMIC_RELAXED);
 		n = device_read_data(sd->d, l->buf, MIN((uint64_t)
 		    l->s->max_frame, budget - moved));
 		if (n > 0) {
