@@ -899,10 +899,9 @@ src_remaining(struct src *s, uint64_t pre, uint64_t stop)
 
 	if (s->t_stop0 != 0)
 		return s->estimate - MIN(s->estimate, stop);
-	/* The last estimate, less what went out since. */
+	/* The last decision's fresh figures, less what went out since. */
 	for (i = 0; i < s->ndev; i++)
-		rem += __atomic_load_n(&s->devs[i].remaining,
-		    __ATOMIC_RELAXED);
+		rem += s->pd[i].pending;
 	return rem - MIN(rem, pre - s->iter_bytes);
 }
 
