@@ -1350,7 +1350,9 @@ test_bandwidth_listener(void **state)
 static void
 test_emfile(void **state)
 {
-	enum { N = 40 };
+	enum { N = 60 };
+	const char *vg = getenv("VFIOMIGD");
+	rlim_t nofile = vg != NULL && strstr(vg, "valgrind") != NULL ? 40 : 24;
 	struct daemon_proc lim = { 0 };
 	char path[300];
 	int fds[N], i, fd, answered = 0;
@@ -1365,7 +1367,11 @@ test_emfile(void **state)
 	    "\"%s.state\", \"migration\": { \"insecure\": true } }\n",
 	    lim.sock, lim.sock);
 	fclose(f);
-	child_nofile = 24;
+	/*
+	 * 24 fds: the daemon's own (about 12) and a few to spare.  Valgrind
+	 * keeps fds of its own at the top of the limit: give it more.
+	 */
+	child_nofile = nofile;
 	start_daemon("lim", &lim);
 	child_nofile = 0;
 	/* More clients than the daemon has fds: the kernel queues them. */
@@ -1385,7 +1391,8 @@ test_emfile(void **state)
 			vfiomig__v1__response__free_unpacked(r, NULL);
 		}
 	}
-	print_message("  %d of %d clients served with 24 fds\n", answered, N);
+	print_message("  %d of %d clients served with %d fds\n", answered, N,
+	    (int)nofile);
 	assert_true(answered < N);
 	for (i = 0; i < N; i++)
 		close(fds[i]);
