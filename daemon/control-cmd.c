@@ -587,7 +587,15 @@ cmd_prepare_incoming(struct daemon *dm, struct ctl_client *c,
 	return 0;
 }
 
-/* The tunables migrate and SetParameters share, checked. */
+/*
+ * The tunables migrate and SetParameters share, checked: MigrateOptions
+ * and SetParametersRequest name their fields alike.
+ */
+#define CMD_PARAMS(m) (m)->has_max_iterations, (m)->max_iterations, \
+	(m)->has_downtime_limit_ms, (m)->downtime_limit_ms, \
+	(m)->has_precopy_timeout_ms, (m)->precopy_timeout_ms, \
+	(m)->has_precopy_timeout_action, (m)->precopy_timeout_action, \
+	(m)->has_bandwidth_limit, (m)->bandwidth_limit
 static int
 cmd_params(struct xfer_params *p, bool has_it, uint32_t it, bool has_dt,
     uint32_t dt, bool has_tmo, uint32_t tmo, bool has_act, int act,
@@ -624,11 +632,7 @@ cmd_migrate_opts(const Vfiomig__V1__MigrateOptions *o, struct xfer_target *t,
 
 	if (o == NULL)
 		return 0;
-	if ((rc = cmd_params(&t->p, o->has_max_iterations, o->max_iterations,
-	    o->has_downtime_limit_ms, o->downtime_limit_ms,
-	    o->has_precopy_timeout_ms, o->precopy_timeout_ms,
-	    o->has_precopy_timeout_action, o->precopy_timeout_action,
-	    o->has_bandwidth_limit, o->bandwidth_limit, e)) < 0)
+	if ((rc = cmd_params(&t->p, CMD_PARAMS(o), e)) < 0)
 		return rc;
 	if (o->has_connections && (o->connections < 1 ||
 	    o->connections > CMD_MAX_CONNS))
@@ -742,11 +746,7 @@ cmd_set_parameters(struct daemon *dm, struct ctl_client *c,
 	struct dset *ds;
 	int rc;
 
-	if ((rc = cmd_params(&p, sp->has_max_iterations, sp->max_iterations,
-	    sp->has_downtime_limit_ms, sp->downtime_limit_ms,
-	    sp->has_precopy_timeout_ms, sp->precopy_timeout_ms,
-	    sp->has_precopy_timeout_action, sp->precopy_timeout_action,
-	    sp->has_bandwidth_limit, sp->bandwidth_limit, e)) < 0)
+	if ((rc = cmd_params(&p, CMD_PARAMS(sp), e)) < 0)
 		return rc;
 	if ((rc = cmd_job_locked(dm, sp->set, &ds, e)) < 0)
 		return rc;
@@ -823,9 +823,11 @@ cmd_subscribe(struct daemon *dm, struct ctl_client *c, const Request *rq,
 	return 0;
 }
 
+enum cmd_efd { CMD_EFD_DRAIN, CMD_EFD_DONE, CMD_EFD_STALL };
+
 /* A duplicate of the set's eventfd goes out beside the reply. */
 static int
-cmd_efd(struct daemon *dm, const char *set, int which,
+cmd_efd(struct daemon *dm, const char *set, enum cmd_efd which,
     struct ctl_reply *r, struct err *e)
 {
 	struct dset *ds;
@@ -834,8 +836,8 @@ cmd_efd(struct daemon *dm, const char *set, int which,
 	if ((rc = cmd_find(dm, set, &ds, e)) < 0)
 		return rc;
 	pthread_mutex_lock(&ds->lock);
-	fd = which == 0 ? ds->drain_efd : which == 1 ? ds->done_efd :
-	    ds->stall_efd;
+	fd = which == CMD_EFD_DRAIN ? ds->drain_efd :
+	    which == CMD_EFD_DONE ? ds->done_efd : ds->stall_efd;
 	if (fd >= 0)
 		fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	pthread_mutex_unlock(&ds->lock);
@@ -850,21 +852,21 @@ static int
 cmd_drain_fd(struct daemon *dm, struct ctl_client *c, const Request *rq,
     int *fds, size_t nfds, struct ctl_reply *r, struct err *e)
 {
-	return cmd_efd(dm, rq->get_drain_fd->set, 0, r, e);
+	return cmd_efd(dm, rq->get_drain_fd->set, CMD_EFD_DRAIN, r, e);
 }
 
 static int
 cmd_done_fd(struct daemon *dm, struct ctl_client *c, const Request *rq,
     int *fds, size_t nfds, struct ctl_reply *r, struct err *e)
 {
-	return cmd_efd(dm, rq->get_done_fd->set, 1, r, e);
+	return cmd_efd(dm, rq->get_done_fd->set, CMD_EFD_DONE, r, e);
 }
 
 static int
 cmd_stall_fd(struct daemon *dm, struct ctl_client *c, const Request *rq,
     int *fds, size_t nfds, struct ctl_reply *r, struct err *e)
 {
-	return cmd_efd(dm, rq->get_stall_fd->set, 2, r, e);
+	return cmd_efd(dm, rq->get_stall_fd->set, CMD_EFD_STALL, r, e);
 }
 
 /* ---- The table. ---- */

@@ -188,21 +188,31 @@ dset_all_p2p(const int *states, int n)
 	return n > 0;
 }
 
+/*
+ * A set's eventfd (drain, done, stall) made readable, or read back to 0;
+ * -1 (none made) is left alone.
+ */
+static void
+dset_efd_level(int fd, bool readable)
+{
+	uint64_t v;
+
+	if (fd < 0)
+		return;
+	if (readable)
+		eventfd_write(fd, 1);
+	else
+		eventfd_read(fd, &v);
+}
+
 /* ds->lock held.  Returns whether the set became drained. */
 static bool
 dset_drain_set(struct dset *ds, bool drained)
 {
-	uint64_t v;
-
 	if (drained == ds->drained)
 		return false;
 	ds->drained = drained;
-	if (ds->drain_efd < 0)
-		return drained;
-	if (drained)
-		eventfd_write(ds->drain_efd, 1);
-	else
-		eventfd_read(ds->drain_efd, &v);
+	dset_efd_level(ds->drain_efd, drained);
 	return drained;
 }
 
@@ -251,25 +261,15 @@ dset_states(struct dset *ds, int *states, int max)
 void
 dset_set_stalled(struct dset *ds, bool on)
 {
-	uint64_t v;
-
 	pthread_mutex_lock(&ds->lock);
-	if (ds->stall_efd >= 0) {
-		if (on)
-			eventfd_write(ds->stall_efd, 1);
-		else
-			eventfd_read(ds->stall_efd, &v);
-	}
+	dset_efd_level(ds->stall_efd, on);
 	pthread_mutex_unlock(&ds->lock);
 }
 
 void
 dset_job_begin_locked(struct dset *ds)
 {
-	uint64_t v;
-
-	if (ds->done_efd >= 0)
-		eventfd_read(ds->done_efd, &v);
+	dset_efd_level(ds->done_efd, false);
 }
 
 /* The parts every set has, configured or made at run time. */
@@ -956,8 +956,7 @@ dset_release(struct dset *ds, enum dset_status st)
 	ds->ending = false;
 	ds->status = st;
 	dset_resync_locked(ds);
-	if (ds->done_efd >= 0)
-		eventfd_write(ds->done_efd, 1);
+	dset_efd_level(ds->done_efd, true);
 	pthread_mutex_unlock(&ds->lock);
 	if (lift && ledger_fence(ds->name, false, 0, NULL, NULL, &e) < 0)
 		log_warnx("set %s: %s: a restart will find it fenced", ds->name,

@@ -963,17 +963,23 @@ src_status(struct src *s, enum xfer_status st)
 	xfer_info_status(s->job, &s->info, st);
 }
 
-/* Every device's stop-copy estimate (the senders are parked). */
-static void
+/*
+ * Every device's stop-copy estimate (the senders are parked), one ioctl
+ * each: it runs with the VM stopped.  Returns their sum.
+ */
+static uint64_t
 src_estimates(struct src *s)
 {
+	uint64_t sum = 0;
 	int i;
 
 	for (i = 0; i < s->ndev; i++) {
 		if (device_stop_copy_size(s->devs[i].d,
 		    &s->devs[i].stopcopy_est, NULL) < 0)
 			s->devs[i].stopcopy_est = 0;
+		sum += s->devs[i].stopcopy_est;
 	}
+	return sum;
 }
 
 /* ---- The job's thread: phases. ---- */
@@ -1322,7 +1328,7 @@ static int
 src_precopy(struct src *s)
 {
 	struct xfer_result *r = &s->job->res;
-	uint64_t initial, dirty, t_it, held, b0, t_ack;
+	uint64_t t_it, held, b0, t_ack;
 	bool acked, req, idle;
 	int i, rc;
 
@@ -1339,15 +1345,6 @@ src_precopy(struct src *s)
 	pthread_mutex_unlock(&s->ds->lock);
 	if (s->pr.step_ns == 0)
 		s->pr.step_ns = migset_walk_arcs_ns(s->ds->ms);
-	for (i = 0; i < s->ndev; i++) {
-		if (device_precopy_info(s->devs[i].d, &initial, &dirty,
-		    NULL) == 0) {
-			s->devs[i].remaining = initial + dirty;
-			s->devs[i].initial = initial;
-			s->devs[i].dirty = dirty;
-		}
-	}
-	src_estimates(s);
 	s->t_pre0 = now_ns();
 	src_predict(s);
 	src_status(s, XFER_ST_PRECOPY);
@@ -1398,19 +1395,6 @@ src_precopy(struct src *s)
 		    "within %d s", XFER_PROGRESS_MS / 1000);
 	s->t_pre_end = now_ns();
 	return rc < 0 ? -1 : 0;
-}
-
-static uint64_t
-src_stopcopy_estimate(struct src *s)
-{
-	uint64_t sum = 0, b;
-	int i;
-
-	for (i = 0; i < s->ndev; i++) {
-		if (device_stop_copy_size(s->devs[i].d, &b, NULL) == 0)
-			sum += b;
-	}
-	return sum;
 }
 
 /* A set without pre-copy: every device's initial data is none. */
@@ -1482,8 +1466,7 @@ src_switchover(struct src *s, bool precopy)
 	src_status(s, XFER_ST_STOPCOPY);
 	if ((rc = src_goto(s, VFIO_DEVICE_STATE_STOP_COPY)) < 0)
 		return rc;
-	src_estimates(s);
-	s->estimate = src_stopcopy_estimate(s);
+	s->estimate = src_estimates(s);
 	s->phase_name = "stop-copy";
 	s->t_stop0 = now_ns();
 	if ((rc = src_pump(s, SRC_STOPCOPY)) < 0)

@@ -360,7 +360,6 @@ xfer_fmt_rate(uint64_t bytes_per_s, char *buf, size_t len)
  * taken with another lock held.
  */
 struct xfer_waiter {
-	struct xfer_job			*j;
 	TAILQ_ENTRY(xfer_waiter)	 entry;
 };
 
@@ -400,15 +399,6 @@ xfer_sched_free(struct xfer_sched *x)
 	free(x);
 }
 
-void
-xfer_sched_set_max(struct xfer_sched *x, int max_active)
-{
-	pthread_mutex_lock(&x->lock);
-	x->max_active = MAX(1, max_active);
-	pthread_cond_broadcast(&x->cond);
-	pthread_mutex_unlock(&x->lock);
-}
-
 static void
 xfer_sched_wait(struct xfer_sched *x)
 {
@@ -436,13 +426,11 @@ int
 xfer_sched_admit(struct xfer_sched *x, struct xfer_job *j,
     void (*queued)(struct xfer_job *, int ahead))
 {
-	struct xfer_waiter w = { .j = j };
+	struct xfer_waiter w;
 	struct xfer_waiter *it;
 	bool told = false;
 	int ahead, rc = 0;
 
-	if (x == NULL)	/* a daemon without jobs (unit tests) */
-		return 0;
 	pthread_mutex_lock(&x->lock);
 	TAILQ_INSERT_TAIL(&x->queue, &w, entry);
 	while (TAILQ_FIRST(&x->queue) != &w || x->active >= x->max_active) {
@@ -476,8 +464,6 @@ xfer_sched_admit(struct xfer_sched *x, struct xfer_job *j,
 void
 xfer_sched_leave(struct xfer_sched *x)
 {
-	if (x == NULL)	/* a daemon without jobs (unit tests) */
-		return;
 	pthread_mutex_lock(&x->lock);
 	x->active--;
 	pthread_cond_broadcast(&x->cond);
@@ -487,8 +473,6 @@ xfer_sched_leave(struct xfer_sched *x)
 void
 xfer_sched_stopcopy(struct xfer_sched *x, bool begin)
 {
-	if (x == NULL)	/* a daemon without jobs (unit tests) */
-		return;
 	pthread_mutex_lock(&x->lock);
 	__atomic_add_fetch(&x->switching, begin ? 1 : -1, __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&x->cond);
@@ -498,8 +482,6 @@ xfer_sched_stopcopy(struct xfer_sched *x, bool begin)
 int
 xfer_sched_switching(struct xfer_sched *x)
 {
-	if (x == NULL)	/* a daemon without jobs (unit tests) */
-		return 0;
 	return __atomic_load_n(&x->switching, __ATOMIC_ACQUIRE);
 }
 

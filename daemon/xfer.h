@@ -274,8 +274,6 @@ int xfer_src_set_params(struct xfer_job *j, const struct xfer_params *p,
 struct xfer_sched;
 struct xfer_sched *xfer_sched_new(int max_active);
 void xfer_sched_free(struct xfer_sched *x);
-/* Reload: a new max_active_jobs (the queue moves on if it grew). */
-void xfer_sched_set_max(struct xfer_sched *x, int max_active);
 /*
  * Waits, in order of arrival, until the job may move data.  Calls
  * @queued once (no lock held) if it must wait, with the number of jobs

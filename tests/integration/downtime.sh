@@ -217,9 +217,31 @@ to=127.0.0.1:$qd_port
 # q1 holds the only slot until its manual switchover.
 ctl q1 -s "$SS" migrate q1 --to "$to" --token "$TOKEN" --manual-switchover
 ctl_rc_is q1 0
+# A queued job cancelled leaves its set idle and RUNNING; it never
+# connected, so the destination's token is still unused.
+ctl q2x -s "$SS" migrate q2 --to "$to" --token "$TOKEN"
+ctl_rc_is q2x 0
+wait_log qs 'migrate q2: queued: 0 jobs ahead'
+ctl q2k -s "$SS" cancel q2
+ctl_rc_is q2k 0
+ctl q2d -s "$SS" wait q2 --done --timeout 30
+ctl_rc_is q2d 0
+ctl q2l -s "$SS" -o json set list q2
+[ "$(jget "$T/q2l.ctlout" sets.0.status)" = idle ] &&
+    [ "$(jget "$T/q2l.ctlout" sets.0.devices.0.state_name)" = RUNNING ] ||
+    fail "q2 cancelled while queued: $(ctl_out q2l)"
+has qs 'migrate q2: failed: cancelled by the control socket'
+note "a queued job cancelled: q2 idle, its devices RUNNING"
 ctl q2 -s "$SS" migrate q2 --to "$to" --token "$TOKEN"
 ctl_rc_is q2 0
-wait_log qs 'migrate q2: queued: 0 jobs ahead, migration.max_active_jobs moving data'
+t=0
+while [ "$(count qs 'migrate q2: queued: 0 jobs ahead')" -lt 2 ] &&
+    [ $t -lt 300 ]; do
+	sleep 0.1
+	t=$((t + 1))
+done
+[ "$(count qs 'migrate q2: queued: 0 jobs ahead')" -eq 2 ] ||
+    fail "q2, again: not queued"
 ctl q2i -s "$SS" -o json info q2
 [ "$(jget "$T/q2i.ctlout" status)" = queued ] ||
     fail "q2: status $(jget "$T/q2i.ctlout" status), not queued"

@@ -140,14 +140,15 @@ static void
 test_fresh_vs_stale(void **state)
 {
 	struct predict p;
-	struct predict_dev d[64];
-	struct predict_out o;
+	struct predict_dev d[64], stale[64];
+	struct predict_out o, os;
 	uint64_t t_end = 3 * SEC, pass_end;
 	int i;
 
 	(void)state;
 	memset(&p, 0, sizeof p);
 	memset(d, 0, sizeof d);
+	memset(stale, 0, sizeof stale);
 	p.thr = 64 * MIB;
 	p.step_ns = 1 * MS;
 	for (i = 0; i < 64; i++) {
@@ -162,7 +163,13 @@ test_fresh_vs_stale(void **state)
 		predict_sample(&d[i], (t_end - pass_end) * MIB / SEC, 2 * MIB,
 		    t_end);
 		assert_in_range(d[i].rate, MIB - MIB / 64, MIB + MIB / 64);
+		/* The old way: one sample each, taken at its pass's end. */
+		predict_sample(&stale[i], 0, 2 * MIB, pass_end);
 	}
+	predict_downtime(&p, stale, 64, &os);
+	/* Stale samples: nothing left, the steps alone; it would switch. */
+	assert_int_equal(os.stop_bytes, 0);
+	assert_true(os.downtime_ns <= 2 * MS);
 	predict_downtime(&p, d, 64, &o);
 	assert_in_range(o.stop_bytes, 31 * MIB, 34 * MIB);
 	assert_in_range(o.downtime_ns, 480 * MS, 540 * MS);
