@@ -867,7 +867,13 @@ chan_sendv(struct chan *ch, const struct iovec *iov, int n, int timeout_ms)
 
 /* ---- receiving ---- */
 
-/* The input ended (@tlsrc 0: orderly): 0, or -errno if it was not the peer. */
+/*
+ * The input ended without a TLS close_notify (@tlsrc 0: a plaintext
+ * EOF): 0, or -errno if it was not the peer.  A read that returned 0
+ * because the peer's FIN arrived left TCP in CLOSE_WAIT, CLOSING or
+ * TIME_WAIT; one that returned 0 after our own shutdown(SHUT_RD) leaves
+ * it ESTABLISHED or in FIN_WAIT.
+ */
 static ssize_t
 chan_eof(struct chan *ch, int tlsrc)
 {
@@ -906,7 +912,14 @@ chan_recv_some(struct chan *ch, void *buf, size_t len)
 	n = gnutls_record_recv(ch->tls, buf, len);
 	if (n > 0)
 		return n;
-	if (n == 0 || n == GNUTLS_E_PREMATURE_TERMINATION)
+	/*
+	 * A close_notify is the peer's orderly end, whatever our own side
+	 * did meanwhile: after our chan_shutdown() the socket is in
+	 * FIN_WAIT until the peer's FIN, which follows its close_notify.
+	 */
+	if (n == 0)
+		return 0;
+	if (n == GNUTLS_E_PREMATURE_TERMINATION)
 		return chan_eof(ch, n);
 	if (n == GNUTLS_E_AGAIN)
 		return -EAGAIN;

@@ -815,6 +815,95 @@ test_recv_timeout(void **state)
 	pair_close(&s, &c);
 }
 
+/*
+ * A plain GnuTLS server that answers our close_notify with its own and
+ * keeps its socket open: the peer's FIN comes late, as when its
+ * shutdown(2) follows its close_notify by a scheduler's delay.
+ */
+struct late_fin {
+	int		 fd;
+	int		 rc;
+	atomic_bool	 bye_sent;
+	atomic_bool	 release;
+	pthread_t	 thread;
+};
+
+static void *
+late_fin_server(void *arg)
+{
+	struct late_fin *l = arg;
+	gnutls_certificate_credentials_t x;
+	gnutls_session_t ss;
+	char cert[PATH_MAX], key[PATH_MAX], b[16];
+	int rc;
+
+	pki_path(cert, sizeof cert, "server-cert.pem");
+	pki_path(key, sizeof key, "server-key.pem");
+	assert_int_equal(gnutls_certificate_allocate_credentials(&x), 0);
+	assert_int_equal(gnutls_certificate_set_x509_key_file(x, cert, key,
+	    GNUTLS_X509_FMT_PEM), 0);
+	assert_int_equal(gnutls_init(&ss, GNUTLS_SERVER | GNUTLS_NO_TICKETS),
+	    0);
+	assert_int_equal(gnutls_set_default_priority(ss), 0);
+	assert_int_equal(gnutls_credentials_set(ss, GNUTLS_CRD_CERTIFICATE,
+	    x), 0);
+	gnutls_transport_set_int(ss, l->fd);
+	gnutls_handshake_set_timeout(ss, T_MS);
+	gnutls_record_set_timeout(ss, T_MS);
+	do
+		rc = gnutls_handshake(ss);
+	while (rc < 0 && !gnutls_error_is_fatal(rc));
+	/* Until the client's close_notify. */
+	if (rc == 0)
+		do
+			rc = gnutls_record_recv(ss, b, sizeof b);
+		while (rc > 0 || (rc < 0 && !gnutls_error_is_fatal(rc)));
+	if (rc == 0)
+		rc = gnutls_bye(ss, GNUTLS_SHUT_WR);	/* no shutdown(2) */
+	l->rc = rc;
+	atomic_store(&l->bye_sent, true);
+	while (!atomic_load(&l->release))
+		sleep_us(1000);
+	gnutls_deinit(ss);
+	gnutls_certificate_free_credentials(x);
+	close(l->fd);
+	return NULL;
+}
+
+/*
+ * Both ends say goodbye, and the peer's close_notify arrives before its
+ * FIN while our own FIN is out (FIN_WAIT2): an orderly end, not a local
+ * cancellation.
+ */
+static void
+test_close_notify_before_fin(void **state)
+{
+	struct late_fin l = { 0 };
+	struct side c = { .cr = cr_good };
+	uint64_t end;
+	char b[16];
+	ssize_t n;
+
+	tcp_pair(&l.fd, &c.fd);
+	assert_int_equal(pthread_create(&l.thread, NULL, late_fin_server, &l),
+	    0);
+	side_open(&c);
+	assert_ok(&c);
+	chan_shutdown(c.ch);
+	end = now_ns() + (uint64_t)T_MS * 1000000;
+	while (!atomic_load(&l.bye_sent) && now_ns() < end)
+		sleep_us(1000);
+	assert_true(atomic_load(&l.bye_sent));
+	assert_int_equal(l.rc, 0);
+	n = chan_recv(c.ch, b, sizeof b, T_MS);
+	print_message("  client: %zd %s\n", n, n < 0 ? chan_recv_error(c.ch) :
+	    "(orderly end)");
+	assert_int_equal(n, 0);
+	atomic_store(&l.release, true);
+	assert_int_equal(pthread_join(l.thread, NULL), 0);
+	chan_free(c.ch);
+}
+
 /* The sender vanishes after 1 MiB: the receiver gets all of it, then an error. */
 static void
 test_sender_vanishes(void **state)
@@ -994,6 +1083,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_random_bytes_tls_server),
 		cmocka_unit_test(test_handshake_timeout),
 		cmocka_unit_test(test_recv_timeout),
+		cmocka_unit_test(test_close_notify_before_fin),
 		cmocka_unit_test(test_sender_vanishes),
 		cmocka_unit_test(test_receiver_vanishes),
 		cmocka_unit_test(test_shutdown_unblocks),
