@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,19 +52,6 @@ output_present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
 		return *(const protobuf_c_boolean *)(base +
 		    f->quantifier_offset);
 	return true;
-}
-
-/* Is @f worth a JSON member although unset (a plain scalar)? */
-static bool
-output_json_default(const ProtobufCFieldDescriptor *f)
-{
-	if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
-		return false;
-	if (f->label == PROTOBUF_C_LABEL_REPEATED)
-		return true;
-	return f->type != PROTOBUF_C_TYPE_MESSAGE &&
-	    f->type != PROTOBUF_C_TYPE_STRING &&
-	    f->type != PROTOBUF_C_TYPE_BYTES;
 }
 
 static size_t
@@ -132,27 +120,108 @@ output_enum_name(const ProtobufCEnumDescriptor *d, int v, char *buf,
 	return buf;
 }
 
-static struct json_object *
-output_json_hex(const ProtobufCBinaryData *b)
+/*
+ * The field's JSON name as protoc computes json_name (protobuf-c 1.4's
+ * descriptors carry none): the underscores dropped, the letter after each
+ * one in upper case ("bytes_processed" -> "bytesProcessed").
+ */
+const char *
+output_json_name(const char *name, char *buf, size_t len)
 {
-	struct json_object *o;
-	char *s;
-	size_t i;
+	bool up = false;
+	size_t n = 0;
 
-	s = xcalloc(1, b->len * 2 + 1);
-	for (i = 0; i < b->len; i++)
-		snprintf(s + 2 * i, 3, "%02x", b->data[i]);
+	for (; *name != '\0' && n + 1 < len; name++) {
+		if (*name == '_')
+			up = true;
+		else {
+			buf[n++] = up ? (char)toupper((unsigned char)*name) :
+			    *name;
+			up = false;
+		}
+	}
+	if (len > 0)
+		buf[n] = '\0';
+	return buf;
+}
+
+/* Standard base64 (RFC 4648, with padding), as the mapping has bytes. */
+static struct json_object *
+output_json_base64(const ProtobufCBinaryData *b)
+{
+	static const char a[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	struct json_object *o;
+	uint32_t v;
+	size_t i, n = 0;
+	char *s;
+
+	s = xcalloc(1, (b->len + 2) / 3 * 4 + 1);
+	for (i = 0; i < b->len; i += 3) {
+		v = (uint32_t)b->data[i] << 16;
+		if (i + 1 < b->len)
+			v |= (uint32_t)b->data[i + 1] << 8;
+		if (i + 2 < b->len)
+			v |= b->data[i + 2];
+		s[n++] = a[v >> 18 & 63];
+		s[n++] = a[v >> 12 & 63];
+		s[n++] = i + 1 < b->len ? a[v >> 6 & 63] : '=';
+		s[n++] = i + 2 < b->len ? a[v & 63] : '=';
+	}
 	o = json_object_new_string(s);
 	free(s);
 	return o;
 }
 
-/* One value of type @f->type at @p as a JSON value. */
+/*
+ * A 64-bit integer: a decimal string, as the mapping has it (a JSON number
+ * loses digits above 2^53 in jq, JavaScript and most JSON parsers).
+ */
+static struct json_object *
+output_json_u64(uint64_t v)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof buf, "%" PRIu64, v);
+	return json_object_new_string(buf);
+}
+
+static struct json_object *
+output_json_i64(int64_t v)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof buf, "%" PRId64, v);
+	return json_object_new_string(buf);
+}
+
+/* A float or a double: a number, or "NaN", "Infinity", "-Infinity". */
+static struct json_object *
+output_json_double(double v)
+{
+	if (isnan(v))
+		return json_object_new_string("NaN");
+	if (isinf(v))
+		return json_object_new_string(v > 0 ? "Infinity" :
+		    "-Infinity");
+	return json_object_new_double(v);
+}
+
+/* An enum value: its full name ("SET_STATUS_IDLE"), else its number. */
+static struct json_object *
+output_json_enum(const ProtobufCEnumDescriptor *d, int v)
+{
+	const ProtobufCEnumValue *ev;
+
+	if ((ev = protobuf_c_enum_descriptor_get_value(d, v)) == NULL)
+		return json_object_new_int(v);
+	return json_object_new_string(ev->name);
+}
+
+/* One value of type @f->type at @p as a JSON value (protobuf's mapping). */
 static struct json_object *
 output_json_value(const ProtobufCFieldDescriptor *f, const void *p)
 {
-	char name[128];
-
 	switch (f->type) {
 	case PROTOBUF_C_TYPE_INT32:
 	case PROTOBUF_C_TYPE_SINT32:
@@ -164,24 +233,23 @@ output_json_value(const ProtobufCFieldDescriptor *f, const void *p)
 	case PROTOBUF_C_TYPE_INT64:
 	case PROTOBUF_C_TYPE_SINT64:
 	case PROTOBUF_C_TYPE_SFIXED64:
-		return json_object_new_int64(*(const int64_t *)p);
+		return output_json_i64(*(const int64_t *)p);
 	case PROTOBUF_C_TYPE_UINT64:
 	case PROTOBUF_C_TYPE_FIXED64:
-		return json_object_new_uint64(*(const uint64_t *)p);
+		return output_json_u64(*(const uint64_t *)p);
 	case PROTOBUF_C_TYPE_FLOAT:
-		return json_object_new_double(*(const float *)p);
+		return output_json_double(*(const float *)p);
 	case PROTOBUF_C_TYPE_DOUBLE:
-		return json_object_new_double(*(const double *)p);
+		return output_json_double(*(const double *)p);
 	case PROTOBUF_C_TYPE_BOOL:
 		return json_object_new_boolean(*(const protobuf_c_boolean *)p);
 	case PROTOBUF_C_TYPE_ENUM:
-		return json_object_new_string(output_enum_name(f->descriptor,
-		    *(const int *)p, name, sizeof name));
+		return output_json_enum(f->descriptor, *(const int *)p);
 	case PROTOBUF_C_TYPE_STRING:
 		return json_object_new_string(*(char *const *)p != NULL ?
 		    *(char *const *)p : "");
 	case PROTOBUF_C_TYPE_BYTES:
-		return output_json_hex(p);
+		return output_json_base64(p);
 	case PROTOBUF_C_TYPE_MESSAGE:
 		if (*(ProtobufCMessage *const *)p == NULL)
 			return NULL;
@@ -215,14 +283,24 @@ output_pb_json(const ProtobufCMessage *m)
 	const ProtobufCMessageDescriptor *d = m->descriptor;
 	const ProtobufCFieldDescriptor *f;
 	struct json_object *o;
+	char name[128];
 	unsigned i;
 
+	/*
+	 * The fields that are present (proto2: every singular field has
+	 * presence, so an absent one is left out, a present one printed
+	 * even when 0); repeated fields always, [] when empty (as the
+	 * mapping's "print fields without presence" option: `.sets[]` works
+	 * on an empty list).
+	 */
 	o = json_object_new_object();
 	for (i = 0; i < d->n_fields; i++) {
 		f = &d->fields[i];
-		if (!output_present(m, f) && !output_json_default(f))
+		if (!output_present(m, f) &&
+		    f->label != PROTOBUF_C_LABEL_REPEATED)
 			continue;
-		json_object_object_add(o, f->name, output_json_field(m, f));
+		json_object_object_add(o, output_json_name(f->name, name,
+		    sizeof name), output_json_field(m, f));
 	}
 	return o;
 }
@@ -431,7 +509,7 @@ output_digest(const Vfiomig__V1__SimCounters *sim, char *buf, size_t len)
 {
 	if (sim == NULL || !sim->has_digest)
 		return "-";
-	snprintf(buf, len, "0x%016" PRIx64, sim->digest);
+	snprintf(buf, len, FMT_ID, sim->digest);
 	return buf;
 }
 
@@ -445,12 +523,12 @@ output_text_devices(FILE *f, const Vfiomig__V1__ListReply *l)
 
 	ws = output_name_width(l, false, 3);
 	wd = output_name_width(l, true, 6);
-	fprintf(f, "%-*s  %-*s  %-7s  %-12s  %-22s  %-18s  %s\n", ws, "SET",
+	fprintf(f, "%-*s  %-*s  %-7s  %-12s  %-22s  %-20s  %s\n", ws, "SET",
 	    wd, "DEVICE", "BACKEND", "STATE", "FLAGS", "DIGEST", "IDENTITY");
 	for (i = 0; i < l->n_sets; i++) {
 		for (j = 0; j < l->sets[i]->n_devices; j++) {
 			d = l->sets[i]->devices[j];
-			fprintf(f, "%-*s  %-*s  %-7s  %-12s  %-22s  %-18s  %s\n",
+			fprintf(f, "%-*s  %-*s  %-7s  %-12s  %-22s  %-20s  %s\n",
 			    ws, l->sets[i]->name, wd, d->name,
 			    d->backend != NULL ? d->backend : "-",
 			    d->state_name != NULL ? d->state_name : "-",
@@ -505,7 +583,7 @@ output_text_job(FILE *f, const Vfiomig__V1__MigrationInfo *mi)
 
 	fprintf(f, "%-14s%s\n", "set:", mi->set);
 	if (mi->has_job_id)
-		fprintf(f, "%-14s%016" PRIx64 "\n", "job:", mi->job_id);
+		fprintf(f, "%-14s" FMT_ID "\n", "job:", mi->job_id);
 	if (mi->has_direction)
 		fprintf(f, "%-14s%s%s%s\n", "direction:", output_enum_text(
 		    &vfiomig__v1__migration_direction__descriptor,

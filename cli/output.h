@@ -1,9 +1,10 @@
 /*
  * output.h: how vfiomigctl prints: text for people, JSON (json-c) for
  * programs.  Any protobuf-c message converts to a JSON object field by
- * field (proto names, enums as lower-case names without their common
- * prefix); the text forms of the control API's main answers show the key
- * figures with units.  Progress lines and the TTY progress bar of
+ * field, by protobuf's JSON mapping (so that jq and protobuf's own JSON
+ * parsers read every value exactly); the text forms of the control API's
+ * main answers show the key figures with units, enums as lower-case names
+ * without their common prefix, job ids and digests in decimal (FMT_ID).  Progress lines and the TTY progress bar of
  * `migrate --wait` are here too.  No socket I/O here.
  */
 #ifndef VFIOMIG_OUTPUT_H
@@ -27,11 +28,18 @@ enum output_mode {
 int	output_parse_mode(const char *s, enum output_mode *mode);
 
 /*
- * A new JSON object with the fields of @m that are set (repeated fields as
- * arrays, nested messages as objects, 64-bit integers as JSON integers,
- * bytes as hex strings).
+ * A new JSON object of @m by protobuf's JSON mapping
+ * (https://protobuf.dev/programming-guides/json/): the fields that are
+ * present, named by their lowerCamelCase json_name ("jobId"); 64-bit
+ * integers as decimal strings ("4155470637749650534"), 32-bit ones as
+ * numbers; enums by their full value name ("MIGRATION_STATUS_COMPLETED");
+ * bytes in base64; floats as numbers or "NaN", "Infinity"; nested messages
+ * as objects; repeated fields as arrays, [] when empty.
  */
 struct json_object *output_pb_json(const ProtobufCMessage *m);
+
+/* The JSON name of proto field @name, as protoc makes json_name. */
+const char *output_json_name(const char *name, char *buf, size_t len);
 
 /* Prints @o on @f: pretty, or on one line (NDJSON) if @oneline. */
 void	output_json(FILE *f, struct json_object *o, bool oneline);

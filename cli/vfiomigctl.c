@@ -1286,7 +1286,7 @@ cmd_migrate(struct ctl *ctl, int argc, char **argv)
 		goto out;
 	if (!a.wait) {
 		if (!ctl_print_pb(ctl, &ctl_answer(ctl)->migrate->base))
-			printf("set %s: migration job %016" PRIx64 " to %s "
+			printf("set %s: migration job " FMT_ID " to %s "
 			    "started\n", argv[0], job_id, a.to);
 		goto out;
 	}

@@ -677,7 +677,7 @@ cmd_migrate(struct daemon *dm, struct ctl_client *c, const Request *rq,
 	SETU(rep, job_id, j->id);
 	r->rsp.body_case = VFIOMIG__V1__RESPONSE__BODY_MIGRATE;
 	r->rsp.migrate = rep;
-	log_info("control: %s: migrate %s to %s: job %016" PRIx64,
+	log_info("control: %s: migrate %s to %s: job " FMT_ID,
 	    ctl_client_name(c), ds->name, mr->destination, j->id);
 	return 0;
 }

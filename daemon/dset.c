@@ -313,7 +313,7 @@ dset_reason_locked(const struct dset *ds, char *buf, size_t len)
 		snprintf(buf, len, "fenced: %s (%s)", ds->fence.why,
 		    ledger_fmt_time(ds->fence.time_ms, t, sizeof t));
 	else
-		snprintf(buf, len, "migrated away by job %016" PRIx64 " to %s "
+		snprintf(buf, len, "migrated away by job " FMT_ID " to %s "
 		    "(%s)", ds->fence.job, ds->fence.peer,
 		    ledger_fmt_time(ds->fence.time_ms, t, sizeof t));
 	return buf;
@@ -341,7 +341,7 @@ dset_load_ledger(struct dset *ds)
 	    !ledger_token_was_used(&r, ds->token);
 	if (ds->token != NULL && !ds->token_armed) {
 		ds->token_job = r.token_job;
-		log_info("set %s: its token was used by job %016" PRIx64 " (%s):"
+		log_info("set %s: its token was used by job " FMT_ID " (%s):"
 		    " incoming migrations are refused until the set is "
 		    "prepared again", ds->name, r.token_job,
 		    r.token_committed ? "committed" : "failed");
@@ -1005,7 +1005,7 @@ dset_log_device(struct device *d, const char *prefix)
 		return;
 	}
 	dev_sim_stats(d, &st);
-	log_info("%s: device %s state %s digest 0x%016" PRIx64 " p2p_sent %"
+	log_info("%s: device %s state %s digest " FMT_ID " p2p_sent %"
 	    PRIu64 " p2p_received %" PRIu64 " p2p_lost %" PRIu64, prefix,
 	    d->name, fsm_name(d->state), dev_sim_digest(d), st.p2p_sent,
 	    st.p2p_received, st.p2p_lost);

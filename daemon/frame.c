@@ -491,7 +491,7 @@ frame_dev_end_unpack(const void *payload, size_t len, uint64_t *bytes,
 	*bytes = get64(payload);
 	*digest = get64((const uint8_t *)payload + 8);
 	if ((*digest & 0xffffffffu) != (*bytes & 0xffffffffu))
-		return err_set(e, EPROTO, "DEV_END: digest 0x%016" PRIx64
+		return err_set(e, EPROTO, "DEV_END: digest " FMT_ID
 		    " does not match its byte count %" PRIu64, *digest, *bytes);
 	return 0;
 }
@@ -505,8 +505,8 @@ frame_dev_end_verify(const struct frame_digest *got, uint64_t bytes,
 	if (got->bytes == bytes && mine == digest)
 		return 0;
 	return err_set(e, EBADMSG, "%s: stream differs from the source's: "
-	    "received %" PRIu64 " bytes, digest 0x%016" PRIx64 "; sent %"
-	    PRIu64 " bytes, digest 0x%016" PRIx64, dev_name, got->bytes, mine,
+	    "received %" PRIu64 " bytes, digest " FMT_ID "; sent %"
+	    PRIu64 " bytes, digest " FMT_ID, dev_name, got->bytes, mine,
 	    bytes, digest);
 }
 

@@ -5,6 +5,7 @@
 #ifndef VFIOMIG_UTIL_H
 #define VFIOMIG_UTIL_H
 
+#include <inttypes.h>
 #include <stdint.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -44,6 +45,14 @@ struct sockaddr;
 /* "192.0.2.1:4444", "[2001:db8::1]:4444", "unix" or "?" into @buf. */
 const char *sockaddr_str(const struct sockaddr *sa, unsigned int salen,
 			 char *buf, size_t size);
+
+/*
+ * A job id or a digest, wherever people read it (logs, the journal, error
+ * messages, vfiomigctl's text): decimal, the digits of the string that
+ * `vfiomigctl -o json` prints for it (protobuf's JSON mapping), so that one
+ * value reads and greps the same everywhere.  "job " FMT_ID, id.
+ */
+#define FMT_ID	"%" PRIu64
 
 /* "1.5 GiB", "512 KiB" into @buf. */
 const char *fmt_bytes(uint64_t n, char *buf, size_t len);

@@ -242,7 +242,7 @@ report_devices(struct demo *d)
 	bool ok = true, match;
 	int i;
 
-	printf("\n%-8s %-18s %-18s %-8s %s\n", "device", "source digest",
+	printf("\n%-8s %-20s %-20s %-8s %s\n", "device", "source digest",
 	    "dest. digest", "check", "p2p lost (src/dst)");
 	for (i = 0; i < d->ndevices; i++) {
 		sd = dev_sim_digest(migset_device(d->src, i));
@@ -250,8 +250,9 @@ report_devices(struct demo *d)
 		dev_sim_stats(migset_device(d->dst, i), &ds);
 		match = d->captured > 0 && d->loaded[i] == sd;
 		ok = ok && match && ss.p2p_lost == 0 && ds.p2p_lost == 0;
-		printf("%-8s %016" PRIx64 "   %016" PRIx64 "   %-8s %" PRIu64
-		    "/%" PRIu64 "\n", migset_device(d->src, i)->name, sd,
+		/* Digests in decimal, as everywhere (FMT_ID), in columns. */
+		printf("%-8s %-20" PRIu64 " %-20" PRIu64 " %-8s %" PRIu64 "/%"
+		    PRIu64 "\n", migset_device(d->src, i)->name, sd,
 		    d->loaded[i], match ? "match" : "MISMATCH", ss.p2p_lost,
 		    ds.p2p_lost);
 	}

@@ -495,14 +495,14 @@ daemon_log_waiting(struct xfer_job *j, int waited_s)
 		pthread_mutex_unlock(&j->ds->lock);
 	}
 	if (locked)
-		log_warnx("shutdown: still waiting after %d s for the %s job "
-		    "%016" PRIx64 " of set %s, in phase %s (it rolls back, or "
+		log_warnx("shutdown: still waiting after %d s for the %s "
+		    "job " FMT_ID " of set %s, in phase %s (it rolls back, or "
 		    "waits for a device or the peer)", waited_s,
 		    j->kind == XFER_SRC ? "outgoing" : "incoming", j->id, set,
 		    status_xfer_name(st));
 	else
-		log_warnx("shutdown: still waiting after %d s for the %s job "
-		    "%016" PRIx64 " of set %s: the set's lock is held by a "
+		log_warnx("shutdown: still waiting after %d s for the %s "
+		    "job " FMT_ID " of set %s: the set's lock is held by a "
 		    "thread that does not let go", waited_s,
 		    j->kind == XFER_SRC ? "outgoing" : "incoming", j->id, set);
 }

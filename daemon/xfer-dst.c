@@ -154,8 +154,8 @@ dst_check_locked(struct dset *ds, const Vfiomig__Peer__Hello *h,
 	    ds->job->id == h->job_id)
 		return 0;
 	if (!ds->token_armed)
-		return err_set(e, EACCES, "set %s: its token was used by job "
-		    "%016" PRIx64 "; a token admits one job: prepare the set "
+		return err_set(e, EACCES, "set %s: its token was used by "
+		    "job " FMT_ID "; a token admits one job: prepare the set "
 		    "again (vfiomigctl incoming)", ds->name, ds->token_job);
 	if (ds->job == NULL && ds->status != DSET_IDLE &&
 	    ds->status != DSET_MIGRATED)
@@ -267,11 +267,11 @@ dst_add_conn(struct xfer_job *j, Vfiomig__Peer__Hello *h,
 
 	pthread_mutex_lock(&j->lock);
 	if (!d->gathering || j->failed)
-		rc = err_set(e, EBUSY, "job %016" PRIx64 " is past its "
+		rc = err_set(e, EBUSY, "job " FMT_ID " is past its "
 		    "handshake", h->job_id);
 	else if ((rc = frame_hello_same_job(d->hello, h, e)) == 0 &&
 	    j->conns[h->conn_index] != NULL)
-		rc = err_set(e, EPROTO, "job %016" PRIx64 ": connection %"
+		rc = err_set(e, EPROTO, "job " FMT_ID ": connection %"
 		    PRIu32 " came twice", h->job_id, h->conn_index);
 	if (rc == 0) {
 		c->index = h->conn_index;
@@ -386,7 +386,7 @@ dst_hs_hello(struct xfer_hs *hs, const struct frame *f)
 		idx = h->conn_index;
 		count = h->conn_count;
 		if ((rc = dst_attach(hs->dm, ds, h, c, &e)) == 0) {
-			log_info("incoming from %s: set %s, job %016" PRIx64
+			log_info("incoming from %s: set %s, job " FMT_ID
 			    ", connection %" PRIu32 " of %" PRIu32 ": "
 			    "authenticated", hs->peer, ds->name, id, idx,
 			    count);
@@ -646,8 +646,8 @@ dst_dev_end(struct dst *d, struct dst_dev *dd, const struct frame *f)
 		dst_fail(d, rc, "%s", e.msg);
 		return rc;
 	}
-	log_debug("%s: %s: stream complete, %" PRIu64 " bytes, digest 0x%016"
-	    PRIx64 " verified", d->name, dd->d->name, bytes, digest);
+	log_debug("%s: %s: stream complete, %" PRIu64 " bytes, digest "
+	    FMT_ID " verified", d->name, dd->d->name, bytes, digest);
 	dd->ended = true;
 	pthread_mutex_lock(&d->job->lock);
 	d->nended++;
@@ -762,7 +762,7 @@ dst_gather(struct dst *d, struct err *e)
 	if (j->failed)
 		rc = err_set(e, j->err.code, "%s", j->err.msg);
 	else if (d->nhave < j->nconns)
-		rc = err_set(e, ETIMEDOUT, "job %016" PRIx64 ": %d of %d "
+		rc = err_set(e, ETIMEDOUT, "job " FMT_ID ": %d of %d "
 		    "connections arrived within %d s", j->id, d->nhave,
 		    j->nconns, XFER_GROUP_MS / 1000);
 	pthread_mutex_unlock(&j->lock);
@@ -902,7 +902,7 @@ dst_log_devices(struct dst *d)
 			continue;
 		}
 		dev_sim_stats(dd->d, &st);
-		log_info("%s: device %s state %s digest 0x%016" PRIx64
+		log_info("%s: device %s state %s digest " FMT_ID
 		    " p2p_lost %" PRIu64 " stream_bytes %" PRIu64, d->name,
 		    dd->d->name, fsm_name(dd->d->state), dd->digest,
 		    st.p2p_lost, dd->dg.bytes);
@@ -948,7 +948,7 @@ dst_commit(struct dst *d)
 		xfer_job_fail(d->job, rc, false, "%s", e.msg);
 		return rc;
 	}
-	log_info("%s: job %016" PRIx64 ": committed in %.3f ms, every device "
+	log_info("%s: job " FMT_ID ": committed in %.3f ms, every device "
 	    "RUNNING", d->name, d->job->id, (now_ns() - d->t0) / 1e6);
 	dst_log_devices(d);
 	return 0;
@@ -971,7 +971,7 @@ dst_run(struct dst *d)
 		    2 * migset_probe_ns(d->ds->ms);
 	}
 	if (rc < 0) {
-		log_warnx("%s: job %016" PRIx64 " from %s: refused: %s",
+		log_warnx("%s: job " FMT_ID " from %s: refused: %s",
 		    d->name, j->id, d->peer, e.msg);
 		dst_refuse_all(d, rc, e.msg);
 		return 1;
@@ -984,9 +984,9 @@ dst_run(struct dst *d)
 	j->accepted = true;
 	pthread_mutex_unlock(&j->lock);
 	if (!chan_is_tls(j->conns[0]->ch))
-		log_warnx("%s: job %016" PRIx64 ": plaintext channel "
+		log_warnx("%s: job " FMT_ID ": plaintext channel "
 		    "(migration.insecure)", d->name, j->id);
-	log_info("%s: job %016" PRIx64 " from %s: accepted, %d connection%s, "
+	log_info("%s: job " FMT_ID " from %s: accepted, %d connection%s, "
 	    "devices RESUMING", d->name, j->id, d->peer, j->nconns,
 	    j->nconns > 1 ? "s" : "");
 	xfer_info_status(j, &d->info, XFER_ST_PRECOPY);
@@ -1008,7 +1008,7 @@ dst_abort(struct dst *d)
 {
 	xfer_job_teardown(d->job);
 	dst_stop_rx(d);
-	log_warnx("%s: job %016" PRIx64 " failed: %s", d->name, d->job->id,
+	log_warnx("%s: job " FMT_ID " failed: %s", d->name, d->job->id,
 	    d->job->err.msg);
 }
 

@@ -337,9 +337,9 @@ src_handshake(struct src *s)
 	s->job->accepted = true;
 	pthread_mutex_unlock(&s->job->lock);
 	if (!chan_is_tls(s->links[0].c->ch))
-		log_warnx("%s: job %016" PRIx64 ": plaintext channel "
+		log_warnx("%s: job " FMT_ID ": plaintext channel "
 		    "(migration.insecure)", s->name, s->job->id);
-	log_info("%s: job %016" PRIx64 " accepted by %s:%s (%d connection%s,"
+	log_info("%s: job " FMT_ID " accepted by %s:%s (%d connection%s,"
 	    " %s)", s->name, s->job->id, s->host, s->port, s->nconns,
 	    s->nconns > 1 ? "s" : "", chan_is_tls(s->links[0].c->ch) ?
 	    "TLS" : "insecure");
@@ -1641,14 +1641,14 @@ src_report_dev(struct src *s, struct src_dev *sd, bool ok)
 {
 	if (!device_is_sim(sd->d)) {
 		log_info("%s: report: device %s state %s stream_bytes %" PRIu64
-		    " stream_digest 0x%016" PRIx64 " digest_check %s", s->name,
+		    " stream_digest " FMT_ID " digest_check %s", s->name,
 		    sd->d->name, fsm_name(sd->d->state), sd->dg.bytes,
 		    frame_digest_value(&sd->dg), ok ? "verified" : "none");
 		return;
 	}
-	log_info("%s: report: device %s state %s digest 0x%016" PRIx64
+	log_info("%s: report: device %s state %s digest " FMT_ID
 	    " p2p_sent %" PRIu64 " p2p_received %" PRIu64 " p2p_lost %" PRIu64
-	    " stream_bytes %" PRIu64 " stream_digest 0x%016" PRIx64
+	    " stream_bytes %" PRIu64 " stream_digest " FMT_ID
 	    " digest_check %s", s->name, sd->d->name, fsm_name(sd->d->state),
 	    sd->digest, sd->st.p2p_sent, sd->st.p2p_received, sd->st.p2p_lost,
 	    sd->dg.bytes, frame_digest_value(&sd->dg),
@@ -1784,7 +1784,7 @@ src_main(void *arg)
 	s->next_pub = s->t0 + SRC_PUB_NS;
 	s->bw_last = s->t0;
 	xfer_info_publish(j, &s->info, CTL_EV_STATUS);
-	log_info("%s: to %s:%s, job %016" PRIx64 ", %d device%s, %d "
+	log_info("%s: to %s:%s, job " FMT_ID ", %d device%s, %d "
 	    "connection%s", s->name, s->host, s->port, j->id, s->ndev,
 	    s->ndev > 1 ? "s" : "", s->nconns, s->nconns > 1 ? "s" : "");
 	rc = src_phases(s);

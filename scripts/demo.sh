@@ -285,7 +285,7 @@ END {
 		printf "                    predicted at the switchover %s ms, limit %s ms\n", pred, limit
 	printf "   total            %.1f ms (connect to COMMITTED); vfiomigctl migrate --wait %.1f s\n", tot, wall
 	printf "                    wall clock (request to the end of the wait)\n"
-	printf "\n   %-8s %-18s %-18s %-9s %-10s %-10s %s\n", "device", "source digest",
+	printf "\n   %-8s %-20s %-20s %-9s %-10s %-10s %s\n", "device", "source digest",
 	    "dest digest", "check", "lost src", "lost dst", "stream"
 	for (i = 1; i <= n; i++) {
 		d = order[i]
@@ -293,7 +293,7 @@ END {
 		lost = (slost[d] != "0" || dlost[d] != "0")
 		if (!match_ || lost)
 			ok = 0
-		printf "   %-8s %-18s %-18s %-9s %-10s %-10s %s, %s\n", d, sdig[d],
+		printf "   %-8s %-20s %-20s %-9s %-10s %-10s %s, %s\n", d, sdig[d],
 		    ddig[d] == "" ? "(none)" : ddig[d],
 		    match_ ? "match" : ddig[d] == "" ? "no digest" : "MISMATCH",
 		    slost[d], dlost[d] == "" ? "?" : dlost[d], human(sstream[d]), check[d]

@@ -231,20 +231,20 @@ try:
 except OSError:
     timedout = False
 status = info.get("status", "")
-err = info.get("error_message", "") or ""
-lim = info.get("downtime_limit_ms")
+err = info.get("errorMessage", "") or ""
+lim = info.get("downtimeLimitMs")
 if lim is None:
     lim = logged(r"report: predicted_downtime_ms \d+ limit_ms (\d+)")
-pred = info.get("predicted_downtime_ms")
+pred = info.get("predictedDowntimeMs")
 act = logged(r"report: downtime_ms ([0-9.]+)")
-act = float(act) if act is not None else info.get("downtime_ms")
+act = float(act) if act is not None else info.get("downtimeMs")
 it = info.get("iteration", logged(r"report: iterations (\d+)"))
 queued = "yes" if logged(r"queued: ") is not None else "no"
 parts = logged(r"report: downtime_parts (.*)") or ""
 bad = False
 if timedout:
     outcome = "timeout"
-elif status == "completed":
+elif status == "MIGRATION_STATUS_COMPLETED":
     outcome = "completed"
 elif "did not converge" in err:
     outcome = "aborted: did not converge"

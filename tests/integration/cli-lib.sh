@@ -149,7 +149,7 @@ wait_info() {
 		ctl "$1" -s "$2" -o json info "$3"
 		[ "$(jget "$T/$1.ctlout" "$4")" = "$5" ] && return 0
 		case $(jget "$T/$1.ctlout" status) in
-		failed|cancelled) fail "$3: $(ctl_out "$1")" ;;
+		MIGRATION_STATUS_FAILED|MIGRATION_STATUS_CANCELLED) fail "$3: $(ctl_out "$1")" ;;
 		esac
 		[ $wi_t -gt 0 ] || fail "$3: no $4 $5 within $(( 30 * SLOW )) \
 s: $(ctl_out "$1")"
@@ -163,4 +163,73 @@ s: $(ctl_out "$1")"
 start_ctl_daemon() {
 	start_daemon "$1" --config "$3"
 	wait_ctl "$1" "$2"
+}
+
+# ---- protobuf's own JSON parser ----
+
+# need_pb: protoc and a python3 with protobuf's runtime (Debian's
+# protobuf-compiler and python3-protobuf, which scripts/deps.sh installs:
+# missing, the test fails rather than skips), and vfiomig_ctl_pb2 made from
+# proto/vfiomig-ctl.proto into $T/pb.  Debian's python3 first: the
+# package's module is in its dist-packages, not in a pyenv's.
+need_pb() {
+	pb_py=
+	for np_p in /usr/bin/python3 python3; do
+		if "$np_p" -c 'import google.protobuf.json_format' \
+		    >/dev/null 2>&1; then
+			pb_py=$np_p
+			break
+		fi
+	done
+	[ -n "$pb_py" ] || fail "no python3 with google.protobuf \
+(python3-protobuf; run scripts/deps.sh)"
+	command -v protoc >/dev/null 2>&1 ||
+	    fail "no protoc (protobuf-compiler; run scripts/deps.sh)"
+	mkdir -p "$T/pb"
+	protoc -I"$srcdir/proto" --python_out="$T/pb" \
+	    "$srcdir/proto/vfiomig-ctl.proto" >"$T/pb/protoc.out" 2>&1 ||
+	    fail "protoc --python_out: $(cat "$T/pb/protoc.out")"
+	[ -f "$T/pb/vfiomig_ctl_pb2.py" ] || fail "protoc made no vfiomig_ctl_pb2.py"
+}
+
+# pb_check FILE MESSAGE [PATH]: the JSON in FILE (at PATH, a dotted path
+# as jget's; every line of FILE if PATH is "lines") is a MESSAGE
+# (vfiomig.v1.MESSAGE) to protobuf's json_format.Parse, unknown fields
+# refused; and printed back by protobuf's MessageToDict it is the same JSON
+# (names, enum names, 64-bit integers as strings), but for the empty
+# arrays that vfiomigctl prints and protobuf leaves out.
+pb_check() {
+	PYTHONPATH="$T/pb" "$pb_py" - "$@" <<'PY' || fail "protobuf: $1 as $2: \
+$(cat "$1")"
+import json, sys
+from google.protobuf import json_format
+import vfiomig_ctl_pb2 as pb
+
+def drop_empty(v):
+    if isinstance(v, dict):
+        return {k: drop_empty(x) for k, x in v.items() if x != []}
+    if isinstance(v, list):
+        return [drop_empty(x) for x in v]
+    return v
+
+def check(text, path):
+    v = json.loads(text)
+    for k in path.split(".") if path else []:
+        v = v[int(k)] if isinstance(v, list) else v[k]
+    m = json_format.Parse(json.dumps(v), getattr(pb, sys.argv[2])(),
+                          ignore_unknown_fields=False)
+    back = json_format.MessageToDict(m)
+    if back != drop_empty(v):
+        sys.exit("printed back by protobuf: %s\nvfiomigctl's: %s" %
+                 (json.dumps(back, sort_keys=True),
+                  json.dumps(v, sort_keys=True)))
+
+t = open(sys.argv[1]).read()
+path = sys.argv[3] if len(sys.argv) > 3 else ""
+if path == "lines":
+    for l in t.splitlines():
+        check(l, "")
+else:
+    check(t, path)
+PY
 }

@@ -33,9 +33,9 @@ ctl_rc_is bad 4
 err_has bad '^vfiomigctl: migration of vm1 failed'
 note "wrong token: $(tail -n 1 "$T/bad.ctlerr")"
 ctl bads -s "$SS" -o json set list vm1
-[ "$(jget "$T/bads.ctlout" sets.0.status)" = idle ] ||
+[ "$(jget "$T/bads.ctlout" sets.0.status)" = SET_STATUS_IDLE ] ||
     fail "after a refused migration: $(ctl_out bads)"
-[ "$(jget "$T/bads.ctlout" sets.0.devices.0.state_name)" = RUNNING ] ||
+[ "$(jget "$T/bads.ctlout" sets.0.devices.0.stateName)" = RUNNING ] ||
     fail "after a refused migration: $(ctl_out bads)"
 
 # 0: the migration, followed with --wait, its MigrationInfo in JSON.
@@ -46,26 +46,26 @@ ctl_rc_is mig 0
 note "migrate --wait: exit 0 after $(( $(now_ms) - t0 )) ms; progress:
 $(cat "$T/mig.ctlerr")"
 json_ok "$T/mig.ctlout" || fail "migrate -o json: not JSON: $(ctl_out mig)"
-jhas "$T/mig.ctlout" set job_id direction status phases.0.status \
-    phases.0.realtime_ms bytes_total bytes_processed bytes_remaining \
-    precopy_bytes stopcopy_bytes throughput expected_downtime_ms \
-    downtime_ms total_ms iteration connections peer \
-    devices.0.name devices.0.state_name devices.0.bytes_moved \
+jhas "$T/mig.ctlout" set jobId direction status phases.0.status \
+    phases.0.realtimeMs bytesTotal bytesProcessed bytesRemaining \
+    precopyBytes stopcopyBytes throughput expectedDowntimeMs \
+    downtimeMs totalMs iteration connections peer \
+    devices.0.name devices.0.stateName devices.0.bytesMoved \
     devices.1.name devices.1.sim.digest
 m() { jget "$T/mig.ctlout" "$1"; }
-[ "$(m status)" = completed ] || fail "status $(m status): $(ctl_out mig)"
-[ "$(m direction)" = outgoing ] || fail "direction $(m direction)"
+[ "$(m status)" = MIGRATION_STATUS_COMPLETED ] || fail "status $(m status): $(ctl_out mig)"
+[ "$(m direction)" = MIGRATION_DIRECTION_OUTGOING ] || fail "direction $(m direction)"
 [ "$(m set)" = vm1 ] || fail "set $(m set)"
 [ "$(m connections)" = 2 ] || fail "connections $(m connections)"
-[ "$(m bytes_processed)" -ge $((2 * 4 * 1024 * 1024)) ] ||
-    fail "only $(m bytes_processed) bytes sent for 2 x 4 MiB"
-[ "$(m bytes_remaining)" = 0 ] || fail "remaining $(m bytes_remaining)"
-[ "$(m devices.0.state_name)" = STOP ] ||
-    fail "source sim0 in $(m devices.0.state_name)"
+[ "$(m bytesProcessed)" -ge $((2 * 4 * 1024 * 1024)) ] ||
+    fail "only $(m bytesProcessed) bytes sent for 2 x 4 MiB"
+[ "$(m bytesRemaining)" = 0 ] || fail "remaining $(m bytesRemaining)"
+[ "$(m devices.0.stateName)" = STOP ] ||
+    fail "source sim0 in $(m devices.0.stateName)"
 err_has mig '^vm1: [a-z-]+ [0-9]+% sent '
 check_migrated src dst 2
-note "bytes $(m bytes_processed) throughput $(m throughput) B/s downtime \
-$(m downtime_ms) ms iterations $(m iteration)"
+note "bytes $(m bytesProcessed) throughput $(m throughput) B/s downtime \
+$(m downtimeMs) ms iterations $(m iteration)"
 
 # The text info: the key figures, per device.
 ctl it -s "$SS" info vm1
@@ -83,8 +83,8 @@ $(ctl_out it)"
 # The destination's view: an incoming job, completed, devices RUNNING.
 ctl di -s "$DS" -o json info vm1
 ctl_rc_is di 0
-[ "$(jget "$T/di.ctlout" direction)" = incoming ] &&
-    [ "$(jget "$T/di.ctlout" status)" = completed ] ||
+[ "$(jget "$T/di.ctlout" direction)" = MIGRATION_DIRECTION_INCOMING ] &&
+    [ "$(jget "$T/di.ctlout" status)" = MIGRATION_STATUS_COMPLETED ] ||
     fail "destination info: $(ctl_out di)"
 ctl dd -s "$DS" device list vm1
 out_has dd '^vm1 +sim0 +sim +RUNNING '
@@ -123,8 +123,8 @@ ctl_rc_is int 4
 err_has int 'interrupted: cancelling the migration of vm2'
 err_has int 'migration of vm2 cancelled'
 ctl is -s "$SS" -o json set list vm2
-[ "$(jget "$T/is.ctlout" sets.0.status)" = idle ] &&
-    [ "$(jget "$T/is.ctlout" sets.0.devices.0.state_name)" = RUNNING ] ||
+[ "$(jget "$T/is.ctlout" sets.0.status)" = SET_STATUS_IDLE ] &&
+    [ "$(jget "$T/is.ctlout" sets.0.devices.0.stateName)" = RUNNING ] ||
     fail "after the cancel: $(ctl_out is)"
 note "SIGINT: exit 4, $(grep -c . "$T/int.ctlerr") lines on stderr, set \
 vm2 idle and RUNNING"
@@ -133,15 +133,15 @@ vm2 idle and RUNNING"
 # `incoming`, the next attempt is refused.
 ctl m1 -s "$SS" migrate vm2 --to "$to" --token "$T2" --wait
 ctl_rc_is m1 4
-err_has m1 'its token was used by job [0-9a-f]+; a token admits one job'
+err_has m1 'its token was used by job [0-9]+; a token admits one job'
 ctl inc3 -s "$DS" incoming vm2 --token "$T2"
 ctl_rc_is inc3 0
 
 # 0: the same, switched over with `switchover`.
 ctl m2 -s "$SS" migrate vm2 --to "$to" --token "$T2" --manual-switchover
 ctl_rc_is m2 0
-out_has m2 'migration job [0-9a-f]+ to .* started'
-wait_info i2 "$SS" vm2 awaiting_switchover true
+out_has m2 'migration job [0-9]+ to .* started'
+wait_info i2 "$SS" vm2 awaitingSwitchover true
 # `wait`: the drain and done eventfds.  In pre-copy the set is neither
 # drained nor done: both time out (exit 1).  A waiter started now sees the
 # drain once switchover moves every device to PRE_COPY_P2P (each arc takes
@@ -164,7 +164,7 @@ wait "$wpid"
 ctl_rc=$?
 ctl_rc_is wdr 0
 out_has wdr '^set vm2: drained$'
-wait_info i2 "$SS" vm2 status completed
+wait_info i2 "$SS" vm2 status MIGRATION_STATUS_COMPLETED
 note "switchover: vm2 completed, $(jget "$T/i2.ctlout" iteration) iterations"
 ctl wdone -s "$SS" wait vm2 --done --timeout 10
 ctl_rc_is wdone 0

@@ -113,7 +113,8 @@ for s in d["sets"]["sets"]:
         print(" ".join(str(x["sim"]["digest"]) for x in s["devices"]))' \
 	    "$T/st$1.ctlout" "$2"
 }
-# set_state NAME SET: "STATUS S0 S1 S2 S3" (the set's status, the states).
+# set_state NAME SET: "STATUS S0 S1 S2 S3" (the set's status without its
+# SET_STATUS_ prefix, lower case; the devices' states).
 set_state() {
 	status_json "$1"
 	python3 -c '
@@ -121,27 +122,28 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 for s in d["sets"]["sets"]:
     if s["name"] == sys.argv[2]:
-        print(s["status"], " ".join(x["state_name"] for x in s["devices"]))' \
+        print(s["status"].replace("SET_STATUS_", "").lower(),
+            " ".join(x["stateName"] for x in s["devices"]))' \
 	    "$T/st$1.ctlout" "$2"
 }
 # origin_digests NAME SET: the start digests of a one-shot daemon's set.
 origin_digests() {
 	for od_i in 0 1 2 3; do
-		od_h=$(fld digest "$(lastline "$1" \
-		    "info: set $2: device sim$od_i state ")")
-		python3 -c 'import sys; print(int(sys.argv[1], 16))' "$od_h"
+		fld digest "$(lastline "$1" \
+		    "info: set $2: device sim$od_i state ")"
 	done | tr '\n' ' ' | sed 's/ $//'
 }
-# wait_job NAME SET STATUS MINBYTES: until `info SET` says STATUS with at
-# least MINBYTES processed.
+# wait_job NAME SET STATUS MINBYTES: until `info SET` says STATUS
+# (MIGRATION_STATUS_ upper-cased: precopy) with at least MINBYTES processed.
 wait_job() {
 	wj_t=$(( 60 * SLOW * 10 ))
 	while :; do
 		ctl wj -s "$T/$1.sock" -o json info "$2"
-		wj_b=$(jget "$T/wj.ctlout" bytes_processed)
+		wj_b=$(jget "$T/wj.ctlout" bytesProcessed)
 		case $wj_b in *[!0-9]*|'') wj_b=0 ;; esac
 		if [ "$ctl_rc" -eq 0 ] &&
-		    [ "$(jget "$T/wj.ctlout" status)" = "$3" ] &&
+		    [ "$(jget "$T/wj.ctlout" status)" = \
+		    "MIGRATION_STATUS_$(echo "$3" | tr a-z A-Z)" ] &&
 		    [ "$wj_b" -ge "$4" ]; then
 			return 0
 		fi
@@ -301,7 +303,7 @@ wait_log s 'warning: recovery: set vm3: was outgoing, every DEV_END was sent: ou
     fail "s vm3 after a crash past DEV_END: $(set_state s vm3)"
 # The destination had every DEV_END: it commits and runs the set.  Had the
 # source resumed too, the VM would run twice.
-wait_log d 'incoming vm3: job [0-9a-f]+: committed in [0-9.]+ ms, every device RUNNING$' 60
+wait_log d 'incoming vm3: job [0-9]+: committed in [0-9.]+ ms, every device RUNNING$' 60
 note "crash after DEV_END: source devices stay STOP (set failed); the \
 destination committed"
 

@@ -67,7 +67,7 @@ done
 python3 - "$T/src.info" "$T/dst.info" <<'EOF' || fail "digests differ"
 import json, sys
 s, d = (json.load(open(p)) for p in sys.argv[1:])
-assert s["status"] == "completed" and d["status"] == "completed", (s, d)
+assert s["status"] == d["status"] == "MIGRATION_STATUS_COMPLETED", (s, d)
 for a, b in zip(s["devices"], d["devices"]):
     assert a["sim"]["digest"] and a["sim"]["digest"] == b["sim"]["digest"], \
         (a, b)

@@ -399,7 +399,7 @@ check_migrated() {
 	[ "$(lastline "$1" 'info: set vm1: status ')" != "" ] || fail "$1: no status"
 	cm_st=$(fld status "$(lastline "$1" 'info: set vm1: status ')")
 	[ "$cm_st" = migrated ] || fail "$1: set vm1 is $cm_st, not migrated"
-	has "$2" 'incoming vm1: job [0-9a-f]+: committed in [0-9.]+ ms, every device RUNNING$'
+	has "$2" 'incoming vm1: job [0-9]+: committed in [0-9.]+ ms, every device RUNNING$'
 	cm_i=0
 	while [ $cm_i -lt "$3" ]; do
 		cm_s=$(lastline "$1" "migrate vm1: report: device sim$cm_i state ")

@@ -76,7 +76,7 @@ ctl_rc_is inc 0
 ctl mig -s "$SS" migrate vm1 --to "127.0.0.1:$dst_port" --token "$TOKEN" \
     --manual-switchover
 ctl_rc_is mig 0
-wait_info i1 "$SS" vm1 awaiting_switchover true
+wait_info i1 "$SS" vm1 awaitingSwitchover true
 
 # 1: vm1 and vm2 gone from the configuration, vm3 new: vm3 opened, vm2
 # (idle) closed, vm1 (migrating) kept.
@@ -87,7 +87,7 @@ grep -Eq 'reload: set vm1 stays' "$(log_of src)" ||
     fail "no 'set vm1 stays' line: $(grep reload "$(log_of src)")"
 ctl d3 -s "$SS" -o json device list vm3
 ctl_rc_is d3 0
-[ "$(jget "$T/d3.ctlout" sets.0.devices.1.state_name)" = RUNNING ] ||
+[ "$(jget "$T/d3.ctlout" sets.0.devices.1.stateName)" = RUNNING ] ||
     fail "vm3 after reload: $(ctl_out d3)"
 note "reload 1: vm3 added, idle vm2 removed, migrating vm1 kept"
 
@@ -104,9 +104,9 @@ note "reload 2: $(grep 'nothing changed' "$(log_of src)" | head -n 1)"
 # The migration carried on through both reloads and completes.
 ctl sw -s "$SS" switchover vm1
 ctl_rc_is sw 0
-wait_info i1 "$SS" vm1 status completed
+wait_info i1 "$SS" vm1 status MIGRATION_STATUS_COMPLETED
 ctl dd -s "$DS" -o json device list vm1
-[ "$(jget "$T/dd.ctlout" sets.0.devices.0.state_name)" = RUNNING ] ||
+[ "$(jget "$T/dd.ctlout" sets.0.devices.0.stateName)" = RUNNING ] ||
     fail "destination vm1: $(ctl_out dd)"
 note "vm1 migrated after two reloads"
 
@@ -123,7 +123,7 @@ grep -q '"fence"' "$SS.state/sets/vm1.json" ||
 ctl cs -s "$SS" set create vm1
 ctl_rc_is cs 0
 ctl l1 -s "$SS" -o json set list vm1
-[ "$(jget "$T/l1.ctlout" sets.0.status)" = migrated ] ||
+[ "$(jget "$T/l1.ctlout" sets.0.status)" = SET_STATUS_MIGRATED ] ||
     fail "vm1 made again: $(ctl_out l1)"
 note "reload 3: vm2 added again, migrated vm1 removed; made again, it is \
 migrated (the ledger's fence)"

@@ -54,7 +54,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "simstate: %s\n", e.msg);
 		return 1;
 	}
-	printf("device %s digest 0x%016" PRIx64 " state %s\n", name,
+	printf("device %s digest " FMT_ID " state %s\n", name,
 	    dev_sim_digest(d), fsm_name(d->state));
 	fflush(stdout);
 	/* As a crash: nothing closed, nothing stepped back. */

@@ -22,7 +22,7 @@ hasnt src 'report: result'
 kill -KILL "$src_pid"
 t_kill=$(now_ms)
 reap src 10
-wait_log dst 'incoming vm1: job [0-9a-f]+ failed: ' 70
+wait_log dst 'incoming vm1: job [0-9]+ failed: ' 70
 wait_log dst 'incoming vm1: devices reset: ' 10
 wait_log dst 'info: set vm1: status idle$' 10
 note "destination reset and idle $(( $(now_ms) - t_kill )) ms after the kill"

@@ -154,31 +154,33 @@ def bad(name, msg):
 for x in sys.argv[3:]:
     src, dst, name = x.split(":")
     s, d = (json.load(open("%s/i.%s.%s" % (t, n, name))) for n in (src, dst))
-    if s.get("status") != "completed" or s.get("direction") != "outgoing":
+    if s.get("status") != "MIGRATION_STATUS_COMPLETED" or \
+            s.get("direction") != "MIGRATION_DIRECTION_OUTGOING":
         bad(name, "source: %s %s: %s" % (s.get("direction"), s.get("status"),
-            s.get("error_message")))
+            s.get("errorMessage")))
         continue
-    if d.get("status") != "completed" or d.get("direction") != "incoming":
+    if d.get("status") != "MIGRATION_STATUS_COMPLETED" or \
+            d.get("direction") != "MIGRATION_DIRECTION_INCOMING":
         bad(name, "destination: %s %s: %s" % (d.get("direction"),
-            d.get("status"), d.get("error_message")))
+            d.get("status"), d.get("errorMessage")))
         continue
-    if s.get("job_id") != d.get("job_id"):
+    if s.get("jobId") != d.get("jobId"):
         bad(name, "job %s on the source, %s on the destination" %
-            (s.get("job_id"), d.get("job_id")))
+            (s.get("jobId"), d.get("jobId")))
     for a, b in zip(s["devices"], d["devices"]):
         if not a["sim"].get("digest") or \
                 a["sim"].get("digest") != b["sim"].get("digest"):
             bad(name, "%s: source digest %s, destination %s" % (a["name"],
                 a["sim"].get("digest"), b["sim"].get("digest")))
         for side, y in (("source", a), ("destination", b)):
-            if y["sim"].get("p2p_lost", 0) != 0:
+            if int(y["sim"].get("p2pLost", "0")) != 0:
                 bad(name, "%s %s lost %d P2P writes" % (side, y["name"],
-                    y["sim"]["p2p_lost"]))
-        if a.get("state_name") != "STOP" or b.get("state_name") != "RUNNING":
+                    int(y["sim"]["p2pLost"])))
+        if a.get("stateName") != "STOP" or b.get("stateName") != "RUNNING":
             bad(name, "%s: source %s, destination %s" % (a["name"],
-                a.get("state_name"), b.get("state_name")))
-    if status.get((src, name)) != "migrated" or \
-            status.get((dst, name)) != "idle":
+                a.get("stateName"), b.get("stateName")))
+    if status.get((src, name)) != "SET_STATUS_MIGRATED" or \
+            status.get((dst, name)) != "SET_STATUS_IDLE":
         bad(name, "status %s on the source, %s on the destination" %
             (status.get((src, name)), status.get((dst, name))))
 sys.exit(0 if ok else 1)

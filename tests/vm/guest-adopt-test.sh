@@ -298,15 +298,16 @@ sets() {
 	check $? "$part: $1: vfiomigctl -o json set list"
 }
 
-# status ROLE SET: SET's status; states ROLE SET: "DEV=STATE ..."; both
-# from the last sets ROLE.
+# status ROLE SET: SET's status (lower case, without SET_STATUS_); states
+# ROLE SET: "DEV=STATE ..."; both from the last sets ROLE.
 status() {
-	jq -r --arg s "$2" '.sets[] | select(.name == $s) | .status' \
+	jq -r --arg s "$2" '.sets[] | select(.name == $s) |
+	    .status | sub("^SET_STATUS_"; "") | ascii_downcase' \
 	    "$T/$1.sets" 2>/dev/null
 }
 states() {
 	jq -r --arg s "$2" '.sets[] | select(.name == $s) |
-	    [.devices[] | .name + "=" + .state_name] | join(" ")' \
+	    [.devices[] | .name + "=" + .stateName] | join(" ")' \
 	    "$T/$1.sets" 2>/dev/null
 }
 

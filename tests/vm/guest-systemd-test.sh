@@ -124,17 +124,21 @@ sctl() {
 # digests SOCK SET: "name=digest state ..." of every device of SET.
 digests() {
 	sctl "$1" device list "$2" 2>/dev/null | jq -r '.sets[0].devices[] |
-	    "\(.name)=\(.sim.digest // "-"):\(.state_name)"' | tr '\n' ' '
+	    "\(.name)=\(.sim.digest // "-"):\(.stateName)"' | tr '\n' ' '
 }
 
-# set_status SOCK SET: the set's status ("idle", "incoming", ...).
+# set_status SOCK SET: the set's status ("idle", "incoming", ...: the
+# JSON's SET_STATUS_IDLE ... in lower case, without the prefix).
 set_status() {
-	sctl "$1" set list "$2" 2>/dev/null | jq -r '.sets[0].status'
+	sctl "$1" set list "$2" 2>/dev/null |
+	    jq -r '.sets[0].status | sub("^SET_STATUS_"; "") | ascii_downcase'
 }
 
-# mig_status SOCK SET: the status of the set's running or last migration.
+# mig_status SOCK SET: the status of the set's running or last migration
+# ("precopy": MIGRATION_STATUS_PRECOPY).
 mig_status() {
-	sctl "$1" info "$2" 2>/dev/null | jq -r '.status'
+	sctl "$1" info "$2" 2>/dev/null |
+	    jq -r '.status | sub("^MIGRATION_STATUS_"; "") | ascii_downcase'
 }
 
 is_mig() { [ "$(mig_status "$1" "$2")" = "$3" ]; }
@@ -360,7 +364,7 @@ d3=$(digests "$ssock" vm3)
 say "vm3 at start: $d3"
 if [ -n "$mt_set" ]; then
 	begin devices
-	same "$(sctl "$ssock" device list mt | jq -r '.sets[0].devices[0].state_name')" \
+	same "$(sctl "$ssock" device list mt | jq -r '.sets[0].devices[0].stateName')" \
 	    RUNNING "mtty0 ($VFIOMIG_GROUP_0) open under DevicePolicy=closed"
 fi
 [ -z "$failed_parts" ] || dump vfiomigd.service
@@ -488,8 +492,9 @@ crash() {
 	fi
 	upto 150 eval 'sctl "$ssock" info "$cs" | jq -e --arg p "$ph" \
 	    --argjson b "$minb" \
-	    ".status == \$p and .bytes_processed >= \$b" >/dev/null'
-	check $? "$cs's migration in $ph, at least $minb bytes sent ($(sctl "$ssock" info "$cs" | jq -c '{status, bytes_processed, bytes_total}'))"
+	    "(.status | sub(\"^MIGRATION_STATUS_\"; \"\") | ascii_downcase) == \$p and
+	    ((.bytesProcessed // \"0\") | tonumber) >= \$b" >/dev/null'
+	check $? "$cs's migration in $ph, at least $minb bytes sent ($(sctl "$ssock" info "$cs" | jq -c '{status, bytesProcessed, bytesTotal}'))"
 	dst_before=$(set_status "$dsock" "$cs")
 	# At least the record ("state") and the set's 4 sim memfds.
 	nfd=$(show vfiomigd.service NFileDescriptorStore)
@@ -512,7 +517,7 @@ crash() {
 		journalctl --no-pager -o cat -u vfiomigd.service --since "$since" |
 		    grep -Eq "recovery: set mt: was idle: managed again"
 		check $? "recovery: set mt (an mtty by group, its fds from the store): managed again"
-		same "$(sctl "$ssock" device list mt | jq -r '.sets[0].devices[0].state_name')" \
+		same "$(sctl "$ssock" device list mt | jq -r '.sets[0].devices[0].stateName')" \
 		    RUNNING "mt's mtty0 RUNNING after the restart"
 	fi
 	same "$(digests "$ssock" "$cs")" "$c0" \
@@ -521,7 +526,7 @@ crash() {
 	upto 150 eval '[ "$(set_status "$dsock" "$cs")" = idle ]'
 	check $? "destination $cs no longer incoming: $(set_status "$dsock" "$cs") (info: $(mig_status "$dsock" "$cs"))"
 	sctl "$dsock" device list "$cs" | jq -e '[.sets[0].devices[] |
-	    select(.state_name != "RUNNING")] | length == 0' >/dev/null
+	    select(.stateName != "RUNNING")] | length == 0' >/dev/null
 	check $? "destination $cs's devices RUNNING (reset): $(digests "$dsock" "$cs")"
 	# The destination's journal says the job failed, not "completed".
 	n=$(journalctl -o json --no-pager --since "$since" \
