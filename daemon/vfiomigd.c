@@ -831,6 +831,9 @@ daemon_load(struct daemon *dm, const struct opts *o)
 	if (!daemon_migrates(dm->conf))
 		log_info("no \"migration\" in %s: no TLS material; "
 		    "migrations are refused both ways", o->config);
+	/* Before anything listens, with or without a socket of systemd's. */
+	if (ctl_check_config(dm->conf, &e) < 0)
+		die("%s: control_socket: %s", o->config, e.msg);
 	if (ledger_open(dm->conf->state_dir, &e) < 0)
 		die("%s: %s", o->config, e.msg);
 	log_info("state_dir %s: the sets' ledger (fences, used tokens)",
