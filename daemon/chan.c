@@ -597,6 +597,12 @@ chan_setup(int fd, struct chan_creds *cr, unsigned role, const char *host,
 	*out = NULL;
 	if (fd < 0)
 		return err_set(e, EBADF, "no socket");
+	/* A daemon configured without "migration" loaded no credentials. */
+	if (cr == NULL) {
+		close(fd);
+		return err_set(e, ENOKEY, "no TLS material: the configuration "
+		    "has no \"migration\" object (vfiomigd.conf(5))");
+	}
 	ch = xcalloc(1, sizeof *ch);
 	ch->fd = fd;
 	ch->rec_max = CHAN_REC_MAX;

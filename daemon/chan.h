@@ -74,6 +74,7 @@ bool chan_creds_insecure(const struct chan_creds *cr);
 /*
  * Take ownership of the connected socket @fd (closed on failure too), make
  * it non-blocking and do the TLS handshake (nothing in insecure mode).
+ * @cr NULL (a daemon without "migration" in its configuration): -ENOKEY.
  * Errors read "TLS handshake with 127.0.0.1:4444: <why>".  chan_client()
  * does not check the server's name: the peer is identified by the CA, and
  * migration peers are usually addressed by IP.  chan_client_host() also

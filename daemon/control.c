@@ -897,6 +897,18 @@ ctl_group(const char *name, gid_t *gid, bool *set, struct err *e)
 	return 0;
 }
 
+int
+ctl_check_config(const struct config *c, struct err *e)
+{
+	gid_t gid;
+	bool set;
+	int rc;
+
+	if ((rc = ctl_group(c->control_group, &gid, &set, e)) < 0)
+		return rc;
+	return ctl_group(c->control_read_group, &gid, &set, e);
+}
+
 /* mkdir -p of the socket's directory (0755). */
 static int
 ctl_mkdirs(const char *path, struct err *e)

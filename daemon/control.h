@@ -17,6 +17,7 @@
 #include "proto/vfiomig-ctl.pb-c.h"
 #include "util.h"
 
+struct config;
 struct daemon;
 struct dset;
 struct xfer_info;
@@ -55,6 +56,11 @@ struct ctl_reply {
  * group control_group).  -errno with a message that names the path.
  */
 int ctl_open_fd(struct daemon *dm, int fd, struct err *e);
+/*
+ * What ctl_open_fd() would refuse in @c before it binds: a control_group
+ * or control_read_group that names no group (vfiomigd --check-config).
+ */
+int ctl_check_config(const struct config *c, struct err *e);
 void ctl_close(struct daemon *dm);
 /*
  * Any thread: an event for the subscribers.  @info (may be NULL) and the

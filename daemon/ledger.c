@@ -100,18 +100,65 @@ ledger_take_lock(const char *dir, struct err *e)
 	return 0;
 }
 
-int
-ledger_open(const char *dir, struct err *e)
+/* The configuration's state_dir, else $STATE_DIRECTORY's first, else ours. */
+static char *
+ledger_dir_of(const char *dir)
 {
 	const char *env = getenv("STATE_DIRECTORY");
 	char path[4096];
-	int rc;
 
-	if (dir == NULL && env != NULL && *env == '/')
+	if (dir == NULL && env != NULL && *env == '/' &&
+	    strlen(env) < sizeof path)
 		dir = strtok(strcpy(path, env), ":");	/* the first of them */
 	if (dir == NULL)
 		dir = LEDGER_DEFAULT_DIR;
-	ledger_path = xstrdup(dir);
+	return xstrdup(dir);
+}
+
+/*
+ * What ledger_open() would refuse, found without making, locking or
+ * writing anything (vfiomigd --check-config): a component of the path that
+ * is not a directory, or a lock file that cannot be.  A lock another
+ * daemon holds is no error here: that daemon may be the one about to
+ * reload this configuration.  Messages as ledger_open()'s.
+ */
+int
+ledger_check(const char *dir, struct err *e)
+{
+	char *p = ledger_dir_of(dir), *s, *end;
+	struct stat st;
+	int rc = 0;
+
+	/* As ledger_mkdirs(): each prefix that exists is taken as it is. */
+	end = p + strlen(p);
+	for (s = p + 1; rc == 0 && s <= end; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		*s = '\0';
+		if (stat(p, &st) < 0) {
+			/* mkdir would make it: only its parent matters. */
+			if (errno != ENOENT)
+				rc = err_set(e, errno, "state_dir: mkdir %s: %s",
+				    p, strerror(errno));
+			*s = s == end ? '\0' : '/';
+			break;
+		}
+		if (s == end && !S_ISDIR(st.st_mode))
+			rc = err_set(e, ENOTDIR, "state_dir: %s/lock: %s", p,
+			    strerror(ENOTDIR));
+		*s = s == end ? '\0' : '/';
+	}
+	free(p);
+	return rc;
+}
+
+int
+ledger_open(const char *dir, struct err *e)
+{
+	char path[4096];
+	int rc;
+
+	ledger_path = ledger_dir_of(dir);
 	if ((rc = ledger_mkdirs(ledger_path, e)) < 0 ||
 	    (rc = ledger_take_lock(ledger_path, e)) < 0)
 		goto fail;

@@ -58,6 +58,12 @@ struct ledger_rec {
  * other daemon's lock is -EBUSY "... is used by another vfiomigd".
  */
 int ledger_open(const char *dir, struct err *e);
+/*
+ * What ledger_open(@dir) would refuse, without making, locking or writing
+ * anything (vfiomigd --check-config): a path component that is not a
+ * directory.  Another daemon's lock is no error.
+ */
+int ledger_check(const char *dir, struct err *e);
 void ledger_close(void);
 /* The directory in use (after ledger_open()), for messages. */
 const char *ledger_dir(void);

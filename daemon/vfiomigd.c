@@ -63,6 +63,7 @@ struct mig_req {
 
 struct opts {
 	const char	*config;
+	bool		 check;		/* --check-config: validate, exit */
 	int		 log_level;	/* -1: the configuration's */
 	const char	*migrate;
 	const char	*to;
@@ -90,9 +91,12 @@ usage(int code)
 "usage: vfiomigd --config FILE [--foreground] [--log-level LEVEL]\n"
 "                [--migrate SET --to HOST:PORT [--token TOKEN]\n"
 "                 [--retries N] [--retry-delay MS] [--exit-after]]\n"
+"       vfiomigd --check-config FILE\n"
 "       vfiomigd --help | --version\n"
 "\n"
 "  -c, --config FILE        configuration (vfiomigd.conf(5)); required\n"
+"      --check-config FILE  check FILE as a start would, open no device,\n"
+"                           start nothing; exit 0 valid, 1 not\n"
 "  -f, --foreground         stay in the foreground (always, for now)\n"
 "  -l, --log-level LEVEL    error, warning, info or debug\n"
 "  -m, --migrate SET        migrate SET to another vfiomigd at start\n"
@@ -152,9 +156,10 @@ parse_level(const char *s)
 static void
 parse_opts(int argc, char **argv, struct opts *o)
 {
-	enum { OPT_RETRIES = 256, OPT_DELAY, OPT_EXIT_AFTER };
+	enum { OPT_RETRIES = 256, OPT_DELAY, OPT_EXIT_AFTER, OPT_CHECK };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", required_argument, NULL, OPT_CHECK },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -167,6 +172,7 @@ parse_opts(int argc, char **argv, struct opts *o)
 		{ "exit-after", no_argument, NULL, OPT_EXIT_AFTER },
 		{ NULL, 0, NULL, 0 },
 	};
+	const char *check = NULL;
 	bool retry_opts = false;
 	int ch;
 
@@ -211,12 +217,21 @@ parse_opts(int argc, char **argv, struct opts *o)
 			o->exit_after = true;
 			retry_opts = true;
 			break;
+		case OPT_CHECK:
+			check = optarg;
+			break;
 		default:
 			usage(1);
 		}
 	}
 	if (optind != argc)
 		die("unexpected argument \"%s\" (see --help)", argv[optind]);
+	if (check != NULL && o->config != NULL)
+		die("--check-config FILE takes the place of --config FILE");
+	if (check != NULL) {
+		o->config = check;
+		o->check = true;
+	}
 	if (o->config == NULL)
 		die("--config FILE is required (see --help)");
 	if (o->migrate == NULL && (o->to != NULL || o->token != NULL ||
@@ -785,6 +800,13 @@ daemon_max_active(const struct config *c)
 	return MAX(CONFIG_MIN_ACTIVE_JOBS, n > 0 ? (int)n : 1);
 }
 
+/* The configuration has a "migration" object (it requires one of these). */
+static bool
+daemon_migrates(const struct config *c)
+{
+	return c->migration.tls_dir != NULL || c->migration.insecure;
+}
+
 static void
 daemon_load(struct daemon *dm, const struct opts *o)
 {
@@ -801,9 +823,17 @@ daemon_load(struct daemon *dm, const struct opts *o)
 		die("--migrate: %s: no set named \"%s\"", o->config,
 		    o->migrate);
 	dm->sched = xfer_sched_new(daemon_max_active(dm->conf));
-	if (chan_creds_load(dm->conf->migration.tls_dir,
+	/* Without "migration": no credentials, no migration either way. */
+	if (daemon_migrates(dm->conf) &&
+	    chan_creds_load(dm->conf->migration.tls_dir,
 	    dm->conf->migration.insecure, &dm->creds, &e) < 0)
 		die("%s: migration.tls_dir: %s", o->config, e.msg);
+	if (!daemon_migrates(dm->conf))
+		log_info("no \"migration\" in %s: no TLS material; "
+		    "migrations are refused both ways", o->config);
+	/* Before anything listens, with or without a socket of systemd's. */
+	if (ctl_check_config(dm->conf, &e) < 0)
+		die("%s: control_socket: %s", o->config, e.msg);
 	if (ledger_open(dm->conf->state_dir, &e) < 0)
 		die("%s: %s", o->config, e.msg);
 	log_info("state_dir %s: the sets' ledger (fences, used tokens)",
@@ -812,6 +842,62 @@ daemon_load(struct daemon *dm, const struct opts *o)
 		log_warnx("migration.insecure: the migration channel is "
 		    "plaintext and the peer is not authenticated by "
 		    "certificate; only the set's token protects it");
+}
+
+/*
+ * --check-config: the configuration as daemon_load() takes it, then what a
+ * start refuses before it opens a device (the TLS material, the state
+ * directory's path, the control socket's groups), each with the message a
+ * start would die with.  Nothing is bound, locked, written or started and
+ * no device is opened, so that `systemctl reload` runs it beside the
+ * daemon (the unit's ExecReload=) and refuses a bad edit before SIGHUP.
+ */
+static void __attribute__((noreturn))
+check_config(const struct opts *o)
+{
+	struct err e = { 0, "" };
+	struct chan_creds *creds;
+	struct config *c;
+	char what[256];
+	int i, ndev = 0;
+
+	if (config_load(o->config, &c, &e) < 0)
+		die("%s", e.msg);
+	if (o->migrate != NULL && config_find_set(c, o->migrate) == NULL) {
+		config_free(c);
+		die("--migrate: %s: no set named \"%s\"", o->config,
+		    o->migrate);
+	}
+	if (daemon_migrates(c) && chan_creds_load(c->migration.tls_dir,
+	    c->migration.insecure, &creds, &e) < 0) {
+		config_free(c);
+		die("%s: migration.tls_dir: %s", o->config, e.msg);
+	}
+	if (daemon_migrates(c))
+		chan_creds_free(creds);
+	if (ledger_check(c->state_dir, &e) < 0) {
+		config_free(c);
+		die("%s: %s", o->config, e.msg);
+	}
+	if (ctl_check_config(c, &e) < 0) {
+		config_free(c);
+		die("%s: control_socket: %s", o->config, e.msg);
+	}
+	for (i = 0; i < c->nsets; i++)
+		ndev += c->sets[i].ndevices;
+	if (c->migration.listen != NULL)
+		snprintf(what, sizeof what, "migration %s%s",
+		    c->migration.listen,
+		    c->migration.insecure ? " (insecure)" : ", TLS");
+	else if (daemon_migrates(c))
+		snprintf(what, sizeof what, "no migration listener");
+	else
+		snprintf(what, sizeof what, "no migration");
+	printf("%s: ok: %d set%s, %d device%s; control socket %s; %s\n",
+	    o->config, c->nsets, c->nsets != 1 ? "s" : "", ndev,
+	    ndev != 1 ? "s" : "", c->control_socket, what);
+	config_free(c);
+	exit(0);
 }
 
 static void
@@ -981,6 +1067,8 @@ main(int argc, char **argv)
 
 	log_init("vfiomigd", LOG_LVL_INFO);
 	parse_opts(argc, argv, &o);
+	if (o.check)
+		check_config(&o);
 	signal(SIGPIPE, SIG_IGN);
 	daemon_init(&dm);
 	store_init(&dm);

@@ -5,6 +5,12 @@
 # configured port afterwards (nor a control socket), and it leaks nothing
 # on the way out.  Among them: a state_dir another daemon holds or that
 # cannot be made, a string with a NUL or invalid UTF-8.
+# Each bad configuration file is also refused by `vfiomigd --check-config
+# FILE` (the unit's ExecReload=) with the same message and exit 1, which
+# starts nothing either; but for what only a start finds (a device that
+# does not open, the state_dir's lock another daemon holds: the very
+# daemon a reload is for), which --check-config passes.  A good file
+# passes, and makes neither its control socket nor its state_dir.
 . "$(dirname "$0")/lib.sh"
 
 port=$(pick_port)
@@ -34,6 +40,43 @@ bad() {
 	done
 	note "$b_name: exit $b_rc: $(grep -E -- "$b_re" \
 	    "$(log_of "$b_name")" | head -n 1)"
+	# A bad file alone: --check-config says the same.
+	[ $# -eq 2 ] && [ "$1" = --config ] || return 0
+	case " $start_only " in
+	*" $b_name "*) check_ok "$b_name" "$2"; return ;;
+	esac
+	start_daemon "chk_$b_name" --check-config "$2"
+	reap "chk_$b_name" 20
+	check_clean "chk_$b_name"
+	eval "b_rc=\${chk_${b_name}_rc}"
+	[ "$b_rc" = 1 ] || fail "--check-config $2: exit $b_rc, not 1: $(cat "$(log_of "chk_$b_name")")"
+	grep -Eq -- "$b_re" "$(log_of "chk_$b_name")" ||
+	    fail "--check-config $2: no /$b_re/ in: $(cat "$(log_of "chk_$b_name")")"
+	[ ! -s "$T/chk_$b_name.out" ] ||
+	    fail "--check-config $2 printed: $(cat "$T/chk_$b_name.out")"
+	! port_listening "$port" || fail "chk_$b_name: port $port listens"
+	for b_s in "$T"/*.sock; do
+		[ ! -e "$b_s" ] || fail "chk_$b_name: left a socket: $b_s"
+	done
+	note "$b_name: --check-config: exit 1, the same message"
+}
+
+# Found only by a start: --check-config opens no device and takes no lock.
+start_only="no_device state_dir_held"
+
+# check_ok NAME FILE: --check-config FILE exits 0 with "FILE: ok: ...",
+# nothing on stderr.
+check_ok() {
+	start_daemon "chk_$1" --check-config "$2"
+	reap "chk_$1" 20
+	check_clean "chk_$1"
+	eval "co_rc=\${chk_${1}_rc}"
+	[ "$co_rc" = 0 ] || fail "--check-config $2: exit $co_rc: $(cat "$(log_of "chk_$1")")"
+	grep -q "^$2: ok: " "$T/chk_$1.out" ||
+	    fail "--check-config $2: no \"ok\" line: $(cat "$T/chk_$1.out")"
+	[ ! -s "$(log_of "chk_$1")" ] ||
+	    fail "--check-config $2: stderr: $(cat "$(log_of "chk_$1")")"
+	note "$1: --check-config: $(cat "$T/chk_$1.out")"
 }
 
 # Configuration errors: file and JSON path named.
@@ -118,6 +161,30 @@ bad bad_to "1 2" '^vfiomigd: error: --to: .*nowhere' \
 bad bad_option "1 2" "unrecognized option '--bogus'|^usage: " \
     --config "$T/g.json" --bogus
 has bad_option '^usage: vfiomigd'
+
+# --check-config on a good file: ok, and nothing made.  The negative
+# control: a start of the same file makes its socket and state_dir.
+sed "1s#^{#{\"control_socket\": \"$T/chk/ctl.sock\", \"state_dir\": \"$T/chk.state\", #" \
+    "$T/g.json" >"$T/chk.json"
+check_ok good "$T/chk.json"
+[ ! -e "$T/chk" ] && [ ! -e "$T/chk.state" ] ||
+    fail "--check-config made $(ls -d "$T/chk" "$T/chk.state" 2>/dev/null)"
+! port_listening "$port" || fail "--check-config: port $port listens"
+start_daemon chk_start --config "$T/chk.json"
+wait_log chk_start "control socket $T/chk/ctl.sock"
+[ -S "$T/chk/ctl.sock" ] && [ -d "$T/chk.state" ] ||
+    fail "the start made no $T/chk/ctl.sock or $T/chk.state"
+# A daemon runs: --check-config beside it (the reload's case) passes.
+check_ok beside "$T/chk.json"
+stop_daemon chk_start
+# Arguments: --check-config with --config; a group that does not exist.
+bad check_and_config "1 2" '^vfiomigd: error: --check-config FILE takes the place of --config FILE' \
+    --check-config "$T/g.json" --config "$T/g.json"
+sed "1s#^{#{\"control_socket\": \"$T/ng/ctl.sock\", \"control_group\": \"no-such-group-vfiomig\", #" \
+    "$T/g.json" >"$T/no-group.json"
+bad no_group 1 \
+    "^vfiomigd: error: $T/no-group\.json: control_socket: control group \"no-such-group-vfiomig\": no such group" \
+    --config "$T/no-group.json"
 
 # The good configuration does start (the checks above could see it listen).
 start_listener ok "$T/g.json" "$port"

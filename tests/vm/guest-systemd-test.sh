@@ -1,8 +1,18 @@
 #!/bin/sh
 # guest-systemd-test.sh: runs inside the test guest under systemd as PID 1
 # (run-guest.sh with VFIOMIG_VM_INIT=systemd, through check-systemd.sh):
-# vfiomigd installed from the build directory with its units and driven by
-# systemd.  The checks, in order:
+# vfiomigd installed as an operator installs it and driven by systemd.
+# The checks, in order:
+#   install   the tree `make install DESTDIR` staged on the host
+#             (check-systemd.sh) copied into the guest's root; then
+#             systemd-sysusers and systemd-tmpfiles --create on its files:
+#             the group and the directories exist; the unit's ExecStart=
+#             binary and configuration are the installed ones, and the
+#             installed default configuration passes --check-config
+#   default   the service as installed, with the default configuration:
+#             started by a client on vfiomigd.socket, 0 sets, the control
+#             socket's group the sysusers.d group; then the test's
+#             configuration written over it, as an operator would
 #   units     systemd-analyze verify on the three units (clean but for the
 #             lines in $harmless, printed) and systemd-analyze security
 #             (its exposure line printed; fails only if it cannot evaluate)
@@ -18,8 +28,11 @@
 #             emptied, and the daemon cannot open /dev/vfio/N
 #   watchdog  WatchdogSec=2s (drop-in): 6 s up, NRestarts 0; then SIGSTOP:
 #             systemd kills it for the watchdog and restarts it
-#   reload    `systemctl reload` with a configuration that adds a set: the
-#             set is listed; the journal's Reloading/Reloaded lines
+#   reload    a bad edit: `systemctl reload` fails (ExecReload='s
+#             --check-config, its message in the journal), no SIGHUP
+#             reaches the daemon, same pid, same sets; then a configuration
+#             that adds a set: the set is listed; the journal's
+#             Reloading/Reloaded lines
 #   migrate   vm1 (4 sim devices) into a second daemon, vfiomigd-dst.service
 #             (a copy of the units: its own configuration, control socket
 #             and runtime directory), started by the first connection to
@@ -44,17 +57,16 @@
 # digest does not change, so equal digests mean the state is intact.
 # Prints each check as "ok:" or "FAIL:", the journal of a failing part,
 # and the time each part took.
-#   VFIOMIG_BUILDDIR  the build directory (default: the current one)
+#   VFIOMIG_VM_STAGE  the staged `make install DESTDIR` tree (required)
 #   VFIOMIG_VM_PKI    a test PKI (tests/gen-certs.sh) made on the host;
 #                     without it the daemons run insecure
 # Exit: 0 every check passed; 1 a check failed; 77 not under systemd.
 set -u
 
-bdir=${VFIOMIG_BUILDDIR:-$PWD}
 srcdir=$(cd "$(dirname "$0")/../.." && pwd)
-ctl=$bdir/cli/vfiomigctl
+stage=${VFIOMIG_VM_STAGE:-}
+# The administrator's units: the destination's copies, the drop-ins.
 unitdir=/etc/systemd/system
-confdir=/etc/vfiomigd
 ssock=/run/vfiomigd/control.sock
 dsock=/run/vfiomigd-dst/control.sock
 port=4444
@@ -67,9 +79,8 @@ say() { echo "guest-systemd-test: $*"; }
 . "$srcdir/tests/vm/guest-lib.sh"
 
 [ "$(cat /proc/1/comm)" = systemd ] || { say "SKIP: PID 1 is not systemd"; exit 77; }
-for p in "$ctl" "$bdir/daemon/vfiomigd" "$bdir/units/vfiomigd.service"; do
-	[ -e "$p" ] || { say "no $p (build first)"; exit 99; }
-done
+[ -n "$stage" ] && [ -d "$stage" ] ||
+    { say "no VFIOMIG_VM_STAGE (check-systemd.sh stages make install)"; exit 99; }
 command -v jq >/dev/null || { say "SKIP: no jq"; exit 77; }
 
 t_start=$(now_ms)
@@ -90,9 +101,12 @@ show() {
 	systemctl show -P "$2" "$1" 2>/dev/null
 }
 
-# jnl UNIT: the unit's journal of this boot (messages only).
+# jnl UNIT: the unit's journal of this boot (messages only), from
+# $jnl_since on if set.
+jnl_since=
 jnl() {
-	journalctl -b --no-pager -o cat -u "$1" 2>/dev/null
+	journalctl -b --no-pager -o cat ${jnl_since:+--since "$jnl_since"} \
+	    -u "$1" 2>/dev/null
 }
 
 # jnl_has UNIT PATTERN MESSAGE...: the unit's journal holds PATTERN (grep -E).
@@ -166,32 +180,81 @@ dump() {
 ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up 2>/dev/null
 begin install
 
-# The daemon where the built unit's ExecStart expects it (its sbindir):
-# the unit is tested as it is built.  The build directory itself may be
-# out of the service's sight (PrivateTmp=, ProtectHome=).
-exe=$(sed -n 's/^ExecStart=\([^ ]*\) .*/\1/p' "$bdir/units/vfiomigd.service")
-case $exe in
-/*) ;;
-*) say "no ExecStart path in $bdir/units/vfiomigd.service"; exit 99 ;;
-esac
-mkdir -p "$(dirname "$exe")" "$confdir" &&
-    install -m 755 "$bdir/daemon/vfiomigd" "$exe" ||
-    { say "cannot install $exe"; exit 99; }
-cp "$bdir/units/vfiomigd.service" "$srcdir/units/vfiomigd.socket" \
-    "$srcdir/units/vfiomigd-migration.socket" "$unitdir/"
+# The tree of `make install DESTDIR` (check-systemd.sh staged it on the
+# host) into this root, as a package puts it; then what a package's
+# scripts run: systemd-sysusers and systemd-tmpfiles on its files.
+cp -a "$stage/." / || { say "cannot copy $stage into /"; exit 99; }
+# installed ERE: the installed file whose path matches ERE.
+installed() {
+	(cd "$stage" && find . -type f | sed 's/^\.//' | grep -E -- "$1" |
+	    head -n 1)
+}
+unit=$(installed '/systemd/system/vfiomigd\.service$')
+sysusers=$(installed '/sysusers\.d/vfiomigd\.conf$')
+tmpfiles=$(installed '/tmpfiles\.d/vfiomigd\.conf$')
+ctl=$(installed '/bin/vfiomigctl$')
+for f in "$unit" "$sysusers" "$tmpfiles" "$ctl"; do
+	[ -n "$f" ] || { say "the staged install lacks a file: $(cd "$stage" && find . -type f)"; exit 99; }
+done
+sysunitdir=$(dirname "$unit")
+exe=$(sed -n 's/^ExecStart=\([^ ]*\) .*/\1/p' "$unit")
+conf=$(sed -n 's/^ExecStart=.* --config \([^ ]*\) .*/\1/p' "$unit")
+confdir=$(dirname "$conf")
+say "installed: $unit (ExecStart=$exe, --config $conf), $ctl, $sysusers, $tmpfiles"
+[ -x "$exe" ]
+check $? "the unit's ExecStart= binary $exe is installed"
+[ -f "$conf" ] && cmp -s "$conf" "$srcdir/etc/vfiomigd.json"
+check $? "the default configuration is installed where the unit reads it: $conf"
+grep -q "^ExecReload=$exe --check-config $conf\$" "$unit"
+check $? "ExecReload= runs $exe --check-config $conf"
+[ ! -d /run/vfiomigd ]
+check $? "no /run/vfiomigd before systemd-tmpfiles"
+systemd-sysusers "$sysusers"
+check $? "systemd-sysusers $sysusers"
+group=$(sed -n 's/^g \([^ ]*\).*/\1/p' "$sysusers")
+getent group "$group" >/dev/null
+check $? "group $group made ($(getent group "$group"))"
+systemd-tmpfiles --create "$tmpfiles"
+check $? "systemd-tmpfiles --create $tmpfiles"
+[ -d /run/vfiomigd ] && [ -d "$confdir" ] &&
+    [ "$(stat -c %a /var/lib/vfiomigd)" = 700 ]
+check $? "directories: /run/vfiomigd, $confdir, /var/lib/vfiomigd (0700)"
+"$exe" --check-config "$conf"
+check $? "vfiomigd --check-config $conf (the default)"
+systemctl daemon-reload
+
+# ---- the default configuration ----
+
+begin default
+systemctl start vfiomigd.socket
+"$ctl" -s "$ssock" status >/run/vfiomig-tmp/default.out 2>&1
+check $? "vfiomigctl status: the installed service with the default configuration"
+sed 's/^/  /' /run/vfiomig-tmp/default.out
+is_active vfiomigd.service
+check $? "vfiomigd.service active"
+same "$(show vfiomigd.service StatusText)" "0 sets, 0 migrating" \
+    "StatusText: $(show vfiomigd.service StatusText)"
+same "$(stat -c %G:%a "$ssock")" "$group:660" \
+    "the control socket: group $group (control_group), mode 0660"
+systemctl stop vfiomigd.service vfiomigd.socket
+part_failed default && dump vfiomigd.service
+# The journal's checks below look past this run.
+sleep 1
+jnl_since=$(date '+%Y-%m-%d %H:%M:%S')
+
 # The destination: the same units under other names, paths and config.
 sed -e 's/vfiomigd\.socket/vfiomigd-dst.socket/g' \
     -e 's/vfiomigd-migration\.socket/vfiomigd-dst-migration.socket/g' \
-    -e 's|/etc/vfiomigd/vfiomigd\.json|/etc/vfiomigd/dst.json|' \
+    -e "s|$conf|$confdir/dst.json|g" \
     -e 's|^RuntimeDirectory=vfiomigd$|RuntimeDirectory=vfiomigd-dst|' \
     -e 's|^StateDirectory=vfiomigd$|StateDirectory=vfiomigd-dst|' \
     -e 's|^ReadWritePaths=/run/vfiomigd$|ReadWritePaths=/run/vfiomigd-dst|' \
-    "$bdir/units/vfiomigd.service" >"$unitdir/vfiomigd-dst.service"
+    "$unit" >"$unitdir/vfiomigd-dst.service"
 sed -e "s|/run/vfiomigd/|/run/vfiomigd-dst/|" \
     -e 's/^Service=vfiomigd\.service/Service=vfiomigd-dst.service/' \
-    "$srcdir/units/vfiomigd.socket" >"$unitdir/vfiomigd-dst.socket"
+    "$sysunitdir/vfiomigd.socket" >"$unitdir/vfiomigd-dst.socket"
 sed -e 's/^Service=vfiomigd\.service/Service=vfiomigd-dst.service/' \
-    "$srcdir/units/vfiomigd-migration.socket" \
+    "$sysunitdir/vfiomigd-migration.socket" \
     >"$unitdir/vfiomigd-dst-migration.socket"
 
 # The sanitizers' settings of the host go to the daemons; LeakSanitizer
@@ -253,9 +316,10 @@ if [ -n "${VFIOMIG_GROUP_0:-}" ] && [ -c "${VFIOMIG_GROUP_0:-}" ]; then
 	    "$VFIOMIG_GROUP_0" "$VFIOMIG_UUID_0")
 fi
 
-# src_conf EXTRA: the source's configuration, with EXTRA (sets) at the end.
+# src_conf EXTRA: the source's configuration, with EXTRA (sets) at the
+# end, over the installed default.
 src_conf() {
-	cat >"$confdir/vfiomigd.json" <<EOF
+	cat >"$conf" <<EOF
 {
  "log_level": "info",
  "control_socket": "$ssock",
@@ -290,7 +354,7 @@ begin units
 # units: the host's own units and this guest's setup (masked units).
 # --man=no: the man pages of Documentation= are not installed here.
 harmless='(^$|is masked|proc-sys-fs-binfmt_misc|systemd-journald-audit|getty|autofs)'
-cd "$unitdir" || exit 99
+cd "$sysunitdir" || exit 99
 v_out=$(systemd-analyze verify --man=no vfiomigd.service vfiomigd.socket \
     vfiomigd-migration.socket 2>&1)
 v_rc=$?
@@ -399,6 +463,24 @@ part_failed "watchdog" && dump vfiomigd.service
 # ---- reload ----
 
 begin reload
+# A bad edit: ExecReload='s --check-config refuses it, no SIGHUP is sent,
+# the daemon keeps its configuration.
+cp "$conf" /run/vfiomig-tmp/good.json
+sed 's/"connections": 2/"connectons": 2/' /run/vfiomig-tmp/good.json >"$conf"
+pid=$(show vfiomigd.service MainPID)
+nhup=$(jnl vfiomigd.service | grep -c 'SIGHUP: reloading')
+sets0=$(sctl "$ssock" set list | jq -r '[.sets[].name] | join(" ")')
+! systemctl reload vfiomigd.service 2>/run/vfiomig-tmp/reload.err
+check $? "systemctl reload refuses a bad configuration: $(head -n 1 /run/vfiomig-tmp/reload.err)"
+jnl_has vfiomigd.service "^vfiomigd: error: $conf: migration\.connectons: unknown key" \
+    "the journal has --check-config's message"
+same "$(jnl vfiomigd.service | grep -c 'SIGHUP: reloading')" "$nhup" \
+    "no SIGHUP reached the daemon ($nhup before)"
+is_active vfiomigd.service && [ "$(show vfiomigd.service MainPID)" = "$pid" ]
+check $? "still active, same MainPID $pid"
+same "$(sctl "$ssock" set list | jq -r '[.sets[].name] | join(" ")')" "$sets0" \
+    "the same sets: $sets0"
+# A good one: reloaded.
 src_conf ',
   {"name": "vm2", "devices": [{"name": "sim0", "backend": "sim", "state_size": "64K"}]}'
 systemctl reload vfiomigd.service

@@ -177,7 +177,8 @@ main() {
 	local t0=$SECONDS
 	mkdir -p "$vm_cache"
 	# The lock first: `make check` runs both guest tests at once, and a
-	# second apt-get beside the first would fail on dpkg's lock.
+	# second apt-get beside the first would fail on dpkg's lock (the
+	# apt-get also takes a lock of its own, install_host_tools).
 	exec 9>"$vm_cache/.lock"
 	flock 9
 	install_host_tools apt-host.log

@@ -11,6 +11,10 @@
 vm_srcdir=$(cd "$(dirname "$0")" && pwd)
 vm_cache=${VFIOMIG_VM_CACHE:-$vm_srcdir/cache}
 vm_mirror=${VFIOMIG_VM_MIRROR:-http://deb.debian.org/debian}
+# Held by install_host_tools: one apt-get of a preparation at a time.
+vm_apt_lock=/run/lock
+[ -d "$vm_apt_lock" ] || vm_apt_lock=${TMPDIR:-/tmp}
+vm_apt_lock=${VFIOMIG_VM_APT_LOCK:-$vm_apt_lock/vfiomigd-vm-apt.lock}
 
 # Files of a complete cache.
 vm_kernel=$vm_cache/vmlinuz
@@ -44,6 +48,12 @@ install_host_tools() {
 	host_ready && return 0
 	[ "$(id -u)" -eq 0 ] ||
 	    vm_skip "host tools missing ($host_pkgs) and not root to install them"
+	# One preparation at a time installs (the guest tests of `make
+	# check` run at once, prepare-iommufd.sh has a cache and lock of its
+	# own): a second one waits here, then finds the tools there.
+	exec 8>"$vm_apt_lock"
+	flock 8
+	host_ready && { exec 8>&-; return 0; }
 	vm_log "installing host packages: $host_pkgs"
 	export DEBIAN_FRONTEND=noninteractive
 	# dpkg's lock: wait for another apt-get (scripts/deps.sh, a second
@@ -59,6 +69,7 @@ install_host_tools() {
 		vm_skip "cannot install $host_pkgs (see $vm_cache/$1)"
 	}
 	host_ready || vm_skip "host tools still missing after apt-get install"
+	exec 8>&-
 }
 
 # The mounts below the work directory, deepest first.
