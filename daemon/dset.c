@@ -874,7 +874,11 @@ dset_mark_unknown(struct dset *ds, uint64_t job, const char *peer)
 	pthread_mutex_unlock(&ds->lock);
 }
 
-/* ds->lock held: the operator says the destination did not commit. */
+/*
+ * The operator says the destination did not commit: the devices rolled
+ * back.  Without ds->lock (each step's hook takes it); the set stays
+ * failed and unknown meanwhile, which no claim, release or removal takes.
+ */
 static int
 dset_resolve_back(struct dset *ds, struct err *e)
 {
@@ -886,13 +890,17 @@ dset_resolve_back(struct dset *ds, struct err *e)
 	if (ledger_fence(ds->name, false, 0, NULL, NULL, &le) < 0)
 		log_warnx("set %s: %s: a restart will find its outcome "
 		    "unknown again", ds->name, le.msg);
+	pthread_mutex_lock(&ds->lock);
 	memset(&ds->fence, 0, sizeof ds->fence);
 	ds->unknown = false;
+	if (rc == 0)
+		ds->status = DSET_IDLE;
+	dset_resync_locked(ds);
+	pthread_mutex_unlock(&ds->lock);
 	if (rc < 0)
 		return err_prefix(e, "set %s: rollback failed; status failed: "
 		    "\"vfiomigctl release %s\" resets its devices", ds->name,
 		    ds->name);
-	ds->status = DSET_IDLE;
 	return 0;
 }
 
@@ -925,11 +933,9 @@ dset_resolve(struct dset *ds, bool committed, const char *who,
 			ds->unknown = false;
 			ds->status = DSET_MIGRATED;
 		}
-	} else
-		rc = dset_resolve_back(ds, e);
-	dset_resync_locked(ds);
+	}
 	pthread_mutex_unlock(&ds->lock);
-	if (rc < 0 && rc != -ENOENT && rc != -EBUSY)
+	if (rc == 0 && !committed && (rc = dset_resolve_back(ds, e)) < 0)
 		log_event(LOG_EV_DEVICE_ERROR, ds->name, NULL, "set %s: resolved "
 		    "by %s as not committed: %s", ds->name, who, e->msg);
 	if (rc < 0)
