@@ -844,10 +844,10 @@ dset_release_migrated(struct dset *ds, struct err *e)
 	if (rc < 0)
 		return rc;
 	store_update();
-	log_event(LOG_EV_RECOVERED, ds->name, NULL, "set %s: released (was "
-	    "%s): every device reset (%s), the fence lifted; status idle",
-	    ds->name, dset_status_name(was), migset_states_str(ds->ms, buf,
-	    sizeof buf));
+	log_event(LOG_EV_RECOVERED, ds->name, NULL, "set %s: released: every "
+	    "device reset (%s), the fence lifted; status idle (was %s)",
+	    ds->name, migset_states_str(ds->ms, buf, sizeof buf),
+	    dset_status_name(was));
 	return 0;
 }
 
