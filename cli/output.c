@@ -756,3 +756,41 @@ output_text_event(FILE *f, const Vfiomig__V1__Event *ev)
 	fputc('\n', f);
 	fflush(f);
 }
+
+/*
+ * `info --history`: one line per finished job, newest first.  Text and
+ * logs show job ids in hex; the start is the local date and time.
+ */
+void
+output_text_history(FILE *f, const Vfiomig__V1__MigrationInfo *mi)
+{
+	const Vfiomig__V1__MigrationInfo *h;
+	char dir[32], st[32], start[32], tot[32], down[32];
+	struct tm tm;
+	time_t t;
+	size_t i;
+
+	fprintf(f, "%-20s  %-9s  %-9s  %-21s  %-19s  %9s  %9s  %s\n", "JOB",
+	    "DIRECTION", "STATUS", "PEER", "START", "TOTAL", "DOWNTIME",
+	    "ERROR");
+	for (i = 0; i < mi->n_history; i++) {
+		h = mi->history[i];
+		snprintf(start, sizeof start, "-");
+		if (h->n_phases > 0) {
+			t = (time_t)(h->phases[0]->realtime_ms / 1000);
+			localtime_r(&t, &tm);
+			strftime(start, sizeof start, "%Y-%m-%d %H:%M:%S", &tm);
+		}
+		fprintf(f, "%-20" PRIu64 "  %-9s  %-9s  %-21s  %-19s  %9s  %9s  "
+		    "%s\n", h->job_id, h->has_direction ? output_enum_text(
+		    &vfiomig__v1__migration_direction__descriptor,
+		    h->direction, dir, sizeof dir) : "-",
+		    MIGSTATUS(h->status, st), h->peer != NULL && *h->peer !=
+		    '\0' ? h->peer : "-", start, h->has_total_ms ?
+		    output_ms((double)h->total_ms, tot, sizeof tot) : "-",
+		    h->has_downtime_ms ? output_ms((double)h->downtime_ms, down,
+		    sizeof down) : "-", h->outcome_unknown ? "outcome unknown" :
+		    h->error_message != NULL && *h->error_message != '\0' ?
+		    h->error_message : "-");
+	}
+}

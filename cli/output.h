@@ -92,6 +92,8 @@ const char *output_enum_text(const ProtobufCEnumDescriptor *d, int v,
 void	output_text_sets(FILE *f, const Vfiomig__V1__ListReply *l);
 void	output_text_devices(FILE *f, const Vfiomig__V1__ListReply *l);
 void	output_text_info(FILE *f, const Vfiomig__V1__MigrationInfo *mi);
+/* MigrationInfo.history as a table (`info --history`). */
+void	output_text_history(FILE *f, const Vfiomig__V1__MigrationInfo *mi);
 /* One line per event: time, seq, kind, set, what it says. */
 void	output_text_event(FILE *f, const Vfiomig__V1__Event *ev);
 

@@ -1369,14 +1369,75 @@ cmd_release(struct ctl *ctl, int argc, char **argv)
 	    " released: devices reset, status idle");
 }
 
+/* ---- resolve ---- */
+
+static const struct option resolve_opts[] = {
+	{ "committed", no_argument, NULL, 'c' },
+	{ "not-committed", no_argument, NULL, 'n' },
+	{ NULL, 0, NULL, 0 }
+};
+
+/* -1 (neither given), 0 not committed, 1 committed. */
+static int
+ctl_resolve_opt(struct ctl *ctl, int *committed, int ch)
+{
+	int v = ch == 'c';
+
+	if (*committed >= 0 && *committed != v)
+		return ctl_bad(ctl, "--committed and --not-committed exclude "
+		    "each other");
+	*committed = v;
+	return -1;
+}
+
+static int
+cmd_resolve(struct ctl *ctl, int argc, char **argv)
+{
+	Vfiomig__V1__ResolveRequest rr = VFIOMIG__V1__RESOLVE_REQUEST__INIT;
+	int committed = -1, rc;
+
+	if ((rc = cmd_getopt(ctl, &argc, &argv, &committed)) >= 0)
+		return rc;
+	if (committed < 0)
+		return ctl_bad(ctl, "say what the destination did: "
+		    "--committed or --not-committed");
+	rr.set = argv[0];
+	rr.committed = committed == 1;
+	if ((rc = ctl_call(ctl, VFIOMIG__V1__REQUEST__BODY_RESOLVE, &rr, NULL,
+	    0)) != EXIT_OK)
+		return rc;
+	return ctl_done(ctl, "set %s: %s", argv[0], rr.committed ?
+	    "resolved as committed: status migrated (fenced), devices left "
+	    "in STOP" : "resolved as not committed: rolled back, devices "
+	    "RUNNING, status idle");
+}
+
+static const struct option info_opts[] = {
+	{ "history", no_argument, NULL, 'H' },
+	{ NULL, 0, NULL, 0 }
+};
+
 static int
 cmd_info(struct ctl *ctl, int argc, char **argv)
 {
+	Vfiomig__V1__InfoRequest ir = VFIOMIG__V1__INFO_REQUEST__INIT;
+	bool history = false;
 	int rc;
 
-	if ((rc = ctl_info(ctl, argv[0])) != EXIT_OK)
+	if ((rc = cmd_getopt(ctl, &argc, &argv, &history)) >= 0)
 		return rc;
-	if (!ctl_print_pb(ctl, &ctl_answer(ctl)->info->base))
+	ir.set = argv[0];
+	ir.has_history = history;
+	ir.history = history;
+	if ((rc = ctl_call(ctl, VFIOMIG__V1__REQUEST__BODY_INFO, &ir, NULL,
+	    0)) != EXIT_OK ||
+	    (rc = ctl_expect(ctl, VFIOMIG__V1__RESPONSE__BODY_INFO)) != EXIT_OK)
+		return rc;
+	if (ctl_print_pb(ctl, &ctl_answer(ctl)->info->base))
+		return EXIT_OK;
+	if (history)
+		output_text_history(stdout, ctl_answer(ctl)->info);
+	else
 		output_text_info(stdout, ctl_answer(ctl)->info);
 	return EXIT_OK;
 }
@@ -1619,12 +1680,24 @@ static const struct cmd_entry cmd_cancel_entry = {
 	NULL, NULL, 1, 1, cmd_cancel
 };
 static const struct cmd_entry cmd_release_entry = {
-	"release", "SET", "reset a migrated set's devices and make it idle",
+	"release", "SET", "reset a migrated or failed set's devices and make "
+	"it idle",
 	NULL, NULL, 1, 1, cmd_release
 };
+static const struct cmd_entry cmd_resolve_entry = {
+	"resolve", "SET --committed|--not-committed",
+	"say whether the destination committed a migration whose outcome is "
+	"unknown",
+	"  --committed        the VM runs at the destination: the set becomes\n"
+	"                     migrated (fenced), its devices stay in STOP\n"
+	"  --not-committed    it does not: the devices roll back to RUNNING,\n"
+	"                     the fence is lifted, the set is idle\n",
+	resolve_opts, 1, 1, cmd_resolve
+};
 static const struct cmd_entry cmd_info_entry = {
-	"info", "SET", "the running or last migration of a set",
-	NULL, NULL, 1, 1, cmd_info
+	"info", "SET [--history]", "the running or last migration of a set",
+	"  --history          the set's last finished jobs, newest first\n",
+	info_opts, 1, 1, cmd_info
 };
 static const struct cmd_entry cmd_watch_entry = {
 	"watch", "[SET] [--no-progress]", "print events as they come",
@@ -1660,7 +1733,8 @@ static const struct cmd_entry *cmd_table[] = {
 	&cmd_incoming_entry,
 	&cmd_migrate_entry, &cmd_tune_entry, &cmd_switchover_entry,
 	&cmd_cancel_entry,
-	&cmd_release_entry, &cmd_info_entry, &cmd_watch_entry, &cmd_wait_entry,
+	&cmd_release_entry, &cmd_resolve_entry, &cmd_info_entry,
+	&cmd_watch_entry, &cmd_wait_entry,
 	&cmd_version_entry, &cmd_help_entry,
 	NULL
 };
@@ -1756,6 +1830,10 @@ cmd_option(struct ctl *ctl, int ch, const char *val, void *arg)
 		*(bool *)arg = true;
 	else if (ctl->cmd == &cmd_wait_entry)
 		return ctl_wait_opt(ctl, arg, ch, val);
+	else if (ctl->cmd == &cmd_resolve_entry)
+		return ctl_resolve_opt(ctl, arg, ch);
+	else if (ctl->cmd == &cmd_info_entry)
+		*(bool *)arg = true;
 	else if (ctl->cmd == &cmd_tune_entry)
 		return ctl_tune_opt(ctl, arg, ch, val);
 	return -1;

@@ -231,7 +231,7 @@ cmd_hello(struct daemon *dm, struct ctl_client *c, const Request *rq,
 	    "manual-switchover", "bandwidth-limit", "cancel", "sim",
 	    "prepare-incoming-listen", "release", "single-use-tokens",
 	    "sim-state-file", "device-reset", "set-parameters", "stall-fd",
-	    "precopy-timeout-action", "queued" };
+	    "precopy-timeout-action", "queued", "resolve", "history" };
 	const Vfiomig__V1__HelloRequest *h = rq->hello;
 	Vfiomig__V1__HelloReply *hr;
 	bool ok = h->n_versions == 0;
@@ -299,9 +299,11 @@ cmd_set_info(struct ctl_reply *r, struct dset *ds)
 	idle = ds->job == NULL;
 	mst = ds->info.status;
 	token = ds->token != NULL && ds->token_armed;
-	if (ds->status == DSET_MIGRATED)
-		si->reason = ctl_strdup(r, dset_reason_locked(ds, reason,
-		    sizeof reason));
+	dset_reason_locked(ds, reason, sizeof reason);
+	if (*reason != '\0')
+		si->reason = ctl_strdup(r, reason);
+	if (ds->status == DSET_FAILED && ds->unknown)
+		SETU(si, outcome_unknown, true);
 	pthread_mutex_unlock(&ds->lock);
 	SETU(si, migration, cmd_status_map[mst]);
 	SETU(si, from_config, ds->from_config);
@@ -762,6 +764,28 @@ cmd_set_parameters(struct daemon *dm, struct ctl_client *c,
 	return rc;
 }
 
+/*
+ * MigrationInfo.history: the set's finished jobs, newest first, without
+ * devices.  @in (the reply's, reused) holds one at a time.
+ */
+static void
+cmd_fill_history(struct ctl_reply *r, Vfiomig__V1__MigrationInfo *mi,
+    struct dset *ds, struct xfer_info *in)
+{
+	struct xfer_past past[DSET_HISTORY];
+	Vfiomig__V1__MigrationInfo *h;
+	int i, n;
+
+	n = dset_history(ds, past, DSET_HISTORY);
+	mi->history = ctl_alloc(r, (n + 1) * sizeof *mi->history);
+	for (i = 0; i < n; i++) {
+		xfer_past_info(&past[i], in);
+		h = ctl_alloc(r, sizeof *h);
+		ctl_cmd_fill_info(r, h, ds->name, in);
+		mi->history[mi->n_history++] = h;
+	}
+}
+
 static int
 cmd_info(struct daemon *dm, struct ctl_client *c, const Request *rq,
     int *fds, size_t nfds, struct ctl_reply *r, struct err *e)
@@ -779,8 +803,27 @@ cmd_info(struct daemon *dm, struct ctl_client *c, const Request *rq,
 	pthread_mutex_unlock(&ds->lock);
 	mi = ctl_alloc(r, sizeof *mi);
 	ctl_cmd_fill_info(r, mi, ds->name, in);
+	if (rq->info->has_history && rq->info->history)
+		cmd_fill_history(r, mi, ds, in);
 	r->rsp.body_case = VFIOMIG__V1__RESPONSE__BODY_INFO;
 	r->rsp.info = mi;
+	return 0;
+}
+
+static int
+cmd_resolve(struct daemon *dm, struct ctl_client *c, const Request *rq,
+    int *fds, size_t nfds, struct ctl_reply *r, struct err *e)
+{
+	const Vfiomig__V1__ResolveRequest *rr = rq->resolve;
+	struct dset *ds;
+	int rc;
+
+	if ((rc = cmd_find(dm, rr->set, &ds, e)) < 0 ||
+	    (rc = dset_resolve(ds, rr->committed, ctl_client_name(c), e)) < 0)
+		return rc;
+	ctl_post_msg(dm, CTL_EV_SET_CHANGED, ds->name, "resolved: %s",
+	    rr->committed ? "committed, status migrated" :
+	    "not committed, rolled back, status idle");
 	return 0;
 }
 
@@ -892,6 +935,7 @@ static const struct ctl_cmd cmd_table[] = {
 	    cmd_set_parameters },
 	{ "get-done-fd", B(GET_DONE_FD), false, false, cmd_done_fd },
 	{ "release", B(RELEASE), true, false, cmd_release },
+	{ "resolve", B(RESOLVE), true, false, cmd_resolve },
 };
 #undef B
 

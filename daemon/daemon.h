@@ -36,8 +36,23 @@ enum dset_status {
 	 * status by an incoming migration (the VM back) or a release.
 	 */
 	DSET_MIGRATED,
-	DSET_FAILED,		/* a rollback or reset did not succeed */
+	/*
+	 * A rollback or reset did not succeed (left by a release or a
+	 * removal), or, with dset.unknown, the outcome of the outgoing job
+	 * is unknown (left by a resolve only).
+	 */
+	DSET_FAILED,
 };
+
+/* How many finished jobs a set remembers (InfoRequest.history). */
+#define DSET_HISTORY		8
+/*
+ * The ledger fence's why (ledger.h) for a set whose outcome is unknown:
+ * a restart finds the set failed and unknown again.
+ */
+#define DSET_WHY_UNKNOWN	"outcome unknown"
+/* ... and once the operator said the destination committed. */
+#define DSET_WHY_RESOLVED	"committed (resolved by the operator)"
 
 struct dset {
 	/*
@@ -80,12 +95,17 @@ struct dset {
 	bool			 drained;	/* drain_efd is readable */
 	bool			 ending;	/* a source job may have sent
 					   a DEV_END (store.c's record) */
+	bool			 unknown;	/* FAILED: every DEV_END sent,
+					   no COMMITTED (fence on) */
 	int			 states[CONFIG_MAX_DEVICES]; /* after the
 					   last step */
 	/* The loop's: the PrepareIncoming listener it holds (listen.c). */
 	char			*listener;
 	char			*ids[CONFIG_MAX_DEVICES]; /* identities */
 	struct xfer_info	 info;		/* the last job's */
+	/* Finished jobs, newest at hist[(hist_next - 1) % DSET_HISTORY]. */
+	struct xfer_past	 hist[DSET_HISTORY];
+	unsigned		 hist_next, hist_count;
 };
 
 struct daemon {
@@ -188,10 +208,34 @@ int dset_set_token(struct dset *ds, const char *token, struct err *e);
  */
 void dset_set_listener(struct dset *ds, const char *bound);
 /*
- * Release a migrated set: every device reset (its stale state dropped),
- * the fence removed, the set idle.  -EBUSY unless migrated without a job.
+ * Release a migrated or failed set: every device reset (its stale state
+ * dropped), the fence removed, the set idle.  -EBUSY unless migrated or
+ * failed without a job, and not unknown (dset_resolve()).
  */
 int dset_release_migrated(struct dset *ds, struct err *e);
+/*
+ * The source job's outcome is unknown (every DEV_END sent, no COMMITTED):
+ * the ledger's fence says so (@job, @peer), a restart finds the set failed
+ * and unknown again; the set is unknown until resolved.  The caller then
+ * releases the set FAILED.
+ */
+void dset_mark_unknown(struct dset *ds, uint64_t job, const char *peer);
+/*
+ * The operator's word on an unknown outcome: @committed, the set becomes
+ * migrated (fenced, the devices untouched); not, the devices are rolled
+ * back to RUNNING, the fence lifted, the set idle.  -ENOENT removed,
+ * -EBUSY if the set is not failed with an unknown outcome (or has a job);
+ * a rollback that fails leaves the set failed (no longer unknown: a
+ * release resets it), its error returned.  @who names the client for the
+ * journal.
+ */
+int dset_resolve(struct dset *ds, bool committed, const char *who,
+	    struct err *e);
+/*
+ * The set's finished jobs, newest first, into @out (at most @max);
+ * returns how many.
+ */
+int dset_history(struct dset *ds, struct xfer_past *out, int max);
 /*
  * The incoming job @job of the set ended (@committed or failed after its
  * handshake): the token is used up, here and in the ledger; a commit

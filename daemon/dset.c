@@ -307,15 +307,24 @@ dset_reason_locked(const struct dset *ds, char *buf, size_t len)
 	char t[64];
 
 	buf[0] = '\0';
-	if (ds->status != DSET_MIGRATED || !ds->fence.on)
+	if (!ds->fence.on || (ds->status != DSET_MIGRATED && !(ds->status ==
+	    DSET_FAILED && ds->unknown)))
 		return buf;
-	if (ds->fence.job == 0)
-		snprintf(buf, len, "fenced: %s (%s)", ds->fence.why,
-		    ledger_fmt_time(ds->fence.time_ms, t, sizeof t));
+	ledger_fmt_time(ds->fence.time_ms, t, sizeof t);
+	if (ds->unknown)
+		snprintf(buf, len, "outcome unknown: job " FMT_ID " to %s "
+		    "(%s) sent every DEV_END, no COMMITTED came; \"vfiomigctl "
+		    "resolve %s --committed|--not-committed\" says what the "
+		    "destination did", ds->fence.job, ds->fence.peer, t,
+		    ds->name);
+	else if (ds->fence.job == 0)
+		snprintf(buf, len, "fenced: %s (%s)", ds->fence.why, t);
 	else
 		snprintf(buf, len, "migrated away by job " FMT_ID " to %s "
-		    "(%s)", ds->fence.job, ds->fence.peer,
-		    ledger_fmt_time(ds->fence.time_ms, t, sizeof t));
+		    "(%s)%s", ds->fence.job, ds->fence.peer, t,
+		    strcmp(ds->fence.why, DSET_WHY_RESOLVED) == 0 ? "; the "
+		    "outcome was unknown, the operator resolved it as "
+		    "committed" : "");
 	return buf;
 }
 
@@ -337,6 +346,8 @@ dset_load_ledger(struct dset *ds)
 		    "record");
 	}
 	ds->fence = r.fence;
+	ds->unknown = r.fence.on && strcmp(r.fence.why, DSET_WHY_UNKNOWN) ==
+	    0;
 	ds->token_armed = ds->token != NULL &&
 	    !ledger_token_was_used(&r, ds->token);
 	if (ds->token != NULL && !ds->token_armed) {
@@ -358,6 +369,18 @@ dset_refresh_states(struct dset *ds)
 		device_get_state(migset_device(ds->ms, i), NULL, NULL);
 }
 
+/* An unknown set's reason, whatever its status now. */
+static const char *
+dset_unknown_why(struct dset *ds, char *buf, size_t len)
+{
+	enum dset_status st = ds->status;
+
+	ds->status = DSET_FAILED;
+	dset_reason_locked(ds, buf, len);
+	ds->status = st;
+	return buf;
+}
+
 /*
  * A set whose devices were just opened: its status from the ledger's
  * fence, else from the states its devices were found in, by the rule of
@@ -374,6 +397,13 @@ dset_settle(struct dset *ds)
 	dset_refresh_states(ds);
 	dset_load_ledger(ds);
 	migset_states_str(ds->ms, states, sizeof states);
+	if (ds->unknown) {
+		log_event(LOG_EV_RECOVERED, ds->name, NULL, "set %s: %s "
+		    "(ledger %s/sets): status failed, the devices are left as "
+		    "they are (%s)", ds->name, dset_unknown_why(ds, why,
+		    sizeof why), ledger_dir(), states);
+		return DSET_FAILED;
+	}
 	if (ds->fence.on) {
 		ds->status = DSET_MIGRATED;
 		log_event(LOG_EV_RECOVERED, ds->name, NULL, "set %s: %s "
@@ -578,9 +608,9 @@ dset_new_empty(struct daemon *dm, const char *name, bool allow_non_p2p,
 	dset_make_pdevs(ds);
 	dset_load_ledger(ds);
 	if (ds->fence.on) {
-		ds->status = DSET_MIGRATED;
-		log_info("set %s: the ledger fences it (%s): status migrated",
-		    name, ds->fence.why);
+		ds->status = ds->unknown ? DSET_FAILED : DSET_MIGRATED;
+		log_info("set %s: the ledger fences it (%s): status %s", name,
+		    ds->fence.why, dset_status_name(ds->status));
 	}
 	/* A token given now prepares the set. */
 	if (token != NULL && !ds->token_armed)
@@ -590,17 +620,29 @@ dset_new_empty(struct daemon *dm, const char *name, bool allow_non_p2p,
 	return 0;
 }
 
+/* ds->lock held: -EBUSY, the operator must resolve the set first. */
+static int
+dset_err_unknown(struct dset *ds, struct err *e)
+{
+	return err_set(e, EBUSY, "set %s is failed, its outcome unknown: "
+	    "the destination may run the VM, or this set's devices hold its "
+	    "only copy; \"vfiomigctl resolve %s --committed|--not-committed\""
+	    " first", ds->name, ds->name);
+}
+
 /*
- * ds->lock held: a set whose devices and token may change: no job, not
- * removed, idle or migrated.
+ * ds->lock held: a set whose devices and token may change, or that may be
+ * removed: no job, not removed, idle, migrated or failed (not unknown).
  */
 static int
 dset_check_free(struct dset *ds, struct err *e)
 {
 	if (ds->removed)
 		return err_set(e, ENOENT, "set %s was removed", ds->name);
+	if (ds->job == NULL && ds->status == DSET_FAILED && ds->unknown)
+		return dset_err_unknown(ds, e);
 	if (ds->job != NULL || (ds->status != DSET_IDLE &&
-	    ds->status != DSET_MIGRATED))
+	    ds->status != DSET_MIGRATED && ds->status != DSET_FAILED))
 		return err_set(e, EBUSY, "set %s is %s", ds->name,
 		    dset_status_name(ds->status));
 	return 0;
@@ -745,7 +787,10 @@ dset_set_token(struct dset *ds, const char *token, struct err *e)
 	int rc;
 
 	pthread_mutex_lock(&ds->lock);
-	if ((rc = dset_check_free(ds, e)) == 0) {
+	if ((rc = dset_check_free(ds, e)) == 0 && ds->status == DSET_FAILED)
+		rc = err_set(e, EBUSY, "set %s is failed: \"vfiomigctl release "
+		    "%s\" resets its devices first", ds->name, ds->name);
+	if (rc == 0) {
 		free(ds->token);
 		ds->token = xstrdup(token);
 		ds->token_armed = true;
@@ -774,15 +819,21 @@ dset_set_listener(struct dset *ds, const char *bound)
 int
 dset_release_migrated(struct dset *ds, struct err *e)
 {
+	enum dset_status was;
 	char buf[512];
 	int rc;
 
 	pthread_mutex_lock(&ds->lock);
+	was = ds->status;
 	if (ds->removed)
 		rc = err_set(e, ENOENT, "set %s was removed", ds->name);
-	else if (ds->job != NULL || ds->status != DSET_MIGRATED)
-		rc = err_set(e, EBUSY, "set %s is %s: only a migrated set is "
-		    "released", ds->name, dset_status_name(ds->status));
+	else if (ds->job == NULL && ds->status == DSET_FAILED && ds->unknown)
+		rc = dset_err_unknown(ds, e);
+	else if (ds->job != NULL || (ds->status != DSET_MIGRATED &&
+	    ds->status != DSET_FAILED))
+		rc = err_set(e, EBUSY, "set %s is %s: only a migrated or "
+		    "failed set is released", ds->name,
+		    dset_status_name(ds->status));
 	else if ((rc = migset_reset(ds->ms, e)) == 0 &&
 	    (rc = ledger_fence(ds->name, false, 0, NULL, NULL, e)) == 0) {
 		memset(&ds->fence, 0, sizeof ds->fence);
@@ -794,8 +845,113 @@ dset_release_migrated(struct dset *ds, struct err *e)
 		return rc;
 	store_update();
 	log_event(LOG_EV_RECOVERED, ds->name, NULL, "set %s: released: every "
-	    "device reset (%s), the fence lifted; status idle", ds->name,
-	    migset_states_str(ds->ms, buf, sizeof buf));
+	    "device reset (%s), the fence lifted; status idle (was %s)",
+	    ds->name, migset_states_str(ds->ms, buf, sizeof buf),
+	    dset_status_name(was));
+	return 0;
+}
+
+void
+dset_mark_unknown(struct dset *ds, uint64_t job, const char *peer)
+{
+	struct err e = { 0, "" };
+	char p[sizeof ds->fence.peer];
+
+	snprintf(p, sizeof p, "%s", peer != NULL ? peer : "");
+	peer = p;	/* it may be ds->fence.peer */
+	if (ledger_fence(ds->name, true, job, peer, DSET_WHY_UNKNOWN,
+	    &e) < 0)
+		log_warnx("set %s: %s: a restart will not know that its "
+		    "outcome is unknown", ds->name, e.msg);
+	pthread_mutex_lock(&ds->lock);
+	ds->unknown = true;
+	ds->fence.on = true;
+	ds->fence.job = job;
+	if (ds->fence.time_ms == 0)
+		ds->fence.time_ms = realtime_ms();
+	snprintf(ds->fence.peer, sizeof ds->fence.peer, "%s", peer);
+	snprintf(ds->fence.why, sizeof ds->fence.why, "%s", DSET_WHY_UNKNOWN);
+	pthread_mutex_unlock(&ds->lock);
+}
+
+/*
+ * The operator says the destination did not commit: the devices rolled
+ * back.  Without ds->lock (each step's hook takes it); the set stays
+ * failed and unknown meanwhile, which no claim, release or removal takes.
+ */
+static int
+dset_resolve_back(struct dset *ds, struct err *e)
+{
+	struct err le = { 0, "" };
+	int rc;
+
+	rc = migset_rollback(ds->ms, e);
+	/* Either way the copy here is the VM's only one: no fence. */
+	if (ledger_fence(ds->name, false, 0, NULL, NULL, &le) < 0)
+		log_warnx("set %s: %s: a restart will find its outcome "
+		    "unknown again", ds->name, le.msg);
+	pthread_mutex_lock(&ds->lock);
+	memset(&ds->fence, 0, sizeof ds->fence);
+	ds->unknown = false;
+	if (rc == 0)
+		ds->status = DSET_IDLE;
+	dset_resync_locked(ds);
+	pthread_mutex_unlock(&ds->lock);
+	if (rc < 0)
+		return err_prefix(e, "set %s: rollback failed; status failed: "
+		    "\"vfiomigctl release %s\" resets its devices", ds->name,
+		    ds->name);
+	return 0;
+}
+
+int
+dset_resolve(struct dset *ds, bool committed, const char *who,
+    struct err *e)
+{
+	char buf[512];
+	uint64_t job;
+	int rc = 0;
+
+	pthread_mutex_lock(&ds->lock);
+	job = ds->fence.job;
+	if (ds->removed)
+		rc = err_set(e, ENOENT, "set %s was removed", ds->name);
+	else if (ds->job != NULL || ds->status != DSET_FAILED ||
+	    !ds->unknown)
+		rc = err_set(e, EBUSY, "set %s is %s%s: only a set whose "
+		    "outcome is unknown is resolved", ds->name,
+		    dset_status_name(ds->status), ds->job != NULL ?
+		    " (a job runs)" : ds->status == DSET_FAILED ?
+		    " (its outcome is known: a rollback or reset failed)" : "");
+	else if (committed) {
+		/* The VM runs at the destination: fenced, devices as they
+		   are (STOP). */
+		if ((rc = ledger_fence(ds->name, true, ds->fence.job,
+		    ds->fence.peer, DSET_WHY_RESOLVED, e)) == 0) {
+			snprintf(ds->fence.why, sizeof ds->fence.why, "%s",
+			    DSET_WHY_RESOLVED);
+			ds->unknown = false;
+			ds->status = DSET_MIGRATED;
+		}
+	}
+	pthread_mutex_unlock(&ds->lock);
+	if (rc == 0 && !committed && (rc = dset_resolve_back(ds, e)) < 0)
+		log_event(LOG_EV_DEVICE_ERROR, ds->name, NULL, "set %s: resolved "
+		    "by %s as not committed: %s", ds->name, who, e->msg);
+	if (rc < 0)
+		return rc;
+	store_update();
+	migset_states_str(ds->ms, buf, sizeof buf);
+	if (committed)
+		log_event(LOG_EV_RESOLVED, ds->name, NULL, "set %s: outcome of "
+		    "job " FMT_ID " resolved by %s: committed at the "
+		    "destination; status migrated (fenced), the devices left "
+		    "as they are (%s)", ds->name, job, who, buf);
+	else
+		log_event(LOG_EV_RESOLVED, ds->name, NULL, "set %s: outcome of "
+		    "job " FMT_ID " resolved by %s: not committed at the "
+		    "destination; rolled back (%s), the fence lifted; status "
+		    "idle", ds->name, job, who, buf);
 	return 0;
 }
 
@@ -890,6 +1046,9 @@ dset_claim_locked(struct dset *ds, struct xfer_job *job, struct err *e)
 		    "devices may hold a stale copy of a VM that runs elsewhere;"
 		    " \"vfiomigctl release %s\" resets them", ds->name,
 		    dset_reason_locked(ds, (char[256]){ 0 }, 256), ds->name);
+	if (job->kind == XFER_SRC && ds->status == DSET_FAILED &&
+	    ds->unknown)
+		return dset_err_unknown(ds, e);
 	if (job->kind == XFER_SRC && ds->status != DSET_IDLE)
 		return err_set(e, EBUSY, "set %s is %s", ds->name,
 		    dset_status_name(ds->status));
@@ -941,6 +1100,38 @@ dset_mark_ending(struct dset *ds, uint64_t job, const char *peer,
 	return 0;
 }
 
+/* ds->lock held: the last job into the history, once, if it finished. */
+static void
+dset_hist_push_locked(struct dset *ds)
+{
+	const struct xfer_past *newest;
+
+	if (ds->info.status < XFER_ST_COMPLETED)
+		return;
+	newest = &ds->hist[(ds->hist_next + DSET_HISTORY - 1) % DSET_HISTORY];
+	if (ds->hist_count > 0 && newest->job_id == ds->info.job_id &&
+	    newest->kind == ds->info.kind)
+		return;
+	xfer_info_past(&ds->info, &ds->hist[ds->hist_next]);
+	ds->hist_next = (ds->hist_next + 1) % DSET_HISTORY;
+	if (ds->hist_count < DSET_HISTORY)
+		ds->hist_count++;
+}
+
+int
+dset_history(struct dset *ds, struct xfer_past *out, int max)
+{
+	int i, n;
+
+	pthread_mutex_lock(&ds->lock);
+	n = MIN((int)ds->hist_count, max);
+	for (i = 0; i < n; i++)
+		out[i] = ds->hist[(ds->hist_next + DSET_HISTORY - 1 - i) %
+		    DSET_HISTORY];
+	pthread_mutex_unlock(&ds->lock);
+	return n;
+}
+
 void
 dset_release(struct dset *ds, enum dset_status st)
 {
@@ -955,6 +1146,9 @@ dset_release(struct dset *ds, enum dset_status st)
 	ds->job = NULL;
 	ds->ending = false;
 	ds->status = st;
+	if (st != DSET_FAILED)
+		ds->unknown = false;
+	dset_hist_push_locked(ds);
 	dset_resync_locked(ds);
 	dset_efd_level(ds->done_efd, true);
 	pthread_mutex_unlock(&ds->lock);

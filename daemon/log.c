@@ -42,6 +42,8 @@ static const struct {
 	    "d47ea35bee5a47b799cd859aa5318e52", LOG_LVL_WARN },
 	[LOG_EV_RECOVERED] = { "recovered",
 	    "ebce48f8dba5483db0b2beb07d96bf36", LOG_LVL_WARN },
+	[LOG_EV_RESOLVED] = { "resolved",
+	    "f62500e2d475428a81c6c1807a1a3e32", LOG_LVL_WARN },
 };
 
 void

@@ -32,6 +32,8 @@ enum log_class {
 	LOG_EV_DEVICE_ERROR,
 	LOG_EV_PEER_REFUSED,
 	LOG_EV_RECOVERED,		/* a restart took a set back (store.c) */
+	LOG_EV_RESOLVED,		/* the operator resolved an unknown
+					   outcome (dset.c) */
 	LOG_EV_COUNT
 };
 

@@ -665,6 +665,7 @@ store_decide(struct dset *ds, const char *status, bool ending)
 		    "was outgoing, every DEV_END was sent: outcome unknown; the "
 		    "devices stay stopped: ask the destination whether it "
 		    "committed", ds->name);
+		dset_mark_unknown(ds, ds->fence.job, ds->fence.peer);
 		dset_release(ds, DSET_FAILED);
 		return true;
 	}

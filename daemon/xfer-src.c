@@ -1608,6 +1608,8 @@ src_unknown(struct src *s)
 	    "committed", s->name, j->err.msg);
 	if (migset_goto(s->ds->ms, VFIO_DEVICE_STATE_STOP, &e) < 0)
 		log_warnx("%s: %s", s->name, e.msg);
+	/* Until the operator resolves it, also across a restart. */
+	dset_mark_unknown(s->ds, j->id, s->info.peer);
 	src_collect(s);
 	return DSET_FAILED;
 }

@@ -160,6 +160,27 @@ struct xfer_info {
 	uint64_t	 updated_ms;
 };
 
+/*
+ * A finished job as its set's history keeps it: its xfer_info without
+ * the devices (xfer_info_past()).
+ */
+struct xfer_past {
+	uint64_t	 job_id;
+	enum xfer_kind	 kind;
+	enum xfer_status status;
+	uint64_t	 phase_ms[XFER_ST_COUNT];
+	uint64_t	 processed, precopy, stopcopy, throughput;
+	uint64_t	 downtime_ms, total_ms, predicted_ms, predicted_bytes;
+	uint32_t	 limit_ms;
+	int		 iteration, conns;
+	bool		 manual;
+	char		 peer[128];
+	int		 error;
+	char		 msg[512];
+	bool		 unknown;
+	uint64_t	 updated_ms;
+};
+
 /* What a migration did, for the final report. */
 struct xfer_result {
 	int		 rc;		/* 0 or the negative errno */
@@ -236,6 +257,10 @@ void xfer_info_publish(struct xfer_job *j, struct xfer_info *in, int event);
 bool xfer_info_sim(struct xfer_dev_info *di, struct device *d);
 /* The final status of a finished job, from its result. */
 enum xfer_status xfer_info_final(struct xfer_job *j, bool ok);
+/* A finished job's info as a set's history keeps it, and back (no
+   devices). */
+void xfer_info_past(const struct xfer_info *in, struct xfer_past *p);
+void xfer_past_info(const struct xfer_past *p, struct xfer_info *in);
 
 /* "1.2 GiB/s" */
 const char *xfer_fmt_rate(uint64_t bytes_per_s, char *buf, size_t len);

@@ -243,7 +243,7 @@ dev_json src
 has src 'set vm1: released: every device reset'
 ctl rel2 -s "$T/src.sock" release vm1
 ctl_rc_is rel2 1
-err_has rel2 'only a migrated set is released'
+err_has rel2 'only a migrated or failed set is released'
 note "release: devices reset, idle; a second release refused"
 
 # ---- 4. A used token. ----
