@@ -170,7 +170,7 @@ unknown() {
 	ctl "un_$1" -s "$AS" migrate vm1 --to "127.0.0.1:$un_port" \
 	    --token "$TOKEN"
 	ctl_rc_is "un_$1" 0
-	wait_info "w_$1" "$AS" vm1 status resuming
+	wait_info "w_$1" "$AS" vm1 status MIGRATION_STATUS_RESUMING
 	kill -KILL "$(pid_of "$1")"
 	reap "$1" 10
 	wait_states "$AS" "failed STOP STOP"
