@@ -17,6 +17,9 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "scm.h"
+
+_Static_assert(CLIENT_MAX_FDS <= SCM_MAX_FDS, "scm_recv() takes CLIENT_MAX_FDS");
 
 int
 client_connect(struct client *c, const char *path, struct err *e)
@@ -58,36 +61,14 @@ static int
 client_sendmsg(struct client *c, const void *buf, size_t len,
     const int *fds, size_t nfds, struct err *e)
 {
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int) * CLIENT_MAX_FDS)];
-	} cmsgbuf;
-	struct iovec iov = { (void *)buf, len };
-	struct msghdr msg;
-	struct cmsghdr *cmsg;
+	int r;
 
-	memset(&msg, 0, sizeof msg);
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	if (nfds > 0) {
-		memset(&cmsgbuf, 0, sizeof cmsgbuf);
-		msg.msg_control = cmsgbuf.buf;
-		msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		cmsg = CMSG_FIRSTHDR(&msg);
-		cmsg->cmsg_level = SOL_SOCKET;
-		cmsg->cmsg_type = SCM_RIGHTS;
-		cmsg->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * nfds);
-	}
-	while (sendmsg(c->fd, &msg, MSG_NOSIGNAL) < 0) {
-		if (errno == EINTR)
-			continue;
-		if (errno == EPIPE)
-			return err_set(e, ECONNRESET,
-			    "%s: the daemon closed the connection", c->path);
-		return err_set(e, errno, "%s: send: %s", c->path,
-		    strerror(errno));
-	}
+	r = scm_send(c->fd, buf, len, fds, nfds, 0);
+	if (r == -EPIPE)
+		return err_set(e, ECONNRESET,
+		    "%s: the daemon closed the connection", c->path);
+	if (r < 0)
+		return err_set(e, -r, "%s: send: %s", c->path, strerror(-r));
 	return 0;
 }
 
@@ -152,60 +133,21 @@ client_peek_len(struct client *c, struct err *e)
 	return n;
 }
 
-/* Takes the fds of one SCM_RIGHTS message into @out. */
-static void
-client_take_fds(struct msghdr *msg, struct client_msg *out)
-{
-	struct cmsghdr *cmsg;
-	size_t i, n;
-	int fd;
-
-	for (cmsg = CMSG_FIRSTHDR(msg); cmsg != NULL;
-	    cmsg = CMSG_NXTHDR(msg, cmsg)) {
-		if (cmsg->cmsg_level != SOL_SOCKET ||
-		    cmsg->cmsg_type != SCM_RIGHTS)
-			continue;
-		n = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (i = 0; i < n; i++) {
-			memcpy(&fd, CMSG_DATA(cmsg) + i * sizeof(int),
-			    sizeof fd);
-			if (out->nfds < CLIENT_MAX_FDS)
-				out->fds[out->nfds++] = fd;
-			else
-				close(fd);
-		}
-	}
-}
-
 static ssize_t
 client_recvmsg(struct client *c, void *buf, size_t len,
     struct client_msg *out, struct err *e)
 {
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int) * CLIENT_MAX_FDS)];
-	} cmsgbuf;
-	struct iovec iov = { buf, len };
-	struct msghdr msg;
 	ssize_t n;
 
-	memset(&msg, 0, sizeof msg);
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = cmsgbuf.buf;
-	msg.msg_controllen = sizeof cmsgbuf.buf;
-	do
-		n = recvmsg(c->fd, &msg, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return err_set(e, errno, "%s: receive: %s", c->path,
-		    strerror(errno));
-	client_take_fds(&msg, out);
-	if ((size_t)n != len || (msg.msg_flags & MSG_TRUNC))
+	n = scm_recv(c->fd, buf, len, out->fds, CLIENT_MAX_FDS, &out->nfds, 0);
+	if (n == -EMSGSIZE || (n >= 0 && (size_t)n != len))
 		return err_set(e, EBADMSG, "%s: truncated answer", c->path);
-	if (msg.msg_flags & MSG_CTRUNC)
-		return err_set(e, EBADMSG, "%s: too many fds in the answer",
-		    c->path);
+	if (n == -EPROTO)
+		return err_set(e, EBADMSG, "%s: too many fds or other "
+		    "ancillary data in the answer", c->path);
+	if (n < 0)
+		return err_set(e, (int)-n, "%s: receive: %s", c->path,
+		    strerror((int)-n));
 	return n;
 }
 

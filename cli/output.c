@@ -350,6 +350,15 @@ output_ms(double ms, char *buf, size_t len)
 	return buf;
 }
 
+/* The downtime in ms, to the microsecond when the daemon says it. */
+static double
+output_downtime(const Vfiomig__V1__MigrationInfo *mi)
+{
+	if (mi->has_downtime_us)
+		return (double)mi->downtime_us / 1e3;
+	return (double)mi->downtime_ms;
+}
+
 int
 output_progress_percent(const struct output_progress *p)
 {
@@ -628,7 +637,7 @@ output_text_figures(FILE *f, const Vfiomig__V1__MigrationInfo *mi)
 	fprintf(f, "%-14s%" PRIu32 "\n", "iteration:", mi->iteration);
 	fprintf(f, "%-14s", "downtime:");
 	if (mi->has_downtime_ms)
-		fprintf(f, "%s", output_ms((double)mi->downtime_ms, b, sizeof b));
+		fprintf(f, "%s", output_ms(output_downtime(mi), b, sizeof b));
 	else
 		fprintf(f, "-");
 	if (mi->has_predicted_downtime_ms)
@@ -745,7 +754,7 @@ output_text_event(FILE *f, const Vfiomig__V1__Event *ev)
 		    output_rate(p.throughput, c, sizeof c), p.iteration);
 		if (mi->has_downtime_ms)
 			fprintf(f, " downtime %s", output_ms(
-			    (double)mi->downtime_ms, a, sizeof a));
+			    output_downtime(mi), a, sizeof a));
 		if (mi->error_message != NULL)
 			fprintf(f, " error: %s", mi->error_message);
 	}

@@ -184,32 +184,14 @@ ctl_parse_u32(const char *s, int base, uint32_t *v)
 	return 0;
 }
 
-/* "256M", "1G", "4096", "1.5G": bytes (binary multiples). */
+/* A size (size_parse(): vfiomigd.conf(5), "Sizes"); exit 2 if bad. */
 static int
-ctl_parse_size(const char *s, uint64_t *v)
+ctl_parse_size(struct ctl *ctl, const char *s, uint64_t *v)
 {
-	static const char units[] = "KMGT";
-	const char *u;
-	char *end;
-	double d;
+	struct err e;
 
-	if (s[0] == '\0' || s[0] == '-')
-		return -EINVAL;
-	errno = 0;
-	d = strtod(s, &end);
-	if (errno != 0 || end == s)
-		return -EINVAL;
-	if (*end != '\0' && (u = strchr(units, *end & ~0x20)) != NULL) {
-		d *= (double)(1ull << (10 * (u - units + 1)));
-		end++;
-		if (*end == 'i' && end[1] == 'B')
-			end += 2;
-	}
-	if (*end == 'B' || *end == 'b')
-		end++;
-	if (*end != '\0' || d >= 18446744073709551615.0)
-		return -EINVAL;
-	*v = (uint64_t)d;
+	if (size_parse(s, v, &e) < 0)
+		return ctl_bad(ctl, "--%s: %s", ctl->optname, e.msg);
 	return 0;
 }
 
@@ -716,7 +698,8 @@ ctl_dev_sim_opt(struct ctl *ctl, struct ctl_dev_args *a, int ch,
 	a->sim = true;
 	switch (ch) {
 	case 'z':
-		r = ctl_parse_size(arg, &p->state_size);
+		if (ctl_parse_size(ctl, arg, &p->state_size) != 0)
+			return EXIT_USAGE;
 		p->has_state_size = 1;
 		break;
 	case 'r':
@@ -988,7 +971,8 @@ ctl_params_opt(struct ctl *ctl, const struct ctl_params *p, int ch,
 		*p->has_act = 1;
 		break;
 	case 'b':
-		r = ctl_parse_size(val, p->bw);
+		if (ctl_parse_size(ctl, val, p->bw) != 0)
+			return EXIT_USAGE;
 		*p->has_bw = 1;
 		break;
 	default:
@@ -1614,7 +1598,7 @@ static const struct cmd_entry cmd_device_add_entry = {
 	"  --device DEV       the device in the group (0000:3b:00.0, mdev uuid)\n"
 	"  --fd N             pass this process's open fd N (SCM_RIGHTS)\n"
 	"  --sim              a simulated device, with the simulator's options:\n"
-	"  --state-size SIZE  device state, bytes (K, M, G suffixes)\n"
+	"  --state-size SIZE  device state: bytes, 64K, 256M, 1.5G (K, M, G, T)\n"
 	"  --dirty-rate N     pages dirtied per second while running\n"
 	"  --p2p-rate N       P2P writes per second while running\n"
 	"  --arc-latency-us N latency of each state transition\n"
@@ -1654,7 +1638,7 @@ static const struct cmd_entry cmd_migrate_entry = {
 	"                     back), switchover (anyway) or wait (for the\n"
 	"                     operator: tune, switchover or cancel)\n"
 	"  --connections N    TCP connections, 1..64\n"
-	"  --bandwidth RATE   bytes per second at most (K, M, G suffixes)\n"
+	"  --bandwidth RATE   bytes per second at most (K, M, G, T suffixes)\n"
 	"  --manual-switchover pre-copy goes on until `switchover SET'\n"
 	"  --wait             show the progress, wait for the end: exit 0 if it\n"
 	"                     completed, 4 if not; Ctrl-C cancels it\n",
@@ -1665,7 +1649,7 @@ static const struct cmd_entry cmd_tune_entry = {
 	"[--precopy-timeout MS] [--on-timeout ACTION]",
 	"change a running outgoing migration's limits",
 	"  --downtime-ms MS   the downtime limit (the next decision uses it)\n"
-	"  --bandwidth RATE   bytes per second at most (0: none)\n"
+	"  --bandwidth RATE   bytes per second at most, 512M (0: none)\n"
 	"  --max-iterations N pre-copy iterations at most\n"
 	"  --precopy-timeout MS pre-copy's time at most, from its start (0: none)\n"
 	"  --on-timeout ACTION abort, switchover or wait\n",

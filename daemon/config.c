@@ -222,48 +222,13 @@ cfg_int(struct cfg *c, struct json_object *v, int64_t min, int64_t max,
 	return 0;
 }
 
-/* "4096", "64K", "256M", "1G" (powers of 1024).  -EINVAL, -ERANGE. */
-static int
-cfg_size_parse(const char *s, uint64_t *out)
-{
-	uint64_t v = 0, mult = 1;
-	const char *p;
-
-	if (!isdigit((unsigned char)*s))
-		return -EINVAL;
-	for (p = s; isdigit((unsigned char)*p); p++) {
-		if (v > (UINT64_MAX - (*p - '0')) / 10)
-			return -ERANGE;
-		v = v * 10 + (*p - '0');
-	}
-	switch (*p) {
-	case 'K': case 'k':
-		mult = 1ull << 10;
-		p++;
-		break;
-	case 'M': case 'm':
-		mult = 1ull << 20;
-		p++;
-		break;
-	case 'G': case 'g':
-		mult = 1ull << 30;
-		p++;
-		break;
-	}
-	if (*p != '\0')
-		return -EINVAL;
-	if (v > UINT64_MAX / mult)
-		return -ERANGE;
-	*out = v * mult;
-	return 0;
-}
-
 static int
 cfg_size(struct cfg *c, struct json_object *v, uint64_t min, uint64_t max,
     uint64_t *out)
 {
 	char lo[32], hi[32];
 	const char *s;
+	struct err e;
 	uint64_t n;
 	int rc;
 
@@ -274,11 +239,10 @@ cfg_size(struct cfg *c, struct json_object *v, uint64_t min, uint64_t max,
 	} else if (json_object_is_type(v, json_type_string)) {
 		if (cfg_string(c, v, &s) != 0)
 			return -EINVAL;
-		rc = cfg_size_parse(s, &n);
-		if (rc == -EINVAL) {
-			return cfg_err(c, "bad size \"%s\" (expected bytes, or "
-			    "a K, M or G suffix: \"256M\")", s);
-		}
+		/* Too large for 64 bits: out of range below. */
+		rc = size_parse(s, &n, &e);
+		if (rc == -EINVAL)
+			return cfg_err(c, "bad size: %s", e.msg);
 		if (rc == -ERANGE)
 			n = UINT64_MAX;
 	} else {

@@ -183,8 +183,10 @@ ctl_cmd_fill_info(struct ctl_reply *r, Vfiomig__V1__MigrationInfo *mi,
 	SETU(mi, stopcopy_bytes, in->stopcopy);
 	SETU(mi, throughput, in->throughput);
 	SETU(mi, expected_downtime_ms, in->expected_downtime_ms);
-	if (in->status == XFER_ST_COMPLETED)
+	if (in->status == XFER_ST_COMPLETED) {
 		SETU(mi, downtime_ms, in->downtime_ms);
+		SETU(mi, downtime_us, in->downtime_us);
+	}
 	SETU(mi, total_ms, in->total_ms);
 	SETU(mi, iteration, in->iteration);
 	SETU(mi, switchover, in->manual ?

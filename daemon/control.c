@@ -42,6 +42,7 @@
 #include <event2/event.h>
 
 #include "control.h"
+#include "scm.h"
 #include "daemon.h"
 #include "log.h"
 #include "pbcheck.h"
@@ -221,29 +222,10 @@ ctl_grow_sndbuf(int fd, size_t want)
 static int
 ctl_send_pkt(struct ctl_client *c, const struct ctl_pkt *p)
 {
-	union {
-		struct cmsghdr hdr;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct iovec iov = { .iov_base = (void *)p->data, .iov_len = p->len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	struct cmsghdr *ch;
-
 	if (p->len > CTL_BIG_REPLY)
 		ctl_grow_sndbuf(c->fd, 2 * p->len + CTL_BIG_REPLY);
-	if (p->fd >= 0) {
-		memset(&cm, 0, sizeof cm);
-		mh.msg_control = cm.buf;
-		mh.msg_controllen = sizeof cm.buf;
-		ch = CMSG_FIRSTHDR(&mh);
-		ch->cmsg_level = SOL_SOCKET;
-		ch->cmsg_type = SCM_RIGHTS;
-		ch->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(ch), &p->fd, sizeof(int));
-	}
-	if (sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-		return -errno;
-	return 0;
+	return scm_send(c->fd, p->data, p->len, &p->fd, p->fd >= 0 ? 1 : 0,
+	    MSG_DONTWAIT);
 }
 
 static void
@@ -625,71 +607,43 @@ ctl_serve(struct ctl_client *c, const uint8_t *buf, size_t n, int *fds,
 	vfiomig__v1__request__free_unpacked(rq, NULL);
 }
 
-/* The fds of the packet's SCM_RIGHTS; any other ancillary data refused. */
-static int
-ctl_take_fds(struct msghdr *mh, int *fds, size_t *nfds)
-{
-	struct cmsghdr *ch;
-	size_t n, i;
-	int rc = 0;
+_Static_assert(CTL_MAX_FDS <= SCM_MAX_FDS, "scm_recv() takes CTL_MAX_FDS");
 
-	*nfds = 0;
-	for (ch = CMSG_FIRSTHDR(mh); ch != NULL; ch = CMSG_NXTHDR(mh, ch)) {
-		if (ch->cmsg_level != SOL_SOCKET ||
-		    ch->cmsg_type != SCM_RIGHTS) {
-			rc = -EPROTO;
-			continue;
-		}
-		n = (ch->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (i = 0; i < n; i++) {
-			if (*nfds < CTL_MAX_FDS)
-				memcpy(&fds[(*nfds)++], CMSG_DATA(ch) + i *
-				    sizeof(int), sizeof(int));
-		}
-	}
-	return rc;
-}
-
-/* One packet; 0 handled, -1 the client is gone. */
+/*
+ * One packet; 0 handled, 1 nothing there, -1 the client is gone.  Refused
+ * with a reply, its fds closed: ancillary data other than SCM_RIGHTS or
+ * more than CTL_MAX_FDS fds (EPROTO), a packet above CTL_MAX_PACKET
+ * (EMSGSIZE).
+ */
 static int
 ctl_read_one(struct ctl_client *c, uint8_t *buf)
 {
-	union {
-		struct cmsghdr hdr;
-		char buf[CMSG_SPACE(CTL_MAX_FDS * sizeof(int))];
-	} cm;
-	struct iovec iov = { .iov_base = buf, .iov_len = CTL_MAX_PACKET + 1 };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-	    .msg_control = cm.buf, .msg_controllen = sizeof cm.buf };
 	struct ctl_reply r;
 	int fds[CTL_MAX_FDS];
 	size_t nfds;
 	ssize_t n;
-	int rc;
 
-	n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+	n = scm_recv(c->fd, buf, CTL_MAX_PACKET, fds, CTL_MAX_FDS, &nfds,
+	    MSG_DONTWAIT);
+	if (n == -EAGAIN)
 		return 1;
-	if (n < 0) {
-		ctl_client_drop(c, strerror(errno));
-		return -1;
-	}
-	rc = ctl_take_fds(&mh, fds, &nfds);
-	if (n == 0 && nfds == 0 && (mh.msg_flags & MSG_TRUNC) == 0) {
-		ctl_client_drop(c, "closed");
-		return -1;
-	}
-	if ((mh.msg_flags & MSG_CTRUNC) != 0 || rc < 0) {
-		ctl_close_fds(fds, nfds);
+	if (n == -EPROTO) {
 		ctl_send_error(c, 0, EPROTO, "ancillary data truncated or "
 		    "not SCM_RIGHTS: refused");
 		return 0;
 	}
-	if ((mh.msg_flags & MSG_TRUNC) != 0 || n > CTL_MAX_PACKET) {
-		ctl_close_fds(fds, nfds);
+	if (n == -EMSGSIZE) {
 		ctl_send_error(c, 0, EMSGSIZE, "request larger than 65536 "
 		    "bytes: refused");
 		return 0;
+	}
+	if (n < 0) {
+		ctl_client_drop(c, strerror((int)-n));
+		return -1;
+	}
+	if (n == 0 && nfds == 0) {
+		ctl_client_drop(c, "closed");
+		return -1;
 	}
 	ctl_serve(c, buf, n, fds, nfds, &r);
 	ctl_send_reply(c, &r);
@@ -719,7 +673,7 @@ ctl_client_resume(struct ctl_client *c)
 static void
 ctl_client_read_cb(evutil_socket_t fd, short what, void *arg)
 {
-	static uint8_t buf[CTL_MAX_PACKET + 1];
+	static uint8_t buf[CTL_MAX_PACKET];
 	struct ctl_client *c = arg;
 	int i;
 

@@ -183,6 +183,69 @@ sockaddr_str(const struct sockaddr *sa, unsigned int salen, char *buf,
 	return buf;
 }
 
+#define SIZE_SYNTAX "bytes, or a number with a K, M, G or T suffix: " \
+	"4096, 64K, 256MiB, 1.5G"
+
+int
+size_parse(const char *s, uint64_t *out, struct err *e)
+{
+	static const char units[] = "KMGT";
+	const char *p, *frac = NULL, *u;
+	uint64_t v = 0, mult = 1, f = 0;
+	size_t nfrac = 0;
+
+	for (p = s; *p >= '0' && *p <= '9'; p++) {
+		if (v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+			return err_set(e, ERANGE, "\"%s\" is larger than %"
+			    PRIu64 " bytes", s, UINT64_MAX);
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	if (p == s)
+		goto syntax;
+	if (*p == '.') {
+		frac = ++p;
+		while (*p >= '0' && *p <= '9')
+			p++;
+		nfrac = (size_t)(p - frac);
+		/* 12 digits: a TiB's exact fractions need no more than 40,
+		 * but nobody writes them; the digits stay small below. */
+		if (nfrac == 0 || nfrac > 12)
+			goto syntax;
+	}
+	if ((u = memchr(units, *p & ~0x20, 4)) == NULL)
+		goto suffix;
+	mult = 1ull << (10 * (u - units + 1));
+	p++;
+	if (p[0] == 'i' && p[1] == 'B')
+		p += 2;
+suffix:
+	if (*p != '\0' || (frac != NULL && mult == 1))
+		goto syntax;
+	/*
+	 * The fraction times @mult, exactly: Horner's rule from the last
+	 * digit, each step a tail 0.dk..dn times @mult, which is a whole
+	 * number whenever the whole fraction gives one (the tail is the
+	 * product less a multiple of @mult).  Each step stays below
+	 * 10 * mult, far from overflow.
+	 */
+	while (nfrac > 0) {
+		nfrac--;
+		f = (uint64_t)(frac[nfrac] - '0') * mult + f;
+		if (f % 10 != 0)
+			return err_set(e, EINVAL, "\"%s\" is not a whole "
+			    "number of bytes", s);
+		f /= 10;
+	}
+	if (v > (UINT64_MAX - f) / mult)
+		return err_set(e, ERANGE, "\"%s\" is larger than %" PRIu64
+		    " bytes", s, UINT64_MAX);
+	*out = v * mult + f;
+	return 0;
+syntax:
+	return err_set(e, EINVAL, "\"%s\" is not a size (" SIZE_SYNTAX ")",
+	    s);
+}
+
 const char *
 fmt_bytes(uint64_t n, char *buf, size_t len)
 {

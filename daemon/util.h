@@ -54,6 +54,19 @@ const char *sockaddr_str(const struct sockaddr *sa, unsigned int salen,
  */
 #define FMT_ID	"%" PRIu64
 
+/*
+ * A byte size, the one syntax of the CLI, the configuration and
+ * vfiomig-local (vfiomigd.conf(5), "Sizes"): decimal digits with an
+ * optional binary suffix K, M, G or T (either case; powers of 1024), which
+ * may be spelled KiB, MiB, GiB, TiB; with a suffix, a decimal fraction of
+ * up to 12 digits that gives a whole number of bytes ("1.5G", "0.5K";
+ * "1.1K" is 1126.4 bytes: refused).  No sign, space, hex, exponent, "B"
+ * alone or "KB" (powers of 1000?).  -EINVAL (not that syntax), -ERANGE
+ * (above UINT64_MAX); @e says which and quotes @s.  Exact: no floating
+ * point.
+ */
+int size_parse(const char *s, uint64_t *out, struct err *e);
+
 /* "1.5 GiB", "512 KiB" into @buf. */
 const char *fmt_bytes(uint64_t n, char *buf, size_t len);
 

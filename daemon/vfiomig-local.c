@@ -46,7 +46,7 @@ usage(FILE *f)
 "(pre-copy, the P2P drain, stop-copy, resume) and checks the result.\n"
 "\n"
 "  --devices N         devices per set, 1 to %d (default 4)\n"
-"  --state-size BYTES  device state size, suffixes K, M, G (default 64M)\n"
+"  --state-size BYTES  device state size, K, M, G, T: 1.5G (default 64M)\n"
 "  --dirty-rate N      pages (4 KiB) dirtied per second per running device\n"
 "                      (default 2000)\n"
 "  --p2p-rate N        P2P writes per second per running device (default 5000)\n"
@@ -70,32 +70,33 @@ bad_arg(const char *opt, const char *val, const char *why)
 	exit(2);
 }
 
+/* A count (decimal digits) or, with @size, a size (size_parse()). */
 static uint64_t
-parse_num(const char *opt, const char *s, uint64_t max, bool suffixes)
+parse_num(const char *opt, const char *s, uint64_t max, bool size)
 {
 	unsigned long long v;
-	uint64_t mult = 1;
+	struct err e;
+	uint64_t u;
 	char *end;
 
-	errno = 0;
-	if (*s == '-' || *s == '\0')
-		bad_arg(opt, s, "not a number");
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || end == s)
-		bad_arg(opt, s, "not a number");
-	if (suffixes && *end != '\0' && end[1] == '\0') {
-		switch (*end) {
-		case 'k': case 'K': mult = 1ull << 10; end++; break;
-		case 'm': case 'M': mult = 1ull << 20; end++; break;
-		case 'g': case 'G': mult = 1ull << 30; end++; break;
+	if (size) {
+		if (size_parse(s, &u, &e) < 0) {
+			fprintf(stderr, "vfiomig-local: %s: %s (see --help)\n",
+			    opt, e.msg);
+			exit(2);
 		}
+		v = u;
+	} else {
+		errno = 0;
+		if (*s < '0' || *s > '9')
+			bad_arg(opt, s, "not a number");
+		v = strtoull(s, &end, 10);
+		if (errno != 0 || *end != '\0')
+			bad_arg(opt, s, "not a number");
 	}
-	if (*end != '\0')
-		bad_arg(opt, s, suffixes ? "not a size (e.g. 4096, 512K, 64M, "
-		    "1G)" : "not a number");
-	if (v > max / mult)
+	if (v > max)
 		bad_arg(opt, s, "too large");
-	return v * mult;
+	return v;
 }
 
 static void

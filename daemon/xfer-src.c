@@ -173,6 +173,15 @@ src_rate(uint64_t bytes, uint64_t ns)
 	return (uint64_t)((double)bytes * 1e9 / (double)ns);
 }
 
+/* From @start (0: never started, 0 ns) to @end, or to @now while on. */
+static uint64_t
+src_span(uint64_t start, uint64_t end, uint64_t now)
+{
+	if (start == 0)
+		return 0;
+	return (end != 0 ? end : now) - start;
+}
+
 /* ---- Connecting. ---- */
 
 static int
@@ -897,12 +906,27 @@ src_remaining(struct src *s, uint64_t pre, uint64_t stop)
 	uint64_t rem = 0;
 	int i;
 
+	/*
+	 * Stop-copy's data all sent: nothing is left, whatever the estimate
+	 * said (an upper bound: it left 100 KiB "remaining" while the job
+	 * waited for COMMITTED, and the progress fell from 100 % to 99 %).
+	 */
+	if (s->t_stop_end != 0)
+		return 0;
 	if (s->t_stop0 != 0)
 		return s->estimate - MIN(s->estimate, stop);
 	/* The last decision's fresh figures, less what went out since. */
 	for (i = 0; i < s->ndev; i++)
 		rem += s->pd[i].pending;
-	return rem - MIN(rem, pre - s->iter_bytes);
+	rem -= MIN(rem, pre - s->iter_bytes);
+	/*
+	 * Switching over, before the devices' stop-copy estimate: at least
+	 * what the decision predicted the stop-copy to move (pre-copy's
+	 * pending bytes are gone by then; it said 0 and 100 %).
+	 */
+	if (s->switching)
+		rem = MAX(rem, s->predicted_bytes);
+	return rem;
 }
 
 static void
@@ -930,8 +954,10 @@ src_fill_info(struct src *s)
 	in->stopcopy = stop;
 	in->processed = pre + stop;
 	in->remaining = src_remaining(s, pre, stop);
-	in->throughput = s->t_stop0 != 0 ? src_rate(stop, now - s->t_stop0) :
-	    s->t_pre0 != 0 ? src_rate(pre, now - s->t_pre0) : 0;
+	/* As the report's: bytes over the time spent moving them (the
+	 * stop-copy alone fell while the job waited for COMMITTED). */
+	in->throughput = src_rate(pre + stop, src_span(s->t_pre0,
+	    s->t_pre_end, now) + src_span(s->t_stop0, s->t_stop_end, now));
 	/* The prediction: made at each decision, frozen at the switchover. */
 	in->expected_downtime_ms = in->predicted_ms == UINT64_MAX ? 0 :
 	    in->predicted_ms;
@@ -1658,14 +1684,6 @@ src_report_dev(struct src *s, struct src_dev *sd, bool ok)
 }
 
 /* A phase's duration; one cut short ends now. */
-static uint64_t
-src_span(uint64_t start, uint64_t end)
-{
-	if (start == 0)
-		return 0;
-	return (end != 0 ? end : now_ns()) - start;
-}
-
 static void
 src_report(struct src *s)
 {
@@ -1680,8 +1698,8 @@ src_report(struct src *s)
 	r->total_ns = (s->t_commit != 0 ? s->t_commit : now_ns()) - s->t0;
 	if (s->t_commit != 0 && s->t_down != 0)
 		r->downtime_ns = s->t_commit - s->t_down;
-	moving = src_span(s->t_pre0, s->t_pre_end) +
-	    src_span(s->t_stop0, s->t_stop_end);
+	moving = src_span(s->t_pre0, s->t_pre_end, now_ns()) +
+	    src_span(s->t_stop0, s->t_stop_end, now_ns());
 	r->throughput = src_rate(r->precopy_bytes + r->stopcopy_bytes, moving);
 	if (r->rc == 0)
 		log_info("%s: report: result success", s->name);
@@ -1695,9 +1713,10 @@ src_report(struct src *s)
 	log_info("%s: report: iterations %d", s->name, r->iterations);
 	log_info("%s: report: throughput %" PRIu64 " bytes/s (%s)", s->name,
 	    r->throughput, xfer_fmt_rate(r->throughput, b, sizeof b));
+	/* To the microsecond, as Info's downtime_us: one figure. */
 	log_info("%s: report: downtime_ms %.3f (first device leaves RUNNING "
 	    "until COMMITTED; includes one network round trip)", s->name,
-	    r->downtime_ns / 1e6);
+	    (double)(r->downtime_ns / 1000) / 1e3);
 	pthread_mutex_lock(&s->job->lock);
 	limit = s->downtime_ms;
 	pthread_mutex_unlock(&s->job->lock);
@@ -1742,6 +1761,7 @@ src_final_info(struct src *s, bool ok)
 	in->remaining = ok ? 0 : in->remaining;
 	in->throughput = j->res.throughput;
 	in->downtime_ms = j->res.downtime_ns / 1000000;
+	in->downtime_us = j->res.downtime_ns / 1000;
 	in->total_ms = j->res.total_ns / 1000000;
 	in->unknown = j->res.unknown;
 	in->awaiting = false;

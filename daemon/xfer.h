@@ -140,6 +140,7 @@ struct xfer_info {
 	uint64_t	 processed, remaining, precopy, stopcopy;
 	uint64_t	 throughput;
 	uint64_t	 expected_downtime_ms, downtime_ms, total_ms;
+	uint64_t	 downtime_us;		/* downtime_ms, to the us */
 	/* The switchover decision (the source). */
 	uint64_t	 predicted_ms;		/* UINT64_MAX: unknown yet */
 	uint64_t	 predicted_bytes, dirty_rate;

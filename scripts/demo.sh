@@ -5,7 +5,8 @@
 # them, state dirtied while they run), migrates the set over mutual TLS,
 # shows the source's progress, and ends with a report and a digest check per
 # device.  Exits 0 only if the migration succeeded, every destination digest
-# equals its source digest and no P2P write was lost on either side.
+# equals its source digest and no P2P write was lost on either side.  With
+# --stay both daemons keep running afterwards, for vfiomigctl to try.
 #
 # Not here: real devices (docs/vfiomigd.conf.5, backend "vfio"), the
 # in-process demo (build/daemon/vfiomig-local, see README.md).
@@ -18,12 +19,15 @@ Migrates a set of simulated VFIO devices between two vfiomigd daemons on
 127.0.0.1 (mutual TLS by default) and checks the result.
 
   --devices N         devices per set, 1 to 64 (default 4)
-  --state-size SIZE   state per device, suffixes K, M, G (default 256M)
+  --state-size SIZE   state per device: 256M, 1.5G (sizes: vfiomigd.conf(5);
+                      default 256M)
   --dirty-rate N      pages dirtied per second per running device (default 2000)
   --p2p-rate N        P2P writes per second per running device (default 5000)
   --connections N     TCP connections of the migration, 1 to 16 (default 4)
   --insecure          plaintext instead of mutual TLS (no PKI)
   --keep              keep the temporary directory (configs, logs, PKI)
+  --stay              leave both daemons running at the end (implies --keep)
+                      and print the vfiomigctl commands to try on them
   --help              this text
 
 Exit status: 0 every digest matches and no P2P write was lost; 1 the
@@ -46,6 +50,7 @@ num() {
 }
 
 devices=4 size=256M dirty=2000 p2p=5000 conns=4 insecure=false keep=false
+stay=false
 while [ $# -gt 0 ]; do
 	case $1 in
 	--devices | --state-size | --dirty-rate | --p2p-rate | --connections)
@@ -54,21 +59,28 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	--devices) num "$1" "$2" 1 64; devices=$2; shift ;;
 	--state-size)
-		expr "$2" : '[0-9][0-9]*[KkMmGg]\{0,1\}$' >/dev/null ||
-			bad "--state-size '$2': a size like 256M"
+		# The daemon checks it (size_parse(), vfiomigd.conf(5)):
+		# this is only its shape, for an early word.
+		expr "$2" : '[0-9][0-9]*\(\.[0-9]*\)\{0,1\}\([KkMmGgTt]\(iB\)\{0,1\}\)\{0,1\}$' \
+		    >/dev/null || bad "--state-size '$2': a size like 256M or 1.5G"
 		size=$2; shift ;;
 	--dirty-rate) num "$1" "$2" 0 10000000; dirty=$2; shift ;;
 	--p2p-rate) num "$1" "$2" 0 10000000; p2p=$2; shift ;;
 	--connections) num "$1" "$2" 1 16; conns=$2; shift ;;
 	--insecure) insecure=true ;;
 	--keep) keep=true ;;
+	--stay) stay=true keep=true ;;
 	--help | -h) usage; exit 0 ;;
 	*) bad "unknown option '$1'" ;;
 	esac
 	shift
 done
 
-tmp='' dst_pid='' src_pid=''
+tmp='' dst_pid='' src_pid='' detach=''
+# --stay: the daemons in sessions of their own, so that neither the end of
+# this script nor a later Ctrl-C in the terminal stops them.
+$stay && detach=setsid
+# shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
 	trap - EXIT INT TERM
 	for p in $src_pid $dst_pid; do
@@ -165,7 +177,8 @@ start_dst() {
 		conf "$tmp/dst.json" dst "\"listen\": \"127.0.0.1:$port\", " \
 		    " \"token\": \"$VFIOMIG_TOKEN\"," 1001
 		: >"$tmp/dst.log"
-		"$vfiomigd" --config "$tmp/dst.json" 2>"$tmp/dst.log" &
+		$detach "$vfiomigd" --config "$tmp/dst.json" \
+		    </dev/null >/dev/null 2>"$tmp/dst.log" &
 		dst_pid=$!
 		while kill -0 "$dst_pid" 2>/dev/null; do
 			grep -q 'listening for migrations' "$tmp/dst.log" &&
@@ -190,7 +203,8 @@ grep -E 'listening for|device sim' "$tmp/dst.log" | sed 's/^vfiomigd: [a-z]*: / 
 
 echo "== starting the source daemon"
 : >"$tmp/src.log"
-"$vfiomigd" --config "$tmp/src.json" 2>"$tmp/src.log" &
+$detach "$vfiomigd" --config "$tmp/src.json" </dev/null >/dev/null \
+    2>"$tmp/src.log" &
 src_pid=$!
 i=0
 until "$vfiomigctl" -s "$tmp/src.sock" version >/dev/null 2>&1; do
@@ -206,17 +220,21 @@ grep -E 'device sim' "$tmp/src.log" | sed 's/^vfiomigd: [a-z]*: /   [src] /'
 
 # --- The migration, driven through the source's control socket. ---
 
+# --wait prints the progress, then the job's figures (as `info vm1`).
 echo "== vfiomigctl -s $tmp/src.sock migrate vm1 --to 127.0.0.1:$port --token ... --wait"
 t0=$(date +%s.%N)
 src_rc=0
 "$vfiomigctl" -s "$tmp/src.sock" migrate vm1 --to "127.0.0.1:$port" \
     --token "$VFIOMIG_TOKEN" --wait || src_rc=$?
-echo "== vfiomigctl -s $tmp/src.sock info vm1"
-"$vfiomigctl" -s "$tmp/src.sock" info vm1 | sed 's/^/   /' || :
-kill -TERM "$src_pid" 2>/dev/null || :
-wait "$src_pid" || :
-src_pid=
 t1=$(date +%s.%N)
+
+# The source's report and per-device lines are logged before the job ends.
+i=0
+while [ "$(grep -c 'migrate vm1: report: device ' "$tmp/src.log")" -lt "$devices" ] &&
+    [ $i -lt 50 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
 
 # The destination's per-device lines follow its commit line; wait for them.
 i=0
@@ -230,6 +248,7 @@ grep -E 'incoming vm1: job|incoming from' "$tmp/dst.log" | sed 's/^vfiomigd: [a-
 # --- The report. ---
 
 echo
+rc=0
 awk -v devices="$devices" -v rc="$src_rc" -v mode="$mode" -v wall="$(echo "$t1 - $t0" | awk '{print $1 - $3}')" '
 function human(b,   u, i) {
 	split("B KiB MiB GiB TiB", u, " ")
@@ -283,7 +302,7 @@ END {
 	printf "                    destination, every device RUNNING, answered COMMITTED)\n"
 	if (pred != "")
 		printf "                    predicted at the switchover %s ms, limit %s ms\n", pred, limit
-	printf "   total            %.1f ms (connect to COMMITTED); vfiomigctl migrate --wait %.1f s\n", tot, wall
+	printf "   total            %d ms (connect to COMMITTED); vfiomigctl migrate --wait %.1f s\n", int(tot), wall
 	printf "                    wall clock (request to the end of the wait)\n"
 	printf "\n   %-8s %-20s %-20s %-9s %-10s %-10s %s\n", "device", "source digest",
 	    "dest digest", "check", "lost src", "lost dst", "stream"
@@ -304,4 +323,32 @@ END {
 	else
 		printf "   FAIL: the migration failed, a digest differs or a P2P write was lost\n"
 	exit ok ? 0 : 1
-}' "$tmp/src.log" "$tmp/dst.log"
+}' "$tmp/src.log" "$tmp/dst.log" || rc=$?
+
+# --- --stay: the daemons stay up for vfiomigctl. ---
+
+if $stay; then
+	ctl=$vfiomigctl
+	cat <<EOF
+
+== both daemons keep running (--stay); everything is in $tmp
+   source       pid $src_pid, control socket $tmp/src.sock, log $tmp/src.log
+   destination  pid $dst_pid, control socket $tmp/dst.sock, log $tmp/dst.log,
+                migrations on 127.0.0.1:$port
+
+   Try (vfiomigctl(8); -s is the socket, or export VFIOMIG_SOCKET):
+     $ctl -s $tmp/src.sock status
+     $ctl -s $tmp/src.sock set list
+     $ctl -s $tmp/src.sock info vm1
+     $ctl -s $tmp/dst.sock info vm1
+     $ctl -s $tmp/dst.sock -o json info vm1
+     $ctl -s $tmp/dst.sock watch        (events as they come; Ctrl-C ends it)
+     $ctl help
+
+   Stop them and remove the directory:
+     kill $src_pid $dst_pid; rm -rf $tmp
+EOF
+	# Not ours to stop any more.
+	src_pid='' dst_pid=''
+fi
+exit $rc

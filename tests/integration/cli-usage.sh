@@ -40,6 +40,18 @@ device add vm1 d0
 device add vm1 d0 --sim --path /dev/vfio/devices/vfio0
 device add vm1 d0 --group /dev/vfio/1
 device add vm1 d0 --state-size 12Q
+device add vm1 d0 --state-size nan
+device add vm1 d0 --state-size 1.5
+device add vm1 d0 --state-size 64MB
+device add vm1 d0 --state-size 18446744073709551616
+migrate vm1 --to 127.0.0.1:1 --token 0123456789abcdef-vm1-token --bandwidth nan
+migrate vm1 --to 127.0.0.1:1 --token 0123456789abcdef-vm1-token --bandwidth inf
+migrate vm1 --to 127.0.0.1:1 --token 0123456789abcdef-vm1-token --bandwidth -1
+migrate vm1 --to 127.0.0.1:1 --token 0123456789abcdef-vm1-token --bandwidth 1e5
+migrate vm1 --to 127.0.0.1:1 --token 0123456789abcdef-vm1-token --bandwidth 0x10000
+migrate vm1 --to 127.0.0.1:1 --token 0123456789abcdef-vm1-token --bandwidth 1.1K
+tune vm1 --bandwidth nan
+tune vm1 --bandwidth 16777216T
 device add vm1 d0 --flags stop-copy,bogus
 device add vm1 d0 --fd 987
 device remove vm1
@@ -49,8 +61,26 @@ LIST
 # The message names what is wrong.
 ctl usage -s "$nosock" migrate vm1 --token 0123456789abcdef-vm1-token
 err_has usage 'migrate: --to HOST:PORT is required'
+# Sizes: size_parse()'s message (vfiomigd.conf(5), "Sizes").
 ctl usage -s "$nosock" device add vm1 d0 --state-size 12Q
-err_has usage 'device add: --state-size: bad value "12Q"'
+err_has usage 'device add: --state-size: "12Q" is not a size \(bytes, or a number with a K, M, G or T suffix'
+ctl usage -s "$nosock" tune vm1 --bandwidth nan
+err_has usage 'tune: --bandwidth: "nan" is not a size'
+ctl usage -s "$nosock" migrate vm1 --to 127.0.0.1:1 --bandwidth 1.1K
+err_has usage 'migrate: --bandwidth: "1.1K" is not a whole number of bytes'
+ctl usage -s "$nosock" tune vm1 --bandwidth 18446744073709551616
+err_has usage 'tune: --bandwidth: "18446744073709551616" is larger than 18446744073709551615 bytes'
+ctl usage -s "$nosock" tune vm1 --bandwidth ''
+ctl_rc_is usage 2
+err_has usage 'tune: --bandwidth: "" is not a size'
+# Negative control: sizes in the syntax pass the parser and get as far as
+# the (missing) daemon: 3.
+for size in 0 4096 64K 64k 256MiB 1.5G 2T 18446744073709551615; do
+	ctl sizeok -s "$nosock" tune vm1 --bandwidth "$size"
+	ctl_rc_is sizeok 3
+	ctl sizeok -s "$nosock" device add vm1 d0 --state-size "$size"
+	ctl_rc_is sizeok 3
+done
 ctl usage -s "$nosock" tune vm1
 err_has usage 'tune: nothing to change: give --downtime-ms'
 ctl usage -s "$nosock" tune vm1 --on-timeout later

@@ -445,7 +445,8 @@ test_out_of_range(void **state)
 static void
 test_bad_size(void **state)
 {
-	static const char *bad[] = { "256X", "256MB", "M", "", " 1M", "1.5G", "-1K", "0x10" };
+	static const char *bad[] = { "256X", "256MB", "M", "", " 1M", "1.5",
+	    "1.1K", "-1K", "0x10", "nan", "1e5", "4096B" };
 	char json[256], want[256];
 	struct config *c;
 	size_t i;
@@ -457,10 +458,21 @@ test_bad_size(void **state)
 		    "state_size: %s", bad[i][0] ? "bad size" : "must not be empty");
 		refuse(json, want);
 	}
+	/* size_parse()'s message, after the key. */
+	refuse(ONE_SET("{'name': 'a', 'backend': 'sim', 'state_size': '1.1K'}"),
+	    FILE_NAME ": sets[0].devices[0].state_size: bad size: \"1.1K\" is "
+	    "not a whole number of bytes");
+	/* Within the syntax, beyond the key's range (64 GiB). */
+	refuse(ONE_SET("{'name': 'a', 'backend': 'sim', 'state_size': '1T'}"),
+	    FILE_NAME ": sets[0].devices[0].state_size: '1T' is out of range");
 	c = accept_json(ONE_SET("{'name': 'a', 'backend': 'sim', 'state_size': "
-	    "'1g'}, {'name': 'b', 'backend': 'sim', 'state_size': '64k'}"));
+	    "'1g'}, {'name': 'b', 'backend': 'sim', 'state_size': '64k'}, "
+	    "{'name': 'c', 'backend': 'sim', 'state_size': '1.5GiB'}, "
+	    "{'name': 'd', 'backend': 'sim', 'state_size': 8192}"));
 	assert_int_equal(c->sets[0].devices[0].state_size, 1ull << 30);
 	assert_int_equal(c->sets[0].devices[1].state_size, 64 << 10);
+	assert_int_equal(c->sets[0].devices[2].state_size, 1610612736);
+	assert_int_equal(c->sets[0].devices[3].state_size, 8192);
 	config_free(c);
 }
 

@@ -46,6 +46,7 @@
 #include <sys/wait.h>
 
 #include "proto/vfiomig-ctl.pb-c.h"
+#include "scm.h"
 
 #define TOKEN		"0123456789abcdef-vm1-token"
 #define RECV_MS		10000
@@ -201,22 +202,7 @@ ctl_connect(const char *path)
 static int
 send_raw(int fd, const void *buf, size_t len, const int *fds, int nfds)
 {
-	char cbuf[CMSG_SPACE(MAX_FDS * sizeof(int))];
-	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	struct cmsghdr *ch;
-
-	if (nfds > 0) {
-		memset(cbuf, 0, sizeof cbuf);
-		mh.msg_control = cbuf;
-		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-		ch = CMSG_FIRSTHDR(&mh);
-		ch->cmsg_level = SOL_SOCKET;
-		ch->cmsg_type = SCM_RIGHTS;
-		ch->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-		memcpy(CMSG_DATA(ch), fds, nfds * sizeof(int));
-	}
-	return sendmsg(fd, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
+	return scm_send(fd, buf, len, fds, nfds, 0);
 }
 
 static void
@@ -230,29 +216,31 @@ send_req(int fd, Req *rq, const int *fds, int nfds)
 	free(buf);
 }
 
-/* The next packet; its fd (if any) into *rfd.  NULL on timeout or EOF. */
+/*
+ * The next packet; its fd (if any) into *rfd, else closed.  NULL on
+ * timeout, EOF or a packet scm_recv() refuses.
+ */
 static Rsp *
 recv_rsp(int fd, int timeout_ms, int *rfd)
 {
 	static uint8_t buf[4 * 1024 * 1024];
-	char cbuf[CMSG_SPACE(MAX_FDS * sizeof(int))];
-	struct iovec iov = { .iov_base = buf, .iov_len = sizeof buf };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-	    .msg_control = cbuf, .msg_controllen = sizeof cbuf };
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	struct cmsghdr *ch;
+	int fds[MAX_FDS];
+	size_t nfds, i;
 	ssize_t n;
 
 	if (rfd != NULL)
 		*rfd = -1;
 	if (poll(&pfd, 1, timeout_ms) != 1)
 		return NULL;
-	n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+	n = scm_recv(fd, buf, sizeof buf, fds, MAX_FDS, &nfds, 0);
 	if (n <= 0)
 		return NULL;
-	for (ch = CMSG_FIRSTHDR(&mh); ch != NULL; ch = CMSG_NXTHDR(&mh, ch)) {
-		if (ch->cmsg_type == SCM_RIGHTS && rfd != NULL)
-			memcpy(rfd, CMSG_DATA(ch), sizeof(int));
+	for (i = 0; i < nfds; i++) {
+		if (i == 0 && rfd != NULL)
+			*rfd = fds[i];
+		else
+			close(fds[i]);
 	}
 	return vfiomig__v1__response__unpack(NULL, n, buf);
 }
@@ -782,6 +770,83 @@ test_fd_passing(void **state)
 	vfiomig__v1__response__free_unpacked(r, NULL);
 	assert_int_equal(count_fds(src.pid, "/dev/null"), before);
 	close(nfd);
+	close(fd);
+}
+
+/* @nfds copies of @fd beside @len bytes, past scm_send()'s limit. */
+static int
+send_many_fds(int sock, const void *buf, size_t len, int fd, int nfds)
+{
+	union {
+		struct cmsghdr hdr;
+		char buf[CMSG_SPACE(32 * sizeof(int))];
+	} cm;
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+	    .msg_control = cm.buf,
+	    .msg_controllen = CMSG_SPACE(nfds * sizeof(int)) };
+	struct cmsghdr *ch;
+	int i;
+
+	assert_true(nfds <= 32);
+	memset(&cm, 0, sizeof cm);
+	ch = CMSG_FIRSTHDR(&mh);
+	ch->cmsg_level = SOL_SOCKET;
+	ch->cmsg_type = SCM_RIGHTS;
+	ch->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+	for (i = 0; i < nfds; i++)
+		memcpy(CMSG_DATA(ch) + i * sizeof(int), &fd, sizeof fd);
+	return sendmsg(sock, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
+}
+
+/*
+ * Refused with their fds: more fds than a request takes (8; EPROTO,
+ * whether they fit the daemon's buffer or the kernel cuts them), and a
+ * packet too large (EMSGSIZE).  No fd stays open in the daemon, the
+ * connection goes on.
+ */
+static void
+test_refused_fds(void **state)
+{
+	Vfiomig__V1__ListRequest l = VFIOMIG__V1__LIST_REQUEST__INIT;
+	Req rq = VFIOMIG__V1__REQUEST__INIT;
+	int fd = connect_ok(&src), nfd, before;
+	static const int counts[] = { 9, 20 };
+	uint8_t buf[256], *big;
+	size_t len, i;
+	Rsp *r;
+
+	before = count_fds(src.pid, "/dev/null");
+	nfd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	assert_true(nfd >= 0);
+	rq.body_case = VFIOMIG__V1__REQUEST__BODY_LIST;
+	rq.list = &l;
+	len = vfiomig__v1__request__pack(&rq, buf);
+	for (i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+		assert_int_equal(send_many_fds(fd, buf, len, nfd, counts[i]),
+		    0);
+		assert_non_null(r = recv_rsp(fd, RECV_MS, NULL));
+		assert_int_equal(r->error, EPROTO);
+		assert_non_null(strstr(r->message, "ancillary data"));
+		vfiomig__v1__response__free_unpacked(r, NULL);
+		assert_int_equal(count_fds(src.pid, "/dev/null"), before);
+	}
+	/* Negative control: 8 fds are taken (then closed: a list takes
+	 * none), so the refusals above are the count's. */
+	assert_int_equal(send_many_fds(fd, buf, len, nfd, 8), 0);
+	assert_non_null(r = recv_rsp(fd, RECV_MS, NULL));
+	assert_int_equal(r->error, 0);
+	vfiomig__v1__response__free_unpacked(r, NULL);
+
+	big = calloc(1, 70 * 1024);
+	assert_int_equal(send_raw(fd, big, 70 * 1024, &nfd, 1), 0);
+	free(big);
+	assert_non_null(r = recv_rsp(fd, RECV_MS, NULL));
+	assert_int_equal(r->error, EMSGSIZE);
+	vfiomig__v1__response__free_unpacked(r, NULL);
+	assert_int_equal(count_fds(src.pid, "/dev/null"), before);
+	close(nfd);
+	assert_int_equal(do_hello(fd), 0);
 	close(fd);
 }
 
@@ -1426,6 +1491,7 @@ main(void)
 		cmocka_unit_test(test_hello_list),
 		cmocka_unit_test(test_sets_devices),
 		cmocka_unit_test(test_fd_passing),
+		cmocka_unit_test(test_refused_fds),
 		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_bad_strings),
 		cmocka_unit_test(test_unauthorised),
