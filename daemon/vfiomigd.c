@@ -399,7 +399,12 @@ daemon_job_log_end(struct xfer_job *j)
 	else
 		log_event(LOG_EV_MIG_FAILED, set, NULL, "set %s: %s "
 		    "migration failed: %s", set, dir, j->res.msg);
-	if (st == DSET_FAILED)
+	if (st == DSET_FAILED && j->res.unknown)
+		log_event(LOG_EV_DEVICE_ERROR, set, NULL, "set %s: outcome "
+		    "unknown: the devices stay stopped until \"vfiomigctl "
+		    "resolve %s\" says whether the destination committed",
+		    set, set);
+	else if (st == DSET_FAILED)
 		log_event(LOG_EV_DEVICE_ERROR, set, NULL, "set %s: the "
 		    "devices did not roll back: status failed", set);
 	else if (st == DSET_IDLE && j->kind == XFER_SRC)
