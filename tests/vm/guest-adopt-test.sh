@@ -468,7 +468,8 @@ src_restart() {
 	stop src
 	has src "set vm1: at exit: status migrated" \
 	    "$part: the source daemon exits with vm1 migrated"
-	job=$(ledger src vm1 .fence.job)
+	# The ledger keeps the id in hex (its on-disk format), the log in decimal.
+	job=$(printf '%u' "0x$(ledger src vm1 .fence.job)")
 	same "$(ledger src vm1 .fence.why)" migrated "$part: the source's" \
 	    "ledger: fence \"$(ledger src vm1 .fence.why)\", job $job"
 	start src || return 1
