@@ -23,7 +23,7 @@
 . "$(dirname "$0")/cli-lib.sh"
 
 need_json
-python3 -c "import json, struct" 2>/dev/null || skip "python3 not found"
+"$json_py" -c "import json, struct" 2>/dev/null || skip "python3 not found"
 SUP=${FDSTORE_SUP:-$PWD/tests/integration/fdstore-sup}
 [ -x "$SUP" ] || fail "no supervisor at $SUP"
 size=32M	# per device: 4 x 32 MiB per set, 8 s per set at 4 MiB/s
@@ -105,7 +105,7 @@ status_json() { ctl "st$1" -s "$(sock_of "$1")" -o json status; ctl_rc_is "st$1"
 # digests NAME SET: the 4 devices' digests (decimal), space-separated.
 digests() {
 	status_json "$1"
-	python3 -c '
+	"$json_py" -c '
 import json, sys
 d = json.load(open(sys.argv[1]))
 for s in d["sets"]["sets"]:
@@ -117,7 +117,7 @@ for s in d["sets"]["sets"]:
 # SET_STATUS_ prefix, lower case; the devices' states).
 set_state() {
 	status_json "$1"
-	python3 -c '
+	"$json_py" -c '
 import json, sys
 d = json.load(open(sys.argv[1]))
 for s in d["sets"]["sets"]:
@@ -373,7 +373,7 @@ reap_clean d2 30 0
 mkconf "$T/b.json" b 4 -
 printf 'garbage' >"$T/bad.rec"
 printf 'not a memfd' >"$T/bad.sim"
-python3 -c '
+"$json_py" -c '
 import json, struct, sys
 doc = json.dumps({"version": 1, "sets": [{"name": "vm1",
     "from_config": True, "status": "outgoing", "allow_non_p2p": False,
