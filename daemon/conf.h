@@ -50,6 +50,20 @@
 #define CONFIG_SIM_ALL		(CONFIG_SIM_STOP_COPY | CONFIG_SIM_P2P | \
 				 CONFIG_SIM_PRE_COPY)
 
+/*
+ * A sim's injected fault (a test knob, dev-sim.h's struct sim_fault): the
+ * arc @from -> @to (-1: any), or with @reset a reset, fails with @err, the
+ * device falls into ERROR if @to_error, @count times (0: every time).
+ */
+#define CONFIG_SIM_MAX_FAULTS	8	/* = SIM_MAX_FAULTS */
+struct config_sim_fault {
+	int from, to;
+	int err;
+	bool to_error;
+	bool reset;
+	int count;
+};
+
 enum config_backend {
 	CONFIG_BACKEND_VFIO,
 	CONFIG_BACKEND_SIM,
@@ -72,6 +86,8 @@ struct config_device {
 	uint32_t flags;		/* CONFIG_SIM_*, STOP_COPY always set */
 	uint64_t seed;		/* 0 = derived from the name */
 	char *state_file;	/* NULL: a memfd; else a file that outlives us */
+	struct config_sim_fault faults[CONFIG_SIM_MAX_FAULTS];
+	int nfaults;
 };
 
 /*

@@ -27,6 +27,7 @@
 #include <json-c/json.h>
 
 #include "conf.h"
+#include "fsm.h"
 #include "util.h"
 
 #define SET_NAME_CHARS	"_.-"
@@ -469,6 +470,82 @@ cfg_dev_flags(struct cfg *c, struct json_object *v, void *obj)
 	return 0;
 }
 
+/*
+ * "faults": a test knob, the simulator's fault injection.  Each fault
+ * names its arc by the kernel's state names ("from" and "to", either
+ * omitted for any state), or is a reset's ("reset": true).
+ */
+static int
+cfg_fault_state(struct cfg *c, struct json_object *v, int *out)
+{
+	const char *s;
+	int st;
+
+	if (cfg_string(c, v, &s) != 0)
+		return -EINVAL;
+	if ((st = fsm_parse(s)) < 0 || st == VFIO_DEVICE_STATE_ERROR)
+		return cfg_err(c, "\"%s\" is no state a device moves into "
+		    "or out of (RUNNING, STOP, STOP_COPY, RESUMING, "
+		    "RUNNING_P2P, PRE_COPY, PRE_COPY_P2P)", s);
+	*out = st;
+	return 0;
+}
+
+static int
+cfg_fault_from(struct cfg *c, struct json_object *v, void *obj)
+{
+	return cfg_fault_state(c, v, &((struct config_sim_fault *)obj)->from);
+}
+
+static int
+cfg_fault_to(struct cfg *c, struct json_object *v, void *obj)
+{
+	return cfg_fault_state(c, v, &((struct config_sim_fault *)obj)->to);
+}
+
+#define FAULT_KEY(n, k, f, lo, hi) KEY(n, k, struct config_sim_fault, f, lo, hi)
+static const struct cfg_key cfg_fault_keys[] = {
+	KEY_FN("from", cfg_fault_from),
+	KEY_FN("to", cfg_fault_to),
+	FAULT_KEY("errno", K_INT, err, 1, 4095),
+	FAULT_KEY("to_error", K_BOOL, to_error, 0, 0),
+	FAULT_KEY("reset", K_BOOL, reset, 0, 0),
+	FAULT_KEY("count", K_INT, count, 0, 1000000),
+};
+#define FAULT_K_ARC	0x3u	/* from, to */
+
+static int
+cfg_dev_faults(struct cfg *c, struct json_object *v, void *obj)
+{
+	struct config_device *d = obj;
+	struct config_sim_fault *f;
+	size_t i, n, old;
+	uint32_t seen;
+	int rc;
+
+	if (cfg_expect(c, v, json_type_array, "an array of faults") != 0)
+		return -EINVAL;
+	n = json_object_array_length(v);
+	if (n > CONFIG_SIM_MAX_FAULTS)
+		return cfg_err(c, "more than %d faults", CONFIG_SIM_MAX_FAULTS);
+	for (i = 0; i < n; i++) {
+		f = &d->faults[i];
+		*f = (struct config_sim_fault){ .from = -1, .to = -1,
+		    .err = EIO, .to_error = false, .reset = false, .count = 0 };
+		old = cfg_push_index(c, i);
+		rc = cfg_object(c, json_object_array_get_idx(v, i),
+		    cfg_fault_keys, ARRAY_SIZE(cfg_fault_keys), f, &seen);
+		if (rc == 0 && f->reset && (seen & FAULT_K_ARC))
+			rc = cfg_err(c, "a reset fault names no arc (\"from\""
+			    ", \"to\")");
+		cfg_pop(c, old);
+		if (rc != 0)
+			return rc;
+	}
+	d->nfaults = n;
+	return 0;
+}
+
 #define DEV_KEY(n, k, f, lo, hi) KEY(n, k, struct config_device, f, lo, hi)
 static const struct cfg_key cfg_device_keys[] = {
 	KEY_FN("name", cfg_dev_name),
@@ -485,6 +562,7 @@ static const struct cfg_key cfg_device_keys[] = {
 	KEY_FN("flags", cfg_dev_flags),
 	DEV_KEY("seed", K_U64, seed, 0, INT64_MAX),
 	DEV_KEY("state_file", K_PATH, state_file, 0, 0),
+	KEY_FN("faults", cfg_dev_faults),
 };
 #define DEV_K_NAME	(1u << 0)
 #define DEV_K_BACKEND	(1u << 1)

@@ -2,7 +2,7 @@
  * dev-sim.c: the simulated VFIO migration device.  It walks the kernel's FSM
  * one arc at a time as a VFIO driver does (mtty's set_state loop), with the
  * kernel's errnos; it sleeps each arc's latency in the old state and fails
- * arcs on injected faults.  Its state is a set of pages whose content is a
+ * arcs and resets on injected faults.  Its state is a set of pages whose content is a
  * function of (seed, index, version), plus a BAR held literally; all of it
  * (with the FSM state, the counters and the parameters) lives in a memfd
  * mapped shared, so that it outlives the process as a real device's state
@@ -1306,9 +1306,13 @@ sim_latency(const struct sim *s, int from, int to)
 	return us != 0 ? us : s->sh->p.arc_latency_us;
 }
 
-/* Consumes the injected fault for @from -> @to into *out; false if none. */
+/*
+ * Consumes the injected fault for @from -> @to (with @reset: for a reset)
+ * into *out; false if none.
+ */
 static bool
-sim_fault_fire(struct sim *s, int from, int to, struct sim_fault *out)
+sim_fault_fire(struct sim *s, int from, int to, bool reset,
+    struct sim_fault *out)
 {
 	struct sim_fault_slot *fs = s->faults;
 	bool found = false;
@@ -1316,8 +1320,9 @@ sim_fault_fire(struct sim *s, int from, int to, struct sim_fault *out)
 
 	pthread_mutex_lock(&s->lock);
 	for (i = 0; i < s->nfaults && !found; i++, fs++) {
-		if ((fs->f.from == -1 || fs->f.from == from) &&
-		    (fs->f.to == -1 || fs->f.to == to))
+		if (fs->f.reset == reset && (reset ||
+		    ((fs->f.from == -1 || fs->f.from == from) &&
+		    (fs->f.to == -1 || fs->f.to == to))))
 			found = true;
 	}
 	if (found) {
@@ -1358,7 +1363,7 @@ sim_fault(struct sim *s, int cur, int next, struct err *e)
 	struct sim_fault f;
 	int err;
 
-	if (!sim_fault_fire(s, cur, next, &f))
+	if (!sim_fault_fire(s, cur, next, false, &f))
 		return 0;
 	err = f.err > 0 ? f.err : EIO;
 	if (f.to_error) {
@@ -1553,9 +1558,20 @@ static int
 sim_reset(struct device *d, struct err *e)
 {
 	struct sim *s = sim_of(d);
+	struct sim_fault f;
 	uint64_t resets;
+	int err;
 
+	/* device.c closed the data fd: the streams end either way. */
 	sim_streams_end(s);
+	/* An injected fault: the device in its state as it was, or ERROR. */
+	if (sim_fault_fire(s, -1, -1, true, &f)) {
+		err = f.err > 0 ? f.err : EIO;
+		if (f.to_error)
+			sim_enter(s, VFIO_DEVICE_STATE_ERROR, false);
+		return err_set(e, err, "%s: reset: injected fault: %s",
+		    d->name, strerror(err));
+	}
 	pthread_mutex_lock(&s->lock);
 	memcpy(&resets, s->sh->bar + SIM_BAR_RESETS_OFF, sizeof resets);
 	sim_fresh(s);

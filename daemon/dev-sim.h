@@ -28,11 +28,16 @@
 #define SIM_BAR_RESETS_OFF (SIM_BAR_SIZE - 8u)
 #define SIM_MAX_FAULTS 8
 
-/* An injected fault: the arc @from -> @to fails. */
+/*
+ * An injected fault: the arc @from -> @to fails, or with @reset a reset
+ * (@from and @to ignored).  @reset sits in what was padding: the shared
+ * header's layout (sim_params) is the same.
+ */
 struct sim_fault {
 	int from, to;		/* single arc; -1 = any */
 	int err;		/* positive errno the arc fails with */
 	bool to_error;		/* the device falls into ERROR as it fails */
+	bool reset;		/* a reset fails, not an arc */
 	int count;		/* times it fires; 0 = every time */
 };
 

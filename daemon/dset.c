@@ -53,6 +53,8 @@ dset_status_name(enum dset_status st)
 static void
 dset_sim_params(const struct config_device *cd, struct sim_params *p)
 {
+	int i;
+
 	sim_params_default(p);
 	p->flags = cd->flags;
 	p->state_size = cd->state_size;
@@ -60,6 +62,13 @@ dset_sim_params(const struct config_device *cd, struct sim_params *p)
 	p->dirty_rate = cd->dirty_rate;
 	p->p2p_rate = cd->p2p_rate;
 	p->arc_latency_us = cd->arc_latency_us;
+	_Static_assert(CONFIG_SIM_MAX_FAULTS == SIM_MAX_FAULTS, "faults");
+	for (i = 0; i < cd->nfaults; i++)
+		p->faults[i] = (struct sim_fault){ cd->faults[i].from,
+		    cd->faults[i].to, cd->faults[i].err,
+		    cd->faults[i].to_error, cd->faults[i].reset,
+		    cd->faults[i].count };
+	p->nfaults = cd->nfaults;
 }
 
 static int

@@ -15,8 +15,17 @@ VFIOMIGCTL=${VFIOMIGCTL:-$PWD/cli/vfiomigctl}
 # The daemon's default socket must never be the one a test talks to.
 unset VFIOMIG_SOCKET VFIOMIG_TOKEN
 
-# JSON: python3 if it runs, else jq, else skip.
-if python3 -c 'import json' >/dev/null 2>&1; then
+# JSON: python3 if it runs, else jq, else skip.  The system's python3
+# first: a pyenv shim in PATH takes about 2 s to start on a loaded host,
+# and the tests read JSON hundreds of times.
+json_py=
+for jp in /usr/bin/python3 python3; do
+	if "$jp" -c 'import json' >/dev/null 2>&1; then
+		json_py=$jp
+		break
+	fi
+done
+if [ -n "$json_py" ]; then
 	json_tool=python3
 elif command -v jq >/dev/null 2>&1; then
 	json_tool=jq
@@ -28,7 +37,7 @@ need_json() { [ -n "$json_tool" ] || skip "neither python3 nor jq"; }
 # json_ok FILE: FILE holds one JSON value (or, with "lines", one per line).
 json_ok() {
 	if [ "$json_tool" = python3 ]; then
-		python3 -c '
+		"$json_py" -c '
 import json, sys
 t = open(sys.argv[1]).read()
 if len(sys.argv) > 2:
@@ -49,7 +58,7 @@ else:
 # printed as JSON (strings without quotes); "MISSING" if not there.
 jget() {
 	if [ "$json_tool" = python3 ]; then
-		python3 -c '
+		"$json_py" -c '
 import json, sys
 v = json.load(open(sys.argv[1]))
 for k in sys.argv[2].split("."):

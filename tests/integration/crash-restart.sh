@@ -14,6 +14,8 @@
 #     idle run-time set comes back as it was;
 #   - S is SIGKILLed after its DEV_ENDs, waiting for COMMITTED: its devices
 #     stay stopped (the destination commits: resuming would run it twice);
+#     the set is failed, its outcome unknown, release refused (EBUSY);
+#     `resolve --committed` (what D did): migrated, devices in STOP;
 #   - retried migrations S -> D succeed with D's digests O;
 #   - negative control: the same pre-copy kill of a daemon without the
 #     store (no $NOTIFY_SOCKET), started again: its set is a fresh one
@@ -23,7 +25,7 @@
 . "$(dirname "$0")/cli-lib.sh"
 
 need_json
-python3 -c "import json, struct" 2>/dev/null || skip "python3 not found"
+"$json_py" -c "import json, struct" 2>/dev/null || skip "python3 not found"
 SUP=${FDSTORE_SUP:-$PWD/tests/integration/fdstore-sup}
 [ -x "$SUP" ] || fail "no supervisor at $SUP"
 size=32M	# per device: 4 x 32 MiB per set, 8 s per set at 4 MiB/s
@@ -105,7 +107,7 @@ status_json() { ctl "st$1" -s "$(sock_of "$1")" -o json status; ctl_rc_is "st$1"
 # digests NAME SET: the 4 devices' digests (decimal), space-separated.
 digests() {
 	status_json "$1"
-	python3 -c '
+	"$json_py" -c '
 import json, sys
 d = json.load(open(sys.argv[1]))
 for s in d["sets"]["sets"]:
@@ -117,7 +119,7 @@ for s in d["sets"]["sets"]:
 # SET_STATUS_ prefix, lower case; the devices' states).
 set_state() {
 	status_json "$1"
-	python3 -c '
+	"$json_py" -c '
 import json, sys
 d = json.load(open(sys.argv[1]))
 for s in d["sets"]["sets"]:
@@ -306,6 +308,42 @@ wait_log s 'warning: recovery: set vm3: was outgoing, every DEV_END was sent: ou
 wait_log d 'incoming vm3: job [0-9]+: committed in [0-9.]+ ms, every device RUNNING$' 60
 note "crash after DEV_END: source devices stay STOP (set failed); the \
 destination committed"
+# The restarted source cannot know that: the outcome is unknown, and only
+# the operator's word (Resolve) ends it.
+ctl u3 -s "$T/s.sock" -o json set list vm3
+ctl_rc_is u3 0
+[ "$(jget "$T/u3.ctlout" sets.0.outcomeUnknown)" = true ] &&
+    [ "$(jget "$T/u3.ctlout" sets.0.status)" = SET_STATUS_FAILED ] ||
+    fail "s vm3 after the recovery: $(ctl_out u3)"
+jget "$T/u3.ctlout" sets.0.reason | grep -q '^outcome unknown: job [0-9]* to 127\.0\.0\.1:' ||
+    fail "s vm3: no reason: $(ctl_out u3)"
+ctl u3rel -s "$T/s.sock" release vm3
+ctl_rc_is u3rel 1
+err_has u3rel 'its outcome unknown: .*vfiomigctl resolve vm3.*\(Device or resource busy\)$'
+[ "$(set_state s vm3)" = "failed STOP STOP STOP STOP" ] ||
+    fail "s vm3 after the refused release: $(set_state s vm3)"
+# The VM runs at D, from the state S's stopped devices hold.
+wait_set d vm3 "$idle4"
+[ "$(digests d vm3)" = "$(digests s vm3)" ] || fail "d vm3: $(digests d vm3), \
+s holds $(digests s vm3)"
+# D committed: so says the operator.
+ctl u3res -s "$T/s.sock" resolve vm3 --committed
+ctl_rc_is u3res 0
+out_has u3res 'resolved as committed'
+[ "$(set_state s vm3)" = "migrated STOP STOP STOP STOP" ] ||
+    fail "s vm3 resolved as committed: $(set_state s vm3)"
+ctl u3l -s "$T/s.sock" -o json set list vm3
+ctl_rc_is u3l 0
+[ "$(jget "$T/u3l.ctlout" sets.0.status)" = SET_STATUS_MIGRATED ] &&
+    [ "$(jget "$T/u3l.ctlout" sets.0.outcomeUnknown)" != true ] ||
+    fail "s vm3 resolved: $(ctl_out u3l)"
+jget "$T/u3l.ctlout" sets.0.reason |
+    grep -q 'migrated away by job .*the operator resolved it as committed' ||
+    fail "s vm3's reason: $(ctl_out u3l)"
+has s 'set vm3: outcome of job [0-9]+ resolved by .*: committed at the destination; status migrated'
+note "the unknown outcome: outcomeUnknown, SET_STATUS_FAILED, release \
+refused (EBUSY); resolved as committed (D runs it, digests equal): migrated, \
+STOP"
 
 # ---- 5. Retries succeed (each set prepared again: its token was used). ----
 for v in vm1 vm2; do
@@ -373,7 +411,7 @@ reap_clean d2 30 0
 mkconf "$T/b.json" b 4 -
 printf 'garbage' >"$T/bad.rec"
 printf 'not a memfd' >"$T/bad.sim"
-python3 -c '
+"$json_py" -c '
 import json, struct, sys
 doc = json.dumps({"version": 1, "sets": [{"name": "vm1",
     "from_config": True, "status": "outgoing", "allow_non_p2p": False,

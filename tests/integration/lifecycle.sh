@@ -21,6 +21,13 @@
 #      RUNNING.
 #   5. History bounded: 10 jobs since the restart, `info --history` lists
 #      the last 8, newest first (before that, fewer: it is not padded).
+#   6. A plain failed set (daemon F, whose sim0 falls into ERROR on its
+#      arc into STOP_COPY and fails its next 2 resets: the "faults" knob;
+#      E its destination): a migration fails and so does its rollback:
+#      failed, outcome known, sim0 in ERROR, digests intact; incoming
+#      (EBUSY, JSON error 16), migrate and resolve refused (EBUSY);
+#      release: every device reset (new digests), RUNNING, idle.  F
+#      restarted (the faults afresh), failed again: set remove removes it.
 . "$(dirname "$0")/cli-lib.sh"
 need_json
 # lj FILE PATH: jget, with an enum's value name as the CLI's text says it
@@ -280,5 +287,98 @@ ctl_rc_is h8t 0
 [ "$(wc -l <"$T/h8t.ctlout")" = 9 ] || fail "info --history: $(ctl_out h8t)"
 note "history bounded: 10 jobs, the last 8 listed, newest first:
 $(ctl_out h8t)"
+
+# ---- 6. A failed set (its rollback failed): released, removed. ----
+conf "$T/f.tmpl" @LISTEN@ insecure 1 2 "$dev, \"seed\": 1@I@" ""
+fault='{"to": "STOP_COPY", "to_error": true, "count": 1}, {"reset": true, "count": 2}'
+sed -i "s/\(\"name\": \"sim0\".*\)}/\1, \"faults\": [$fault]}/" "$T/f.tmpl"
+grep -q '"sim0".*"faults"' "$T/f.tmpl" || fail "no faults in $(cat "$T/f.tmpl")"
+start_listener e "$T/b.tmpl"
+wait_ctl e "$T/e.sock"
+e_to=127.0.0.1:$e_port
+# start_f NAME: daemon NAME (a fresh F: the sims and their faults anew).
+start_f() {
+	start_listener "$1" "$T/f.tmpl"
+	FS=$T/$1.sock
+	wait_ctl "$1" "$FS"
+	[ "$(states "$FS")" = "idle RUNNING RUNNING" ] ||
+	    fail "F: $(states "$FS")"
+}
+# fail_rollback NAME DAEMON: F's migration of vm1 to E fails, and its
+# rollback: sim0's resets fail.
+fail_rollback() {
+	of=$(digests "$FS")
+	prepare e
+	ctl "$1" -s "$FS" -o json migrate vm1 --to "$e_to" --token "$TOKEN" \
+	    --wait
+	ctl_rc_is "$1" 4
+	[ "$(lj "$T/$1.ctlout" status)" = failed ] ||
+	    fail "F's migration: $(ctl_out "$1")"
+	wait_log "$2" 'migrate vm1: rollback failed: vm1: rollback left sim0=ERROR sim1=RUNNING$'
+	[ "$(count "$2" 'error: vm1: reset: sim0: reset: injected fault: Input/output error$')" = 2 ] ||
+	    fail "$2: not 2 failed resets of sim0"
+	[ "$(states "$FS")" = "failed ERROR RUNNING" ] ||
+	    fail "F after a failed rollback: $(states "$FS")"
+	setj "$FS"
+	case $(lj "$T/sj.ctlout" sets.0.outcomeUnknown) in
+	MISSING|false) ;;
+	*) fail "F's failed set is unknown: $(ctl_out sj)" ;;
+	esac
+	# A failed arc and failed resets change no page: the VM's state is
+	# all there.
+	[ "$(digests "$FS")" = "$of" ] || fail "F after a failed rollback: \
+$(digests "$FS"), at first $of"
+	# The destination dropped what it had loaded.
+	wait_states "$T/e.sock" "idle RUNNING RUNNING"
+}
+start_f f
+fail_rollback fr1 f
+ctl fr1i -s "$FS" -o json info vm1
+ctl_rc_is fr1i 0
+[ "$(lj "$T/fr1i.ctlout" status)" = failed ] ||
+    fail "F's job: $(ctl_out fr1i)"
+case $(lj "$T/fr1i.ctlout" outcomeUnknown) in
+MISSING|false) ;;
+*) fail "F's failed job is unknown: $(ctl_out fr1i)" ;;
+esac
+# Neither prepared, migrated nor resolved: released first.
+refused f_inc 'Device or resource busy' -s "$FS" incoming vm1 --token "$TOKEN"
+err_has f_inc 'set vm1 is failed: "vfiomigctl release vm1" resets its devices first'
+ctl f_incj -s "$FS" -o json incoming vm1 --token "$TOKEN"
+ctl_rc_is f_incj 1
+[ "$(lj "$T/f_incj.ctlout" error)" = 16 ] ||
+    fail "incoming on a failed set: $(ctl_out f_incj)"
+refused f_mig 'Device or resource busy' -s "$FS" migrate vm1 --to "$e_to" \
+    --token "$TOKEN"
+err_has f_mig 'set vm1 is failed'
+refused f_res 'Device or resource busy' -s "$FS" resolve vm1 --not-committed
+err_has f_res 'its outcome is known: a rollback or reset failed'
+[ "$(states "$FS")" = "failed ERROR RUNNING" ] ||
+    fail "F after the refusals: $(states "$FS")"
+ctl f_rel -s "$FS" release vm1
+ctl_rc_is f_rel 0
+[ "$(states "$FS")" = "idle RUNNING RUNNING" ] ||
+    fail "F after release: $(states "$FS")"
+has f 'set vm1: released: every device reset \(sim0=RUNNING sim1=RUNNING\), the fence lifted; status idle \(was failed\)'
+# Reset: the state discarded (a device's reset count is part of it).
+fr=$(digests "$FS")
+for i in 1 2; do
+	[ "$(echo "$fr" | cut -d' ' -f$i)" != "$(echo "$of" | cut -d' ' -f$i)" ] ||
+	    fail "F's sim$((i - 1)) not reset: $fr, before $of"
+done
+note "failed set (sim0's resets failed): ERROR RUNNING, digests intact, \
+outcome known; incoming, migrate, resolve refused (EBUSY); released: \
+every device reset, RUNNING, idle"
+# Failed again (F restarted, its faults anew): removed as it is.
+stop_daemon f
+start_f f2
+fail_rollback fr2 f2
+ctl f_rm -s "$FS" set remove vm1
+ctl_rc_is f_rm 0
+refused f_ls 'No such file or directory' -s "$FS" set list vm1
+refused f_rel2 'No such file or directory' -s "$FS" release vm1
+note "failed set removed"
+stop_daemon f2
+stop_daemon e
 
 stop_daemon a

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "fsm.h"
 #include "util.h"
 
 #define FILE_NAME "t.json"
@@ -313,6 +314,67 @@ test_unknown_key(void **state)
 	    "only valid with backend 'sim'");
 	refuse(ONE_SET("{'name': 'a', 'backend': 'sim', 'group': '/g'}"),
 	    FILE_NAME ": sets[0].devices[0].group: only valid with backend 'vfio'");
+}
+
+/* The simulator's fault injection (a test knob). */
+static void
+test_sim_faults(void **state)
+{
+	struct config_device *d;
+	struct config *c;
+
+	c = accept_json(ONE_SET("{'name': 'a', 'backend': 'sim', 'faults': ["
+	    "{'from': 'STOP', 'to': 'running_p2p', 'count': 2}, {'to': "
+	    "'VFIO_DEVICE_STATE_STOP_COPY', 'errno': 16, 'to_error': true}, "
+	    "{}, {'reset': true, 'count': 3}]}, " SIM("b")));
+	d = &c->sets[0].devices[0];
+	assert_int_equal(d->nfaults, 4);
+	assert_int_equal(d->faults[0].from, VFIO_DEVICE_STATE_STOP);
+	assert_int_equal(d->faults[0].to, VFIO_DEVICE_STATE_RUNNING_P2P);
+	assert_int_equal(d->faults[0].err, EIO);
+	assert_false(d->faults[0].to_error);
+	assert_int_equal(d->faults[0].count, 2);
+	assert_int_equal(d->faults[1].from, -1);
+	assert_int_equal(d->faults[1].to, VFIO_DEVICE_STATE_STOP_COPY);
+	assert_int_equal(d->faults[1].err, EBUSY);
+	assert_true(d->faults[1].to_error);
+	assert_int_equal(d->faults[1].count, 0);
+	assert_false(d->faults[1].reset);
+	assert_int_equal(d->faults[2].from, -1);
+	assert_int_equal(d->faults[2].to, -1);
+	assert_false(d->faults[2].reset);
+	assert_true(d->faults[3].reset);
+	assert_int_equal(d->faults[3].count, 3);
+	assert_int_equal(c->sets[0].devices[1].nfaults, 0);
+	config_free(c);
+
+	refuse(ONE_SET("{'name': 'a', 'backend': 'sim', 'faults': {}}"),
+	    FILE_NAME ": sets[0].devices[0].faults: expected an array of "
+	    "faults, got an object");
+	refuse(ONE_SET("{'name': 'a', 'backend': 'sim', 'faults': [{'to': "
+	    "'STOPPED'}]}"), FILE_NAME ": sets[0].devices[0].faults[0].to: "
+	    "'STOPPED' is no state a device moves into or out of");
+	refuse(ONE_SET("{'name': 'a', 'backend': 'sim', 'faults': [{}, "
+	    "{'from': 'ERROR'}]}"), FILE_NAME ": sets[0].devices[0].faults[1]."
+	    "from: 'ERROR' is no state");
+	refuse(ONE_SET("{'name': 'a', 'backend': 'sim', 'faults': [{'errno': "
+	    "0}]}"), FILE_NAME ": sets[0].devices[0].faults[0].errno: 0 is out "
+	    "of range (1..4095)");
+	refuse(ONE_SET("{'name': 'a', 'backend': 'sim', 'faults': [{'count': "
+	    "-1}]}"), FILE_NAME ": sets[0].devices[0].faults[0].count: -1 is "
+	    "out of range");
+	refuse(ONE_SET("{'name': 'a', 'backend': 'sim', 'faults': [{'cont': "
+	    "1}]}"), FILE_NAME ": sets[0].devices[0].faults[0].cont: unknown "
+	    "key (expected one of: from, to, errno, to_error, reset, count)");
+	refuse(ONE_SET("{'name': 'a', 'backend': 'sim', 'faults': [{'reset': "
+	    "true, 'to': 'STOP'}]}"), FILE_NAME ": sets[0].devices[0].faults[0]:"
+	    " a reset fault names no arc ('from', 'to')");
+	refuse(ONE_SET("{'name': 'a', 'backend': 'sim', 'faults': [{}, {}, "
+	    "{}, {}, {}, {}, {}, {}, {}]}"), FILE_NAME ": sets[0].devices[0]."
+	    "faults: more than 8 faults");
+	refuse(ONE_SET("{'name': 'a', 'backend': 'vfio', 'path': '/dev/x', "
+	    "'faults': []}"), FILE_NAME ": sets[0].devices[0].faults: only "
+	    "valid with backend 'sim'");
 }
 
 static void
@@ -703,6 +765,7 @@ main(void)
 		cmocka_unit_test(test_not_object),
 		cmocka_unit_test(test_unknown_key),
 		cmocka_unit_test(test_wrong_type),
+		cmocka_unit_test(test_sim_faults),
 		cmocka_unit_test(test_out_of_range),
 		cmocka_unit_test(test_policy),
 		cmocka_unit_test(test_bad_size),

@@ -253,7 +253,7 @@ has_arc(const struct run *r, enum side side, int from, int to)
 static void
 fault_run(const struct arc *a, int n, int dev, bool quiet)
 {
-	struct sim_fault f = { a->from, a->to, EIO, false, 1 };
+	struct sim_fault f = { a->from, a->to, EIO, false, false, 1 };
 	struct sim_params p;
 	uint64_t before[8], after[8];
 	char want[256];
@@ -313,7 +313,7 @@ static void
 test_source_device_error(void **state)
 {
 	struct sim_fault f = { VFIO_DEVICE_STATE_PRE_COPY,
-	    VFIO_DEVICE_STATE_PRE_COPY_P2P, EIO, true, 1 };
+	    VFIO_DEVICE_STATE_PRE_COPY_P2P, EIO, true, false, 1 };
 	struct sim_params p;
 	struct err e;
 	struct run r;

@@ -271,7 +271,7 @@ sink_capture(enum log_level lvl, const struct log_fields *lf,
 static void
 test_failed_arc(void **state)
 {
-	struct sim_fault f = { S_RUNNING_P2P, S_STOP, EIO, false, 0 };
+	struct sim_fault f = { S_RUNNING_P2P, S_STOP, EIO, false, false, 0 };
 	struct migset *s;
 	struct watch w;
 	struct err e;
@@ -316,7 +316,7 @@ struct stop_at {
 static void
 rollback_from(const struct stop_at *at, bool to_error)
 {
-	struct sim_fault f = { at->from, at->to, EIO, to_error, 1 };
+	struct sim_fault f = { at->from, at->to, EIO, to_error, false, 1 };
 	char buf[256];
 	struct migset *s;
 	struct watch w;

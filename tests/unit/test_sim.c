@@ -170,7 +170,7 @@ set_ok(struct device *d, int state)
 static void
 to_error(struct device *d)
 {
-	struct sim_fault f = { RUN, -1, EIO, true, 1 };
+	struct sim_fault f = { RUN, -1, EIO, true, false, 1 };
 
 	assert_int_equal(state_of(d), RUN);
 	assert_int_equal(dev_sim_inject(d, &f), 0);
@@ -600,8 +600,8 @@ static void
 test_fault(void **unused)
 {
 	struct device *d = mk("flt", F_ALL, 0, 0, 0);
-	struct sim_fault once = { RP2P, STOP, EBUSY, false, 1 };
-	struct sim_fault forever = { STOP, RES, EIO, true, 0 };
+	struct sim_fault once = { RP2P, STOP, EBUSY, false, false, 1 };
+	struct sim_fault forever = { STOP, RES, EIO, true, false, 0 };
 	struct sim_stats st;
 	uint64_t arcs;
 
@@ -629,6 +629,38 @@ test_fault(void **unused)
 	dev_sim_clear_faults(d);
 	set_ok(d, RES);
 	assert_true(device_data_fd(d) >= 0);
+	device_free(d);
+}
+
+/* A reset's faults: only resets take them; state and content kept. */
+static void
+test_reset_fault(void **unused)
+{
+	struct device *d = mk("rsf", F_ALL, 56, 0, 0);
+	struct sim_fault keep = { -1, -1, EBUSY, false, true, 1 };
+	struct sim_fault err = { -1, -1, EIO, true, true, 1 };
+	struct err e = { 0, "" };
+	uint64_t h;
+
+	set_ok(d, STOP);
+	h = dev_sim_digest(d);
+	assert_int_equal(dev_sim_inject(d, &keep), 0);
+	assert_int_equal(dev_sim_inject(d, &err), 0);
+	/* Arcs do not take a reset's fault. */
+	set_ok(d, RP2P);
+	set_ok(d, STOP);
+	assert_int_equal(device_reset(d, &e), -EBUSY);
+	assert_string_equal(e.msg, "rsf: reset: injected fault: Device or "
+	    "resource busy");
+	assert_int_equal(state_of(d), STOP);
+	assert_true(dev_sim_digest(d) == h);
+	assert_int_equal(device_reset(d, NULL), -EIO);
+	assert_int_equal(state_of(d), ERR);
+	assert_true(dev_sim_digest(d) == h);
+	/* Both spent: the third reset resets. */
+	assert_int_equal(device_reset(d, NULL), 0);
+	assert_int_equal(state_of(d), RUN);
+	assert_true(dev_sim_digest(d) != h);
 	device_free(d);
 }
 
@@ -964,6 +996,7 @@ main(void)
 		cmocka_unit_test(test_p2p),
 		cmocka_unit_test(test_latency),
 		cmocka_unit_test(test_fault),
+		cmocka_unit_test(test_reset_fault),
 		cmocka_unit_test(test_reset),
 		cmocka_unit_test(test_precopy_info),
 		cmocka_unit_test(test_precopy_counts),
