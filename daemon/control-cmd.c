@@ -378,8 +378,10 @@ cmd_list(struct daemon *dm, struct ctl_client *c, const Request *rq,
 		return err_set(e, EINVAL, "page_token without page_size");
 	/* Only this thread changes dm->sets. */
 	n = MIN(dm->nsets, CONFIG_MAX_SETS);
-	memcpy(sorted, dm->sets, n * sizeof *sorted);
-	qsort(sorted, n, sizeof *sorted, cmd_set_cmp);
+	if (n > 0) {		/* dm->sets may be NULL */
+		memcpy(sorted, dm->sets, n * sizeof *sorted);
+		qsort(sorted, n, sizeof *sorted, cmd_set_cmp);
+	}
 	i = 0;
 	if (page > 0 && after != NULL)
 		while (i < n && strcmp(sorted[i]->name, after) <= 0)
