@@ -1321,6 +1321,11 @@ ctl_migrate_send(struct ctl *ctl, const char *set,
 	r = ctl_answer(ctl);
 	*job_id = r->body_case == VFIOMIG__V1__RESPONSE__BODY_MIGRATE &&
 	    r->migrate->has_job_id ? r->migrate->job_id : 0;
+	/* A daemon older than job_id ignores it (an unknown field). */
+	if (a->opts.has_job_id && *job_id != a->opts.job_id)
+		fprintf(stderr, "%s: migrate: warning: the daemon does not "
+		    "take --job-id: the job's id is " FMT_ID "\n", ctl->prog,
+		    *job_id);
 	return EXIT_OK;
 }
 

@@ -35,6 +35,10 @@ json.dump({"control_socket": sock, "state_dir": sock + ".state",
 PY
 start_ctl_daemon big "$S" "$T/big.json"
 
+ctl ver -s "$S" -o json version
+ctl_rc_is ver 0
+grep -q '"list-pages"' "$T/ver.ctlout" || fail "no feature list-pages: $(ctl_out ver)"
+
 # ---- whole ----
 ctl lj -s "$S" -o json set list
 ctl_rc_is lj 0

@@ -22,6 +22,10 @@ ctl_conf "$T/src.json" "$SS" - 1 2 "$dev" ""
 start_ctl_daemon src "$SS" "$T/src.json"
 to=127.0.0.1:$dst_port
 
+ctl ver -s "$SS" -o json version
+ctl_rc_is ver 0
+grep -q '"job-id"' "$T/ver.ctlout" || fail "no feature job-id: $(ctl_out ver)"
+
 # ---- the CLI refuses what is no id ----
 for bad in 0 abc 18446744073709551616 -1 ''; do
 	ctl nid -s "$SS" migrate vm1 --to "$to" --token "$TOKEN" --job-id "$bad"
@@ -45,6 +49,7 @@ ctl_rc_is inc 0
 ctl mig -s "$SS" -o json migrate vm1 --to "$to" --token "$TOKEN" \
     --job-id "$ID" --wait
 ctl_rc_is mig 0
+grep -q 'does not take --job-id' "$T/mig.ctlerr" && fail "migrate: $(ctl_err mig)"
 [ "$(jget "$T/mig.ctlout" jobId)" = "$ID" ] ||
     fail "migrate --wait: jobId $(jget "$T/mig.ctlout" jobId): $(ctl_out mig)"
 grep -q "\"jobId\": \"$ID\"" "$T/mig.ctlout" ||
