@@ -38,6 +38,8 @@
 #define CTL_WAIT_TICK_MS	500	/* --wait: how often signals are seen */
 #define CTL_WAIT_INFO_MS	2000	/* --wait: ask Info after this silence */
 #define CTL_CANCEL_WAIT_MS	30000	/* after Ctrl-C: the job's end */
+/* Sets a List request asks for (= the daemon's CONFIG_MAX_SETS). */
+#define CTL_LIST_PAGE		256
 
 typedef Vfiomig__V1__Request Request;
 typedef Vfiomig__V1__Response Response;
@@ -156,6 +158,8 @@ ctl_help_cmd(struct ctl *ctl, const struct cmd_entry *ce)
 		printf("%s", ce->opthelp);
 	printf("See vfiomigctl(8).\n");
 }
+
+static int cmd_getopt(struct ctl *, int *, char ***, void *);
 
 /* ---- numbers ---- */
 
@@ -464,11 +468,72 @@ ctl_ask(struct ctl *ctl, Vfiomig__V1__Request__BodyCase body_case,
 	return ctl_expect(ctl, want);
 }
 
+/*
+ * List: one set, or every set page by page (@page sets a request at most;
+ * the daemon ends a page early where it would exceed its largest reply),
+ * every page's sets gathered into the last answer.  A daemon without
+ * paging answers everything at once, without a next page.
+ */
+static int
+ctl_list_paged(struct ctl *ctl, const char *set, uint32_t page)
+{
+	Vfiomig__V1__ListRequest lq = VFIOMIG__V1__LIST_REQUEST__INIT;
+	Vfiomig__V1__SetInfo **all = NULL;
+	Vfiomig__V1__ListReply *lr;
+	char *token = NULL;
+	size_t n = 0, i;
+	int rc;
+
+	if (set != NULL)
+		return ctl_ask(ctl, VFIOMIG__V1__REQUEST__BODY_LIST, set,
+		    VFIOMIG__V1__RESPONSE__BODY_LIST);
+	for (;;) {
+		lq.has_page_size = 1;
+		lq.page_size = page;
+		lq.page_token = token;
+		rc = ctl_call(ctl, VFIOMIG__V1__REQUEST__BODY_LIST, &lq, NULL,
+		    0);
+		free(token);
+		token = NULL;
+		if (rc != EXIT_OK || (rc = ctl_expect(ctl,
+		    VFIOMIG__V1__RESPONSE__BODY_LIST)) != EXIT_OK)
+			break;
+		lr = ((Response *)ctl->reply.msg)->list;
+		if (lr->n_sets == 0 && lr->next_page_token != NULL &&
+		    *lr->next_page_token != '\0') {
+			fprintf(stderr, "%s: %s: the daemon's pages make no "
+			    "progress\n", ctl->prog, ctl->cmd->name);
+			rc = EXIT_FAIL;
+			break;
+		}
+		/* The page's sets are ours now (freed one by one). */
+		all = realloc(all, (n + lr->n_sets + 1) * sizeof *all);
+		if (all == NULL) {
+			fprintf(stderr, "%s: out of memory\n", ctl->prog);
+			exit(EXIT_FAIL);
+		}
+		for (i = 0; i < lr->n_sets; i++)
+			all[n++] = lr->sets[i];
+		lr->n_sets = 0;
+		if (lr->next_page_token == NULL ||
+		    *lr->next_page_token == '\0') {
+			free(lr->sets);
+			lr->sets = all;
+			lr->n_sets = n;
+			return EXIT_OK;
+		}
+		token = xstrdup(lr->next_page_token);
+	}
+	for (i = 0; i < n; i++)
+		protobuf_c_message_free_unpacked(&all[i]->base, NULL);
+	free(all);
+	return rc;
+}
+
 static int
 ctl_list(struct ctl *ctl, const char *set)
 {
-	return ctl_ask(ctl, VFIOMIG__V1__REQUEST__BODY_LIST, set,
-	    VFIOMIG__V1__RESPONSE__BODY_LIST);
+	return ctl_list_paged(ctl, set, CTL_LIST_PAGE);
 }
 
 static int
@@ -594,14 +659,23 @@ cmd_status(struct ctl *ctl, int argc, char **argv)
 
 /* ---- set ---- */
 
+static const struct option list_opts[] = {
+	{ "page-size", required_argument, NULL, 'P' },
+	{ NULL, 0, NULL, 0 }
+};
+
 /* `set list' and `device list': the List answer, JSON or @text. */
 static int
 ctl_list_print(struct ctl *ctl, int argc, char **argv,
     void (*text)(FILE *, const Vfiomig__V1__ListReply *))
 {
+	uint32_t page = CTL_LIST_PAGE;
 	int rc;
 
-	if ((rc = ctl_list(ctl, argc > 0 ? argv[0] : NULL)) != EXIT_OK)
+	if ((rc = cmd_getopt(ctl, &argc, &argv, &page)) >= 0)
+		return rc;
+	if ((rc = ctl_list_paged(ctl, argc > 0 ? argv[0] : NULL, page)) !=
+	    EXIT_OK)
 		return rc;
 	if (!ctl_print_pb(ctl, &ctl_answer(ctl)->list->base))
 		text(stdout, ctl_answer(ctl)->list);
@@ -625,7 +699,6 @@ struct ctl_set_args {
 	bool		 allow_non_p2p;
 };
 
-static int cmd_getopt(struct ctl *, int *, char ***, void *);
 
 static int
 cmd_set_create(struct ctl *ctl, int argc, char **argv)
@@ -922,6 +995,7 @@ static const struct option migrate_opts[] = {
 	{ "wait", no_argument, NULL, 'w' },
 	{ "precopy-timeout", required_argument, NULL, 'o' },
 	{ "on-timeout", required_argument, NULL, 'a' },
+	{ "job-id", required_argument, NULL, 'J' },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -1021,6 +1095,13 @@ ctl_migrate_opt(struct ctl *ctl, void *arg, int ch, const char *val)
 		o->has_switchover = 1;
 		o->switchover =
 		    VFIOMIG__V1__SWITCHOVER_MODE__SWITCHOVER_MODE_MANUAL;
+		break;
+	case 'J':
+		/* Decimal, as the daemon shows it; 0 would mean "random". */
+		if (ctl_parse_u64(val, 10, &o->job_id) < 0 || o->job_id == 0)
+			return ctl_bad(ctl, "--job-id: a decimal number "
+			    "1..18446744073709551615, not \"%s\"", val);
+		o->has_job_id = 1;
 		break;
 	case 'c':
 		r = ctl_parse_u32(val, 10, &o->connections);
@@ -1240,6 +1321,11 @@ ctl_migrate_send(struct ctl *ctl, const char *set,
 	r = ctl_answer(ctl);
 	*job_id = r->body_case == VFIOMIG__V1__RESPONSE__BODY_MIGRATE &&
 	    r->migrate->has_job_id ? r->migrate->job_id : 0;
+	/* A daemon older than job_id ignores it (an unknown field). */
+	if (a->opts.has_job_id && *job_id != a->opts.job_id)
+		fprintf(stderr, "%s: migrate: warning: the daemon does not "
+		    "take --job-id: the job's id is " FMT_ID "\n", ctl->prog,
+		    *job_id);
 	return EXIT_OK;
 }
 
@@ -1569,8 +1655,11 @@ static const struct cmd_entry cmd_status_entry = {
 	NULL, NULL, 0, 0, cmd_status
 };
 static const struct cmd_entry cmd_set_list_entry = {
-	"set list", "[SET]", "the sets: status, devices, last job",
-	NULL, NULL, 0, 1, cmd_set_list
+	"set list", "[SET] [--page-size N]",
+	"the sets: status, devices, last job",
+	"  --page-size N      ask for N sets a request (1..256; default 256):\n"
+	"                     the pages are gathered into one list\n",
+	list_opts, 0, 1, cmd_set_list
 };
 static const struct cmd_entry cmd_set_create_entry = {
 	"set create", "SET [--token TOKEN] [--allow-non-p2p]",
@@ -1584,8 +1673,10 @@ static const struct cmd_entry cmd_set_remove_entry = {
 	NULL, NULL, 1, 1, cmd_set_remove
 };
 static const struct cmd_entry cmd_device_list_entry = {
-	"device list", "[SET]", "the devices: backend, state, capabilities",
-	NULL, NULL, 0, 1, cmd_device_list
+	"device list", "[SET] [--page-size N]",
+	"the devices: backend, state, capabilities",
+	"  --page-size N      ask for N sets a request (1..256; default 256)\n",
+	list_opts, 0, 1, cmd_device_list
 };
 static const struct cmd_entry cmd_device_add_entry = {
 	"device add", "SET NAME --path CDEV | --group GROUP --device DEV | "
@@ -1627,7 +1718,7 @@ static const struct cmd_entry cmd_migrate_entry = {
 	"migrate", "SET --to HOST:PORT --token TOKEN [--max-iterations N] "
 	"[--downtime-ms MS] [--connections N] [--bandwidth RATE] "
 	"[--precopy-timeout MS] [--on-timeout ACTION] "
-	"[--manual-switchover] [--wait]",
+	"[--manual-switchover] [--wait] [--job-id N]",
 	"migrate a set to another daemon",
 	"  --to HOST:PORT     the destination daemon's listener ([v6]:port)\n"
 	"  --token TOKEN      the destination set's token (default: $VFIOMIG_TOKEN)\n"
@@ -1641,7 +1732,9 @@ static const struct cmd_entry cmd_migrate_entry = {
 	"  --bandwidth RATE   bytes per second at most (K, M, G, T suffixes)\n"
 	"  --manual-switchover pre-copy goes on until `switchover SET'\n"
 	"  --wait             show the progress, wait for the end: exit 0 if it\n"
-	"                     completed, 4 if not; Ctrl-C cancels it\n",
+	"                     completed, 4 if not; Ctrl-C cancels it\n"
+	"  --job-id N         the job's id (decimal, not 0), the same on both\n"
+	"                     daemons; default: a random one\n",
 	migrate_opts, 1, 1, cmd_migrate
 };
 static const struct cmd_entry cmd_tune_entry = {
@@ -1800,6 +1893,14 @@ cmd_option(struct ctl *ctl, int ch, const char *val, void *arg)
 		return ctl_dev_opt(ctl, arg, ch, val);
 	if (ctl->cmd == &cmd_migrate_entry)
 		return ctl_migrate_opt(ctl, arg, ch, val);
+	if (ctl->cmd == &cmd_set_list_entry ||
+	    ctl->cmd == &cmd_device_list_entry) {
+		if (ctl_parse_u32(val, 10, arg) < 0 || *(uint32_t *)arg < 1 ||
+		    *(uint32_t *)arg > CTL_LIST_PAGE)
+			return ctl_bad(ctl, "--page-size: 1..%d sets, not "
+			    "\"%s\"", CTL_LIST_PAGE, val);
+		return -1;
+	}
 	if (ctl->cmd == &cmd_set_create_entry) {
 		if (ch == 't')
 			((struct ctl_set_args *)arg)->token = val;

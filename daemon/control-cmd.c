@@ -32,6 +32,11 @@
 #define CMD_SET_CHARS	"_.-"
 #define CMD_DEV_CHARS	"_.:-"
 #define CMD_MAX_CONNS	64
+/*
+ * What a ListReply's Response holds beside its sets: id, error, the
+ * body's tag and length, next_page_token (a set name, 255 bytes at most).
+ */
+#define CMD_LIST_SLACK	512
 
 typedef Vfiomig__V1__Request Request;
 
@@ -233,7 +238,8 @@ cmd_hello(struct daemon *dm, struct ctl_client *c, const Request *rq,
 	    "manual-switchover", "bandwidth-limit", "cancel", "sim",
 	    "prepare-incoming-listen", "release", "single-use-tokens",
 	    "sim-state-file", "device-reset", "set-parameters", "stall-fd",
-	    "precopy-timeout-action", "queued", "resolve", "history" };
+	    "precopy-timeout-action", "queued", "resolve", "history",
+	    "list-pages", "job-id" };
 	const Vfiomig__V1__HelloRequest *h = rq->hello;
 	Vfiomig__V1__HelloReply *hr;
 	bool ok = h->n_versions == 0;
@@ -318,13 +324,43 @@ cmd_set_info(struct ctl_reply *r, struct dset *ds)
 }
 
 static int
+cmd_set_cmp(const void *a, const void *b)
+{
+	return strcmp((*(struct dset *const *)a)->name,
+	    (*(struct dset *const *)b)->name);
+}
+
+/* The bytes a repeated field's element of @len takes: tag, length, it. */
+static size_t
+cmd_field_size(size_t len)
+{
+	size_t n = 2;
+
+	while (len >= 0x80) {
+		len >>= 7;
+		n++;
+	}
+	return n + len;
+}
+
+/*
+ * Every set, or a page of them (page_size): in name order after the set
+ * page_token names, so that each set comes once even if sets come and go
+ * between pages.  A page ends early where it would exceed CTL_MAX_REPLY;
+ * without paging, a list that would is refused: the client pages.
+ */
+static int
 cmd_list(struct daemon *dm, struct ctl_client *c, const Request *rq,
     int *fds, size_t nfds, struct ctl_reply *r, struct err *e)
 {
-	const char *want = rq->list->set;
+	const Vfiomig__V1__ListRequest *lq = rq->list;
+	const char *want = lq->set, *after = lq->page_token;
 	Vfiomig__V1__ListReply *lr = ctl_alloc(r, sizeof *lr);
-	struct dset *ds;
-	int i, rc;
+	struct dset *sorted[CONFIG_MAX_SETS], *ds;
+	uint32_t page = lq->has_page_size ? lq->page_size : 0;
+	size_t total = CMD_LIST_SLACK, sz;
+	Vfiomig__V1__SetInfo *si;
+	int i, n, rc;
 
 	vfiomig__v1__list_reply__init(lr);
 	r->rsp.body_case = VFIOMIG__V1__RESPONSE__BODY_LIST;
@@ -336,10 +372,39 @@ cmd_list(struct daemon *dm, struct ctl_client *c, const Request *rq,
 		lr->sets[lr->n_sets++] = cmd_set_info(r, ds);
 		return 0;
 	}
+	if (page > CONFIG_MAX_SETS)
+		return err_set(e, EINVAL, "page_size: 1..%d sets (0: no "
+		    "paging), not %" PRIu32, CONFIG_MAX_SETS, page);
+	if (page == 0 && after != NULL && *after != '\0')
+		return err_set(e, EINVAL, "page_token without page_size");
 	/* Only this thread changes dm->sets. */
-	lr->sets = ctl_alloc(r, (dm->nsets + 1) * sizeof *lr->sets);
-	for (i = 0; i < dm->nsets; i++)
-		lr->sets[lr->n_sets++] = cmd_set_info(r, dm->sets[i]);
+	n = MIN(dm->nsets, CONFIG_MAX_SETS);
+	if (n > 0) {		/* dm->sets may be NULL */
+		memcpy(sorted, dm->sets, n * sizeof *sorted);
+		qsort(sorted, n, sizeof *sorted, cmd_set_cmp);
+	}
+	i = 0;
+	if (page > 0 && after != NULL)
+		while (i < n && strcmp(sorted[i]->name, after) <= 0)
+			i++;
+	lr->sets = ctl_alloc(r, (n + 1) * sizeof *lr->sets);
+	for (; i < n && (page == 0 || lr->n_sets < page); i++) {
+		si = cmd_set_info(r, sorted[i]);
+		sz = cmd_field_size(vfiomig__v1__set_info__get_packed_size(si));
+		if (total + sz > CTL_MAX_REPLY && (page == 0 ||
+		    lr->n_sets == 0))
+			return err_set(e, EMSGSIZE, "the list of %d sets "
+			    "exceeds the largest reply (%d bytes) at set %s: "
+			    "page it (ListRequest.page_size)", n,
+			    CTL_MAX_REPLY, sorted[i]->name);
+		if (total + sz > CTL_MAX_REPLY)
+			break;
+		total += sz;
+		lr->sets[lr->n_sets++] = si;
+	}
+	if (page > 0 && i < n && lr->n_sets > 0)
+		lr->next_page_token = ctl_strdup(r,
+		    lr->sets[lr->n_sets - 1]->name);
 	return 0;
 }
 
@@ -646,6 +711,7 @@ cmd_migrate_opts(const Vfiomig__V1__MigrateOptions *o, struct xfer_target *t,
 	    VFIOMIG__V1__SWITCHOVER_MODE__SWITCHOVER_MODE_MANUAL)
 		return err_set(e, EINVAL, "switchover: %d is no mode",
 		    o->switchover);
+	t->job_id = o->has_job_id ? o->job_id : 0;
 	t->connections = o->has_connections ? o->connections : 0;
 	t->manual = o->has_switchover && o->switchover ==
 	    VFIOMIG__V1__SWITCHOVER_MODE__SWITCHOVER_MODE_MANUAL;

@@ -63,6 +63,7 @@ struct ctl_pkt {
 	int		 refs;
 	int		 fd;		/* beside it, closed with it; -1 none */
 	bool		 event;
+	uint64_t	 id;		/* the Response's */
 	size_t		 len;
 	uint8_t		 data[];
 };
@@ -189,6 +190,7 @@ ctl_pack(struct ctl_reply *r, bool event)
 	vfiomig__v1__response__pack(&r->rsp, p->data);
 	p->len = len;
 	p->refs = 1;
+	p->id = r->rsp.id;
 	p->fd = r->fd;
 	p->event = event;
 	r->fd = -1;
@@ -243,6 +245,20 @@ ctl_out_pop(struct ctl_client *c)
 
 static void ctl_client_resume(struct ctl_client *);
 
+/* The queued reply @o replaced by an error with its id. */
+static void
+ctl_pkt_to_error(struct ctl_out *o, int code, const char *msg)
+{
+	struct ctl_reply r;
+
+	ctl_reply_init(&r, o->pkt->id);
+	r.rsp.error = code;
+	r.rsp.message = (char *)msg;
+	ctl_pkt_unref(o->pkt);
+	o->pkt = ctl_pack(&r, false);
+	ctl_reply_free(&r);
+}
+
 /* Sends what the socket takes now; arms the write event for the rest. */
 static void
 ctl_flush(struct ctl_client *c)
@@ -258,8 +274,17 @@ ctl_flush(struct ctl_client *c)
 			event_add(c->wev, NULL);
 			return;
 		}
-		if (rc == -EMSGSIZE) {
+		if (rc == -EMSGSIZE && !o->pkt->event) {
+			/* The kernel's bound (net.core.wmem_max): say so. */
 			log_warnx("control: %s: a reply of %zu bytes is too "
+			    "large for the socket; refused", c->name,
+			    o->pkt->len);
+			ctl_pkt_to_error(o, EMSGSIZE, "the reply is larger "
+			    "than the socket takes (net.core.wmem_max): page "
+			    "the list (ListRequest.page_size)");
+			continue;
+		} else if (rc == -EMSGSIZE) {
+			log_warnx("control: %s: an event of %zu bytes is too "
 			    "large for the socket; dropped", c->name,
 			    o->pkt->len);
 		} else if (rc < 0) {
@@ -567,6 +592,12 @@ ctl_dispatch(struct ctl_client *c, const Vfiomig__V1__Request *rq,
 		rc = cmd->fn(c->ctl->dm, c, rq, fds, nfds, r, &e);
 	}
 	ctl_close_fds(fds, nfds);
+	if (rc == 0 && vfiomig__v1__response__get_packed_size(&r->rsp) >
+	    CTL_MAX_REPLY)
+		rc = err_set(&e, EMSGSIZE, "%s: the reply of %zu bytes exceeds "
+		    "the largest reply (%d bytes)", cmd->name,
+		    vfiomig__v1__response__get_packed_size(&r->rsp),
+		    CTL_MAX_REPLY);
 	if (rc < 0) {
 		/* A failed request replies with the error alone. */
 		r->rsp.body_case = VFIOMIG__V1__RESPONSE__BODY__NOT_SET;

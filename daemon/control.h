@@ -26,6 +26,12 @@ struct ctl_client;
 
 #define CTL_VERSION		1		/* PROTOCOL_VERSION_1 */
 #define CTL_MAX_PACKET		(64 * 1024)	/* one request, bytes */
+/*
+ * The largest Response the daemon sends (docs/protocol.md, "Largest
+ * reply"): a larger one is refused with EMSGSIZE in its place (ListRequest
+ * pages).  = vfiomigctl's CLIENT_MAX_MSG.
+ */
+#define CTL_MAX_REPLY		(4 * 1024 * 1024)
 #define CTL_MAX_FDS		8		/* per request */
 #define CTL_QUEUE_MAX		64		/* packets queued to a client */
 #define CTL_EVENT_QUEUE_MAX	32		/* ... of which events */

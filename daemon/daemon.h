@@ -149,6 +149,13 @@ struct daemon {
  * job's set's lock.
  */
 int daemon_job_add(struct daemon *dm, struct xfer_job *j);
+/*
+ * Whether job id @id is known here: a running job (either way), or a
+ * set's last job or one of its history (DSET_HISTORY); which, in @buf.
+ * Takes sets_lock, each set's lock, jobs_lock: the caller holds none.
+ */
+bool daemon_job_id_known(struct daemon *dm, uint64_t id, char *buf,
+	    size_t len);
 /* Undoes daemon_job_add() for a job whose thread did not start. */
 void daemon_job_remove(struct daemon *dm, struct xfer_job *j);
 /* Whether SIGTERM (or the end of the loop) began the shutdown. */

@@ -82,7 +82,7 @@ log_vwritef(enum log_level lvl, const struct log_fields *lf,
     const char *errstr, const char *fmt, va_list ap)
 {
 	static const char *names[] = { "error", "warning", "info", "debug" };
-	static const struct log_fields none = { LOG_EV_NONE, NULL, NULL };
+	static const struct log_fields none = { LOG_EV_NONE, NULL, NULL, 0 };
 	char line[2048];
 	int n;
 
@@ -117,7 +117,23 @@ void
 log_event(enum log_class cls, const char *set, const char *dev,
     const char *fmt, ...)
 {
-	struct log_fields lf = { cls, set, dev };
+	struct log_fields lf = { cls, set, dev, 0 };
+	int saved = errno;
+	va_list ap;
+
+	if (cls >= LOG_EV_COUNT)
+		cls = lf.cls = LOG_EV_NONE;
+	va_start(ap, fmt);
+	log_vwritef(log_classes[cls].level, &lf, NULL, fmt, ap);
+	va_end(ap);
+	errno = saved;
+}
+
+void
+log_job_event(enum log_class cls, const char *set, uint64_t job,
+    const char *fmt, ...)
+{
+	struct log_fields lf = { cls, set, NULL, job };
 	int saved = errno;
 	va_list ap;
 

@@ -42,6 +42,7 @@ struct log_fields {
 	enum log_class	 cls;
 	const char	*set;
 	const char	*device;
+	uint64_t	 job;		/* 0: none */
 };
 typedef void (*log_sink_fn)(enum log_level, const struct log_fields *,
 	    const char *msg);
@@ -52,6 +53,9 @@ void log_set_sink(log_sink_fn sink);
 const char *log_class_id(enum log_class cls);
 /* @set, @dev may be NULL; the level comes from the class. */
 void log_event(enum log_class cls, const char *set, const char *dev,
+	    const char *fmt, ...) PRINTFLIKE(4, 5);
+/* log_event() of a migration job: the journal's VFIOMIG_JOB_ID too. */
+void log_job_event(enum log_class cls, const char *set, uint64_t job,
 	    const char *fmt, ...) PRINTFLIKE(4, 5);
 /*
  * A bound on the lines of one kind (accept failures, refused connections):

@@ -86,8 +86,8 @@ notify_journal_sink(enum log_level lvl, const struct log_fields *lf,
     const char *msg)
 {
 	static const char *prio[] = { "3", "4", "6", "7" };
-	char f[6][2112];
-	struct iovec iov[6];
+	char f[7][2112], job[24] = "";
+	struct iovec iov[7];
 	int n = 0;
 
 	n = notify_field(iov, n, f[0], sizeof f[0], "MESSAGE", msg);
@@ -99,6 +99,9 @@ notify_journal_sink(enum log_level lvl, const struct log_fields *lf,
 	n = notify_field(iov, n, f[4], sizeof f[4], "VFIOMIG_SET", lf->set);
 	n = notify_field(iov, n, f[5], sizeof f[5], "VFIOMIG_DEVICE",
 	    lf->device);
+	if (lf->job != 0)
+		snprintf(job, sizeof job, "%" PRIu64, lf->job);
+	n = notify_field(iov, n, f[6], sizeof f[6], "VFIOMIG_JOB_ID", job);
 	if (sd_journal_sendv(iov, n) < 0) {
 		/* The journal is gone: a plain line, the kernel's prefix. */
 		fprintf(stderr, "<%s>vfiomigd: %s\n", prio[lvl], msg);

@@ -372,18 +372,19 @@ daemon_job_log_end(struct xfer_job *j)
 		if (j->res.predicted_ms != UINT64_MAX)
 			snprintf(pred, sizeof pred, "predicted %" PRIu64 " ms, ",
 			    j->res.predicted_ms);
-		log_event(LOG_EV_MIG_COMPLETED, set, NULL, "set %s: %s "
-		    "migration completed: downtime %.1f ms (%slimit %" PRIu32
+		log_job_event(LOG_EV_MIG_COMPLETED, set, j->id, "set %s: %s "
+		    "migration completed: job " FMT_ID ": downtime %.1f ms (%slimit %" PRIu32
 		    " ms), stop-copy %" PRIu64 " bytes, %d pre-copy "
-		    "iteration%s", set != NULL ? set : "?", dir,
+		    "iteration%s", set != NULL ? set : "?", dir, j->id,
 		    j->res.downtime_ns / 1e6, pred, j->res.limit_ms,
 		    j->res.stopcopy_bytes, j->res.iterations,
 		    j->res.iterations == 1 ? "" : "s");
 		return;
 	}
 	if (j->res.rc == 0) {
-		log_event(LOG_EV_MIG_COMPLETED, set, NULL, "set %s: %s "
-		    "migration completed", set != NULL ? set : "?", dir);
+		log_job_event(LOG_EV_MIG_COMPLETED, set, j->id, "set %s: %s "
+		    "migration completed: job " FMT_ID, set != NULL ? set :
+		    "?", dir, j->id);
 		return;
 	}
 	if (set == NULL) {
@@ -393,12 +394,13 @@ daemon_job_log_end(struct xfer_job *j)
 	}
 	st = dset_status(j->ds);
 	if (!j->accepted)
-		log_event(LOG_EV_PEER_REFUSED, set, NULL, "set %s: %s "
-		    "migration refused or not set up: %s", set, dir,
-		    j->res.msg);
+		log_job_event(LOG_EV_PEER_REFUSED, set, j->id, "set %s: %s "
+		    "migration refused or not set up: job " FMT_ID ": %s",
+		    set, dir, j->id, j->res.msg);
 	else
-		log_event(LOG_EV_MIG_FAILED, set, NULL, "set %s: %s "
-		    "migration failed: %s", set, dir, j->res.msg);
+		log_job_event(LOG_EV_MIG_FAILED, set, j->id, "set %s: %s "
+		    "migration failed: job " FMT_ID ": %s", set, dir, j->id,
+		    j->res.msg);
 	if (st == DSET_FAILED && j->res.unknown)
 		log_event(LOG_EV_DEVICE_ERROR, set, NULL, "set %s: outcome "
 		    "unknown: the devices stay stopped until \"vfiomigctl "
@@ -408,8 +410,9 @@ daemon_job_log_end(struct xfer_job *j)
 		log_event(LOG_EV_DEVICE_ERROR, set, NULL, "set %s: the "
 		    "devices did not roll back: status failed", set);
 	else if (st == DSET_IDLE && j->kind == XFER_SRC)
-		log_event(LOG_EV_MIG_ROLLED_BACK, set, NULL, "set %s: rolled "
-		    "back: the devices run here", set);
+		log_job_event(LOG_EV_MIG_ROLLED_BACK, set, j->id, "set %s: "
+		    "rolled back: job " FMT_ID ": the devices run here", set,
+		    j->id);
 }
 
 static void
@@ -451,15 +454,53 @@ daemon_job_add(struct daemon *dm, struct xfer_job *j)
 	}
 	pthread_mutex_unlock(&dm->jobs_lock);
 	if (rc == 0) {
-		log_event(LOG_EV_MIG_STARTED, j->ds != NULL ? j->ds->name :
-		    NULL, NULL, "%s%s: %s migration started",
-		    j->ds != NULL ? "set " : "job",
+		log_job_event(LOG_EV_MIG_STARTED, j->ds != NULL ?
+		    j->ds->name : NULL, j->id, "%s%s: %s migration started: "
+		    "job " FMT_ID, j->ds != NULL ? "set " : "job",
 		    j->ds != NULL ? j->ds->name : "",
-		    j->kind == XFER_SRC ? "outgoing" : "incoming");
+		    j->kind == XFER_SRC ? "outgoing" : "incoming", j->id);
 		if (vfiomigd_status_ev != NULL)
 			event_active(vfiomigd_status_ev, EV_TIMEOUT, 1);
 	}
 	return rc;
+}
+
+bool
+daemon_job_id_known(struct daemon *dm, uint64_t id, char *buf, size_t len)
+{
+	struct xfer_job *j;
+	struct dset *ds;
+	bool found = false;
+	unsigned k;
+	int i;
+
+	pthread_mutex_lock(&dm->sets_lock);
+	for (i = 0; i < dm->nsets && !found; i++) {
+		ds = dm->sets[i];
+		pthread_mutex_lock(&ds->lock);
+		if (ds->info.status != XFER_ST_NONE && ds->info.job_id == id) {
+			found = true;
+			snprintf(buf, len, "set %s's %s job", ds->name,
+			    ds->job != NULL ? "running" : "last");
+		}
+		for (k = 0; k < ds->hist_count && !found; k++)
+			if (ds->hist[k].job_id == id) {
+				found = true;
+				snprintf(buf, len, "a job in set %s's history",
+				    ds->name);
+			}
+		pthread_mutex_unlock(&ds->lock);
+	}
+	pthread_mutex_unlock(&dm->sets_lock);
+	pthread_mutex_lock(&dm->jobs_lock);
+	TAILQ_FOREACH(j, &dm->jobs, entry)
+		if (!found && j->id == id) {
+			found = true;
+			snprintf(buf, len, "a running job of set %s",
+			    j->ds != NULL ? j->ds->name : "?");
+		}
+	pthread_mutex_unlock(&dm->jobs_lock);
+	return found;
 }
 
 void

@@ -1908,20 +1908,28 @@ xfer_src_start(struct daemon *dm, struct dset *ds,
 {
 	struct xfer_job *j = xfer_job_new(XFER_SRC, dm, ds);
 	size_t tl = strlen(t->token);
+	char where[160];
 	int rc;
 
 	*out = NULL;
 	if (tl < FRAME_TOKEN_MIN || tl > FRAME_TOKEN_MAX)
 		rc = err_set(e, EINVAL, "the token is %zu bytes long; it must "
 		    "be %u..%u", tl, FRAME_TOKEN_MIN, FRAME_TOKEN_MAX);
+	else if (t->job_id != 0 && daemon_job_id_known(dm, t->job_id, where,
+	    sizeof where))
+		rc = err_set(e, EEXIST, "job id " FMT_ID " is in use here: "
+		    "%s; give another", t->job_id, where);
 	else
 		rc = dset_claim(ds, j, e);
 	if (rc < 0) {
 		xfer_job_free(j);
 		return rc;
 	}
-	if (getrandom(&j->id, sizeof j->id, 0) != sizeof j->id)
-		j->id = now_ns() ^ ((uint64_t)getpid() << 32);
+	/* The caller's (the orchestrator's), else random and not 0. */
+	j->id = t->job_id;
+	while (j->id == 0)
+		if (getrandom(&j->id, sizeof j->id, 0) != sizeof j->id)
+			j->id = now_ns() ^ ((uint64_t)getpid() << 32);
 	src_new(j, ds, t);
 	if (t->manual)
 		log_info("migrate %s: switchover left to the caller",

@@ -97,6 +97,7 @@ struct xfer_target {
 	struct xfer_params p;
 	int	 connections;
 	bool	 manual;	/* pre-copy waits for xfer_src_switchover() */
+	uint64_t job_id;	/* the caller's; 0: a random one */
 };
 
 /*

@@ -70,7 +70,7 @@ run_big() {
 run_big src
 has src 'migrate vm1: pre-copy converged in [0-9]+ iterations: predicted downtime'
 # The journal's entry (MESSAGE_ID migration-completed) carries the figures.
-has src 'set vm1: outgoing migration completed: downtime [0-9.]+ ms \(predicted [0-9]+ ms, limit 500 ms\), stop-copy [0-9]+ bytes, [0-9]+ pre-copy iterations?$'
+has src 'set vm1: outgoing migration completed: job [0-9]+: downtime [0-9.]+ ms \(predicted [0-9]+ ms, limit 500 ms\), stop-copy [0-9]+ bytes, [0-9]+ pre-copy iterations?$'
 [ "$dt" -le 500 ] || fail "64 devices, fresh figures: downtime $dt ms over \
 the 500 ms limit (predicted $pred ms, $it iterations)"
 # The daemon switches over once the prediction and its 20 % margin fit.

@@ -3,9 +3,12 @@
 # that starts (docs/systemd.md, "Installation"):
 #   files     the daemon and the CLI, the three units, the sysusers.d and
 #             tmpfiles.d files, the man pages, the bash completion, the
-#             example configuration and docs/tls.md, and the default
-#             configuration where the unit's ExecStart= and ExecReload=
-#             (--check-config) look for it
+#             example configuration, docs/tls.md, protocol.md and
+#             integration.md, and the default configuration where the
+#             unit's ExecStart= and ExecReload= (--check-config) look for it
+#   schema    the two .proto files in $(pkgdatadir)/proto, vfiomigd.pc
+#             whose protodir names them (moved into the DESTDIR tree with
+#             --define-variable=prefix), and they compile from there
 #   agree     the unit's paths are the installed binary and configuration;
 #             tmpfiles.d makes the configuration's directory; sysusers.d
 #             makes the group the default configuration names
@@ -61,12 +64,56 @@ done
 compl=$(one '/bash-completion/completions/vfiomigctl$')
 example=$(one '/doc/vfiomigd/vfiomigd\.conf\.example$')
 one '/doc/vfiomigd/tls\.md$' >/dev/null
+for d in protocol integration; do
+	f=$(one "/doc/vfiomigd/$d\\.md\$")
+	cmp -s "$root$f" "$srcdir/docs/$d.md" || fail "$f is not docs/$d.md"
+done
 cfg=$(one '/vfiomigd/vfiomigd\.json$')
 cmp -s "$root$cfg" "$srcdir/etc/vfiomigd.json" ||
     fail "$cfg is not etc/vfiomigd.json"
 cmp -s "$root$example" "$srcdir/docs/vfiomigd.conf.example" ||
     fail "$example is not docs/vfiomigd.conf.example"
 note "files: $sbin $bin $unitdir/vfiomigd{.service,.socket,-migration.socket} $sysusers $tmpfiles $compl $example $cfg, man pages"
+
+# ---- the schema, found through pkg-config ----
+
+for p in ctl peer; do
+	f=$(one "/vfiomigd/proto/vfiomig-$p\\.proto\$")
+	cmp -s "$root$f" "$srcdir/proto/vfiomig-$p.proto" ||
+	    fail "$f is not proto/vfiomig-$p.proto"
+done
+protodir=$(dirname "$f")
+pc=$(one '/pkgconfig/vfiomigd\.pc$')
+command -v pkg-config >/dev/null 2>&1 || fail "no pkg-config"
+# pc VARIABLE [ARGS]: pkg-config's VARIABLE of the installed vfiomigd.pc.
+pcv() {
+	PKG_CONFIG_PATH=$root$(dirname "$pc") PKG_CONFIG_LIBDIR= \
+	    pkg-config "$@" vfiomigd 2>"$T/pc.err" ||
+	    fail "pkg-config $*: $(cat "$T/pc.err")"
+}
+pcv --exists
+# As installed (the DESTDIR tree aside), and moved into it with prefix.
+[ "$(pcv --variable=protodir)" = "$protodir" ] ||
+    fail "protodir $(pcv --variable=protodir), not $protodir"
+pfx=$(pcv --variable=prefix)
+pd=$(pcv --define-variable=prefix="$root$pfx" --variable=protodir)
+[ "$pd" = "$root$protodir" ] || fail "protodir in DESTDIR: $pd, not $root$protodir"
+[ "$(pcv --modversion)" = "$(sed -n 's/^#define PACKAGE_VERSION "\(.*\)"$/\1/p' config.h)" ] ||
+    fail "vfiomigd.pc's version $(pcv --modversion)"
+# What a client builds from it: both schemas compile, by protoc-c (which
+# ignores go_package) and by protoc (python), from protodir alone.
+mkdir -p "$T/gen"
+for tool in protoc-c:--c_out protoc:--python_out; do
+	command -v "${tool%%:*}" >/dev/null 2>&1 || fail "no ${tool%%:*}"
+	"${tool%%:*}" "${tool#*:}=$T/gen" -I"$pd" "$pd/vfiomig-ctl.proto" \
+	    "$pd/vfiomig-peer.proto" >"$T/gen.out" 2>&1 ||
+	    fail "${tool%%:*} on $pd: $(cat "$T/gen.out")"
+done
+[ -f "$T/gen/vfiomig-ctl.pb-c.c" ] && [ -f "$T/gen/vfiomig_ctl_pb2.py" ] ||
+    fail "no code generated: $(ls "$T/gen")"
+grep -q '^option go_package = "[^"]*;vfiomigv1";$' "$root$protodir/vfiomig-ctl.proto" ||
+    fail "vfiomig-ctl.proto has no go_package"
+note "schema: $protodir/vfiomig-{ctl,peer}.proto; $pc: protodir $(pcv --variable=protodir) ($pd in DESTDIR); protoc-c and protoc compile them"
 
 # ---- the paths agree ----
 
