@@ -31,7 +31,8 @@ wait_ctl a "$AS"
 start_listener b "$T/b.tmpl"
 wait_ctl b "$BS"
 
-PYTHONPATH="$srcdir/clients/python:$PWD/clients/python" SLOW=$SLOW \
+PYTHONPATH="$srcdir/clients/python:$PWD/clients/python" PYTHONDONTWRITEBYTECODE=1 \
+    SLOW=$SLOW \
     "$PY" "$srcdir/tests/integration/pyclient.py" "$AS" "$BS" \
     "127.0.0.1:$a_port" "127.0.0.1:$b_port" "$TOKEN" "$T" ||
     fail "pyclient.py failed"

@@ -159,8 +159,10 @@ class Client:
         return self._sock.fileno()
 
     def _wait(self, timeout: Optional[float]) -> bool:
-        r, _, _ = select.select([self._sock], [], [], timeout)
-        return bool(r)
+        """Whether a packet (or the end) is there within timeout s."""
+        p = select.poll()
+        p.register(self._sock, select.POLLIN)
+        return bool(p.poll(None if timeout is None else max(0, int(timeout * 1000 + 0.999))))
 
     def _recv(self) -> Tuple["pb.Response", List[int]]:
         """The next packet, whole, and the fds beside it."""
