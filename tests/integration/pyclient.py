@@ -98,6 +98,8 @@ for c in (A, B):
     check(c.max_packet == 64 * 1024, "hello: max_packet %d" % c.max_packet)
 note("hello: version %d, %s, %d features, max_packet %d"
      % (A.version, A.daemon, len(A.features), A.max_packet))
+e = refused(errno.EPROTONOSUPPORT, A.request, "hello", pb.HelloRequest(versions=[2]))
+note("hello with version 2 only: %s" % e)
 
 # ---- refusals ----
 e = refused(errno.ENOENT, A.info, "nosuch")
@@ -109,6 +111,11 @@ refused(errno.EBUSY, A.resolve, "vm1", False)     # idle: nothing to resolve
 e = refused(errno.EINVAL, A.create_set, "bad name!")
 refused(errno.EINVAL, B.prepare_incoming, "vm1", "short")   # 16..256 bytes
 note("refused: %s; a 5-byte token: EINVAL" % e)
+# A request above max_packet: refused before it is sent.
+huge = [vfiomig.device_spec("d%04d" % i + "x" * 59, sim={}) for i in range(1100)]
+e = refused(errno.EMSGSIZE, A.create_set, "huge", huge)
+refused(errno.ENOENT, A.list_sets, "huge")
+note("a request too large: %s" % e)
 
 # ---- a reply above 64 KiB, read whole ----
 # 5 sets of 128 sims with 64-byte names: a ListReply of about 75 KiB.

@@ -1,9 +1,10 @@
 #!/bin/sh
 # pyclient.sh: the Python client (clients/python/vfiomig) against two real
 # daemons, A and B, each with a migration listener (plaintext), driven
-# from Python alone (pyclient.py): hello; refusals with their errno
-# (ENOENT for an unknown set, EINVAL for a short token, EBUSY, EEXIST); a
-# ListReply above 64 KiB read whole (a 64 KiB recvmsg truncates it); sets
+# from Python alone (pyclient.py): hello (EPROTONOSUPPORT for version 2
+# only); refusals with their errno (ENOENT for an unknown set, EINVAL for
+# a short token, EBUSY, EEXIST; EMSGSIZE for a request above max_packet);
+# a ListReply above 64 KiB read whole (a 64 KiB recvmsg truncates it); sets
 # made at run time, a device fd handed over by SCM_RIGHTS (ENOTTY: a file
 # is no VFIO device, the daemon names it; EBADF without the fd); a wrong
 # token refused (EACCES, both sides untouched); A -> B with options,

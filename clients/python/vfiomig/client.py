@@ -120,6 +120,7 @@ class Client:
         self.path = path or os.environ.get("VFIOMIG_SOCKET") or DEFAULT_SOCKET
         self.timeout = timeout
         self._id = 0
+        self._max_packet = 0    # known once Hello is answered
         #: The size in bytes of the last packet read (a reply or an event).
         self.last_reply_size = 0
         self._events: Deque[pb.Event] = collections.deque()
@@ -140,6 +141,7 @@ class Client:
         self.features: List[str] = list(hello.features)
         self.daemon: str = hello.daemon
         self.max_packet: int = hello.max_packet
+        self._max_packet = hello.max_packet
 
     # ---- the connection ----
 
@@ -213,6 +215,9 @@ class Client:
         rq = pb.Request(id=self._id)
         getattr(rq, body).CopyFrom(msg)
         packet = rq.SerializeToString()
+        if self._max_packet and len(packet) > self._max_packet:
+            raise Error(_errno.EMSGSIZE, "a request of %d bytes; the daemon takes %d at most"
+                        % (len(packet), self._max_packet), body)
         if fds:
             socket.send_fds(self._sock, [packet], list(fds))
         else:
@@ -231,6 +236,8 @@ class Client:
             if rsp.id != rq.id:
                 for fd in rfds:
                     os.close(fd)
+                if 0 < rsp.id < rq.id:
+                    continue    # the late answer to a request that timed out
                 if rsp.id == 0 and rsp.error != 0:
                     # The daemon could not read the request at all.
                     raise Error(rsp.error, rsp.message, body)
