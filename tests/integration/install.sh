@@ -9,13 +9,16 @@
 #   schema    the two .proto files in $(pkgdatadir)/proto, vfiomigd.pc
 #             whose protodir names them (moved into the DESTDIR tree with
 #             --define-variable=prefix), and they compile from there
+#   python    the Python client's package (its sources and generated
+#             protobuf module)
 #   agree     the unit's paths are the installed binary and configuration;
 #             tmpfiles.d makes the configuration's directory; sysusers.d
 #             makes the group the default configuration names
 #   default   the installed vfiomigd --check-config passes the default
 #             configuration (without the group on this host: refused for
 #             exactly that, then passed with a group that exists), and the
-#             daemon starts with it: its control socket answers, no set
+#             daemon starts with it: its control socket answers (to
+#             vfiomigctl and to the installed Python client), no set
 #   example   the example configuration passes --check-config with a test
 #             PKI for its tls_dir (its devices are not opened)
 #   again     an edited configuration survives a second `make install`
@@ -69,11 +72,17 @@ for d in protocol integration; do
 	cmp -s "$root$f" "$srcdir/docs/$d.md" || fail "$f is not docs/$d.md"
 done
 cfg=$(one '/vfiomigd/vfiomigd\.json$')
+# The Python client: its sources and the protobuf module the build made.
+pyclient=$(one '/vfiomig/client\.py$')
+pydir=$(dirname "$(dirname "$pyclient")")
+for f in __init__.py vfiomig_ctl_pb2.py; do
+	[ -f "$root$pydir/vfiomig/$f" ] || fail "no $pydir/vfiomig/$f"
+done
 cmp -s "$root$cfg" "$srcdir/etc/vfiomigd.json" ||
     fail "$cfg is not etc/vfiomigd.json"
 cmp -s "$root$example" "$srcdir/docs/vfiomigd.conf.example" ||
     fail "$example is not docs/vfiomigd.conf.example"
-note "files: $sbin $bin $unitdir/vfiomigd{.service,.socket,-migration.socket} $sysusers $tmpfiles $compl $example $cfg, man pages"
+note "files: $sbin $bin $unitdir/vfiomigd{.service,.socket,-migration.socket} $sysusers $tmpfiles $compl $example $cfg, man pages, $pydir/vfiomig"
 
 # ---- the schema, found through pkg-config ----
 
@@ -172,8 +181,20 @@ grep -q '"name"' "$T/sets.json" && fail "sets in the default configuration: $(ca
 [ "$(stat -c %G "$T/run/control.sock")" = "$mygroup" ] ||
     fail "control socket's group $(stat -c %G "$T/run/control.sock"), not $mygroup"
 has default 'no "migration" in .*: no TLS material; migrations are refused both ways'
+# The installed Python client (and no other) answers too.
+PY=${VFIOMIG_PYTHON:-/usr/bin/python3}
+PYTHONPATH=$root$pydir PYTHONDONTWRITEBYTECODE=1 "$PY" -c '
+import sys, vfiomig
+c = vfiomig.Client(sys.argv[1])
+print(vfiomig.__file__, vfiomig.pb.__file__, c.daemon, len(c.list_sets()))' \
+    "$T/run/control.sock" >"$T/py.out" 2>&1 ||
+    fail "the installed Python client: $(cat "$T/py.out")"
+case $(cat "$T/py.out") in
+"$root$pydir/vfiomig/__init__.py $root$pydir/vfiomig/vfiomig_ctl_pb2.py vfiomigd "*" 0") ;;
+*) fail "the installed Python client: $(cat "$T/py.out")" ;;
+esac
 stop_daemon default
-note "default: the daemon started, its socket of group $mygroup answered, no set"
+note "default: the daemon started, its socket of group $mygroup answered (vfiomigctl and the installed Python client), no set"
 
 # ---- the example ----
 
