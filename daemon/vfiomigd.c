@@ -1127,8 +1127,9 @@ main(int argc, char **argv)
 	    &dm)) == NULL)
 		die("libevent: event_new failed");
 	evtimer_add(hk, &hkt);
-	l = daemon_listen(&dm, lf.migration);
+	/* First: a port in use stops the start before anything listens. */
 	daemon_metrics(&dm);
+	l = daemon_listen(&dm, lf.migration);
 	daemon_open_ctl(&dm, &o, lf.control);
 	status_update(&dm);
 	notify_ready();

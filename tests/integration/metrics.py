@@ -10,6 +10,8 @@
   refused URL         exits 0 only if the connection is refused.
   malformed           exits 0 only if the parser refuses a malformed line
                       (the parser's negative control).
+  flood URL N         N clients connect and send nothing; then a scrape of
+                      URL: prints how long it took to answer (s).
   silent URL          a client connects and sends nothing; meanwhile a
                       scrape of URL answers within 2 s; then the daemon
                       closes the silent connection (within 15 s): prints
@@ -108,6 +110,21 @@ def silent(url):
     print("scrape %.3f s, closed after %.1f s" % (took, closed + 0.2))
 
 
+def flood(url, n):
+    host, port, _ = split(url)
+    socks = [socket.create_connection((host, port), timeout=5)
+             for _ in range(n)]
+    time.sleep(0.2)
+    t0 = time.monotonic()
+    st, _, _ = get(url, timeout=30)
+    took = time.monotonic() - t0
+    if st != 200:
+        sys.exit("a scrape beside %d silent clients: HTTP %d" % (n, st))
+    for s in socks:
+        s.close()
+    print("%.3f" % took)
+
+
 def main(argv):
     cmd = argv[1] if len(argv) > 1 else ""
     if cmd == "scrape" and len(argv) == 4:
@@ -118,6 +135,8 @@ def main(argv):
         refused(argv[2])
     elif cmd == "malformed" and len(argv) == 2:
         malformed()
+    elif cmd == "flood" and len(argv) == 4:
+        flood(argv[2], int(argv[3]))
     elif cmd == "silent" and len(argv) == 3:
         silent(argv[2])
     else:

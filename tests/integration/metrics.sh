@@ -204,6 +204,13 @@ awk -v a="$bdt" -v u="$bus" 'BEGIN { d = a * 1e6 - u; if (d < 0) d = -d
 is b2 'vfiomigd_device_state_info{device=sim0,set=vm1,state=STOP}' 1
 note "B -> A: each side 1 job completed each way"
 
+# Many silent clients: a scrape beside 32 of them answers at once (each
+# one is only a buffer and a timeout in the loop).
+f32=$("$PY" "$MPY" flood "$UA" 32) || fail "flood 32: $f32"
+awk -v t="$f32" 'BEGIN { exit !(t < 1) }' ||
+    fail "a scrape beside 32 silent clients took $f32 s"
+note "a scrape beside 32 silent clients: $f32 s"
+
 # Negative controls: the parser refuses a malformed line; a daemon
 # without "metrics" has no endpoint.
 "$PY" "$MPY" malformed || fail "the parser's negative control"

@@ -610,6 +610,49 @@ test_listen(void **state)
 	}
 }
 
+/* "metrics": off unless given; its listen as migration.listen's. */
+static void
+test_metrics(void **state)
+{
+	static const char *bad[] = {
+		"0.0.0.0", "::1:9477", "[::1]", "h:0", "h:65536", "h:", "a b:1",
+	};
+	struct config *c;
+	char json[256], want[256];
+	size_t i;
+
+	c = accept_json("{}");
+	assert_null(c->metrics.listen);
+	config_free(c);
+	c = accept_json("{'metrics': {'listen': '127.0.0.1:9477'}}");
+	assert_string_equal(c->metrics.listen, "127.0.0.1:9477");
+	assert_string_equal(c->metrics.listen_host, "127.0.0.1");
+	assert_string_equal(c->metrics.listen_port, "9477");
+	config_free(c);
+	c = accept_json("{'metrics': {'listen': '[::1]:9477'}, "
+	    "'migration': {'insecure': true, 'listen': '[::1]:4444'}}");
+	assert_string_equal(c->metrics.listen_host, "::1");
+	config_free(c);
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		snprintf(json, sizeof json, "{'metrics': {'listen': '%s'}}",
+		    bad[i]);
+		snprintf(want, sizeof want, FILE_NAME ": metrics.listen: bad "
+		    "address '%s': ", bad[i]);
+		refuse(json, want);
+	}
+	refuse("{'metrics': {}}", FILE_NAME ": metrics: missing 'listen' "
+	    "(leave 'metrics' out for no metrics endpoint)");
+	refuse("{'metrics': '127.0.0.1:9477'}", FILE_NAME ": metrics: "
+	    "expected an object");
+	refuse("{'metrics': {'listen': 9477}}", FILE_NAME ": metrics.listen: "
+	    "expected a string");
+	refuse("{'metrics': {'listen': '127.0.0.1:9477', 'port': 1}}",
+	    FILE_NAME ": metrics.port: unknown key");
+	refuse("{'migration': {'insecure': true, 'listen': '127.0.0.1:4444'}, "
+	    "'metrics': {'listen': '127.0.0.1:4444'}}", FILE_NAME
+	    ": metrics.listen: '127.0.0.1:4444' is migration.listen");
+}
+
 static void
 test_hostport(void **state)
 {
@@ -712,6 +755,7 @@ main(void)
 		cmocka_unit_test(test_sets),
 		cmocka_unit_test(test_tls),
 		cmocka_unit_test(test_listen),
+		cmocka_unit_test(test_metrics),
 		cmocka_unit_test(test_hostport),
 		cmocka_unit_test(test_load),
 	};
