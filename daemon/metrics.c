@@ -255,7 +255,7 @@ m_daemon(struct evbuffer *b, struct metrics *m, const struct m_set *sets,
 	    "\n", dm->hs_refused);
 	m_family(b, "vfiomigd_handshakes_dropped_total", "counter",
 	    "Incoming connections dropped in their handshake (TLS or "
-	    "framing errors, the peer left, over the per-peer cap).");
+	    "framing errors, the peer left).");
 	evbuffer_add_printf(b, "vfiomigd_handshakes_dropped_total %" PRIu64
 	    "\n", dm->hs_dropped);
 	m_family(b, "vfiomigd_handshakes_timed_out_total", "counter",
@@ -263,7 +263,8 @@ m_daemon(struct evbuffer *b, struct metrics *m, const struct m_set *sets,
 	evbuffer_add_printf(b, "vfiomigd_handshakes_timed_out_total %" PRIu64
 	    "\n", dm->hs_timeouts);
 	m_family(b, "vfiomigd_handshakes_evicted_total", "counter",
-	    "Incoming handshakes closed for a newer one at max_handshakes.");
+	    "Incoming handshakes closed for a newer one (max_handshakes, "
+	    "max_handshakes_per_peer).");
 	evbuffer_add_printf(b, "vfiomigd_handshakes_evicted_total %" PRIu64
 	    "\n", dm->hs_evicted);
 }

@@ -124,6 +124,7 @@ check_example(const struct config *c)
 	assert_string_equal(c->migration.listen, "0.0.0.0:4444");
 	assert_string_equal(c->migration.listen_host, "0.0.0.0");
 	assert_string_equal(c->migration.listen_port, "4444");
+	assert_string_equal(c->metrics.listen, "127.0.0.1:9477");
 	assert_string_equal(c->migration.tls_dir, "/etc/pki/vfiomigd");
 	assert_false(c->migration.insecure);
 	assert_int_equal(c->migration.connections, 4);
@@ -215,6 +216,7 @@ test_manpage_example(void **state)
 	assert_non_null(c);
 	assert_int_equal(c->nsets, 2);
 	assert_string_equal(c->sets[0].devices[1].device, "0000:3b:00.0");
+	assert_string_equal(c->metrics.listen, "127.0.0.1:9477");
 	config_free(c);
 	free(text);
 	free(path);
