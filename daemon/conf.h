@@ -142,6 +142,13 @@ struct config_migration {
 	uint32_t handshake_timeout_ms;	/* TLS and HELLO, from accept */
 };
 
+/* The metrics endpoint (metrics.c); listen NULL: none. */
+struct config_metrics {
+	char *listen;		/* as written */
+	char *listen_host;	/* without brackets */
+	char *listen_port;	/* decimal */
+};
+
 struct config {
 	char *filename;		/* as given, for messages */
 	char *control_socket;
@@ -149,6 +156,7 @@ struct config {
 	char *control_read_group; /* read-only requests; NULL = none */
 	char *state_dir;	/* the ledger (ledger.h); NULL = the default */
 	struct config_migration migration;
+	struct config_metrics metrics;
 	enum log_level log_level;
 	struct config_set *sets;
 	int nsets;

@@ -890,6 +890,46 @@ cfg_migration(struct cfg *c, struct json_object *v, void *obj)
 	return 0;
 }
 
+/* Metrics. */
+
+static int
+cfg_metrics_listen(struct cfg *c, struct json_object *v, void *obj)
+{
+	struct config_metrics *m = obj;
+	struct err e2;
+	const char *s;
+
+	if (cfg_string(c, v, &s) != 0)
+		return -EINVAL;
+	if (config_parse_hostport(s, &m->listen_host, &m->listen_port,
+	    &e2) != 0)
+		return cfg_err(c, "%s", e2.msg);
+	m->listen = xstrdup(s);
+	return 0;
+}
+
+static const struct cfg_key cfg_metrics_keys[] = {
+	KEY_FN("listen", cfg_metrics_listen),
+};
+
+static int
+cfg_metrics(struct cfg *c, struct json_object *v, void *obj)
+{
+	struct config_metrics *m = &((struct config *)obj)->metrics;
+	uint32_t seen;
+	int rc;
+
+	rc = cfg_object(c, v, cfg_metrics_keys, ARRAY_SIZE(cfg_metrics_keys),
+	    m, &seen);
+	if (rc != 0)
+		return rc;
+	/* An empty object is a mistake rather than a way to say "off". */
+	if (m->listen == NULL)
+		return cfg_err(c, "missing \"listen\" (leave \"metrics\" out "
+		    "for no metrics endpoint)");
+	return 0;
+}
+
 /* The top level. */
 
 static int
@@ -934,6 +974,7 @@ static const struct cfg_key cfg_top_keys[] = {
 	KEY("control_read_group", K_STR, struct config, control_read_group,
 	    0, 0),
 	KEY_FN("migration", cfg_migration),
+	KEY_FN("metrics", cfg_metrics),
 	KEY_FN("log_level", cfg_log_level),
 	KEY_FN("sets", cfg_sets),
 	KEY("state_dir", K_PATH, struct config, state_dir, 0, 0),
@@ -955,6 +996,17 @@ cfg_top(struct cfg *c, struct json_object *root, struct config *conf)
 		return rc;
 	if (conf->control_socket == NULL)
 		conf->control_socket = xstrdup(CONFIG_DEFAULT_CONTROL_SOCKET);
+	/* Both would bind: the second start would fail on EADDRINUSE. */
+	if (conf->metrics.listen != NULL && conf->migration.listen != NULL &&
+	    strcmp(conf->metrics.listen_host,
+	    conf->migration.listen_host) == 0 &&
+	    strcmp(conf->metrics.listen_port,
+	    conf->migration.listen_port) == 0) {
+		cfg_push_key(c, "metrics");
+		cfg_push_key(c, "listen");
+		return cfg_err(c, "\"%s\" is migration.listen's address too",
+		    conf->metrics.listen);
+	}
 	return 0;
 }
 
@@ -1289,6 +1341,9 @@ config_free(struct config *c)
 	free(c->migration.listen_host);
 	free(c->migration.listen_port);
 	free(c->migration.tls_dir);
+	free(c->metrics.listen);
+	free(c->metrics.listen_host);
+	free(c->metrics.listen_port);
 	free(c->control_socket);
 	free(c->control_group);
 	free(c->control_read_group);

@@ -44,6 +44,14 @@ enum dset_status {
 	DSET_FAILED,
 };
 
+/* A finished job's outcome, as the metrics count it. */
+enum dset_outcome {
+	DSET_OUT_COMPLETED,
+	DSET_OUT_FAILED,
+	DSET_OUT_CANCELLED,
+	DSET_OUTCOMES
+};
+
 /* How many finished jobs a set remembers (InfoRequest.history). */
 #define DSET_HISTORY		8
 /*
@@ -106,6 +114,16 @@ struct dset {
 	/* Finished jobs, newest at hist[(hist_next - 1) % DSET_HISTORY]. */
 	struct xfer_past	 hist[DSET_HISTORY];
 	unsigned		 hist_next, hist_count;
+	/*
+	 * Under lock, for the metrics (metrics.c): the set's jobs by
+	 * direction (enum xfer_kind), started and ended by outcome, over
+	 * the set's life (a new job resets nothing); the downtime of the
+	 * last completed outgoing job (the source measures it).
+	 */
+	uint64_t		 jobs_started[2];
+	uint64_t		 jobs_ended[2][DSET_OUTCOMES];
+	uint64_t		 last_downtime_us;
+	bool			 has_last_downtime;
 };
 
 struct daemon {

@@ -279,6 +279,35 @@ void
 dset_job_begin_locked(struct dset *ds)
 {
 	dset_efd_level(ds->done_efd, false);
+	if (ds->job != NULL)
+		ds->jobs_started[ds->job->kind]++;
+}
+
+/*
+ * ds->lock held, ds->job ending: counted by its outcome.  A job that
+ * ended before it published a final status (it never got going) failed.
+ */
+static void
+dset_count_end_locked(struct dset *ds)
+{
+	const struct xfer_info *in = &ds->info;
+	struct xfer_job *j = ds->job;
+	enum dset_outcome o = DSET_OUT_FAILED;
+
+	if (j == NULL)
+		return;
+	if (in->job_id == j->id && in->kind == j->kind) {
+		if (in->status == XFER_ST_COMPLETED)
+			o = DSET_OUT_COMPLETED;
+		else if (in->status == XFER_ST_CANCELLED)
+			o = DSET_OUT_CANCELLED;
+	}
+	ds->jobs_ended[j->kind][o]++;
+	/* Only the source measures the downtime (Info's downtime_us). */
+	if (o == DSET_OUT_COMPLETED && j->kind == XFER_SRC) {
+		ds->last_downtime_us = in->downtime_us;
+		ds->has_last_downtime = true;
+	}
 }
 
 /* The parts every set has, configured or made at run time. */
@@ -1152,6 +1181,7 @@ dset_release(struct dset *ds, enum dset_status st)
 	lift = ds->ending && st == DSET_IDLE;
 	if (lift || st == DSET_IDLE)
 		memset(&ds->fence, 0, sizeof ds->fence);
+	dset_count_end_locked(ds);
 	ds->job = NULL;
 	ds->ending = false;
 	ds->status = st;

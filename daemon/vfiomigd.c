@@ -39,6 +39,7 @@
 #include "ledger.h"
 #include "listen.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "store.h"
 #include "xfer.h"
@@ -75,6 +76,7 @@ struct opts {
 
 static int vfiomigd_exit = 0;
 static struct mig_req *vfiomigd_req;
+static struct metrics *vfiomigd_metrics;
 static struct event *vfiomigd_status_ev;	/* any thread: update STATUS */
 /* Every configuration loaded: the sets point into them. */
 static struct config **vfiomigd_confs;
@@ -802,6 +804,12 @@ daemon_reload(struct daemon *dm)
 		return;
 	}
 	conf_keep(nc);
+	/* Bound at start only, as migration.listen. */
+	if ((nc->metrics.listen == NULL) != (dm->conf->metrics.listen ==
+	    NULL) || (nc->metrics.listen != NULL &&
+	    strcmp(nc->metrics.listen, dm->conf->metrics.listen) != 0))
+		log_warnx("reload: metrics.listen changed; a restart applies "
+		    "it");
 	if (vfiomigd_log_opt < 0)
 		log_set_level(nc->log_level);
 	removed = reload_remove(dm, nc);
@@ -939,9 +947,11 @@ check_config(const struct opts *o)
 		snprintf(what, sizeof what, "no migration listener");
 	else
 		snprintf(what, sizeof what, "no migration");
-	printf("%s: ok: %d set%s, %d device%s; control socket %s; %s\n",
+	printf("%s: ok: %d set%s, %d device%s; control socket %s; %s%s%s\n",
 	    o->config, c->nsets, c->nsets != 1 ? "s" : "", ndev,
-	    ndev != 1 ? "s" : "", c->control_socket, what);
+	    ndev != 1 ? "s" : "", c->control_socket, what,
+	    c->metrics.listen != NULL ? "; metrics " : "",
+	    c->metrics.listen != NULL ? c->metrics.listen : "");
 	config_free(c);
 	exit(0);
 }
@@ -1099,6 +1109,17 @@ daemon_listen(struct daemon *dm, int fd)
 	return l;
 }
 
+/* The metrics endpoint, if configured (metrics.c); a bind that fails dies. */
+static void
+daemon_metrics(struct daemon *dm)
+{
+	struct err e = { 0, "" };
+
+	vfiomigd_metrics = metrics_start(dm, &e);
+	if (vfiomigd_metrics == NULL && e.code != 0)
+		die("%s", e.msg);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1147,6 +1168,8 @@ main(int argc, char **argv)
 	    &dm)) == NULL)
 		die("libevent: event_new failed");
 	evtimer_add(hk, &hkt);
+	/* First: a port in use stops the start before anything listens. */
+	daemon_metrics(&dm);
 	l = daemon_listen(&dm, lf.migration);
 	daemon_open_ctl(&dm, &o, lf.control);
 	status_update(&dm);
@@ -1160,6 +1183,8 @@ main(int argc, char **argv)
 
 	notify_stopping();
 	listener_free(l);
+	metrics_free(vfiomigd_metrics);
+	vfiomigd_metrics = NULL;
 	daemon_cancel_all(&dm);
 	daemon_join_all(&dm);
 	/* After the jobs: their threads post events until they end. */

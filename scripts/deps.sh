@@ -6,7 +6,7 @@ set -eu
 PKGS="autoconf automake libtool pkg-config make gcc
 libevent-dev libjson-c-dev libsystemd-dev libprotobuf-c-dev protobuf-c-compiler
 libgnutls28-dev gnutls-bin libcmocka-dev valgrind jq
-protobuf-compiler python3-protobuf systemd gdb"
+protobuf-compiler python3-protobuf python3-prometheus-client systemd gdb"
 
 missing=
 for p in $PKGS; do

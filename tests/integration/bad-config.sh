@@ -113,6 +113,45 @@ grep -q no-such-vfio "$T/no-device.json" || fail "sed: no vfio device"
 bad no_device 1 "^vfiomigd: error: .*nic0.*$T/no-such-vfio" \
     --config "$T/no-device.json"
 
+# metrics.listen: a bad address, none, the migration's own; one in use
+# (only a start finds it).
+# bad_metrics NAME ERE JSON: "metrics": JSON at the top of the good file.
+bad_metrics() {
+	sed "1s#^{#{\"metrics\": $3, #" "$T/g.json" >"$T/$1.json"
+	bad "$1" 1 "^vfiomigd: error: $T/$1\.json: metrics(\.[a-z]+)?: $2" \
+	    --config "$T/$1.json"
+}
+bad_metrics m_no_port 'bad address "127\.0\.0\.1": missing ":port"' \
+    '{"listen": "127.0.0.1"}'
+bad_metrics m_port0 'bad address "127\.0\.0\.1:0": the port must be a number from 1 to 65535' \
+    '{"listen": "127.0.0.1:0"}'
+bad_metrics m_v6 'bad address "::1:9477": an IPv6 address needs brackets' \
+    '{"listen": "::1:9477"}'
+bad_metrics m_type 'expected a string' '{"listen": 9477}'
+bad_metrics m_empty 'missing "listen" \(leave "metrics" out for no metrics endpoint\)' \
+    '{}'
+bad_metrics m_key 'unknown key \(expected one of: listen\)' '{"listen": "127.0.0.1:9477", "path": "/m"}'
+bad_metrics m_same "\"127\.0\.0\.1:$port\" is migration\.listen's address too" \
+    "{\"listen\": \"127.0.0.1:$port\"}"
+mport=$(pick_port)
+/usr/bin/python3 -c 'import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); print("ok", flush=True)
+time.sleep(60)' "$mport" >"$T/mholder.out" &
+mholder=$!
+it_pids="$it_pids $mholder"
+while [ ! -s "$T/mholder.out" ]; do sleep 0.05; done
+start_only="$start_only m_in_use"
+bad_metrics m_in_use "cannot listen on 127\.0\.0\.1:$mport: Address already in use" \
+    "{\"listen\": \"127.0.0.1:$mport\"}"
+kill "$mholder"
+# A good one: --check-config names it.
+sed "1s#^{#{\"metrics\": {\"listen\": \"127.0.0.1:$mport\"}, #" "$T/g.json" \
+    >"$T/m_ok.json"
+check_ok m_ok "$T/m_ok.json"
+grep -q "; metrics 127\.0\.0\.1:$mport\$" "$T/chk_m_ok.out" ||
+    fail "--check-config does not name the metrics address: $(cat "$T/chk_m_ok.out")"
+
 # The ledger's directory: one another daemon holds (its lock), one that
 # cannot be made.
 conf "$T/holder.json" - insecure 1 2 '"state_size": "1M"'

@@ -125,6 +125,7 @@ check_example(const struct config *c)
 	assert_string_equal(c->migration.listen, "0.0.0.0:4444");
 	assert_string_equal(c->migration.listen_host, "0.0.0.0");
 	assert_string_equal(c->migration.listen_port, "4444");
+	assert_string_equal(c->metrics.listen, "127.0.0.1:9477");
 	assert_string_equal(c->migration.tls_dir, "/etc/pki/vfiomigd");
 	assert_false(c->migration.insecure);
 	assert_int_equal(c->migration.connections, 4);
@@ -216,6 +217,7 @@ test_manpage_example(void **state)
 	assert_non_null(c);
 	assert_int_equal(c->nsets, 2);
 	assert_string_equal(c->sets[0].devices[1].device, "0000:3b:00.0");
+	assert_string_equal(c->metrics.listen, "127.0.0.1:9477");
 	config_free(c);
 	free(text);
 	free(path);
@@ -672,6 +674,49 @@ test_listen(void **state)
 	}
 }
 
+/* "metrics": off unless given; its listen as migration.listen's. */
+static void
+test_metrics(void **state)
+{
+	static const char *bad[] = {
+		"0.0.0.0", "::1:9477", "[::1]", "h:0", "h:65536", "h:", "a b:1",
+	};
+	struct config *c;
+	char json[256], want[256];
+	size_t i;
+
+	c = accept_json("{}");
+	assert_null(c->metrics.listen);
+	config_free(c);
+	c = accept_json("{'metrics': {'listen': '127.0.0.1:9477'}}");
+	assert_string_equal(c->metrics.listen, "127.0.0.1:9477");
+	assert_string_equal(c->metrics.listen_host, "127.0.0.1");
+	assert_string_equal(c->metrics.listen_port, "9477");
+	config_free(c);
+	c = accept_json("{'metrics': {'listen': '[::1]:9477'}, "
+	    "'migration': {'insecure': true, 'listen': '[::1]:4444'}}");
+	assert_string_equal(c->metrics.listen_host, "::1");
+	config_free(c);
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		snprintf(json, sizeof json, "{'metrics': {'listen': '%s'}}",
+		    bad[i]);
+		snprintf(want, sizeof want, FILE_NAME ": metrics.listen: bad "
+		    "address '%s': ", bad[i]);
+		refuse(json, want);
+	}
+	refuse("{'metrics': {}}", FILE_NAME ": metrics: missing 'listen' "
+	    "(leave 'metrics' out for no metrics endpoint)");
+	refuse("{'metrics': '127.0.0.1:9477'}", FILE_NAME ": metrics: "
+	    "expected an object");
+	refuse("{'metrics': {'listen': 9477}}", FILE_NAME ": metrics.listen: "
+	    "expected a string");
+	refuse("{'metrics': {'listen': '127.0.0.1:9477', 'port': 1}}",
+	    FILE_NAME ": metrics.port: unknown key");
+	refuse("{'migration': {'insecure': true, 'listen': '127.0.0.1:4444'}, "
+	    "'metrics': {'listen': '127.0.0.1:4444'}}", FILE_NAME
+	    ": metrics.listen: '127.0.0.1:4444' is migration.listen");
+}
+
 static void
 test_hostport(void **state)
 {
@@ -775,6 +820,7 @@ main(void)
 		cmocka_unit_test(test_sets),
 		cmocka_unit_test(test_tls),
 		cmocka_unit_test(test_listen),
+		cmocka_unit_test(test_metrics),
 		cmocka_unit_test(test_hostport),
 		cmocka_unit_test(test_load),
 	};
