@@ -95,6 +95,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	pthread_mutex_init(&dm.jobs_lock, NULL);
 	pthread_cond_init(&dm.cond, NULL);
 	TAILQ_INIT(&dm.jobs);
+	TAILQ_INIT(&dm.checks);
 	TAILQ_INIT(&dm.handshakes);
 	if (evthread_use_pthreads() < 0 ||
 	    (dm.base = event_base_new()) == NULL ||
