@@ -81,18 +81,32 @@ check_hello(struct xfer_check_run *cr, struct xfer_conn *c, struct err *e)
 	    e);
 }
 
-/* The HELLO_REPLY: the destination's checks, or its refusal. */
+/*
+ * The HELLO_REPLY: the destination's checks, or its refusal.  TLS 1.3
+ * tells the client whether the server took its certificate only with the
+ * server's first record: "tls" is said here, as the reply (or an alert)
+ * comes.
+ */
 static void
-check_reply(struct xfer_check_run *cr, struct xfer_conn *c)
+check_reply(struct xfer_check_run *cr, struct xfer_conn *c, const char *tls)
 {
 	struct xfer_check *k = &cr->res;
 	Vfiomig__Peer__HelloReply *r;
 	struct err e = { 0, "" };
 	struct frame f;
 	size_t i;
+	int rc;
 
-	if (xfer_conn_recv(c, &f, XFER_HANDSHAKE_MS, &e) < 0 ||
-	    frame_unpack_hello_reply(f.payload, f.h.len, &r, &e) < 0) {
+	if ((rc = xfer_conn_recv(c, &f, XFER_HANDSHAKE_MS, &e)) == 0)
+		check_add(k, "tls", true, "%s", tls);
+	else if (rc == -ECONNABORTED) {
+		check_add(k, "tls", false, "the destination refused this "
+		    "daemon's certificate: %s", e.msg);
+		return;
+	} else
+		check_add(k, "tls", true, "%s", tls);
+	if (rc < 0 || frame_unpack_hello_reply(f.payload, f.h.len, &r,
+	    &e) < 0) {
 		check_add(k, "handshake", false, "%s", e.msg);
 		return;
 	}
@@ -120,6 +134,7 @@ check_run(struct xfer_check_run *cr)
 	struct xfer_check *k = &cr->res;
 	struct err e = { 0, "" };
 	struct xfer_conn *c;
+	const char *tls;
 	struct chan *ch;
 	int fd = -1;
 
@@ -131,17 +146,18 @@ check_run(struct xfer_check_run *cr)
 		check_add(k, "tls", false, "%s", e.msg);
 		return;
 	}
-	check_add(k, "tls", true, "%s", chan_is_tls(ch) ? "TLS: the "
-	    "destination's certificate verified" : "plaintext channel "
-	    "(migration.insecure)");
 	c = xfer_conn_new(ch, 0, FRAME_ROLE_SRC);
 	pthread_mutex_lock(&j->lock);
 	j->conns[0] = c;
 	pthread_mutex_unlock(&j->lock);
-	if (check_hello(cr, c, &e) < 0)
+	tls = chan_is_tls(ch) ? "TLS: the destination's certificate "
+	    "verified, this daemon's taken" : "plaintext channel "
+	    "(migration.insecure)";
+	if (check_hello(cr, c, &e) < 0) {
+		check_add(k, "tls", true, "%s", tls);
 		check_add(k, "handshake", false, "%s", e.msg);
-	else
-		check_reply(cr, c);
+	} else
+		check_reply(cr, c, tls);
 	pthread_mutex_lock(&j->lock);
 	j->conns[0] = NULL;
 	pthread_mutex_unlock(&j->lock);
