@@ -153,6 +153,10 @@ request_ok(const uint8_t *data, size_t size)
 		ok = rq->prepare_incoming->listen == NULL ||
 		    rq->prepare_incoming->listen[0] == '\0';
 		break;
+	case VFIOMIG__V1__REQUEST__BODY_CHECK:
+		/* A check connects out, from a thread of its own. */
+		ok = false;
+		break;
 	case VFIOMIG__V1__REQUEST__BODY_ADD_DEVICE:
 		ok = spec_ok(rq->add_device->device);
 		break;
