@@ -103,6 +103,16 @@ check_reply(struct xfer_check_run *cr, struct xfer_conn *c, const char *tls)
 		check_add(k, "tls", false, "the destination refused this "
 		    "daemon's certificate: %s", e.msg);
 		return;
+	} else if (rc == -ECONNRESET) {
+		/*
+		 * A destination answers every HELLO; it closes without a
+		 * word only when TLS failed on its side (its alert may be
+		 * lost to the reset of the HELLO it did not read).
+		 */
+		check_add(k, "tls", false, "the destination closed the "
+		    "connection without an answer (it refused this daemon's "
+		    "certificate? its log says why): %s", e.msg);
+		return;
 	} else
 		check_add(k, "tls", true, "%s", tls);
 	if (rc < 0 || frame_unpack_hello_reply(f.payload, f.h.len, &r,
