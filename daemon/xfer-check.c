@@ -94,6 +94,7 @@ check_reply(struct xfer_check_run *cr, struct xfer_conn *c, const char *tls)
 	Vfiomig__Peer__HelloReply *r;
 	struct err e = { 0, "" };
 	struct frame f;
+	bool all;
 	size_t i;
 	int rc;
 
@@ -120,18 +121,22 @@ check_reply(struct xfer_check_run *cr, struct xfer_conn *c, const char *tls)
 		check_add(k, "handshake", false, "%s", e.msg);
 		return;
 	}
-	if (r->n_checks == 0) {
+	if (r->n_checks == 0 && !r->accepted)
 		/* Refused before any check: no such set, an old peer. */
 		check_add(k, "handshake", false, "refused by "
 		    "%s:%s: %s (%s)%s", cr->host, cr->port, r->message ?
 		    r->message : "", strerror(r->error), r->error ==
 		    EPROTONOSUPPORT ? "; the destination predates the check" :
 		    "");
-	}
-	for (i = 0; i < r->n_checks; i++)
+	for (i = 0, all = true; i < r->n_checks; i++) {
 		check_add(k, r->checks[i]->name, r->checks[i]->ok, "%s",
 		    r->checks[i]->message ? r->checks[i]->message : "");
-	if (r->accepted && r->n_checks == 0)
+		all = all && r->checks[i]->ok;
+	}
+	if (r->n_checks > 0 && r->accepted != all)
+		check_add(k, "handshake", false, "the destination %s, against "
+		    "its checks", r->accepted ? "accepted" : "refused");
+	else if (r->n_checks == 0 && r->accepted)
 		check_add(k, "handshake", false, "the destination accepted a "
 		    "check without checks");
 	vfiomig__peer__hello_reply__free_unpacked(r, NULL);

@@ -4,9 +4,9 @@
 # and sources that differ in one thing each: none (good), a wrong token,
 # a client certificate of another CA (rogue), a CA that did not sign the
 # destination's certificate (wrongca), 3 devices (three), 2 MiB devices
-# (big: another identity).  `check` passes from good (exit 0, every line
-# ok) and fails from each other one (exit 1) with the expected line; the
-# destination's devices are untouched by every check (status, states and
+# (big: another identity), and a set the destination lacks.  `check`
+# passes from good (exit 0, every line ok) and fails from each other one
+# (exit 1) with the expected line; the destination's devices are untouched by every check (status, states and
 # digests equal before and after, no job, no RESUMING, no reset), its
 # token stays armed: good's real migration afterwards succeeds.  The
 # negative control: big's and three's real migrations are refused with
@@ -135,6 +135,16 @@ out_has id '^FAIL identity +set vm1: the devices differ: device sim0: identity "
 untouched "another identity"
 note "mismatches:
 $(grep FAIL "$T/n3.ctlout" "$T/id.ctlout")"
+
+# 1: a set the destination lacks: refused before any check.
+ctl mk9 -s "$T/good.sock" set create vm9
+ctl_rc_is mk9 0
+ctl ad9 -s "$T/good.sock" device add vm9 sim0 --sim --state-size 1M
+ctl_rc_is ad9 0
+ctl ns -s "$T/good.sock" check vm9 --to "$to" --token "$TOKEN"
+ctl_rc_is ns 1
+out_has ns "^FAIL handshake +refused by $to: no set named \"vm9\""
+untouched "a set the destination lacks"
 
 # The negative control: the migrations themselves are refused, with the
 # same words (and the token survives the refusals too).
