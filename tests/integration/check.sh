@@ -4,13 +4,16 @@
 # and sources that differ in one thing each: none (good), a wrong token,
 # a client certificate of another CA (rogue), a CA that did not sign the
 # destination's certificate (wrongca), 3 devices (three), 2 MiB devices
-# (big: another identity), and a set the destination lacks.  `check`
-# passes from good (exit 0, every line ok) and fails from each other one
-# (exit 1) with the expected line; the destination's devices are untouched by every check (status, states and
-# digests equal before and after, no job, no RESUMING, no reset), its
-# token stays armed: good's real migration afterwards succeeds.  The
-# negative control: big's and three's real migrations are refused with
-# the very words their check printed (one comparison for both).
+# (big: another identity), no PRE_COPY (noprecopy: other capabilities),
+# and a set the destination lacks.  `check` passes from good (exit 0,
+# every line ok) and fails from each other one (exit 1) with the expected
+# line; the destination is untouched by every check (status, armed token,
+# last job, device states and digests equal before and after; no job, no
+# RESUMING, no reset), its token stays armed: good's real migration
+# afterwards succeeds.  The negative control: big's, three's and
+# noprecopy's real migrations are refused with the very words their check
+# printed (one comparison for both), and the snapshot sees the real
+# migration's change.
 . "$(dirname "$0")/cli-lib.sh"
 need_json
 gen_certs
@@ -40,6 +43,7 @@ src rogue "$T/rogue" 2 "$sdev"
 src wrongca "$T/wrongca" 2 "$sdev"
 src three "$T/pki" 3 "$sdev"
 src big "$T/pki" 2 '"state_size": "2M"'
+src noprecopy "$T/pki" 2 '"state_size": "1M", "flags": ["STOP_COPY", "P2P"]'
 
 # The destination as a line: status, armed token, last job, then each
 # device's state and digest.
@@ -133,8 +137,16 @@ out_has id '^ok +devices '
 out_has id '^ok +capabilities '
 out_has id '^FAIL identity +set vm1: the devices differ: device sim0: identity "sim:2097152 flags=0x[0-9a-f]+" against "sim:1048576 flags=0x[0-9a-f]+"$'
 untouched "another identity"
+# 1: other migration flags (no PRE_COPY): capabilities, and the identity
+# (which carries them).
+ctl fl -s "$T/noprecopy.sock" check vm1 --to "$to" --token "$TOKEN"
+ctl_rc_is fl 1
+out_has fl '^ok +devices '
+out_has fl '^FAIL capabilities +set vm1: the devices differ: device sim0: capability flags 0x3 against 0x7$'
+out_has fl '^FAIL identity +set vm1: the devices differ: device sim0: identity "sim:1048576 flags=0x3" against "sim:1048576 flags=0x7"$'
+untouched "other flags"
 note "mismatches:
-$(grep FAIL "$T/n3.ctlout" "$T/id.ctlout")"
+$(grep FAIL "$T/n3.ctlout" "$T/id.ctlout" "$T/fl.ctlout")"
 
 # 1: a set the destination lacks: refused before any check.
 ctl mk9 -s "$T/good.sock" set create vm9
@@ -148,7 +160,7 @@ untouched "a set the destination lacks"
 
 # The negative control: the migrations themselves are refused, with the
 # same words (and the token survives the refusals too).
-for s in three:n3:devices big:id:identity; do
+for s in three:n3:devices big:id:identity noprecopy:fl:capabilities; do
 	name=${s%%:*} r=${s#*:}
 	chk=${r%%:*} what=${r#*:}
 	words=$(sed -n "s/^FAIL $what *//p" "$T/$chk.ctlout")
@@ -197,7 +209,7 @@ ctl u3 -s "$T/good.sock" check nosuch --to "$to" --token "$TOKEN"
 ctl_rc_is u3 1
 err_has u3 'no set'
 
-for d in good rogue wrongca three big dst; do
+for d in good rogue wrongca three big noprecopy dst; do
 	stop_daemon $d
 done
 note "pass"
