@@ -1367,6 +1367,60 @@ out:
 	return rc;
 }
 
+/* ---- check ---- */
+
+static const struct option check_opts[] = {
+	{ "to", required_argument, NULL, 'T' },
+	{ "token", required_argument, NULL, 't' },
+	{ NULL, 0, NULL, 0 }
+};
+
+struct ctl_check_args {
+	const char	*to;
+	const char	*token;
+};
+
+/*
+ * The pre-flight check: each check on a line ("ok", or "FAIL", its name,
+ * what was found); exit 0 only if a migration could start.
+ */
+static int
+cmd_check(struct ctl *ctl, int argc, char **argv)
+{
+	Vfiomig__V1__CheckRequest cr = VFIOMIG__V1__CHECK_REQUEST__INIT;
+	struct ctl_check_args a = { NULL, NULL };
+	const Vfiomig__V1__CheckReply *rep;
+	size_t i;
+	int rc;
+
+	if ((rc = cmd_getopt(ctl, &argc, &argv, &a)) >= 0)
+		return rc;
+	if (a.to == NULL)
+		return ctl_bad(ctl, "--to HOST:PORT is required");
+	if ((rc = ctl_token(ctl, &a.token)) >= 0)
+		return rc;
+	cr.set = argv[0];
+	cr.destination = (char *)a.to;
+	cr.token = (char *)a.token;
+	if ((rc = ctl_call(ctl, VFIOMIG__V1__REQUEST__BODY_CHECK, &cr, NULL,
+	    0)) != EXIT_OK)
+		return rc;
+	if ((rc = ctl_expect(ctl, VFIOMIG__V1__RESPONSE__BODY_CHECK)) !=
+	    EXIT_OK)
+		return rc;
+	rep = ctl_answer(ctl)->check;
+	if (!ctl_print_pb(ctl, &rep->base)) {
+		for (i = 0; i < rep->n_checks; i++)
+			printf("%-4s %-12s %s\n", rep->checks[i]->ok ? "ok" :
+			    "FAIL", rep->checks[i]->name,
+			    rep->checks[i]->message != NULL ?
+			    rep->checks[i]->message : "");
+		printf("set %s to %s: %s\n", argv[0], a.to, rep->ok ?
+		    "a migration could start" : "a migration could not start");
+	}
+	return rep->ok ? EXIT_OK : EXIT_FAIL;
+}
+
 /* ---- tune ---- */
 
 static const struct option tune_opts[] = {
@@ -1737,6 +1791,18 @@ static const struct cmd_entry cmd_migrate_entry = {
 	"                     daemons; default: a random one\n",
 	migrate_opts, 1, 1, cmd_migrate
 };
+static const struct cmd_entry cmd_check_entry = {
+	"check", "SET --to HOST:PORT --token TOKEN",
+	"check that a migration could start, moving nothing",
+	"  --to HOST:PORT     the destination daemon's listener ([v6]:port)\n"
+	"  --token TOKEN      the destination set's token (default: $VFIOMIG_TOKEN);\n"
+	"                     the check leaves it armed\n"
+	"Prints each check (ok or FAIL, its name, what was found): the set\n"
+	"here, connect, tls, then the destination's token, readiness, devices\n"
+	"(count and order), capabilities and identity.  Exit 0 only if a\n"
+	"migration could start, 1 if not.\n",
+	check_opts, 1, 1, cmd_check
+};
 static const struct cmd_entry cmd_tune_entry = {
 	"tune", "SET [--downtime-ms MS] [--bandwidth RATE] [--max-iterations N] "
 	"[--precopy-timeout MS] [--on-timeout ACTION]",
@@ -1808,7 +1874,8 @@ static const struct cmd_entry *cmd_table[] = {
 	&cmd_set_list_entry, &cmd_set_create_entry, &cmd_set_remove_entry,
 	&cmd_device_list_entry, &cmd_device_add_entry, &cmd_device_remove_entry,
 	&cmd_incoming_entry,
-	&cmd_migrate_entry, &cmd_tune_entry, &cmd_switchover_entry,
+	&cmd_migrate_entry, &cmd_check_entry, &cmd_tune_entry,
+	&cmd_switchover_entry,
 	&cmd_cancel_entry,
 	&cmd_release_entry, &cmd_resolve_entry, &cmd_info_entry,
 	&cmd_watch_entry, &cmd_wait_entry,
@@ -1899,6 +1966,13 @@ cmd_option(struct ctl *ctl, int ch, const char *val, void *arg)
 		    *(uint32_t *)arg > CTL_LIST_PAGE)
 			return ctl_bad(ctl, "--page-size: 1..%d sets, not "
 			    "\"%s\"", CTL_LIST_PAGE, val);
+		return -1;
+	}
+	if (ctl->cmd == &cmd_check_entry) {
+		if (ch == 'T')
+			((struct ctl_check_args *)arg)->to = val;
+		else
+			((struct ctl_check_args *)arg)->token = val;
 		return -1;
 	}
 	if (ctl->cmd == &cmd_set_create_entry) {

@@ -878,6 +878,73 @@ cmd_info(struct daemon *dm, struct ctl_client *c, const Request *rq,
 	return 0;
 }
 
+/* ---- The pre-flight check: its reply comes from the check's thread. ---- */
+
+struct cmd_check {
+	struct daemon		*dm;
+	struct ctl_ticket	 t;
+};
+
+static void
+cmd_check_done(struct xfer_check *k, void *arg)
+{
+	struct cmd_check *cc = arg;
+	struct ctl_reply *r = xcalloc(1, sizeof *r);
+	Vfiomig__V1__CheckReply *rep;
+	Vfiomig__V1__CheckResult *it;
+	int i;
+
+	ctl_reply_init(r, cc->t.id);
+	rep = ctl_alloc(r, sizeof *rep);
+	vfiomig__v1__check_reply__init(rep);
+	rep->checks = ctl_alloc(r, (k->n + 1) * sizeof *rep->checks);
+	for (i = 0; i < k->n; i++) {
+		it = ctl_alloc(r, sizeof *it);
+		vfiomig__v1__check_result__init(it);
+		it->name = ctl_strdup(r, k->items[i].name);
+		it->ok = k->items[i].ok;
+		it->message = ctl_strdup(r, k->items[i].msg);
+		rep->checks[rep->n_checks++] = it;
+	}
+	SETU(rep, ok, k->ok);
+	r->rsp.body_case = VFIOMIG__V1__RESPONSE__BODY_CHECK;
+	r->rsp.check = rep;
+	ctl_reply_later(cc->dm, &cc->t, r);
+	free(cc);
+}
+
+static int
+cmd_check(struct daemon *dm, struct ctl_client *c, const Request *rq,
+    int *fds, size_t nfds, struct ctl_reply *r, struct err *e)
+{
+	const Vfiomig__V1__CheckRequest *cr = rq->check;
+	struct xfer_target t = { 0 };
+	struct cmd_check *cc;
+	struct dset *ds;
+	int rc;
+
+	if ((rc = cmd_find(dm, cr->set, &ds, e)) < 0 ||
+	    (rc = cmd_token_ok(cr->token, e)) < 0)
+		return rc;
+	if ((rc = config_parse_hostport(cr->destination, &t.host, &t.port,
+	    e)) < 0)
+		return err_prefix(e, "destination");
+	t.token = cr->token;
+	cc = xcalloc(1, sizeof *cc);
+	cc->dm = dm;
+	ctl_ticket(c, rq->id, &cc->t);
+	rc = xfer_check_start(dm, ds, &t, cmd_check_done, cc, e);
+	free(t.host);
+	free(t.port);
+	if (rc < 0) {
+		free(cc);
+		return rc;
+	}
+	log_info("control: %s: check %s to %s", ctl_client_name(c),
+	    ds->name, cr->destination);
+	return CTL_LATER;
+}
+
 static int
 cmd_resolve(struct daemon *dm, struct ctl_client *c, const Request *rq,
     int *fds, size_t nfds, struct ctl_reply *r, struct err *e)
@@ -1004,6 +1071,7 @@ static const struct ctl_cmd cmd_table[] = {
 	{ "get-done-fd", B(GET_DONE_FD), false, false, cmd_done_fd },
 	{ "release", B(RELEASE), true, false, cmd_release },
 	{ "resolve", B(RESOLVE), true, false, cmd_resolve },
+	{ "check", B(CHECK), true, false, cmd_check },
 };
 #undef B
 

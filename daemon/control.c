@@ -79,6 +79,7 @@ struct ctl_client {
 	int			 fd;
 	struct event		*rev, *wev;
 	char			 name[64];	/* "client 3 (pid 123 uid 0)" */
+	unsigned int		 id;		/* the 3 */
 	uid_t			 uid;
 	gid_t			 groups[CTL_MAX_GROUPS + 1];
 	int			 ngroups;
@@ -97,8 +98,10 @@ struct ctl_client {
 };
 TAILQ_HEAD(ctl_clients, ctl_client);
 
-/* An event posted from some thread, for the loop. */
+/* An event posted from some thread, for the loop; or a later reply. */
 struct ctl_posted {
+	struct ctl_reply	*reply;		/* a reply: to this client */
+	unsigned int		 client;
 	int			 kind;
 	char			*set;
 	struct xfer_info	*info;		/* NULL: none */
@@ -159,7 +162,7 @@ ctl_strdup(struct ctl_reply *r, const char *s)
 	return p;
 }
 
-static void
+void
 ctl_reply_init(struct ctl_reply *r, uint64_t id)
 {
 	memset(r, 0, sizeof *r);
@@ -413,10 +416,57 @@ ctl_fan_out(struct ctl *ctl, const struct ctl_posted *ev)
 static void
 ctl_posted_free(struct ctl_posted *ev)
 {
+	if (ev->reply != NULL) {
+		ctl_reply_free(ev->reply);
+		free(ev->reply);
+	}
 	free(ev->set);
 	free(ev->info);
 	free(ev->msg);
 	free(ev);
+}
+
+static void ctl_send_reply(struct ctl_client *, struct ctl_reply *);
+static void ctl_post_add(struct daemon *, int, const char *,
+    struct ctl_posted *);
+
+/* A later reply, to its client if it is still there. */
+static void
+ctl_deliver(struct ctl *ctl, struct ctl_posted *ev)
+{
+	struct ctl_client *c;
+
+	TAILQ_FOREACH(c, &ctl->clients, entry) {
+		if (c->id == ev->client) {
+			ctl_send_reply(c, ev->reply);
+			return;
+		}
+	}
+	log_debug("control: client %u left before its reply", ev->client);
+}
+
+void
+ctl_ticket(const struct ctl_client *c, uint64_t id, struct ctl_ticket *t)
+{
+	t->client = c->id;
+	t->id = id;
+}
+
+void
+ctl_reply_later(struct daemon *dm, const struct ctl_ticket *t,
+    struct ctl_reply *r)
+{
+	struct ctl_posted *ev;
+
+	if (dm == NULL || dm->ctl == NULL) {
+		ctl_reply_free(r);
+		free(r);
+		return;
+	}
+	ev = xcalloc(1, sizeof *ev);
+	ev->reply = r;
+	ev->client = t->client;
+	ctl_post_add(dm, 0, NULL, ev);
 }
 
 static void
@@ -431,7 +481,10 @@ ctl_post_cb(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_unlock(&ctl->post_lock);
 	while ((ev = TAILQ_FIRST(&posts)) != NULL) {
 		TAILQ_REMOVE(&posts, ev, entry);
-		ctl_fan_out(ctl, ev);
+		if (ev->reply != NULL)
+			ctl_deliver(ctl, ev);
+		else
+			ctl_fan_out(ctl, ev);
 		ctl_posted_free(ev);
 	}
 }
@@ -590,6 +643,7 @@ ctl_dispatch(struct ctl_client *c, const Vfiomig__V1__Request *rq,
 			nfds = 0;
 		}
 		rc = cmd->fn(c->ctl->dm, c, rq, fds, nfds, r, &e);
+		r->later = rc == CTL_LATER;
 	}
 	ctl_close_fds(fds, nfds);
 	if (rc == 0 && vfiomig__v1__response__get_packed_size(&r->rsp) >
@@ -677,7 +731,8 @@ ctl_read_one(struct ctl_client *c, uint8_t *buf)
 		return -1;
 	}
 	ctl_serve(c, buf, n, fds, nfds, &r);
-	ctl_send_reply(c, &r);
+	if (!r.later)
+		ctl_send_reply(c, &r);
 	ctl_reply_free(&r);
 	return 0;
 }
@@ -787,8 +842,9 @@ ctl_client_creds(struct ctl_client *c)
 #endif
 	memcpy(&c->groups[c->ngroups], g, n * sizeof(gid_t));
 	c->ngroups += n;
+	c->id = c->ctl->next_id++;
 	snprintf(c->name, sizeof c->name, "client %u (pid %d uid %d)",
-	    c->ctl->next_id++, (int)cr.pid, (int)c->uid);
+	    c->id, (int)cr.pid, (int)c->uid);
 }
 
 struct ctl_client *

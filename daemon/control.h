@@ -52,6 +52,19 @@ struct ctl_reply {
 	void			**allocs;
 	size_t			 nallocs, aallocs;
 	int			 fd;		/* sent beside it; -1 none */
+	bool			 later;		/* CTL_LATER: none sent now */
+};
+
+/*
+ * A handler's return when its reply comes later, from another thread
+ * (ctl_reply_later()): nothing is sent now.
+ */
+#define CTL_LATER		1
+
+/* Whom a later reply goes to: the client (by its number) and the id. */
+struct ctl_ticket {
+	unsigned int		 client;
+	uint64_t		 id;
 };
 
 /* control.c */
@@ -89,6 +102,17 @@ struct ctl_client *ctl_client_attach(struct ctl *ctl, int fd);
 void ctl_serve(struct ctl_client *c, const uint8_t *buf, size_t n, int *fds,
 	    size_t nfds, struct ctl_reply *r);
 void ctl_reply_free(struct ctl_reply *r);
+/* An empty reply to request @id. */
+void ctl_reply_init(struct ctl_reply *r, uint64_t id);
+/* The ticket of request @id of @c, for a reply later. */
+void ctl_ticket(const struct ctl_client *c, uint64_t id,
+	    struct ctl_ticket *t);
+/*
+ * Any thread: @r (heap-allocated, taken) goes to the ticket's client from
+ * the loop, if it is still connected; else it is dropped.
+ */
+void ctl_reply_later(struct daemon *dm, const struct ctl_ticket *t,
+	    struct ctl_reply *r);
 /* The client's subscription (control-cmd.c's subscribe). */
 void ctl_client_subscribe(struct ctl_client *c, const char *set,
 	    bool progress);

@@ -146,6 +146,10 @@ struct daemon {
 	pthread_mutex_t		 jobs_lock;	/* what follows */
 	pthread_cond_t		 cond;
 	struct xfer_jobs	 jobs;
+	/* Pre-flight checks running (xfer-check.c), and their count. */
+	TAILQ_HEAD(, xfer_check_run) checks;
+	int			 nchecks;
+	pthread_cond_t		 checks_cond;
 	bool			 stopping;
 
 	/* The loop's: connections in their handshake (xfer-dst.c). */

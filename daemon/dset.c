@@ -31,6 +31,7 @@
 #include "listen.h"
 #include "log.h"
 #include "store.h"
+#include "sysid.h"
 
 #define DSET_REGION_CONFIG 7	/* VFIO_PCI_CONFIG_REGION_INDEX */
 
@@ -111,20 +112,33 @@ dset_link_sims(struct dset *ds)
 	free(peers);
 }
 
-/* What a device is: the sides compare it byte for byte. */
+/*
+ * What a device is: the sides compare it byte for byte.  A sim: its size
+ * and simulated capability flags.  A VFIO device: what sysfs says
+ * (sysid.h), found by its cdev's fd, else by its name in its group; else
+ * the ids of its config space.
+ */
 static char *
 dset_make_identity(const struct config_device *cd, struct device *d)
 {
-	char buf[64];
+	char buf[FRAME_IDENTITY_MAX + 1];
 	uint16_t id[2];
 
 	if (cd->backend == CONFIG_BACKEND_SIM)
-		snprintf(buf, sizeof buf, "sim:%" PRIu64, cd->state_size);
+		snprintf(buf, sizeof buf, "sim:%" PRIu64 " flags=0x%" PRIx32,
+		    cd->state_size, d->flags);
+	else if (sysid_vfio_fd(SYSID_ROOT, d->fd, d->flags, buf,
+	    sizeof buf) == 0)
+		;
+	else if (cd->device != NULL && sysid_vfio_name(SYSID_ROOT,
+	    cd->device, d->flags, buf, sizeof buf) == 0)
+		;
 	else if (device_region_rw(d, DSET_REGION_CONFIG, 0, id, sizeof id,
 	    false, NULL) == 0)
-		snprintf(buf, sizeof buf, "vfio:%04x:%04x", id[0], id[1]);
+		snprintf(buf, sizeof buf, "vfio:%04x:%04x flags=0x%" PRIx32,
+		    id[0], id[1], d->flags);
 	else
-		snprintf(buf, sizeof buf, "vfio");
+		snprintf(buf, sizeof buf, "vfio flags=0x%" PRIx32, d->flags);
 	return xstrdup(buf);
 }
 

@@ -685,10 +685,17 @@ frame_hello_check(const Vfiomig__Peer__Hello *h, struct err *e)
 	const char *why;
 	int rc;
 
-	if (h->version != FRAME_VERSION)
+	if (h->version != FRAME_VERSION && h->version != FRAME_VERSION_CHECK)
 		return err_set(e, EPROTONOSUPPORT, "HELLO: protocol version "
-		    "%" PRIu32 " not supported (this side speaks %u)",
-		    h->version, FRAME_VERSION);
+		    "%" PRIu32 " not supported (this side speaks %u, and %u "
+		    "for a check)", h->version, FRAME_VERSION,
+		    FRAME_VERSION_CHECK);
+	/* A check never passes for a migration, nor the reverse. */
+	if ((h->version == FRAME_VERSION_CHECK) != (h->has_check_only &&
+	    h->check_only))
+		return err_set(e, EPROTO, "HELLO: version %" PRIu32 " %s "
+		    "check_only", h->version, h->version == FRAME_VERSION ?
+		    "with" : "without");
 	if ((rc = frame_str_check("HELLO: set name", h->set_name, 1,
 	    FRAME_SET_NAME_MAX, e)) != 0)
 		return rc;
@@ -711,11 +718,22 @@ frame_hello_check(const Vfiomig__Peer__Hello *h, struct err *e)
 int
 frame_hello_reply_check(const Vfiomig__Peer__HelloReply *r, struct err *e)
 {
+	size_t i;
 	int rc;
 
 	if ((rc = frame_str_check("HELLO_REPLY: message", r->message, 0,
 	    FRAME_MESSAGE_MAX, e)) != 0)
 		return rc;
+	if (r->n_checks > FRAME_MAX_CHECKS)
+		return err_set(e, EPROTO, "HELLO_REPLY: %zu checks (0..%u)",
+		    r->n_checks, FRAME_MAX_CHECKS);
+	for (i = 0; i < r->n_checks; i++) {
+		if ((rc = frame_str_check("HELLO_REPLY: check name",
+		    r->checks[i]->name, 1, FRAME_CHECK_NAME_MAX, e)) != 0 ||
+		    (rc = frame_str_check("HELLO_REPLY: check message",
+		    r->checks[i]->message, 0, FRAME_MESSAGE_MAX, e)) != 0)
+			return rc;
+	}
 	if (!r->accepted) {
 		if (!r->has_error || r->error <= 0 || r->error >= 4096)
 			return err_set(e, EPROTO, "HELLO_REPLY: refused "
@@ -788,23 +806,62 @@ frame_hello_same_job(const Vfiomig__Peer__Hello *first,
 	return rc;
 }
 
-static int
-frame_device_match(const Vfiomig__Peer__Device *a,
+/*
+ * The comparisons of a device's description with the other side's, one
+ * aspect each: the migration's refusal (frame_devices_match()) and the
+ * pre-flight check's lines (xfer-dst.c) are made by the same words.
+ */
+int
+frame_device_match_name(const Vfiomig__Peer__Device *a,
     const Vfiomig__Peer__Device *b, struct err *e)
 {
 	if (strcmp(a->name, b->name) != 0)
 		return err_set(e, ENODEV, "device %" PRIu32 ": \"%s\" against "
 		    "\"%s\"", a->index, a->name, b->name);
+	return 0;
+}
+
+int
+frame_device_match_caps(const Vfiomig__Peer__Device *a,
+    const Vfiomig__Peer__Device *b, struct err *e)
+{
 	if (a->flags != b->flags)
 		return err_set(e, ENODEV, "device %s: capability flags 0x%"
 		    PRIx32 " against 0x%" PRIx32, a->name, a->flags, b->flags);
 	if (strcmp(a->backend, b->backend) != 0)
 		return err_set(e, ENODEV, "device %s: backend %s against %s",
 		    a->name, a->backend, b->backend);
+	return 0;
+}
+
+int
+frame_device_match_identity(const Vfiomig__Peer__Device *a,
+    const Vfiomig__Peer__Device *b, struct err *e)
+{
 	if (strcmp(a->identity, b->identity) != 0)
 		return err_set(e, ENODEV, "device %s: identity \"%s\" against "
 		    "\"%s\"", a->name, a->identity, b->identity);
 	return 0;
+}
+
+int
+frame_devices_count_match(size_t na, size_t nb, struct err *e)
+{
+	if (na != nb)
+		return err_set(e, ENODEV, "%zu devices against %zu", na, nb);
+	return 0;
+}
+
+static int
+frame_device_match(const Vfiomig__Peer__Device *a,
+    const Vfiomig__Peer__Device *b, struct err *e)
+{
+	int rc;
+
+	if ((rc = frame_device_match_name(a, b, e)) != 0 ||
+	    (rc = frame_device_match_caps(a, b, e)) != 0)
+		return rc;
+	return frame_device_match_identity(a, b, e);
 }
 
 int
@@ -814,8 +871,8 @@ frame_devices_match(Vfiomig__Peer__Device *const *a, size_t na,
 	size_t i;
 	int rc;
 
-	if (na != nb)
-		return err_set(e, ENODEV, "%zu devices against %zu", na, nb);
+	if ((rc = frame_devices_count_match(na, nb, e)) != 0)
+		return rc;
 	for (i = 0; i < na; i++) {
 		if ((rc = frame_device_match(a[i], b[i], e)) != 0)
 			return rc;

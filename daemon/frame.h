@@ -21,6 +21,7 @@
 #define FRAME_HDR_SIZE		32
 #define FRAME_MAGIC		0x47494d56u	/* "VMIG" as bytes on the wire */
 #define FRAME_VERSION		1
+#define FRAME_VERSION_CHECK	2		/* a check-only HELLO */
 #define FRAME_DEV_ALL		0xffff		/* device index: the whole set */
 
 #define FRAME_PAYLOAD_MIN	(4u << 10)	/* no DATA limit may be below */
@@ -38,6 +39,8 @@
 #define FRAME_TOKEN_MIN		16
 #define FRAME_TOKEN_MAX		256
 #define FRAME_MESSAGE_MAX	1024
+#define FRAME_MAX_CHECKS	16		/* HelloReply.checks */
+#define FRAME_CHECK_NAME_MAX	32
 
 /* DATA flags. */
 #define FRAME_F_STOP_COPY	0x01	/* the chunk belongs to the stop-copy phase */
@@ -213,7 +216,8 @@ int frame_unpack_abort(const void *payload, size_t len,
 		       Vfiomig__Peer__Abort **out, struct err *e);
 
 /*
- * A Hello is sane: version 1 (-EPROTONOSUPPORT), a set name, a token of
+ * A Hello is sane: version 1, or 2 with check_only (-EPROTONOSUPPORT
+ * for another version, -EPROTO for check_only with the wrong one), a set name, a token of
  * FRAME_TOKEN_MIN..MAX bytes, 1..FRAME_MAX_CONNS connections and an index
  * below the count, 1..FRAME_MAX_DEVICES devices with index == position,
  * unique names, known backends and flags, no control characters in any
@@ -233,6 +237,20 @@ int frame_hello_same_job(const Vfiomig__Peer__Hello *first,
 int frame_devices_match(Vfiomig__Peer__Device *const *a, size_t na,
 			Vfiomig__Peer__Device *const *b, size_t nb,
 			struct err *e);
+/*
+ * The aspects frame_devices_match() compares, one by one (the pre-flight
+ * check reports each): the count; a device's name (the order);
+ * capability flags and backend; identity.  -ENODEV with the difference,
+ * in the words a refused migration uses.
+ */
+int frame_devices_count_match(size_t na, size_t nb, struct err *e);
+int frame_device_match_name(const Vfiomig__Peer__Device *a,
+			    const Vfiomig__Peer__Device *b, struct err *e);
+int frame_device_match_caps(const Vfiomig__Peer__Device *a,
+			    const Vfiomig__Peer__Device *b, struct err *e);
+int frame_device_match_identity(const Vfiomig__Peer__Device *a,
+				const Vfiomig__Peer__Device *b,
+				struct err *e);
 /* Compares two tokens in time independent of where they differ. */
 bool frame_token_equal(const void *a, size_t alen, const void *b,
 		       size_t blen);

@@ -537,6 +537,7 @@ daemon_cancel_all(struct daemon *dm)
 	TAILQ_FOREACH(j, &dm->jobs, entry)
 		xfer_job_cancel(j, "the daemon is shutting down");
 	pthread_mutex_unlock(&dm->jobs_lock);
+	xfer_check_cancel_all(dm);
 	xfer_dst_close_handshakes(dm);
 }
 
@@ -1037,6 +1038,8 @@ daemon_init(struct daemon *dm)
 	pthread_mutex_init(&dm->jobs_lock, NULL);
 	pthread_cond_init(&dm->cond, NULL);
 	TAILQ_INIT(&dm->jobs);
+	TAILQ_INIT(&dm->checks);
+	pthread_cond_init(&dm->checks_cond, NULL);
 	TAILQ_INIT(&dm->handshakes);
 	if (evthread_use_pthreads() < 0)
 		die("libevent: no pthreads support");
@@ -1187,6 +1190,7 @@ main(int argc, char **argv)
 	vfiomigd_metrics = NULL;
 	daemon_cancel_all(&dm);
 	daemon_join_all(&dm);
+	xfer_check_wait_all(&dm);
 	/* After the jobs: their threads post events until they end. */
 	ctl_close(&dm);
 	listen_extra_close();

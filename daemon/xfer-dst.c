@@ -34,6 +34,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -309,6 +310,148 @@ out:
 }
 
 /*
+ * ---- A check-only HELLO (vfiomigctl check). ----
+ * The checks of dst_check_locked(), each reported by name and in the words
+ * a migration's refusal uses, without its effects: no job, the token left
+ * armed, no device touched.  Past a wrong token nothing more is told (the
+ * devices are no business of a peer without it).
+ */
+
+struct dst_checks {
+	Vfiomig__Peer__Check	 c[FRAME_MAX_CHECKS];
+	Vfiomig__Peer__Check	*ptrs[FRAME_MAX_CHECKS];
+	char			 msg[FRAME_MAX_CHECKS][FRAME_MESSAGE_MAX];
+	size_t			 n;
+	int			 error;		/* the first failure's */
+	char			*first;		/* ... and its message */
+};
+
+static bool
+dst_check_add(struct dst_checks *k, const char *name, int rc,
+    const char *fmt, ...)
+{
+	Vfiomig__Peer__Check *c = &k->c[k->n];
+	va_list ap;
+
+	vfiomig__peer__check__init(c);
+	c->name = (char *)name;
+	c->ok = rc == 0;
+	va_start(ap, fmt);
+	vsnprintf(k->msg[k->n], sizeof k->msg[k->n], fmt, ap);
+	va_end(ap);
+	c->message = k->msg[k->n];
+	k->ptrs[k->n] = c;
+	if (rc != 0 && k->error == 0) {
+		k->error = rc < 0 ? -rc : rc;
+		k->first = c->message;
+	}
+	k->n++;
+	return rc == 0;
+}
+
+/* Every device by one aspect: @fn's words for the first difference. */
+static int
+dst_check_devices(struct dset *ds, const Vfiomig__Peer__Hello *h,
+    int (*fn)(const Vfiomig__Peer__Device *, const Vfiomig__Peer__Device *,
+    struct err *), struct err *e)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < h->n_devices; i++) {
+		if ((rc = fn(h->devices[i], ds->pdev_ptrs[i], e)) != 0)
+			return err_prefix(e, "set %s: the devices differ",
+			    ds->name);
+	}
+	return 0;
+}
+
+static void
+dst_check_only_locked(struct dset *ds, const Vfiomig__Peer__Hello *h,
+    struct dst_checks *k)
+{
+	struct err e = { 0, "" };
+	const char *tok = ds->token;
+	int rc;
+
+	if (tok == NULL)
+		rc = err_set(&e, EACCES, "set %s accepts no incoming "
+		    "migration (no token configured)", ds->name);
+	else if (!frame_token_equal(h->token.data, h->token.len, tok,
+	    strlen(tok)))
+		rc = err_set(&e, EACCES, "set %s: wrong token", ds->name);
+	else if (!ds->token_armed)
+		rc = err_set(&e, EACCES, "set %s: its token was used by "
+		    "job " FMT_ID "; a token admits one job: prepare the set "
+		    "again (vfiomigctl incoming)", ds->name, ds->token_job);
+	else
+		rc = err_set(&e, 0, "set %s: the token is armed (the check "
+		    "leaves it so)", ds->name);
+	if (!dst_check_add(k, "token", rc, "%s", e.msg))
+		return;
+	if (ds->removed)
+		rc = err_set(&e, ENOENT, "no set named \"%s\"", h->set_name);
+	else if (ds->job != NULL)
+		rc = err_set(&e, EBUSY, "set %s is busy (%s)", ds->name,
+		    dset_status_name(ds->status));
+	else if (ds->status != DSET_IDLE && ds->status != DSET_MIGRATED)
+		rc = err_set(&e, EBUSY, "set %s is %s", ds->name,
+		    dset_status_name(ds->status));
+	else
+		rc = err_set(&e, 0, "set %s is %s: ready for an incoming "
+		    "migration", ds->name, dset_status_name(ds->status));
+	dst_check_add(k, "readiness", rc, "%s", e.msg);
+	if ((rc = frame_devices_count_match(h->n_devices, ds->npdevs,
+	    &e)) != 0)
+		err_prefix(&e, "set %s: the devices differ", ds->name);
+	else if ((rc = dst_check_devices(ds, h, frame_device_match_name,
+	    &e)) == 0)
+		err_set(&e, 0, "%zu device%s, in the same order", ds->npdevs,
+		    ds->npdevs == 1 ? "" : "s");
+	if (!dst_check_add(k, "devices", rc, "%s", e.msg))
+		return;
+	if ((rc = dst_check_devices(ds, h, frame_device_match_caps,
+	    &e)) == 0)
+		err_set(&e, 0, "the same backends and migration flags");
+	dst_check_add(k, "capabilities", rc, "%s", e.msg);
+	if ((rc = dst_check_devices(ds, h, frame_device_match_identity,
+	    &e)) == 0)
+		err_set(&e, 0, "the same identities");
+	dst_check_add(k, "identity", rc, "%s", e.msg);
+}
+
+/* The checks' answer, sent from the loop; @c is closed. */
+static void
+dst_check_only(struct daemon *dm, struct dset *ds,
+    const Vfiomig__Peer__Hello *h, struct xfer_conn *c, const char *peer)
+{
+	Vfiomig__Peer__HelloReply r = VFIOMIG__PEER__HELLO_REPLY__INIT;
+	struct dst_checks *k = xcalloc(1, sizeof *k);
+
+	pthread_mutex_lock(&ds->lock);
+	dst_check_only_locked(ds, h, k);
+	r.checks = k->ptrs;
+	r.n_checks = k->n;
+	r.accepted = k->error == 0;
+	if (!r.accepted) {
+		r.has_error = true;
+		r.error = k->error;
+		r.message = k->first;
+	} else {
+		r.devices = ds->pdev_ptrs;
+		r.n_devices = ds->npdevs;
+	}
+	/* Packed under the lock: the devices may change after it. */
+	xfer_conn_send_msg(c, FRAME_HELLO_REPLY, &r.base, DST_REFUSE_MS, NULL);
+	pthread_mutex_unlock(&ds->lock);
+	log_info("incoming from %s: set %s: check only: %s%s", peer,
+	    ds->name, r.accepted ? "every check passed" : "failed: ",
+	    r.accepted ? "" : k->first);
+	xfer_conn_free(c, true);
+	free(k);
+}
+
+/*
  * ---- Handshakes, on the event loop. ----
  * A connection costs nothing but its fd, a TLS session and its HELLO
  * buffer until its HELLO is through: no thread.  At most
@@ -381,7 +524,14 @@ dst_hs_hello(struct xfer_hs *hs, const struct frame *f)
 	int rc;
 
 	if ((rc = frame_unpack_hello(f->payload, f->h.len, &h, &e)) == 0 &&
-	    (rc = dst_check(hs->dm, h, &ds, &e)) == 0) {
+	    (rc = dst_check(hs->dm, h, &ds, &e)) == 0 && h->check_only) {
+		dst_check_only(hs->dm, ds, h, c, hs->peer);
+		vfiomig__peer__hello__free_unpacked(h, NULL);
+		hs->c = NULL;
+		dst_hs_free(hs);
+		return;
+	}
+	if (rc == 0) {
 		id = h->job_id;
 		idx = h->conn_index;
 		count = h->conn_count;

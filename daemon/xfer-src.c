@@ -185,7 +185,7 @@ src_span(uint64_t start, uint64_t end, uint64_t now)
 /* ---- Connecting. ---- */
 
 static int
-src_connect_wait(struct src *s, int fd, struct err *e)
+src_connect_wait(struct xfer_job *j, int fd, struct err *e)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
 	uint64_t deadline = now_ns() + XFER_CONNECT_MS * 1000000ull;
@@ -193,7 +193,7 @@ src_connect_wait(struct src *s, int fd, struct err *e)
 	int soerr = 0;
 
 	while (poll(&pfd, 1, 100) == 0 || (pfd.revents == 0)) {
-		if (src_failed(s))
+		if (xfer_job_failed(j))
 			return err_set(e, ECANCELED, "cancelled");
 		if (now_ns() > deadline)
 			return err_set(e, ETIMEDOUT, "%s",
@@ -207,7 +207,7 @@ src_connect_wait(struct src *s, int fd, struct err *e)
 }
 
 static int
-src_connect_ai(struct src *s, const struct addrinfo *ai, int *out,
+src_connect_ai(struct xfer_job *j, const struct addrinfo *ai, int *out,
     struct err *e)
 {
 	int fd, one = 1;
@@ -223,7 +223,7 @@ src_connect_ai(struct src *s, const struct addrinfo *ai, int *out,
 		close(fd);
 		return -e->code;
 	}
-	if (src_connect_wait(s, fd, e) < 0) {
+	if (src_connect_wait(j, fd, e) < 0) {
 		close(fd);
 		return -e->code;
 	}
@@ -231,25 +231,32 @@ src_connect_ai(struct src *s, const struct addrinfo *ai, int *out,
 	return 0;
 }
 
-static int
-src_connect(struct src *s, int *fd, struct err *e)
+int
+xfer_connect(struct xfer_job *j, const char *host, const char *port,
+    int *fd, struct err *e)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
 	int rc;
 
-	rc = getaddrinfo(s->host, s->port, &hints, &res);
+	rc = getaddrinfo(host, port, &hints, &res);
 	if (rc != 0)
-		return err_set(e, EHOSTUNREACH, "resolve %s: %s", s->host,
+		return err_set(e, EHOSTUNREACH, "resolve %s: %s", host,
 		    gai_strerror(rc));
 	rc = -EHOSTUNREACH;
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		if ((rc = src_connect_ai(s, ai, fd, e)) == 0)
+		if ((rc = src_connect_ai(j, ai, fd, e)) == 0)
 			break;
 	}
 	freeaddrinfo(res);
 	if (rc < 0)
-		return err_prefix(e, "connect to %s:%s", s->host, s->port);
+		return err_prefix(e, "connect to %s:%s", host, port);
 	return 0;
+}
+
+static int
+src_connect(struct src *s, int *fd, struct err *e)
+{
+	return xfer_connect(s->job, s->host, s->port, fd, e);
 }
 
 static int

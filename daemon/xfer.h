@@ -320,6 +320,40 @@ int xfer_sched_switching(struct xfer_sched *x);
  */
 uint64_t xfer_sched_hold(struct xfer_sched *x, struct xfer_job *j);
 
+/* xfer-check.c */
+
+/* A pre-flight check's outcome: each check, in the order it ran. */
+#define XFER_CHECK_MAX	(FRAME_MAX_CHECKS + 4)
+struct xfer_check_item {
+	char		 name[FRAME_CHECK_NAME_MAX + 1];
+	bool		 ok;
+	char		 msg[FRAME_MESSAGE_MAX + 1];
+};
+struct xfer_check {
+	bool			 ok;	/* every check passed */
+	int			 n;
+	struct xfer_check_item	 items[XFER_CHECK_MAX];
+};
+/*
+ * Checks, in a thread of its own, whether @ds could migrate to @t now:
+ * the set here, connect, TLS, and the destination's checks through a
+ * check-only HELLO.  @done(result, @arg) is called from that thread at
+ * the end.  -EINVAL for a bad token, -ESHUTDOWN while stopping.
+ */
+int xfer_check_start(struct daemon *dm, struct dset *ds,
+	    const struct xfer_target *t,
+	    void (*done)(struct xfer_check *, void *), void *arg,
+	    struct err *e);
+/* The shutdown: every check gives up; and waits for them to end. */
+void xfer_check_cancel_all(struct daemon *dm);
+void xfer_check_wait_all(struct daemon *dm);
+/*
+ * A connection to @host:@port (every address it resolves to, in turn),
+ * non-blocking connect within XFER_CONNECT_MS; gives up when @j fails.
+ */
+int xfer_connect(struct xfer_job *j, const char *host, const char *port,
+	    int *fd, struct err *e);
+
 /* xfer-dst.c */
 /*
  * The event loop's thread only.  Takes an accepted connection (fd) and

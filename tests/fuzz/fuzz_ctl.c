@@ -95,6 +95,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	pthread_mutex_init(&dm.jobs_lock, NULL);
 	pthread_cond_init(&dm.cond, NULL);
 	TAILQ_INIT(&dm.jobs);
+	TAILQ_INIT(&dm.checks);
 	TAILQ_INIT(&dm.handshakes);
 	if (evthread_use_pthreads() < 0 ||
 	    (dm.base = event_base_new()) == NULL ||
@@ -151,6 +152,10 @@ request_ok(const uint8_t *data, size_t size)
 	case VFIOMIG__V1__REQUEST__BODY_PREPARE_INCOMING:
 		ok = rq->prepare_incoming->listen == NULL ||
 		    rq->prepare_incoming->listen[0] == '\0';
+		break;
+	case VFIOMIG__V1__REQUEST__BODY_CHECK:
+		/* A check connects out, from a thread of its own. */
+		ok = false;
 		break;
 	case VFIOMIG__V1__REQUEST__BODY_ADD_DEVICE:
 		ok = spec_ok(rq->add_device->device);

@@ -675,7 +675,7 @@ test_sets_devices(void **state)
 	assert_false(r->list->sets[0]->from_config);
 	assert_string_equal(r->list->sets[0]->devices[2]->name, "simC");
 	assert_string_equal(r->list->sets[0]->devices[2]->identity,
-	    "sim:65536");
+	    "sim:65536 flags=0x7");
 	vfiomig__v1__response__free_unpacked(r, NULL);
 
 	rd.set = "rt1";

@@ -896,8 +896,19 @@ test_hello_defects(void **state)
 	expect_err(hello_roundtrip(x, &e), &e, code, sub);		\
 	free(x);							\
 } while (0)
-	DEFECT(2, x->h.version = 2, EPROTONOSUPPORT,
-	    "HELLO: protocol version 2 not supported");
+	DEFECT(2, x->h.version = 3, EPROTONOSUPPORT,
+	    "HELLO: protocol version 3 not supported");
+	/* A check is never taken for a migration, nor the reverse. */
+	DEFECT(2, x->h.version = FRAME_VERSION_CHECK, EPROTO,
+	    "HELLO: version 2 without check_only");
+	DEFECT(2, (x->h.has_check_only = 1, x->h.check_only = 1), EPROTO,
+	    "HELLO: version 1 with check_only");
+	x = hello_new(2);
+	x->h.version = FRAME_VERSION_CHECK;
+	x->h.has_check_only = 1;
+	x->h.check_only = 1;
+	assert_int_equal(hello_roundtrip(x, &e), 0);
+	free(x);
 	DEFECT(2, x->h.set_name = "", EPROTO, "HELLO: set name is 0 bytes");
 	DEFECT(2, x->h.set_name = "a\tb", EPROTO, "set name holds a control");
 	DEFECT(2, x->h.token.len = 15, EPROTO, "HELLO: token of 15 bytes");
@@ -999,6 +1010,20 @@ test_hello_same_job(void **state)
 	b->devs[2].identity = "8192";
 	expect_err(frame_hello_same_job(&a->h, &b->h, &e), &e, ENODEV,
 	    "HELLO: device d2: identity \"4096\" against \"8192\"");
+	/* The pre-flight check's aspect says it in the same words. */
+	assert_int_equal(frame_device_match_name(a->h.devices[2],
+	    b->h.devices[2], &e), 0);
+	assert_int_equal(frame_device_match_caps(a->h.devices[2],
+	    b->h.devices[2], &e), 0);
+	expect_err(frame_device_match_identity(a->h.devices[2],
+	    b->h.devices[2], &e), &e, ENODEV,
+	    "device d2: identity \"4096\" against \"8192\"");
+	expect_err(frame_devices_match(a->h.devices, 3, b->h.devices, 3, &e),
+	    &e, ENODEV, "device d2: identity \"4096\" against \"8192\"");
+	expect_err(frame_devices_count_match(3, 2, &e), &e, ENODEV,
+	    "3 devices against 2");
+	expect_err(frame_devices_match(a->h.devices, 3, b->h.devices, 2, &e),
+	    &e, ENODEV, "3 devices against 2");
 	b->devs[2].identity = "4096";
 	b->token[31] ^= 1;
 	expect_err(frame_hello_same_job(&a->h, &b->h, &e), &e, EACCES,
