@@ -829,20 +829,29 @@ cfg_sets(struct cfg *c, struct json_object *v, void *obj)
 
 /* Migration. */
 
+/* A listen address, "host:port" or "[v6]:port": as written, and split. */
 static int
-cfg_listen(struct cfg *c, struct json_object *v, void *obj)
+cfg_hostport(struct cfg *c, struct json_object *v, char **as_written,
+    char **host, char **port)
 {
-	struct config_migration *m = obj;
 	struct err e2;
 	const char *s;
 
 	if (cfg_string(c, v, &s) != 0)
 		return -EINVAL;
-	if (config_parse_hostport(s, &m->listen_host, &m->listen_port,
-	    &e2) != 0)
+	if (config_parse_hostport(s, host, port, &e2) != 0)
 		return cfg_err(c, "%s", e2.msg);
-	m->listen = xstrdup(s);
+	*as_written = xstrdup(s);
 	return 0;
+}
+
+static int
+cfg_listen(struct cfg *c, struct json_object *v, void *obj)
+{
+	struct config_migration *m = obj;
+
+	return cfg_hostport(c, v, &m->listen, &m->listen_host,
+	    &m->listen_port);
 }
 
 static int
@@ -896,16 +905,9 @@ static int
 cfg_metrics_listen(struct cfg *c, struct json_object *v, void *obj)
 {
 	struct config_metrics *m = obj;
-	struct err e2;
-	const char *s;
 
-	if (cfg_string(c, v, &s) != 0)
-		return -EINVAL;
-	if (config_parse_hostport(s, &m->listen_host, &m->listen_port,
-	    &e2) != 0)
-		return cfg_err(c, "%s", e2.msg);
-	m->listen = xstrdup(s);
-	return 0;
+	return cfg_hostport(c, v, &m->listen, &m->listen_host,
+	    &m->listen_port);
 }
 
 static const struct cfg_key cfg_metrics_keys[] = {

@@ -113,36 +113,39 @@ log_vwrite(enum log_level lvl, const char *errstr, const char *fmt, va_list ap)
 	log_vwritef(lvl, NULL, errstr, fmt, ap);
 }
 
+static void
+log_vevent(enum log_class cls, const char *set, const char *dev,
+    uint64_t job, const char *fmt, va_list ap)
+{
+	struct log_fields lf = { cls, set, dev, job };
+	int saved = errno;
+
+	if (cls >= LOG_EV_COUNT)
+		cls = lf.cls = LOG_EV_NONE;
+	log_vwritef(log_classes[cls].level, &lf, NULL, fmt, ap);
+	errno = saved;
+}
+
 void
 log_event(enum log_class cls, const char *set, const char *dev,
     const char *fmt, ...)
 {
-	struct log_fields lf = { cls, set, dev, 0 };
-	int saved = errno;
 	va_list ap;
 
-	if (cls >= LOG_EV_COUNT)
-		cls = lf.cls = LOG_EV_NONE;
 	va_start(ap, fmt);
-	log_vwritef(log_classes[cls].level, &lf, NULL, fmt, ap);
+	log_vevent(cls, set, dev, 0, fmt, ap);
 	va_end(ap);
-	errno = saved;
 }
 
 void
 log_job_event(enum log_class cls, const char *set, uint64_t job,
     const char *fmt, ...)
 {
-	struct log_fields lf = { cls, set, NULL, job };
-	int saved = errno;
 	va_list ap;
 
-	if (cls >= LOG_EV_COUNT)
-		cls = lf.cls = LOG_EV_NONE;
 	va_start(ap, fmt);
-	log_vwritef(log_classes[cls].level, &lf, NULL, fmt, ap);
+	log_vevent(cls, set, NULL, job, fmt, ap);
 	va_end(ap);
-	errno = saved;
 }
 
 #define LOG_FN(fn, lvl, witherr)					\

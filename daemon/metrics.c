@@ -179,6 +179,15 @@ m_family(struct evbuffer *b, const char *name, const char *type,
 	    name, type);
 }
 
+/* A family of one sample without labels. */
+static void
+m_scalar(struct evbuffer *b, const char *name, const char *type,
+    const char *help, uint64_t v)
+{
+	m_family(b, name, type, help);
+	evbuffer_add_printf(b, "%s %" PRIu64 "\n", name, v);
+}
+
 /* A label's value, escaped as the text format wants it. */
 static void
 m_esc(struct evbuffer *b, const char *s)
@@ -237,36 +246,27 @@ m_daemon(struct evbuffer *b, struct metrics *m, const struct m_set *sets,
 	    "The daemon's version (the value is 1).");
 	evbuffer_add_printf(b, "vfiomigd_build_info{version=\"%s\"} 1\n",
 	    PACKAGE_VERSION);
-	m_family(b, "vfiomigd_sets", "gauge", "Sets the daemon holds.");
-	evbuffer_add_printf(b, "vfiomigd_sets %d\n", nsets);
-	m_family(b, "vfiomigd_jobs_active", "gauge",
-	    "Jobs (either direction) past admission, not yet ended.");
-	evbuffer_add_printf(b, "vfiomigd_jobs_active %d\n", active);
-	m_family(b, "vfiomigd_jobs_queued", "gauge",
-	    "Outgoing jobs waiting for admission (max_active_jobs).");
-	evbuffer_add_printf(b, "vfiomigd_jobs_queued %d\n", queued);
+	m_scalar(b, "vfiomigd_sets", "gauge", "Sets the daemon holds.", nsets);
+	m_scalar(b, "vfiomigd_jobs_active", "gauge",
+	    "Jobs (either direction) past admission, not yet ended.", active);
+	m_scalar(b, "vfiomigd_jobs_queued", "gauge",
+	    "Outgoing jobs waiting for admission (max_active_jobs).", queued);
 	/* The loop's own counters: this is the loop's thread. */
-	m_family(b, "vfiomigd_handshakes", "gauge",
-	    "Incoming migration connections in their handshake (TLS, HELLO).");
-	evbuffer_add_printf(b, "vfiomigd_handshakes %d\n", dm->nhandshakes);
-	m_family(b, "vfiomigd_handshakes_refused_total", "counter",
-	    "Incoming handshakes refused (bad token, set, devices...).");
-	evbuffer_add_printf(b, "vfiomigd_handshakes_refused_total %" PRIu64
-	    "\n", dm->hs_refused);
-	m_family(b, "vfiomigd_handshakes_dropped_total", "counter",
+	m_scalar(b, "vfiomigd_handshakes", "gauge",
+	    "Incoming migration connections in their handshake (TLS, HELLO).",
+	    dm->nhandshakes);
+	m_scalar(b, "vfiomigd_handshakes_refused_total", "counter",
+	    "Incoming handshakes refused (bad token, set, devices...).",
+	    dm->hs_refused);
+	m_scalar(b, "vfiomigd_handshakes_dropped_total", "counter",
 	    "Incoming connections dropped in their handshake (TLS or "
-	    "framing errors, the peer left).");
-	evbuffer_add_printf(b, "vfiomigd_handshakes_dropped_total %" PRIu64
-	    "\n", dm->hs_dropped);
-	m_family(b, "vfiomigd_handshakes_timed_out_total", "counter",
-	    "Incoming handshakes not done within handshake_timeout_ms.");
-	evbuffer_add_printf(b, "vfiomigd_handshakes_timed_out_total %" PRIu64
-	    "\n", dm->hs_timeouts);
-	m_family(b, "vfiomigd_handshakes_evicted_total", "counter",
+	    "framing errors, the peer left).", dm->hs_dropped);
+	m_scalar(b, "vfiomigd_handshakes_timed_out_total", "counter",
+	    "Incoming handshakes not done within handshake_timeout_ms.",
+	    dm->hs_timeouts);
+	m_scalar(b, "vfiomigd_handshakes_evicted_total", "counter",
 	    "Incoming handshakes closed for a newer one (max_handshakes, "
-	    "max_handshakes_per_peer).");
-	evbuffer_add_printf(b, "vfiomigd_handshakes_evicted_total %" PRIu64
-	    "\n", dm->hs_evicted);
+	    "max_handshakes_per_peer).", dm->hs_evicted);
 }
 
 static void
