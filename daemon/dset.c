@@ -20,6 +20,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/eventfd.h>
@@ -121,24 +122,39 @@ dset_link_sims(struct dset *ds)
 static char *
 dset_make_identity(const struct config_device *cd, struct device *d)
 {
-	char buf[FRAME_IDENTITY_MAX + 1];
+	char buf[FRAME_IDENTITY_MAX + 1], sys[FRAME_IDENTITY_MAX + 1];
+	char base[32], *extra = NULL, *cut;
 	uint16_t id[2];
 
-	if (cd->backend == CONFIG_BACKEND_SIM)
+	if (cd->backend == CONFIG_BACKEND_SIM) {
 		snprintf(buf, sizeof buf, "sim:%" PRIu64 " flags=0x%" PRIx32,
 		    cd->state_size, d->flags);
-	else if (sysid_vfio_fd(SYSID_ROOT, d->fd, d->flags, buf,
-	    sizeof buf) == 0)
-		;
-	else if (cd->device != NULL && sysid_vfio_name(SYSID_ROOT,
-	    cd->device, d->flags, buf, sizeof buf) == 0)
-		;
-	else if (device_region_rw(d, DSET_REGION_CONFIG, 0, id, sizeof id,
-	    false, NULL) == 0)
-		snprintf(buf, sizeof buf, "vfio:%04x:%04x flags=0x%" PRIx32,
-		    id[0], id[1], d->flags);
+		return xstrdup(buf);
+	}
+	/*
+	 * The ids from the device's own config space, however it was
+	 * opened (a path, a group, an fd handed over); what sysfs adds
+	 * (subsystem, driver, version, mdev type) where the device is
+	 * found there: not for an fd of a group handed over, so the same
+	 * device gives the same first token either way, and the keys one
+	 * side lacks are not compared (frame_device_match_identity()).
+	 */
+	if (sysid_vfio_fd(SYSID_ROOT, d->fd, d->flags, sys, sizeof sys) == 0 ||
+	    (cd->device != NULL && sysid_vfio_name(SYSID_ROOT, cd->device,
+	    d->flags, sys, sizeof sys) == 0)) {
+		if ((cut = strstr(sys, " flags=")) != NULL)
+			*cut = '\0';
+		extra = strchr(sys, ' ');	/* past "vfio:..." */
+	}
+	if (device_region_rw(d, DSET_REGION_CONFIG, 0, id, sizeof id, false,
+	    NULL) == 0)
+		snprintf(base, sizeof base, "vfio:%04x:%04x", id[0], id[1]);
+	else if (extra != NULL && extra - sys < (ptrdiff_t)sizeof base)
+		snprintf(base, sizeof base, "%.*s", (int)(extra - sys), sys);
 	else
-		snprintf(buf, sizeof buf, "vfio flags=0x%" PRIx32, d->flags);
+		snprintf(base, sizeof base, "vfio");
+	snprintf(buf, sizeof buf, "%s%s flags=0x%" PRIx32, base,
+	    extra != NULL ? extra : "", d->flags);
 	return xstrdup(buf);
 }
 

@@ -834,11 +834,76 @@ frame_device_match_caps(const Vfiomig__Peer__Device *a,
 	return 0;
 }
 
+#define FRAME_ID_TOKENS	32
+
+/* @s cut into its space-separated tokens (in @buf); how many. */
+static int
+frame_id_tokens(const char *s, char *buf, size_t len,
+    char *tok[FRAME_ID_TOKENS])
+{
+	char *p, *save = NULL;
+	int n = 0;
+
+	snprintf(buf, len, "%s", s);
+	for (p = strtok_r(buf, " ", &save); p != NULL && n < FRAME_ID_TOKENS;
+	    p = strtok_r(NULL, " ", &save))
+		tok[n++] = p;
+	return n;
+}
+
+/*
+ * Identities are tokens: the first ("vfio:1af4:1041", "sim:1048576")
+ * and KEY=VALUE ones.  They agree if their first tokens are equal and
+ * every key both name has the same value (and a token without '=' is in
+ * both): a key one side lacks is what its host could not see (sysfs
+ * does not lead from an fd handed over to the device), not a difference.
+ */
+bool
+frame_identity_agree(const char *a, const char *b)
+{
+	char ba[FRAME_IDENTITY_MAX + 1], bb[FRAME_IDENTITY_MAX + 1];
+	char *ta[FRAME_ID_TOKENS], *tb[FRAME_ID_TOKENS], *eq;
+	int na, nb, i, j;
+	size_t kl;
+	bool found;
+
+	na = frame_id_tokens(a, ba, sizeof ba, ta);
+	nb = frame_id_tokens(b, bb, sizeof bb, tb);
+	if (na == 0 || nb == 0 || strcmp(ta[0], tb[0]) != 0)
+		return na == 0 && nb == 0;
+	for (i = 1; i < na; i++) {
+		eq = strchr(ta[i], '=');
+		kl = eq != NULL ? (size_t)(eq - ta[i]) + 1 : strlen(ta[i]);
+		found = false;
+		for (j = 1; j < nb && !found; j++) {
+			if (strncmp(ta[i], tb[j], kl) != 0 ||
+			    (eq == NULL && tb[j][kl] != '\0'))
+				continue;
+			if (strcmp(ta[i], tb[j]) != 0)
+				return false;
+			found = true;
+		}
+		if (!found && eq == NULL)
+			return false;
+	}
+	/* A bare token of b's that a lacks. */
+	for (j = 1; j < nb; j++) {
+		if (strchr(tb[j], '=') != NULL)
+			continue;
+		found = false;
+		for (i = 1; i < na && !found; i++)
+			found = strcmp(ta[i], tb[j]) == 0;
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
 int
 frame_device_match_identity(const Vfiomig__Peer__Device *a,
     const Vfiomig__Peer__Device *b, struct err *e)
 {
-	if (strcmp(a->identity, b->identity) != 0)
+	if (!frame_identity_agree(a->identity, b->identity))
 		return err_set(e, ENODEV, "device %s: identity \"%s\" against "
 		    "\"%s\"", a->name, a->identity, b->identity);
 	return 0;

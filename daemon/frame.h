@@ -248,6 +248,13 @@ int frame_device_match_name(const Vfiomig__Peer__Device *a,
 			    const Vfiomig__Peer__Device *b, struct err *e);
 int frame_device_match_caps(const Vfiomig__Peer__Device *a,
 			    const Vfiomig__Peer__Device *b, struct err *e);
+/*
+ * Whether two identities (dset_make_identity()) are of the same device:
+ * the same first token ("vfio:VVVV:DDDD", "sim:SIZE"), and the same value
+ * for every KEY=VALUE both hold; a key only one side holds is not
+ * compared (its host could not see it: a device handed over by fd).
+ */
+bool frame_identity_agree(const char *a, const char *b);
 int frame_device_match_identity(const Vfiomig__Peer__Device *a,
 				const Vfiomig__Peer__Device *b,
 				struct err *e);

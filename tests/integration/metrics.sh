@@ -96,12 +96,14 @@ ctl_rc_is inc 0
     --token "$TOKEN" --bandwidth 4M --downtime-ms 1000 --max-iterations 20 \
     --wait >"$T/mig.ctlout" 2>"$T/mig.ctlerr" &
 mig_pid=$!
-# The endpoint itself says when pre-copy runs (the quickest poll).
+# The endpoint itself says when pre-copy runs and its first bytes moved
+# (the quickest poll: pre-copy is entered before any byte is read).
 pre_t=$(( 30 * SLOW * 20 ))
 while :; do
 	scrape d1 "$UA"
 	[ "$(val d1 'vfiomigd_set_job_status{set=vm1,status=precopy}')" = 1.0 ] &&
-	    break
+	    awk -v a="$(val d1 'vfiomigd_set_job_moved_bytes{set=vm1}')" \
+	    'BEGIN { exit !(a > 0) }' && break
 	[ $pre_t -gt 0 ] || fail "no pre-copy within $(( 30 * SLOW )) s: \
 $(cat "$T/d1.prom")"
 	sleep 0.05

@@ -999,6 +999,55 @@ test_hello_garbage(void **state)
 	    "does not parse as vfiomig.peer.Abort");
 }
 
+/*
+ * Identities agree on their first token and on every key both sides
+ * name; a key one side could not see (a device handed over by fd: no
+ * sysfs) is no difference, one both see with other values is.
+ */
+static void
+test_identity_agree(void **state)
+{
+	static const struct {
+		const char	*a, *b;
+		bool		 agree;
+	} t[] = {
+		{ "sim:1048576 flags=0x7", "sim:1048576 flags=0x7", true },
+		{ "sim:1048576 flags=0x7", "sim:2097152 flags=0x7", false },
+		{ "sim:1048576 flags=0x7", "sim:1048576 flags=0x3", false },
+		/* mtty by a group (sysfs) and by an fd handed over (none). */
+		{ "vfio:4348:3253 type=mtty-2 flags=0x7",
+		  "vfio:4348:3253 flags=0x7", true },
+		{ "vfio:4348:3253 flags=0x7",
+		  "vfio:4348:3253 type=mtty-2 flags=0x7", true },
+		{ "vfio:4348:3253 type=mtty-2 flags=0x7",
+		  "vfio:4348:3253 type=mtty-1 flags=0x7", false },
+		{ "vfio:1af4:1041 driver=vfio-pci version=0.2 flags=0x5",
+		  "vfio:1af4:1041 driver=vfio-pci version=0.3 flags=0x5",
+		  false },
+		{ "vfio:1af4:1041 subsystem=1af4:1100 flags=0x5",
+		  "vfio:1af4:1041 subsystem=1af4:1101 flags=0x5", false },
+		{ "vfio:1af4:1041 flags=0x5", "vfio:1af4:1042 flags=0x5",
+		  false },
+		/* A key's prefix is not the key. */
+		{ "vfio:1 type=a flags=0x1", "vfio:1 types=b flags=0x1",
+		  true },
+		/* Tokens without '=' must be in both. */
+		{ "4096", "4096", true },
+		{ "4096", "8192", false },
+		{ "vfio:1 extra", "vfio:1", false },
+		{ "vfio:1", "vfio:1 extra", false },
+		{ "", "", true },
+		{ "", "vfio:1", false },
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(t); i++) {
+		if (frame_identity_agree(t[i].a, t[i].b) != t[i].agree)
+			fail_msg("\"%s\" and \"%s\": want %s", t[i].a, t[i].b,
+			    t[i].agree ? "agree" : "differ");
+	}
+}
+
 static void
 test_hello_same_job(void **state)
 {
@@ -1212,6 +1261,7 @@ main(void)
 		cmocka_unit_test(test_hello_defects),
 		cmocka_unit_test(test_hello_nul),
 		cmocka_unit_test(test_hello_garbage),
+		cmocka_unit_test(test_identity_agree),
 		cmocka_unit_test(test_hello_same_job),
 		cmocka_unit_test(test_hello_reply),
 		cmocka_unit_test(test_abort),
