@@ -467,44 +467,6 @@ daemon_job_add(struct daemon *dm, struct xfer_job *j)
 	return rc;
 }
 
-bool
-daemon_job_id_known(struct daemon *dm, uint64_t id, char *buf, size_t len)
-{
-	struct xfer_job *j;
-	struct dset *ds;
-	bool found = false;
-	unsigned k;
-	int i;
-
-	pthread_mutex_lock(&dm->sets_lock);
-	for (i = 0; i < dm->nsets && !found; i++) {
-		ds = dm->sets[i];
-		pthread_mutex_lock(&ds->lock);
-		if (ds->info.status != XFER_ST_NONE && ds->info.job_id == id) {
-			found = true;
-			snprintf(buf, len, "set %s's %s job", ds->name,
-			    ds->job != NULL ? "running" : "last");
-		}
-		for (k = 0; k < ds->hist_count && !found; k++)
-			if (ds->hist[k].job_id == id) {
-				found = true;
-				snprintf(buf, len, "a job in set %s's history",
-				    ds->name);
-			}
-		pthread_mutex_unlock(&ds->lock);
-	}
-	pthread_mutex_unlock(&dm->sets_lock);
-	pthread_mutex_lock(&dm->jobs_lock);
-	TAILQ_FOREACH(j, &dm->jobs, entry)
-		if (!found && j->id == id) {
-			found = true;
-			snprintf(buf, len, "a running job of set %s",
-			    j->ds != NULL ? j->ds->name : "?");
-		}
-	pthread_mutex_unlock(&dm->jobs_lock);
-	return found;
-}
-
 void
 daemon_job_remove(struct daemon *dm, struct xfer_job *j)
 {
