@@ -82,6 +82,19 @@ check_hello(struct xfer_check_run *cr, struct xfer_conn *c, struct err *e)
 }
 
 /*
+ * A destination answers every HELLO; it closes without a word only when
+ * TLS failed on its side.  Its alert may be lost to the reset of the
+ * HELLO it did not read, and the reset may come while we still send it.
+ */
+static void
+check_closed(struct xfer_check *k, const struct err *e)
+{
+	check_add(k, "tls", false, "the destination closed the connection "
+	    "without an answer (it refused this daemon's certificate? its "
+	    "log says why): %s", e->msg);
+}
+
+/*
  * The HELLO_REPLY: the destination's checks, or its refusal.  TLS 1.3
  * tells the client whether the server took its certificate only with the
  * server's first record: "tls" is said here, as the reply (or an alert)
@@ -105,14 +118,7 @@ check_reply(struct xfer_check_run *cr, struct xfer_conn *c, const char *tls)
 		    "daemon's certificate: %s", e.msg);
 		return;
 	} else if (rc == -ECONNRESET) {
-		/*
-		 * A destination answers every HELLO; it closes without a
-		 * word only when TLS failed on its side (its alert may be
-		 * lost to the reset of the HELLO it did not read).
-		 */
-		check_add(k, "tls", false, "the destination closed the "
-		    "connection without an answer (it refused this daemon's "
-		    "certificate? its log says why): %s", e.msg);
+		check_closed(k, &e);
 		return;
 	} else
 		check_add(k, "tls", true, "%s", tls);
@@ -151,7 +157,7 @@ check_run(struct xfer_check_run *cr)
 	struct xfer_conn *c;
 	const char *tls;
 	struct chan *ch;
-	int fd = -1;
+	int fd = -1, rc;
 
 	if (!check_add(k, "connect", xfer_connect(j, cr->host, cr->port,
 	    &fd, &e) == 0, "%s", e.code != 0 ? e.msg : "connected"))
@@ -168,7 +174,9 @@ check_run(struct xfer_check_run *cr)
 	tls = chan_is_tls(ch) ? "TLS: the destination's certificate "
 	    "verified, this daemon's taken" : "plaintext channel "
 	    "(migration.insecure)";
-	if (check_hello(cr, c, &e) < 0) {
+	if ((rc = check_hello(cr, c, &e)) == -ECONNRESET || rc == -EPIPE)
+		check_closed(k, &e);
+	else if (rc < 0) {
 		check_add(k, "tls", true, "%s", tls);
 		check_add(k, "handshake", false, "%s", e.msg);
 	} else
