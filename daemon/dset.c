@@ -1089,7 +1089,7 @@ daemon_job_id_known(struct daemon *dm, uint64_t id, char *buf, size_t len)
 			    ds->job != NULL ? "running" : "last");
 		}
 		for (k = 0; k < ds->hist_count && !found; k++)
-			if (ds->hist[k].job_id == id) {
+			if (xfer_past_job(&ds->hist[k], NULL) == id) {
 				found = true;
 				snprintf(buf, len, "a job in set %s's history",
 				    ds->name);
@@ -1211,12 +1211,13 @@ static void
 dset_hist_push_locked(struct dset *ds)
 {
 	const struct xfer_past *newest;
+	enum xfer_kind kind;
 
 	if (ds->info.status < XFER_ST_COMPLETED)
 		return;
 	newest = &ds->hist[(ds->hist_next + DSET_HISTORY - 1) % DSET_HISTORY];
-	if (ds->hist_count > 0 && newest->job_id == ds->info.job_id &&
-	    newest->kind == ds->info.kind)
+	if (ds->hist_count > 0 && xfer_past_job(newest, &kind) ==
+	    ds->info.job_id && kind == ds->info.kind)
 		return;
 	xfer_info_past(&ds->info, &ds->hist[ds->hist_next]);
 	ds->hist_next = (ds->hist_next + 1) % DSET_HISTORY;

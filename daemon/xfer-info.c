@@ -90,33 +90,27 @@ xfer_info_final(struct xfer_job *j, bool ok)
 	return j->err.code == ECANCELED ? XFER_ST_CANCELLED : XFER_ST_FAILED;
 }
 
-/* The fields MigrationInfo shows of a finished job, but its devices. */
-#define XFER_PAST_FIELDS(X) \
-	X(job_id) X(kind) X(status) X(processed) X(precopy) X(stopcopy) \
-	X(throughput) X(downtime_ms) X(total_ms) X(predicted_ms) \
-	X(predicted_bytes) X(limit_ms) X(iteration) X(conns) X(manual) \
-	X(error) X(unknown) X(updated_ms)
-
 void
 xfer_info_past(const struct xfer_info *in, struct xfer_past *p)
 {
-#define X(f)	p->f = in->f;
-	memset(p, 0, sizeof *p);
-	XFER_PAST_FIELDS(X)
-#undef X
-	memcpy(p->phase_ms, in->phase_ms, sizeof p->phase_ms);
-	snprintf(p->peer, sizeof p->peer, "%s", in->peer);
-	snprintf(p->msg, sizeof p->msg, "%s", in->msg);
+	memcpy(p->b, in, sizeof p->b);
 }
 
 void
 xfer_past_info(const struct xfer_past *p, struct xfer_info *in)
 {
-#define X(f)	in->f = p->f;
 	memset(in, 0, sizeof *in);
-	XFER_PAST_FIELDS(X)
-#undef X
-	memcpy(in->phase_ms, p->phase_ms, sizeof in->phase_ms);
-	snprintf(in->peer, sizeof in->peer, "%s", p->peer);
-	snprintf(in->msg, sizeof in->msg, "%s", p->msg);
+	memcpy(in, p->b, sizeof p->b);
+}
+
+uint64_t
+xfer_past_job(const struct xfer_past *p, enum xfer_kind *kind)
+{
+	uint64_t id;
+
+	memcpy(&id, p->b + offsetof(struct xfer_info, job_id), sizeof id);
+	if (kind != NULL)
+		memcpy(kind, p->b + offsetof(struct xfer_info, kind),
+		    sizeof *kind);
+	return id;
 }

@@ -15,6 +15,7 @@
 #define VFIOMIG_XFER_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/queue.h>
@@ -157,30 +158,19 @@ struct xfer_info {
 	int		 error;		/* positive errno */
 	char		 msg[512];
 	bool		 unknown;
+	uint64_t	 updated_ms;
+	/* Last: a set's history keeps what comes before (struct xfer_past). */
 	int		 ndev;
 	struct xfer_dev_info devs[XFER_INFO_MAX_DEVS];
-	uint64_t	 updated_ms;
 };
 
 /*
- * A finished job as its set's history keeps it: its xfer_info without
- * the devices (xfer_info_past()).
+ * A finished job as its set's history keeps it: every field of its
+ * xfer_info before the devices, as bytes (xfer_info_past()), so that a
+ * field added to xfer_info is kept without a list to update.
  */
 struct xfer_past {
-	uint64_t	 job_id;
-	enum xfer_kind	 kind;
-	enum xfer_status status;
-	uint64_t	 phase_ms[XFER_ST_COUNT];
-	uint64_t	 processed, precopy, stopcopy, throughput;
-	uint64_t	 downtime_ms, total_ms, predicted_ms, predicted_bytes;
-	uint32_t	 limit_ms;
-	int		 iteration, conns;
-	bool		 manual;
-	char		 peer[128];
-	int		 error;
-	char		 msg[512];
-	bool		 unknown;
-	uint64_t	 updated_ms;
+	unsigned char	 b[offsetof(struct xfer_info, ndev)];
 };
 
 /* What a migration did, for the final report. */
@@ -262,7 +252,10 @@ enum xfer_status xfer_info_final(struct xfer_job *j, bool ok);
 /* A finished job's info as a set's history keeps it, and back (no
    devices). */
 void xfer_info_past(const struct xfer_info *in, struct xfer_past *p);
+/* @p into @in, without devices. */
 void xfer_past_info(const struct xfer_past *p, struct xfer_info *in);
+/* @p's job id; its kind into @kind. */
+uint64_t xfer_past_job(const struct xfer_past *p, enum xfer_kind *kind);
 
 /* "1.2 GiB/s" */
 const char *xfer_fmt_rate(uint64_t bytes_per_s, char *buf, size_t len);

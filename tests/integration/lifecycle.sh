@@ -150,6 +150,14 @@ h() { lj "$T/$1.ctlout" "history.$2"; }
     fail "A's outgoing job $(h h2 1.jobId), migrate said $(cat "$T/ab.job")"
 [ "$(h h2 0.jobId)" = "$(cat "$T/ba.job")" ] ||
     fail "A's incoming job $(h h2 0.jobId), B's migrate said $(cat "$T/ba.job")"
+# Every figure of the job, not only its name: the downtime as migrate
+# reported it (a field the history once dropped).
+dt=$(lj "$T/ab.ctlout" downtimeUs)
+[ "$(h h2 1.downtimeUs)" = "$dt" ] && [ "$dt" -gt 0 ] ||
+    fail "A's outgoing job: downtime $(h h2 1.downtimeUs) us, migrate said $dt"
+[ "$(h h2 1.totalMs)" = "$(lj "$T/ab.ctlout" totalMs)" ] ||
+    fail "A's outgoing job: total $(h h2 1.totalMs), migrate said \
+$(lj "$T/ab.ctlout" totalMs)"
 case $(h h2 0.devices) in
 MISSING|'[]') ;;
 *) fail "history with devices: $(ctl_out h2)" ;;
