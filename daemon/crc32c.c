@@ -5,7 +5,9 @@
  * the hardware path runs three independent chains over three adjacent
  * blocks and joins them with "shift by a block of zeros" tables (the
  * technique of Intel's and Mark Adler's crc32c).  The tables are built once,
- * on first use.  Nothing else here.
+ * on first use.  crc32c_combine() joins two CRCs as zlib's crc32_combine()
+ * does: multiplication by x^(8 len) modulo the polynomial, from a table of
+ * x^(2^k).
  */
 #include "config.h"
 
@@ -25,6 +27,8 @@ static uint32_t crc32c_long[4][256];
 static uint32_t crc32c_short[4][256];
 static uint32_t (*crc32c_impl)(uint32_t, const uint8_t *, size_t);
 static pthread_once_t crc32c_once = PTHREAD_ONCE_INIT;
+/* x^(2^k) modulo the polynomial, reflected. */
+static uint32_t crc32c_x2k[32];
 
 /* The unreflected-in, unreflected-out core: no pre/post inversion. */
 static uint32_t
@@ -165,6 +169,23 @@ crc32c_hw_raw(uint32_t crc, const uint8_t *p, size_t len)
 }
 #endif
 
+/* a(x) b(x) modulo the polynomial, both reflected (bit 31 is x^0). */
+static uint32_t
+crc32c_mulmod(uint32_t a, uint32_t b)
+{
+	uint32_t m = 1u << 31, p = 0;
+
+	for (; m != 0; m >>= 1) {
+		if (a & m) {
+			p ^= b;
+			if ((a & (m - 1)) == 0)
+				break;
+		}
+		b = (b & 1) ? (b >> 1) ^ CRC32C_POLY : b >> 1;
+	}
+	return p;
+}
+
 static void
 crc32c_init(void)
 {
@@ -184,6 +205,10 @@ crc32c_init(void)
 			crc32c_table[k][i] = c;
 		}
 	}
+	crc32c_x2k[0] = 1u << 30;	/* x^1 */
+	for (i = 1; i < 32; i++)
+		crc32c_x2k[i] = crc32c_mulmod(crc32c_x2k[i - 1],
+		    crc32c_x2k[i - 1]);
 	crc32c_zeros_init(crc32c_long, CRC32C_LONG);
 	crc32c_zeros_init(crc32c_short, CRC32C_SHORT);
 	crc32c_impl = crc32c_sw_raw;
@@ -210,6 +235,20 @@ crc32c_sw(uint32_t crc, const void *buf, size_t len)
 	if (len == 0)
 		return crc;
 	return ~crc32c_sw_raw(~crc, buf, len);
+}
+
+uint32_t
+crc32c_combine(uint32_t crc1, uint32_t crc2, uint64_t len2)
+{
+	uint32_t xn = 1u << 31;		/* x^0 */
+	unsigned int k = 3;		/* x^(8 len2): len2 << 3 */
+
+	pthread_once(&crc32c_once, crc32c_init);
+	for (; len2 != 0; len2 >>= 1, k++) {
+		if (len2 & 1)
+			xn = crc32c_mulmod(crc32c_x2k[k & 31], xn);
+	}
+	return crc32c_mulmod(xn, crc1) ^ crc2;
 }
 
 bool

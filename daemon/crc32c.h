@@ -18,6 +18,13 @@
  */
 uint32_t crc32c(uint32_t crc, const void *buf, size_t len);
 
+/*
+ * The CRC of A followed by B from @crc1 = crc32c(0, A, ...) and @crc2 =
+ * crc32c(0, B, @len2) without reading either: about a microsecond, so
+ * that one pass over the bytes can feed two chained CRCs.
+ */
+uint32_t crc32c_combine(uint32_t crc1, uint32_t crc2, uint64_t len2);
+
 /* The table-driven version alone (tests compare the two). */
 uint32_t crc32c_sw(uint32_t crc, const void *buf, size_t len);
 
