@@ -47,6 +47,8 @@
 #define CHAN_ERRLEN	256
 #define CHAN_TLS_HANDSHAKE	0x16	/* first byte of a TLS handshake record */
 #define CHAN_TLS_ALERT		0x15
+/* chan_test_flip_next(): past the 5-byte record header and the nonce. */
+#define CHAN_TEST_FLIP_AT	40
 
 struct chan_creds {
 	bool				 insecure;
@@ -75,6 +77,7 @@ struct chan {
 	int			 tx_errno;
 	char			 tx_err[CHAN_ERRLEN];
 	unsigned char		 stage[CHAN_REC_MAX];	/* chan_sendv, TLS */
+	atomic_bool		 test_flip;	/* chan_test_flip_next() */
 };
 
 /* ---- credentials ---- */
@@ -314,6 +317,8 @@ tls_errno(int rc, int sys)
 		return ETIMEDOUT;
 	case GNUTLS_E_MEMORY_ERROR:
 		return ENOMEM;
+	case GNUTLS_E_DECRYPTION_FAILED:	/* a record's tag did not match */
+		return EBADMSG;
 	default:
 		return EPROTO;
 	}
@@ -400,7 +405,18 @@ tls_pushv(gnutls_transport_ptr_t ptr, const giovec_t *iov, int n)
 		.msg_iovlen = n,
 	};
 	ssize_t sent;
+	int i;
 
+	/*
+	 * TEST ONLY: a ciphertext byte of the first whole record, flipped
+	 * in GnuTLS's own buffer so that a partial send resends it flipped.
+	 */
+	for (i = 0; i < n && atomic_load(&ch->test_flip); i++) {
+		if (iov[i].iov_len > CHAN_TEST_FLIP_AT &&
+		    atomic_exchange(&ch->test_flip, false))
+			((unsigned char *)iov[i].iov_base)[CHAN_TEST_FLIP_AT] ^=
+			    0x01;
+	}
 	sent = sendmsg(ch->fd, &m, MSG_NOSIGNAL);
 	if (sent < 0 && errno != EAGAIN && errno != EINTR)
 		ch->tx_errno = errno;
@@ -1036,4 +1052,11 @@ const char *
 chan_send_error(const struct chan *ch)
 {
 	return ch->tx_err;
+}
+
+void
+chan_test_flip_next(struct chan *ch)
+{
+	if (ch->tls != NULL)
+		atomic_store(&ch->test_flip, true);
 }

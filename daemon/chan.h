@@ -128,4 +128,11 @@ bool chan_is_tls(const struct chan *ch);
 const char *chan_recv_error(const struct chan *ch);
 const char *chan_send_error(const struct chan *ch);
 
+/*
+ * TEST ONLY (VFIOMIG_TEST_CORRUPT_WIRE): one byte of the next TLS record
+ * this channel writes is flipped after encryption, so that the peer's
+ * record check fails.  Nothing in plaintext.
+ */
+void chan_test_flip_next(struct chan *ch);
+
 #endif

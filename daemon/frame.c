@@ -136,6 +136,16 @@ frame_crc(const uint8_t hdr[FRAME_HDR_SIZE], const void *payload, size_t len)
 	return crc32c(crc, payload, len);
 }
 
+uint32_t
+frame_crc_join(const uint8_t hdr[FRAME_HDR_SIZE], uint32_t pcrc, size_t len)
+{
+	uint8_t tmp[FRAME_HDR_SIZE];
+
+	memcpy(tmp, hdr, sizeof tmp);
+	put32(tmp + FRAME_OFF_CRC, 0);
+	return crc32c_combine(crc32c(0, tmp, sizeof tmp), pcrc, len);
+}
+
 void
 frame_encode(struct frame_hdr *h, const void *payload,
     uint8_t out[FRAME_HDR_SIZE])
@@ -144,6 +154,23 @@ frame_encode(struct frame_hdr *h, const void *payload,
 	frame_hdr_encode(h, out);
 	h->crc = frame_crc(out, payload, h->len);
 	put32(out + FRAME_OFF_CRC, h->crc);
+}
+
+void
+frame_encode_pcrc(struct frame_hdr *h, uint32_t pcrc,
+    uint8_t out[FRAME_HDR_SIZE])
+{
+	h->crc = 0;
+	frame_hdr_encode(h, out);
+	h->crc = frame_crc_join(out, pcrc, h->len);
+	put32(out + FRAME_OFF_CRC, h->crc);
+}
+
+void
+frame_encode_no_crc(struct frame_hdr *h, uint8_t out[FRAME_HDR_SIZE])
+{
+	h->crc = 0;
+	frame_hdr_encode(h, out);
 }
 
 static int
@@ -216,20 +243,42 @@ frame_hdr_decode(const uint8_t in[FRAME_HDR_SIZE], struct frame_hdr *h,
 	return frame_hdr_check_type(h, max_payload, frame_no, e);
 }
 
-int
-frame_check(const struct frame_hdr *h, const uint8_t raw[FRAME_HDR_SIZE],
-    const void *payload, uint64_t expected_seq, struct err *e)
+/* The sequence number, once the CRC is settled. */
+static int
+frame_check_seq(const struct frame_hdr *h, uint64_t expected_seq,
+    struct err *e)
 {
-	uint32_t crc = frame_crc(raw, payload, h->len);
-
-	if (crc != h->crc)
-		return err_set(e, EBADMSG, "frame %" PRIu64 ": bad CRC32C "
-		    "(got 0x%08x, computed 0x%08x)", expected_seq, h->crc, crc);
 	if (h->seq != expected_seq)
 		return err_set(e, EPROTO, "frame %" PRIu64 ": sequence number "
 		    "%" PRIu64 ", expected %" PRIu64 " (a frame was lost or "
 		    "replayed)", expected_seq, h->seq, expected_seq);
 	return 0;
+}
+
+static int
+frame_check_crc(const struct frame_hdr *h, uint32_t crc,
+    uint64_t expected_seq, struct err *e)
+{
+	if (crc != h->crc)
+		return err_set(e, EBADMSG, "frame %" PRIu64 ": bad CRC32C "
+		    "(got 0x%08x, computed 0x%08x)", expected_seq, h->crc, crc);
+	return frame_check_seq(h, expected_seq, e);
+}
+
+int
+frame_check(const struct frame_hdr *h, const uint8_t raw[FRAME_HDR_SIZE],
+    const void *payload, uint64_t expected_seq, struct err *e)
+{
+	return frame_check_crc(h, frame_crc(raw, payload, h->len),
+	    expected_seq, e);
+}
+
+int
+frame_check_pcrc(const struct frame_hdr *h, const uint8_t raw[FRAME_HDR_SIZE],
+    uint32_t pcrc, uint64_t expected_seq, struct err *e)
+{
+	return frame_check_crc(h, frame_crc_join(raw, pcrc, h->len),
+	    expected_seq, e);
 }
 
 /* The streaming reader. */
@@ -264,6 +313,12 @@ frame_reader_route(struct frame_reader *r, unsigned int conn_index,
 	r->max_payload = MIN(max_payload, FRAME_PAYLOAD_CEIL);
 	r->routed = true;
 	return 0;
+}
+
+void
+frame_reader_no_crc(struct frame_reader *r)
+{
+	r->no_crc = true;
 }
 
 size_t
@@ -385,14 +440,26 @@ static int
 frame_reader_finish(struct frame_reader *r, struct frame *f, struct err *e)
 {
 	const uint8_t *payload = r->h.len > 0 ? r->buf : NULL;
+	uint32_t pcrc = 0;
 	int rc;
 
-	if ((rc = frame_check(&r->h, r->hdr, payload, r->seq, e)) != 0)
+	if (r->no_crc) {
+		if (r->h.crc != 0)
+			return err_set(e, EPROTO, "frame %" PRIu64 ": CRC "
+			    "0x%08x on a connection without frame CRCs",
+			    r->seq, r->h.crc);
+		rc = frame_check_seq(&r->h, r->seq, e);
+	} else {
+		pcrc = crc32c(0, payload, r->h.len);
+		rc = frame_check_pcrc(&r->h, r->hdr, pcrc, r->seq, e);
+	}
+	if (rc != 0)
 		return rc;
 	r->seq++;
 	r->ready = true;
 	f->h = r->h;
 	f->payload = payload;
+	f->pcrc = pcrc;
 	return 1;
 }
 
@@ -464,6 +531,13 @@ void
 frame_digest_update(struct frame_digest *d, const void *buf, size_t len)
 {
 	d->crc = crc32c(d->crc, buf, len);
+	d->bytes += len;
+}
+
+void
+frame_digest_add(struct frame_digest *d, uint32_t pcrc, size_t len)
+{
+	d->crc = crc32c_combine(d->crc, pcrc, len);
 	d->bytes += len;
 }
 
@@ -793,6 +867,11 @@ frame_hello_same_job(const Vfiomig__Peer__Hello *first,
 	if (strcmp(first->set_name, other->set_name) != 0)
 		return err_set(e, EPROTO, "HELLO: set \"%s\", expected \"%s\"",
 		    other->set_name, first->set_name);
+	if (other->no_frame_crc != first->no_frame_crc)
+		return err_set(e, EPROTO, "HELLO: no_frame_crc %s after "
+		    "connection %" PRIu32 "'s %s", other->no_frame_crc ?
+		    "true" : "false", first->conn_index, first->no_frame_crc ?
+		    "true" : "false");
 	if (other->conn_count != first->conn_count ||
 	    other->conn_index == first->conn_index)
 		return err_set(e, EPROTO, "HELLO: connection %" PRIu32 " of %"

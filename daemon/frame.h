@@ -79,6 +79,8 @@ struct frame_hdr {
 struct frame {
 	struct frame_hdr h;
 	const uint8_t	*payload;	/* h.len bytes; NULL if 0 */
+	uint32_t	 pcrc;		/* crc32c(0, payload, h.len); 0 on a
+					   connection without frame CRCs */
 };
 
 /* "DATA", "HELLO", ...; "?" for an unknown type. */
@@ -93,11 +95,25 @@ void frame_hdr_encode(const struct frame_hdr *h, uint8_t out[FRAME_HDR_SIZE]);
 uint32_t frame_crc(const uint8_t hdr[FRAME_HDR_SIZE], const void *payload,
 		   size_t len);
 /*
+ * The same from the payload's own CRC32C, @pcrc = crc32c(0, payload, len):
+ * one pass over a payload feeds both the frame CRC and a stream digest.
+ */
+uint32_t frame_crc_join(const uint8_t hdr[FRAME_HDR_SIZE], uint32_t pcrc,
+		   size_t len);
+/*
  * The sender's call: sets h->crc from @payload (h->len bytes) and writes
  * the header into @out.  The caller keeps the sequence numbers.
  */
 void frame_encode(struct frame_hdr *h, const void *payload,
 		  uint8_t out[FRAME_HDR_SIZE]);
+/* The same from the payload's CRC32C (frame_crc_join()). */
+void frame_encode_pcrc(struct frame_hdr *h, uint32_t pcrc,
+		       uint8_t out[FRAME_HDR_SIZE]);
+/*
+ * A frame of a connection without frame CRCs (frame_reader_no_crc() on
+ * the peer's reader): the CRC field 0.
+ */
+void frame_encode_no_crc(struct frame_hdr *h, uint8_t out[FRAME_HDR_SIZE]);
 
 /*
  * Parses and checks a header as far as a header alone can be checked:
@@ -114,6 +130,10 @@ int frame_hdr_decode(const uint8_t in[FRAME_HDR_SIZE], struct frame_hdr *h,
  */
 int frame_check(const struct frame_hdr *h, const uint8_t raw[FRAME_HDR_SIZE],
 		const void *payload, uint64_t expected_seq, struct err *e);
+/* The same from the payload's CRC32C (frame_crc_join()). */
+int frame_check_pcrc(const struct frame_hdr *h,
+		     const uint8_t raw[FRAME_HDR_SIZE], uint32_t pcrc,
+		     uint64_t expected_seq, struct err *e);
 
 /*
  * A streaming reader: bytes in, in chunks of any size, checked frames out,
@@ -146,6 +166,7 @@ struct frame_reader {
 	uint8_t		*buf;		/* payload */
 	size_t		 cap;
 	bool		 routed;
+	bool		 no_crc;	/* frame_reader_no_crc() */
 	uint16_t	 conn_index;
 	uint16_t	 conn_count;
 	uint16_t	 ndev;
@@ -162,6 +183,13 @@ void frame_reader_free(struct frame_reader *r);
 int frame_reader_route(struct frame_reader *r, unsigned int conn_index,
 		       unsigned int conn_count, unsigned int ndev,
 		       uint32_t max_payload);
+/*
+ * From the next frame on, frames carry no CRC: their CRC field must be 0
+ * and f->pcrc is 0.  Only where the channel itself authenticates every
+ * byte (TLS: an AEAD tag on each record), as the handshake agreed
+ * (docs/protocol.md).
+ */
+void frame_reader_no_crc(struct frame_reader *r);
 size_t frame_reader_want(struct frame_reader *r, void **ptr);
 int frame_reader_put(struct frame_reader *r, size_t n, struct frame *f,
 		     struct err *e);
@@ -177,7 +205,8 @@ size_t frame_reader_mem(const struct frame_reader *r);
 
 /*
  * A device's stream digest: ((uint64_t)crc32c of all its DATA payload
- * bytes in order << 32) | (byte count & 0xffffffff).
+ * bytes in order << 32) | (byte count & 0xffffffff).  On connections
+ * without frame CRCs the CRC part is 0: the digest counts the bytes.
  */
 struct frame_digest {
 	uint32_t	 crc;
@@ -185,6 +214,9 @@ struct frame_digest {
 };
 void frame_digest_init(struct frame_digest *d);
 void frame_digest_update(struct frame_digest *d, const void *buf, size_t len);
+/* @len more bytes whose CRC32C is @pcrc (crc32c(0, buf, len)): no pass
+   over them (a frame's f->pcrc). */
+void frame_digest_add(struct frame_digest *d, uint32_t pcrc, size_t len);
 uint64_t frame_digest_value(const struct frame_digest *d);
 
 /* DEV_END payload: total bytes u64, digest u64, little-endian. */

@@ -81,6 +81,7 @@ struct dst {
 	Vfiomig__Peer__Hello	*hello;		/* the first connection's */
 	char			 peer[64];
 	uint32_t		 max_frame;
+	bool			 no_crc;	/* HelloReply.no_frame_crc sent */
 	uint64_t		 resume_ns;	/* the walk into RESUMING */
 	int			 ndev;
 	struct dst_dev		*devs;
@@ -739,7 +740,7 @@ dst_data(struct dst *d, const struct frame *f)
 		return -EPROTO;
 	}
 	dd->stopcopy |= stop;
-	frame_digest_update(&dd->dg, f->payload, f->h.len);
+	frame_digest_add(&dd->dg, f->pcrc, f->h.len);
 	n = device_write_data(dd->d, f->payload, f->h.len);
 	if (n < 0) {
 		dst_fail(d, n, "%s: write migration data in %s: %s",
@@ -956,6 +957,12 @@ dst_accept_all(struct dst *d, struct err *e)
 	r.commit_us = (uint32_t)MIN(d->ds->commit_ns / 1000, UINT32_MAX);
 	pthread_mutex_unlock(&d->ds->lock);
 	r.has_commit_us = r.commit_us != 0;
+	/* The source offers it on TLS only; we take it on TLS only. */
+	r.no_frame_crc = d->hello->no_frame_crc;
+	for (i = 0; i < j->nconns; i++)
+		r.no_frame_crc &= chan_is_tls(j->conns[i]->ch);
+	r.has_no_frame_crc = r.no_frame_crc;
+	d->no_crc = r.no_frame_crc;
 	/* Connection 0's reply last: it also means "ready to load". */
 	for (i = j->nconns - 1; i >= 0; i--) {
 		c = j->conns[i];
@@ -964,9 +971,14 @@ dst_accept_all(struct dst *d, struct err *e)
 			return err_set(e, -rc, "connection %d: cannot route "
 			    "%d devices over %d connections", i, d->ndev,
 			    j->nconns);
+		/* The source's next frames come after this reply. */
+		if (r.no_frame_crc)
+			frame_reader_no_crc(&c->rd);
 		if ((rc = xfer_conn_send_msg(c, FRAME_HELLO_REPLY, &r.base,
 		    XFER_PROGRESS_MS, e)) < 0)
 			return rc;
+		if (r.no_frame_crc)
+			xfer_conn_no_crc(c);
 	}
 	return 0;
 }

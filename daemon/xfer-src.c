@@ -39,6 +39,7 @@
 #include <sys/socket.h>
 
 #include "control.h"
+#include "crc32c.h"
 #include "daemon.h"
 #include "dev-sim.h"
 #include "log.h"
@@ -92,6 +93,7 @@ struct src {
 	char			*host, *port, *token;
 	int			 nconns;
 	uint32_t		 max_frame;
+	bool			 no_crc;	/* HelloReply.no_frame_crc */
 	int			 ndev;
 	struct src_dev		*devs;
 	struct src_link		*links;
@@ -274,6 +276,9 @@ src_hello(struct src *s, struct xfer_conn *c, uint64_t job_id,
 	h.conn_count = s->nconns;
 	h.n_devices = s->ds->npdevs;
 	h.devices = s->ds->pdev_ptrs;
+	/* TLS authenticates every byte: the frame CRC would do it again. */
+	h.has_no_frame_crc = chan_is_tls(c->ch);
+	h.no_frame_crc = h.has_no_frame_crc;
 	return xfer_conn_send_msg(c, FRAME_HELLO, &h.base, XFER_PROGRESS_MS,
 	    e);
 }
@@ -305,6 +310,7 @@ src_reply(struct src *s, int i, struct err *e)
 	struct xfer_conn *c = s->links[i].c;
 	Vfiomig__Peer__HelloReply *r;
 	struct frame f;
+	bool no_crc = false;
 	int rc;
 
 	rc = xfer_conn_recv(c, &f, XFER_HANDSHAKE_MS + XFER_GROUP_MS, e);
@@ -326,12 +332,27 @@ src_reply(struct src *s, int i, struct err *e)
 			s->pr.dst_step_ns = (uint64_t)r->resume_step_us * 1000;
 		if (r->has_commit_us)
 			s->pr.dst_commit_ns = (uint64_t)r->commit_us * 1000;
+		no_crc = r->no_frame_crc;
+		if (no_crc && !chan_is_tls(c->ch))
+			rc = err_set(e, EPROTO, "connection %d: the destination "
+			    "takes frames without CRC on a plaintext channel",
+			    i);
 	}
 	vfiomig__peer__hello_reply__free_unpacked(r, NULL);
 	if (rc < 0)
 		return rc;
-	return frame_reader_route(&c->rd, i, s->nconns, s->ndev,
-	    FRAME_CTL_MAX);
+	if ((rc = frame_reader_route(&c->rd, i, s->nconns, s->ndev,
+	    FRAME_CTL_MAX)) < 0)
+		return rc;
+	if (no_crc)
+		xfer_conn_no_crc(c);
+	if (i == 0)
+		s->no_crc = no_crc;
+	else if (no_crc != s->no_crc)
+		return err_set(e, EPROTO, "connection %d: frame CRCs %s, "
+		    "connection 0's %s", i, no_crc ? "off" : "on",
+		    s->no_crc ? "off" : "on");
+	return 0;
 }
 
 static int
@@ -357,8 +378,9 @@ src_handshake(struct src *s)
 		    "(migration.insecure)", s->name, s->job->id);
 	log_info("%s: job " FMT_ID " accepted by %s:%s (%d connection%s,"
 	    " %s)", s->name, s->job->id, s->host, s->port, s->nconns,
-	    s->nconns > 1 ? "s" : "", chan_is_tls(s->links[0].c->ch) ?
-	    "TLS" : "insecure");
+	    s->nconns > 1 ? "s" : "", !chan_is_tls(s->links[0].c->ch) ?
+	    "insecure, frame CRC32C" : s->no_crc ? "TLS, no frame CRC: "
+	    "the records' AEAD authenticates" : "TLS, frame CRC32C");
 	return 0;
 fail:
 	src_fail(s, rc, "%s", e.msg);
@@ -502,7 +524,10 @@ src_throttle(struct src *s, size_t n)
  *                              frame's CRC: only the destination device
  *                              can notice.
  *   VFIOMIG_TEST_CORRUPT_WIRE  flips it after the frame was encoded: the
- *                              destination's frame CRC check must catch it.
+ *                              destination's frame CRC check must catch it;
+ *                              under TLS a byte of the ciphertext of the
+ *                              record that carries the frame is flipped
+ *                              instead: the record's AEAD tag must.
  * Never set them outside tests: they break migrations on purpose.
  */
 #define SRC_TEST_FLIP	0x01
@@ -561,28 +586,41 @@ src_test_corrupt(struct src *s, struct src_dev *sd, uint8_t *buf, size_t n)
 	    s->test_stream.off);
 }
 
-/* A DATA frame as xfer_conn_send() sends it, one byte flipped after. */
+/*
+ * A DATA frame with one byte flipped on the wire: in plaintext the
+ * payload's byte @at after the frame was encoded (the frame CRC must catch
+ * it); under TLS a byte of the record's ciphertext (the AEAD must).
+ */
 static int
 src_test_send_flipped(struct src *s, struct xfer_conn *c, struct src_dev *sd,
-    uint8_t flags, uint8_t *buf, size_t n, size_t at, struct err *e)
+    uint8_t flags, uint8_t *buf, size_t n, uint32_t pcrc, size_t at,
+    struct err *e)
 {
 	struct frame_hdr h = { .type = FRAME_DATA, .flags = flags,
 	    .dev = sd - s->devs, .len = n };
 	uint8_t hdr[FRAME_HDR_SIZE];
 	struct iovec iov[2] = { { hdr, sizeof hdr }, { buf, n } };
+	bool tls = chan_is_tls(c->ch);
 	int rc;
 
 	pthread_mutex_lock(&c->send_lock);
 	h.seq = c->send_seq;
-	frame_encode(&h, buf, hdr);
-	buf[at] ^= SRC_TEST_FLIP;
+	if (c->no_crc)
+		frame_encode_no_crc(&h, hdr);
+	else
+		frame_encode_pcrc(&h, pcrc, hdr);
+	if (tls)
+		chan_test_flip_next(c->ch);
+	else
+		buf[at] ^= SRC_TEST_FLIP;
 	rc = chan_sendv(c->ch, iov, 2, XFER_PROGRESS_MS);
 	if (rc == 0)
 		c->send_seq++;
 	pthread_mutex_unlock(&c->send_lock);
-	log_warnx("%s: %s: TEST ONLY: byte %" PRIu64 " of the stream flipped "
-	    "after framing (VFIOMIG_TEST_CORRUPT_WIRE)", s->name, sd->d->name,
-	    s->test_wire.off);
+	log_warnx("%s: %s: TEST ONLY: %s flipped in the frame of byte %"
+	    PRIu64 " of the stream (VFIOMIG_TEST_CORRUPT_WIRE)", s->name,
+	    sd->d->name, tls ? "a byte of its TLS record's ciphertext" :
+	    "that byte", s->test_wire.off);
 	if (rc < 0)
 		return err_set(e, -rc, "peer %s conn %u: send DATA: %s",
 		    c->peer, c->index, strerror(-rc));
@@ -597,19 +635,20 @@ src_send_data(struct src_link *l, struct src_dev *sd, size_t n, bool stop)
 	struct src *s = l->s;
 	struct err e = { 0, "" };
 	int rc, idx = sd - s->devs;
+	uint32_t pcrc = 0;
 	size_t at;
 
 	src_test_corrupt(s, sd, l->buf, n);
-	if (src_test_hit(&s->test_wire, sd, n, &at)) {
-		frame_digest_update(&sd->dg, l->buf, n);
+	/* One pass over the bytes: the frame CRC and the digest from it. */
+	if (!s->no_crc)
+		pcrc = crc32c(0, l->buf, n);
+	frame_digest_add(&sd->dg, pcrc, n);
+	if (src_test_hit(&s->test_wire, sd, n, &at))
 		rc = src_test_send_flipped(s, l->c, sd, stop ?
-		    FRAME_F_STOP_COPY : 0, l->buf, n, at, &e);
-	} else {
-		frame_digest_update(&sd->dg, l->buf, n);
-		rc = xfer_conn_send(l->c, FRAME_DATA, stop ?
-		    FRAME_F_STOP_COPY : 0, idx, l->buf, n, XFER_PROGRESS_MS,
-		    &e);
-	}
+		    FRAME_F_STOP_COPY : 0, l->buf, n, pcrc, at, &e);
+	else
+		rc = xfer_conn_send_data(l->c, stop ? FRAME_F_STOP_COPY : 0,
+		    idx, l->buf, n, pcrc, XFER_PROGRESS_MS, &e);
 	if (rc < 0) {
 		src_fail(s, rc, "%s: %s", sd->d->name, e.msg);
 		return rc;

@@ -57,10 +57,11 @@ xfer_conn_free(struct xfer_conn *c, bool orderly)
 	free(c);
 }
 
+/* One frame; @pcrc: the payload's CRC32C, or NULL to compute it. */
 static int
 xfer_conn_send_locked(struct xfer_conn *c, uint8_t type, uint8_t flags,
-    uint16_t dev, const void *payload, uint32_t len, int timeout_ms,
-    struct err *e)
+    uint16_t dev, const void *payload, uint32_t len, const uint32_t *pcrc,
+    int timeout_ms, struct err *e)
 {
 	struct frame_hdr h = { .type = type, .flags = flags, .dev = dev,
 	    .len = len, .seq = c->send_seq };
@@ -68,7 +69,12 @@ xfer_conn_send_locked(struct xfer_conn *c, uint8_t type, uint8_t flags,
 	struct iovec iov[2];
 	int rc;
 
-	frame_encode(&h, payload, hdr);
+	if (c->no_crc)
+		frame_encode_no_crc(&h, hdr);
+	else if (pcrc != NULL)
+		frame_encode_pcrc(&h, *pcrc, hdr);
+	else
+		frame_encode(&h, payload, hdr);
 	iov[0].iov_base = hdr;
 	iov[0].iov_len = sizeof hdr;
 	iov[1].iov_base = (void *)payload;
@@ -91,10 +97,33 @@ xfer_conn_send(struct xfer_conn *c, uint8_t type, uint8_t flags,
 	int rc;
 
 	pthread_mutex_lock(&c->send_lock);
-	rc = xfer_conn_send_locked(c, type, flags, dev, payload, len,
+	rc = xfer_conn_send_locked(c, type, flags, dev, payload, len, NULL,
 	    timeout_ms, e);
 	pthread_mutex_unlock(&c->send_lock);
 	return rc;
+}
+
+int
+xfer_conn_send_data(struct xfer_conn *c, uint8_t flags, uint16_t dev,
+    const void *payload, uint32_t len, uint32_t pcrc, int timeout_ms,
+    struct err *e)
+{
+	int rc;
+
+	pthread_mutex_lock(&c->send_lock);
+	rc = xfer_conn_send_locked(c, FRAME_DATA, flags, dev, payload, len,
+	    &pcrc, timeout_ms, e);
+	pthread_mutex_unlock(&c->send_lock);
+	return rc;
+}
+
+void
+xfer_conn_no_crc(struct xfer_conn *c)
+{
+	pthread_mutex_lock(&c->send_lock);
+	c->no_crc = true;
+	pthread_mutex_unlock(&c->send_lock);
+	frame_reader_no_crc(&c->rd);
 }
 
 int
@@ -138,7 +167,7 @@ xfer_conn_abort(struct xfer_conn *c, int error, const char *msg, bool wait)
 	if (rc != 0)
 		return;
 	xfer_conn_send_locked(c, FRAME_ABORT, 0, FRAME_DEV_ALL, buf, len,
-	    XFER_ABORT_MS, NULL);
+	    NULL, XFER_ABORT_MS, NULL);
 	pthread_mutex_unlock(&c->send_lock);
 }
 

@@ -42,6 +42,7 @@ struct xfer_conn {
 	unsigned int		 index;
 	pthread_mutex_t		 send_lock;	/* one frame at a time */
 	uint64_t		 send_seq;
+	bool			 no_crc;	/* xfer_conn_no_crc() */
 	struct frame_reader	 rd;
 	pthread_t		 thread;	/* its receiver */
 	bool			 running;
@@ -58,6 +59,20 @@ void xfer_conn_free(struct xfer_conn *c, bool orderly);
 int xfer_conn_send(struct xfer_conn *c, uint8_t type, uint8_t flags,
 	    uint16_t dev, const void *payload, uint32_t len, int timeout_ms,
 	    struct err *e);
+/*
+ * A DATA frame from its payload's CRC32C @pcrc (crc32c(0, payload, len)),
+ * which the caller computed for its stream digest; ignored without frame
+ * CRCs.
+ */
+int xfer_conn_send_data(struct xfer_conn *c, uint8_t flags, uint16_t dev,
+	    const void *payload, uint32_t len, uint32_t pcrc, int timeout_ms,
+	    struct err *e);
+/*
+ * From now on neither side's frames on @c carry a CRC: the handshake
+ * agreed that TLS authenticates every byte (docs/protocol.md).  Before
+ * the first frame that goes without, and before the peer's first.
+ */
+void xfer_conn_no_crc(struct xfer_conn *c);
 /* A protobuf message as one frame. */
 int xfer_conn_send_msg(struct xfer_conn *c, uint8_t type,
 	    const ProtobufCMessage *m, int timeout_ms, struct err *e);

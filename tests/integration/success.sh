@@ -24,7 +24,7 @@ for n in 1 4; do
 	migrate "src$n" "$T/src$n.json" "$dst_port"
 	reap_clean "src$n" 60 0
 	note "connections=$n: source exited 0 after $(( $(now_ms) - t0 )) ms"
-	has "src$n" "job [0-9]+ accepted by 127\.0\.0\.1:$dst_port \($n connections?, TLS\)"
+	has "src$n" "job [0-9]+ accepted by 127\.0\.0\.1:$dst_port \($n connections?, TLS, no frame CRC: the records. AEAD authenticates\)"
 	hasnt "src$n" 'plaintext'
 	check_migrated "src$n" dst 4
 	[ "$(count dst 'committed in')" -eq "$(( n == 1 ? 1 : 2 ))" ] ||

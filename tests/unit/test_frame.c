@@ -282,6 +282,51 @@ test_crc32c_vectors(void **state)
 	print_message("crc32c: %s\n", crc32c_hw() ? "sse4.2" : "software");
 }
 
+/* combine(crc(A), crc(B), |B|) == crc(AB): every split of short inputs, random
+   ones of long inputs, and lengths past 32 bits. */
+static void
+test_crc32c_combine(void **state)
+{
+	static uint8_t buf[3 << 20];
+	size_t cut, len;
+	uint32_t a, b, whole;
+	int i;
+
+	(void)state;
+	rng_seed(7);
+	rng_fill(buf, sizeof buf);
+	for (len = 0; len <= 64; len++) {
+		whole = crc32c(0, buf, len);
+		for (cut = 0; cut <= len; cut++) {
+			a = crc32c(0, buf, cut);
+			b = crc32c(0, buf + cut, len - cut);
+			assert_int_equal(crc32c_combine(a, b, len - cut), whole);
+		}
+	}
+	for (i = 0; i < 200; i++) {
+		len = rng_next() % sizeof buf;
+		cut = rng_next() % (len + 1);
+		a = crc32c(0, buf, cut);
+		b = crc32c(0, buf + cut, len - cut);
+		assert_int_equal(crc32c_combine(a, b, len - cut),
+		    crc32c(0, buf, len));
+	}
+	/* "x" and 4 MiB of zeros, chained and combined. */
+	memset(buf, 0, 1u << 20);
+	a = crc32c(0, "x", 1);
+	for (b = 0, whole = a, i = 0; i < 4; i++) {
+		b = crc32c(b, buf, 1u << 20);
+		whole = crc32c(whole, buf, 1u << 20);
+	}
+	assert_int_equal(crc32c_combine(a, b, 4u << 20), whole);
+	/* A length past 32 bits differs from its low 32 bits. */
+	assert_int_not_equal(crc32c_combine(a, 0, (1ull << 32) + 5),
+	    crc32c_combine(a, 0, 5));
+	/* A wrong length is caught (the test can fail). */
+	assert_int_not_equal(crc32c_combine(crc32c(0, buf, 7),
+	    crc32c(0, buf + 7, 9), 8), crc32c(0, buf, 16));
+}
+
 static void
 test_crc32c_hw_equals_sw(void **state)
 {
@@ -1178,6 +1223,80 @@ test_abort(void **state)
 	    "ABORT: message is 1025 bytes long");
 }
 
+/*
+ * One pass: a frame encoded from its payload's CRC is the frame encoded
+ * from the payload; the reader hands that CRC up (f.pcrc), and a digest
+ * chained from it equals one over the bytes.  Without frame CRCs: CRC 0
+ * is taken, any other refused, and f.pcrc is 0.
+ */
+static void
+test_pcrc_and_no_crc(void **state)
+{
+	enum { LEN = 70000 };
+	uint8_t *data = malloc(LEN), a[FRAME_HDR_SIZE], b[FRAME_HDR_SIZE];
+	struct frame_hdr h1 = { .type = FRAME_DATA, .dev = 2, .len = LEN,
+	    .seq = 0 }, h2 = h1;
+	struct frame_digest bytes, joined;
+	struct frame_reader r;
+	struct frame f;
+	struct err e;
+	size_t used;
+	uint8_t *wire = malloc(FRAME_HDR_SIZE + LEN);
+
+	(void)state;
+	assert_non_null(data);
+	assert_non_null(wire);
+	rng_seed(11);
+	rng_fill(data, LEN);
+	frame_encode(&h1, data, a);
+	frame_encode_pcrc(&h2, crc32c(0, data, LEN), b);
+	assert_memory_equal(a, b, FRAME_HDR_SIZE);
+	assert_int_equal(h1.crc, h2.crc);
+
+	frame_reader_init(&r, FRAME_ROLE_ANY, FRAME_PAYLOAD_MAX);
+	memcpy(wire, a, FRAME_HDR_SIZE);
+	memcpy(wire + FRAME_HDR_SIZE, data, LEN);
+	assert_int_equal(frame_reader_feed(&r, wire, FRAME_HDR_SIZE + LEN,
+	    &used, &f, &e), 1);
+	assert_int_equal(f.pcrc, crc32c(0, data, LEN));
+	frame_digest_init(&bytes);
+	frame_digest_update(&bytes, data, 1000);
+	frame_digest_update(&bytes, data, LEN);
+	frame_digest_init(&joined);
+	frame_digest_add(&joined, crc32c(0, data, 1000), 1000);
+	frame_digest_add(&joined, f.pcrc, f.h.len);
+	assert_int_equal(frame_digest_value(&bytes),
+	    frame_digest_value(&joined));
+
+	/* Frame 1 without CRC: taken once the reader knows. */
+	frame_reader_no_crc(&r);
+	h1.seq = 1;
+	frame_encode_no_crc(&h1, wire);
+	assert_int_equal(h1.crc, 0);
+	assert_int_equal(frame_reader_feed(&r, wire, FRAME_HDR_SIZE + LEN,
+	    &used, &f, &e), 1);
+	assert_int_equal(f.pcrc, 0);
+	assert_memory_equal(f.payload, data, LEN);
+	/* Frame 2 with its CRC: refused, as a frame with a CRC is there. */
+	h1.seq = 2;
+	frame_encode(&h1, data, wire);
+	expect_err(frame_reader_feed(&r, wire, FRAME_HDR_SIZE + LEN, &used,
+	    &f, &e), &e, EPROTO, "frame 2: CRC 0x");
+	expect_err(frame_reader_feed(&r, wire, 1, &used, &f, &e), &e, EPROTO,
+	    "on a connection without frame CRCs");
+	frame_reader_free(&r);
+
+	/* And a reader with CRCs refuses CRC 0. */
+	frame_reader_init(&r, FRAME_ROLE_ANY, FRAME_PAYLOAD_MAX);
+	h1.seq = 0;
+	frame_encode_no_crc(&h1, wire);
+	expect_err(frame_reader_feed(&r, wire, FRAME_HDR_SIZE + LEN, &used,
+	    &f, &e), &e, EBADMSG, "frame 0: bad CRC32C (got 0x00000000");
+	frame_reader_free(&r);
+	free(wire);
+	free(data);
+}
+
 /* DEV_END and the stream digest */
 
 static void
@@ -1249,6 +1368,8 @@ main(void)
 		cmocka_unit_test(test_bad_sequence),
 		cmocka_unit_test(test_bad_crc_message),
 		cmocka_unit_test(test_every_bit_flip),
+		cmocka_unit_test(test_crc32c_combine),
+		cmocka_unit_test(test_pcrc_and_no_crc),
 		cmocka_unit_test(test_reader_every_chunk_size),
 		cmocka_unit_test(test_reader_want_put),
 		cmocka_unit_test(test_reader_truncated),
