@@ -94,6 +94,8 @@ start_dst() {
 
 # migrate LINK: one migration; sets $bytes and $rate (bytes/s).
 migrate() {
+	# Each migration afresh: a source's ledger fences a migrated set.
+	rm -rf "$tmp/src.state" "$tmp/dst.state"
 	start_dst "$1"
 	conf "$tmp/src.json" "$1" "" ""
 	if ! VFIOMIG_TOKEN=$token "$vfiomigd" --config "$tmp/src.json" \
