@@ -12,7 +12,8 @@
 #            load, the migration fails, the sources run again with their
 #            registers, the destinations are reset and keep their own
 #   wire     VFIOMIG_TEST_CORRUPT_WIRE flips a byte of mtty1's stop-copy
-#            data after framing: the frame CRC catches it; same outcome
+#            data after framing (under TLS, of its record's ciphertext):
+#            the frame CRC (the record's AEAD tag) catches it; same outcome
 #   payload  VFIOMIG_TEST_CORRUPT flips bit 0 of port 0's scratch register
 #            in mtty0's stream: nothing can notice, the daemons report
 #            success, and the comparison of the registers must say
@@ -408,9 +409,13 @@ want_failed() {
 		has src "result failed: destination aborted: mtty0: write *" \
 		    "$1: ... and the source says so" ;;
 	wire)
-		has dst "failed: *bad CRC32C" \
-		    "$1: the frame CRC caught the flipped byte"
-		has src "result failed: destination aborted: *bad CRC32C" \
+		# Plaintext: the frame CRC; TLS (frames without CRC): the
+		# record's AEAD tag.
+		why='bad CRC32C' what='the frame CRC'
+		[ "$tls" = 1 ] && why='TLS receive: Decryption has failed' \
+		    what="the TLS record's tag"
+		has dst "failed: *$why" "$1: $what caught the flipped byte"
+		has src "result failed: destination aborted: *$why" \
 		    "$1: ... and the source says so" ;;
 	esac
 	for i in 0 1; do
