@@ -47,6 +47,14 @@
 #define CHAN_ERRLEN	256
 #define CHAN_TLS_HANDSHAKE	0x16	/* first byte of a TLS handshake record */
 #define CHAN_TLS_ALERT		0x15
+/*
+ * After the handshake, TLS records go through our own buffers: the records
+ * of one chan_sendv() leave in sendmsg() calls of up to CHAN_TX_BATCH bytes
+ * rather than one call per 16 KiB record, and recv() fills CHAN_RX_BUF
+ * bytes at a time rather than GnuTLS's two calls per record (header, body).
+ */
+#define CHAN_TX_BATCH	(256u << 10)
+#define CHAN_RX_BUF	(256u << 10)
 /* chan_test_flip_next(): past the 5-byte record header and the nonce. */
 #define CHAN_TEST_FLIP_AT	40
 
@@ -68,12 +76,17 @@ struct chan {
 	atomic_bool		 shut_wr;
 
 	/* Receiving side (the pull function, chan_recv). */
+	unsigned char		*rxbuf;		/* CHAN_RX_BUF; NULL: none yet */
+	size_t			 rxoff, rxlen;	/* unread: [rxoff, rxlen) */
 	int			 rx_errno;
 	bool			 rx_any;
 	unsigned char		 rx_first;
 	char			 rx_err[CHAN_ERRLEN];
 
 	/* Sending side (the push function, chan_send*, chan_shutdown). */
+	unsigned char		*txbuf;		/* CHAN_TX_BATCH; NULL: none yet */
+	size_t			 txlen;
+	bool			 tx_batch;	/* in tls_sendv(): push gathers */
 	int			 tx_errno;
 	char			 tx_err[CHAN_ERRLEN];
 	unsigned char		 stage[CHAN_REC_MAX];	/* chan_sendv, TLS */
@@ -371,9 +384,8 @@ tls_explain(const struct chan *ch, int rc, int sys, char *buf, size_t len)
 /* ---- the transport under GnuTLS ---- */
 
 static ssize_t
-tls_pull(gnutls_transport_ptr_t ptr, void *buf, size_t len)
+tls_recv(struct chan *ch, void *buf, size_t len)
 {
-	struct chan *ch = ptr;
 	ssize_t n;
 
 	n = recv(ch->fd, buf, len, 0);
@@ -386,24 +398,69 @@ tls_pull(gnutls_transport_ptr_t ptr, void *buf, size_t len)
 	return n;
 }
 
+/*
+ * GnuTLS's reads.  Once the handshake is done (ch->rxbuf), from our
+ * buffer, refilled with one recv() when empty: the caller only waits after
+ * EAGAIN, which comes when both the buffer and the socket are empty.
+ */
+static ssize_t
+tls_pull(gnutls_transport_ptr_t ptr, void *buf, size_t len)
+{
+	struct chan *ch = ptr;
+	size_t take;
+	ssize_t n;
+
+	if (ch->rxbuf == NULL || (ch->rxoff == ch->rxlen && len >= CHAN_RX_BUF))
+		return tls_recv(ch, buf, len);
+	if (ch->rxoff == ch->rxlen) {
+		if ((n = tls_recv(ch, ch->rxbuf, CHAN_RX_BUF)) <= 0)
+			return n;
+		ch->rxoff = 0;
+		ch->rxlen = n;
+	}
+	take = MIN(len, ch->rxlen - ch->rxoff);
+	memcpy(buf, ch->rxbuf + ch->rxoff, take);
+	ch->rxoff += take;
+	return take;
+}
+
 static int
 tls_pull_timeout(gnutls_transport_ptr_t ptr, unsigned int ms)
 {
 	struct chan *ch = ptr;
 	struct pollfd pfd = { .fd = ch->fd, .events = POLLIN };
 
+	if (ch->rxoff < ch->rxlen)
+		return 1;
 	return poll(&pfd, 1, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 :
 	    (int)MIN(ms, (unsigned)INT_MAX));
 }
 
+/* sendmsg() of @n pieces; the error kept for the messages. */
+static ssize_t
+tls_sendmsg(struct chan *ch, const struct iovec *iov, int n)
+{
+	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = n };
+	ssize_t sent;
+
+	sent = sendmsg(ch->fd, &m, MSG_NOSIGNAL);
+	if (sent < 0 && errno != EAGAIN && errno != EINTR)
+		ch->tx_errno = errno;
+	return sent;
+}
+
+/*
+ * GnuTLS's writes.  Within tls_sendv() (ch->tx_batch), the records are
+ * gathered in ch->txbuf; when one does not fit, the buffer and the record
+ * go out in one sendmsg() and what the socket did not take of the buffer
+ * stays.  tls_tx_flush() sends the rest before tls_sendv() returns.
+ */
 static ssize_t
 tls_pushv(gnutls_transport_ptr_t ptr, const giovec_t *iov, int n)
 {
 	struct chan *ch = ptr;
-	struct msghdr m = {
-		.msg_iov = (struct iovec *)iov,
-		.msg_iovlen = n,
-	};
+	struct iovec v[CHAN_IOV_BATCH + 1];
+	size_t total = 0, off;
 	ssize_t sent;
 	int i;
 
@@ -417,10 +474,35 @@ tls_pushv(gnutls_transport_ptr_t ptr, const giovec_t *iov, int n)
 			((unsigned char *)iov[i].iov_base)[CHAN_TEST_FLIP_AT] ^=
 			    0x01;
 	}
-	sent = sendmsg(ch->fd, &m, MSG_NOSIGNAL);
-	if (sent < 0 && errno != EAGAIN && errno != EINTR)
-		ch->tx_errno = errno;
-	return sent;
+	if (!ch->tx_batch || n > CHAN_IOV_BATCH)
+		return tls_sendmsg(ch, (const struct iovec *)iov, n);
+	for (i = 0; i < n; i++)
+		total += iov[i].iov_len;
+	if (ch->txlen + total <= CHAN_TX_BATCH) {
+		for (i = 0, off = ch->txlen; i < n; i++) {
+			memcpy(ch->txbuf + off, iov[i].iov_base, iov[i].iov_len);
+			off += iov[i].iov_len;
+		}
+		ch->txlen = off;
+		return total;
+	}
+	v[0].iov_base = ch->txbuf;
+	v[0].iov_len = ch->txlen;
+	memcpy(v + 1, iov, n * sizeof *iov);
+	if ((sent = tls_sendmsg(ch, v, n + 1)) < 0)
+		return sent;
+	if ((size_t)sent >= ch->txlen) {
+		sent -= ch->txlen;
+		ch->txlen = 0;
+		if (sent > 0)
+			return sent;
+	} else {
+		memmove(ch->txbuf, ch->txbuf + sent, ch->txlen - sent);
+		ch->txlen -= sent;
+	}
+	/* Nothing of the record went: GnuTLS tries again. */
+	errno = EAGAIN;
+	return -1;
 }
 
 /* ---- opening ---- */
@@ -568,6 +650,10 @@ tls_check_peer(struct chan *ch, struct err *e)
 		    "sent no certificate", ch->peer);
 	ch->rec_max = MIN(gnutls_record_get_max_size(ch->tls),
 	    sizeof ch->stage);
+	if (ch->rxbuf == NULL)
+		ch->rxbuf = xcalloc(1, CHAN_RX_BUF);
+	if (ch->txbuf == NULL)
+		ch->txbuf = xcalloc(1, CHAN_TX_BATCH);
 	if ((desc = gnutls_session_get_desc(ch->tls)) != NULL) {
 		log_debug("%s: %s", ch->peer, desc);
 		gnutls_free(desc);
@@ -843,8 +929,53 @@ plain_sendv(struct chan *ch, const struct iovec *iov, int n, int timeout_ms)
  * from the caller's buffer.  At most one record's worth is copied per
  * piece boundary.
  */
+/* What tls_pushv() gathered, out. */
+static int
+tls_tx_flush(struct chan *ch, int timeout_ms)
+{
+	struct iovec v;
+	ssize_t sent;
+	int rc;
+
+	while (ch->txlen > 0) {
+		v.iov_base = ch->txbuf;
+		v.iov_len = ch->txlen;
+		sent = tls_sendmsg(ch, &v, 1);
+		if (sent > 0) {
+			memmove(ch->txbuf, ch->txbuf + sent, ch->txlen - sent);
+			ch->txlen -= sent;
+			continue;
+		}
+		if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+		    errno != EINTR)
+			return chan_fail(ch->tx_err, errno, "send: %s",
+			    strerror(errno));
+		if (sent < 0 && errno == EINTR)
+			continue;
+		if ((rc = chan_send_wait(ch, timeout_ms)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int tls_sendv_records(struct chan *ch, const struct iovec *iov, int n,
+    int timeout_ms);
+
 static int
 tls_sendv(struct chan *ch, const struct iovec *iov, int n, int timeout_ms)
+{
+	int rc, frc;
+
+	ch->tx_batch = ch->txbuf != NULL;
+	rc = tls_sendv_records(ch, iov, n, timeout_ms);
+	ch->tx_batch = false;
+	frc = tls_tx_flush(ch, timeout_ms);
+	return rc < 0 ? rc : frc;
+}
+
+static int
+tls_sendv_records(struct chan *ch, const struct iovec *iov, int n,
+    int timeout_ms)
 {
 	size_t fill = 0, left, take;
 	const char *p;
@@ -1021,6 +1152,8 @@ chan_free(struct chan *ch)
 	if (ch->tls != NULL)
 		gnutls_deinit(ch->tls);
 	close_fd(&ch->fd);
+	free(ch->rxbuf);
+	free(ch->txbuf);
 	free(ch);
 }
 
