@@ -5,7 +5,11 @@
  * The socket is non-blocking; every call loops over the I/O and poll() with
  * a deadline, so migration threads get blocking calls with timeouts.  TLS
  * records are 16 KiB; the transport functions below are ours (sendmsg with
- * MSG_NOSIGNAL, recv) so that errno survives per direction.
+ * MSG_NOSIGNAL, recv) so that errno survives per direction.  After the
+ * handshake the kernel takes the records over where it can (kernel TLS:
+ * the keys from gnutls_record_get_state() into TLS_TX and TLS_RX, as
+ * GnuTLS's own ktls.c does); then that direction is plain send and
+ * recvmsg, with alerts as control messages.
  *
  * Not here: connecting, listening, framing, logging of insecure mode.  No
  * gnutls_global_init(): GnuTLS >= 3.3 initialises itself.
@@ -34,6 +38,7 @@
 
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
+#include <linux/tls.h>
 
 #include "chan.h"
 #include "log.h"
@@ -64,11 +69,15 @@ struct chan_creds {
 	gnutls_certificate_credentials_t server;	/* NULL: no server pair */
 	gnutls_certificate_credentials_t client;	/* NULL: no client pair */
 	gnutls_priority_t		 prio;
+	bool				 ktls;	/* chan_creds_kernel_tls() */
 };
 
 struct chan {
 	int			 fd;
 	gnutls_session_t	 tls;		/* NULL in insecure mode */
+	bool			 ktls_want;	/* the creds' setting */
+	bool			 ktls_tx;	/* the kernel sends the records */
+	bool			 ktls_rx;	/* ... and receives them */
 	size_t			 rec_max;	/* TLS record payload */
 	char			 peer[96];
 	char			 host[256];	/* name checked by the client */
@@ -209,6 +218,7 @@ chan_creds_load(const char *dir, bool insecure, struct chan_creds **out,
 		return err_set(e, EINVAL, "no certificate directory");
 	cr = xcalloc(1, sizeof *cr);
 	cr->insecure = insecure;
+	cr->ktls = true;
 	if (!insecure) {
 		cr->dir = xstrdup(dir);
 		if ((rc = creds_load_tls(cr, e)) < 0) {
@@ -233,6 +243,12 @@ chan_creds_free(struct chan_creds *cr)
 		gnutls_priority_deinit(cr->prio);
 	free(cr->dir);
 	free(cr);
+}
+
+void
+chan_creds_kernel_tls(struct chan_creds *cr, bool on)
+{
+	cr->ktls = on;
 }
 
 bool
@@ -505,6 +521,220 @@ tls_pushv(gnutls_transport_ptr_t ptr, const giovec_t *iov, int n)
 	return -1;
 }
 
+/* ---- kernel TLS ---- */
+
+static ssize_t chan_eof(struct chan *ch, int tlsrc);
+
+#define KTLS_ALERT		21	/* TLS record types */
+#define KTLS_APPDATA		23
+
+union ktls_info {
+	struct tls_crypto_info		   base;
+	struct tls12_crypto_info_aes_gcm_128 gcm128;
+	struct tls12_crypto_info_aes_gcm_256 gcm256;
+	struct tls12_crypto_info_chacha20_poly1305 chacha;
+};
+
+/*
+ * One direction's keys (@read: the peer's) as the kernel takes them;
+ * its size, or 0 for a cipher the kernel does not do.  TLS 1.3: the
+ * record IV is the static IV's tail, the salt its head.  TLS 1.2: the
+ * salt is the implicit nonce, the explicit nonce starts at the sequence.
+ */
+static size_t
+ktls_info(gnutls_session_t tls, int read, union ktls_info *ki)
+{
+	gnutls_datum_t mac, iv, key;
+	unsigned char seq[8];
+	int ver = gnutls_protocol_get_version(tls);
+	unsigned char *kiv, *salt, *rseq, *kkey;
+	size_t ivlen, saltlen, keylen, size;
+
+	memset(ki, 0, sizeof *ki);
+	if ((ver != GNUTLS_TLS1_3 && ver != GNUTLS_TLS1_2) ||
+	    gnutls_record_get_state(tls, read, &mac, &iv, &key, seq) < 0)
+		return 0;
+	switch (gnutls_cipher_get(tls)) {
+	case GNUTLS_CIPHER_AES_128_GCM:
+		ki->base.cipher_type = TLS_CIPHER_AES_GCM_128;
+		kiv = ki->gcm128.iv; salt = ki->gcm128.salt;
+		rseq = ki->gcm128.rec_seq; kkey = ki->gcm128.key;
+		ivlen = TLS_CIPHER_AES_GCM_128_IV_SIZE;
+		saltlen = TLS_CIPHER_AES_GCM_128_SALT_SIZE;
+		keylen = TLS_CIPHER_AES_GCM_128_KEY_SIZE;
+		size = sizeof ki->gcm128;
+		break;
+	case GNUTLS_CIPHER_AES_256_GCM:
+		ki->base.cipher_type = TLS_CIPHER_AES_GCM_256;
+		kiv = ki->gcm256.iv; salt = ki->gcm256.salt;
+		rseq = ki->gcm256.rec_seq; kkey = ki->gcm256.key;
+		ivlen = TLS_CIPHER_AES_GCM_256_IV_SIZE;
+		saltlen = TLS_CIPHER_AES_GCM_256_SALT_SIZE;
+		keylen = TLS_CIPHER_AES_GCM_256_KEY_SIZE;
+		size = sizeof ki->gcm256;
+		break;
+	case GNUTLS_CIPHER_CHACHA20_POLY1305:
+		ki->base.cipher_type = TLS_CIPHER_CHACHA20_POLY1305;
+		kiv = ki->chacha.iv; salt = ki->chacha.salt;
+		rseq = ki->chacha.rec_seq; kkey = ki->chacha.key;
+		ivlen = TLS_CIPHER_CHACHA20_POLY1305_IV_SIZE;
+		saltlen = TLS_CIPHER_CHACHA20_POLY1305_SALT_SIZE;
+		keylen = TLS_CIPHER_CHACHA20_POLY1305_KEY_SIZE;
+		size = sizeof ki->chacha;
+		break;
+	default:
+		return 0;
+	}
+	if (key.size != keylen || (ver == GNUTLS_TLS1_3 ?
+	    iv.size != saltlen + ivlen : iv.size < saltlen))
+		return 0;
+	if (ver == GNUTLS_TLS1_3) {
+		ki->base.version = TLS_1_3_VERSION;
+		memcpy(kiv, iv.data + saltlen, ivlen);
+	} else {
+		ki->base.version = TLS_1_2_VERSION;
+		memcpy(kiv, seq, MIN(ivlen, sizeof seq));
+	}
+	memcpy(salt, iv.data, saltlen);
+	memcpy(rseq, seq, sizeof seq);
+	memcpy(kkey, key.data, keylen);
+	return size;
+}
+
+/*
+ * Right after the handshake, before a record of data went either way
+ * through GnuTLS (and with nothing of the peer's buffered): each
+ * direction to the kernel if it takes it.  A refusal leaves that
+ * direction to GnuTLS, whose state is still exact.
+ */
+static void
+ktls_start(struct chan *ch)
+{
+	union ktls_info ki;
+	size_t size;
+	bool test_tx = getenv("VFIOMIG_TEST_CORRUPT_WIRE") != NULL;
+
+	if (gnutls_record_check_pending(ch->tls) > 0 || ch->rxoff < ch->rxlen)
+		return;
+	if (setsockopt(ch->fd, SOL_TCP, TCP_ULP, "tls", sizeof "tls") < 0) {
+		log_debug("%s: kernel TLS: TCP_ULP \"tls\": %s; GnuTLS "
+		    "keeps the records", ch->peer, strerror(errno));
+		return;
+	}
+	if ((size = ktls_info(ch->tls, 1, &ki)) == 0) {
+		log_debug("%s: kernel TLS: not for %s; GnuTLS keeps the "
+		    "records", ch->peer, gnutls_cipher_get_name(
+		    gnutls_cipher_get(ch->tls)));
+		return;
+	}
+	if (setsockopt(ch->fd, SOL_TLS, TLS_RX, &ki, size) == 0)
+		ch->ktls_rx = true;
+	else
+		log_debug("%s: kernel TLS: TLS_RX: %s; GnuTLS receives",
+		    ch->peer, strerror(errno));
+	/* TEST ONLY: our records, so that a ciphertext byte can be flipped. */
+	if (test_tx)
+		log_warnx("%s: TEST ONLY: kernel TLS not to send "
+		    "(VFIOMIG_TEST_CORRUPT_WIRE)", ch->peer);
+	else if (ktls_info(ch->tls, 0, &ki) == size &&
+	    setsockopt(ch->fd, SOL_TLS, TLS_TX, &ki, size) == 0)
+		ch->ktls_tx = true;
+	else
+		log_debug("%s: kernel TLS: TLS_TX: %s; GnuTLS sends",
+		    ch->peer, strerror(errno));
+	explicit_bzero(&ki, sizeof ki);
+	if (*chan_kernel_tls(ch))
+		log_debug("%s: %s (%s)", ch->peer, chan_kernel_tls(ch),
+		    gnutls_cipher_get_name(gnutls_cipher_get(ch->tls)));
+}
+
+/*
+ * One receive under kernel TLS: > 0 bytes of data, 0 at the peer's
+ * close_notify, -EAGAIN, -EINTR, or -errno (an alert, a bad record).
+ */
+static ssize_t
+ktls_recv_some(struct chan *ch, void *buf, size_t len)
+{
+	union {
+		char		b[CMSG_SPACE(sizeof(unsigned char))];
+		struct cmsghdr	align;
+	} cbuf;
+	struct iovec iov = { buf, len };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+	    .msg_control = cbuf.b, .msg_controllen = sizeof cbuf.b };
+	struct cmsghdr *cm;
+	unsigned char type = KTLS_APPDATA, *p = buf;
+	ssize_t n;
+
+	n = recvmsg(ch->fd, &m, 0);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return -EAGAIN;
+		if (errno == EINTR)
+			return -EINTR;
+		if (errno == EBADMSG)
+			return chan_fail(ch->rx_err, EBADMSG, "TLS receive: "
+			    "Decryption has failed (kernel TLS)");
+		ch->rx_errno = errno;
+		return chan_fail(ch->rx_err, errno, "TLS receive (kernel "
+		    "TLS): %s", strerror(errno));
+	}
+	if (n == 0)
+		return chan_eof(ch, GNUTLS_E_PREMATURE_TERMINATION);
+	cm = CMSG_FIRSTHDR(&m);
+	if (cm != NULL && cm->cmsg_level == SOL_TLS &&
+	    cm->cmsg_type == TLS_GET_RECORD_TYPE)
+		type = *CMSG_DATA(cm);
+	if (type == KTLS_APPDATA)
+		return n;
+	if (type == KTLS_ALERT && n >= 2 && p[1] == GNUTLS_A_CLOSE_NOTIFY)
+		return 0;
+	if (type == KTLS_ALERT && n >= 2)
+		return chan_fail(ch->rx_err, ECONNABORTED, "TLS receive: the "
+		    "peer sent the alert %s",
+		    gnutls_alert_get_name((gnutls_alert_description_t)p[1]));
+	return chan_fail(ch->rx_err, EPROTO, "TLS receive: a record of type "
+	    "%u after the handshake (kernel TLS takes data and alerts only)",
+	    type);
+}
+
+/* close_notify under kernel TLS: an alert record, as a control message. */
+static void
+ktls_close_notify(struct chan *ch, uint64_t deadline)
+{
+	union {
+		char		b[CMSG_SPACE(sizeof(unsigned char))];
+		struct cmsghdr	align;
+	} cbuf;
+	unsigned char alert[2] = { GNUTLS_AL_WARNING, GNUTLS_A_CLOSE_NOTIFY };
+	struct iovec iov = { alert, sizeof alert };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+	    .msg_control = cbuf.b, .msg_controllen = sizeof cbuf.b };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+
+	cm->cmsg_level = SOL_TLS;
+	cm->cmsg_type = TLS_SET_RECORD_TYPE;
+	cm->cmsg_len = CMSG_LEN(sizeof(unsigned char));
+	*CMSG_DATA(cm) = KTLS_ALERT;
+	while (sendmsg(ch->fd, &m, MSG_NOSIGNAL) < 0) {
+		if ((errno != EAGAIN && errno != EINTR) ||
+		    chan_wait(ch, POLLOUT, deadline) < 0)
+			break;
+	}
+}
+
+const char *
+chan_kernel_tls(const struct chan *ch)
+{
+	if (ch->ktls_tx && ch->ktls_rx)
+		return "kernel TLS";
+	if (ch->ktls_tx)
+		return "kernel TLS to send";
+	if (ch->ktls_rx)
+		return "kernel TLS to receive";
+	return "";
+}
+
 /* ---- opening ---- */
 
 static void
@@ -575,8 +805,14 @@ tls_session(struct chan *ch, const struct chan_creds *cr,
 {
 	int rc;
 
+	/*
+	 * No tickets: nothing after the handshake but records and alerts,
+	 * which kernel TLS can take.  No automatic KeyUpdate (after 2^24
+	 * records, 256 GiB): kernel TLS cannot take one either.
+	 */
+	ch->ktls_want = cr->ktls;
 	rc = gnutls_init(&ch->tls, role | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL |
-	    GNUTLS_NO_TICKETS);
+	    GNUTLS_NO_TICKETS | (cr->ktls ? GNUTLS_NO_AUTO_REKEY : 0));
 	if (rc < 0) {
 		ch->tls = NULL;
 		return rc;
@@ -650,9 +886,11 @@ tls_check_peer(struct chan *ch, struct err *e)
 		    "sent no certificate", ch->peer);
 	ch->rec_max = MIN(gnutls_record_get_max_size(ch->tls),
 	    sizeof ch->stage);
-	if (ch->rxbuf == NULL)
+	if (ch->ktls_want)
+		ktls_start(ch);
+	if (ch->rxbuf == NULL && !ch->ktls_rx)
 		ch->rxbuf = xcalloc(1, CHAN_RX_BUF);
-	if (ch->txbuf == NULL)
+	if (ch->txbuf == NULL && !ch->ktls_tx)
 		ch->txbuf = xcalloc(1, CHAN_TX_BATCH);
 	if ((desc = gnutls_session_get_desc(ch->tls)) != NULL) {
 		log_debug("%s: %s", ch->peer, desc);
@@ -808,7 +1046,7 @@ chan_send_some(struct chan *ch, const void *buf, size_t len)
 	char why[200];
 	ssize_t n;
 
-	if (ch->tls == NULL) {
+	if (ch->tls == NULL || ch->ktls_tx) {
 		n = send(ch->fd, buf, len, MSG_NOSIGNAL);
 		if (n >= 0)
 			return n;
@@ -1013,7 +1251,7 @@ chan_sendv(struct chan *ch, const struct iovec *iov, int n, int timeout_ms)
 {
 	if (n < 0)
 		return chan_fail(ch->tx_err, EINVAL, "send: %d pieces", n);
-	if (ch->tls == NULL)
+	if (ch->tls == NULL || ch->ktls_tx)
 		return plain_sendv(ch, iov, n, timeout_ms);
 	return tls_sendv(ch, iov, n, timeout_ms);
 }
@@ -1062,6 +1300,8 @@ chan_recv_some(struct chan *ch, void *buf, size_t len)
 		return chan_fail(ch->rx_err, errno, "receive: %s",
 		    strerror(errno));
 	}
+	if (ch->ktls_rx)
+		return ktls_recv_some(ch, buf, len);
 	n = gnutls_record_recv(ch->tls, buf, len);
 	if (n > 0)
 		return n;
@@ -1134,7 +1374,9 @@ chan_shutdown(struct chan *ch)
 
 	if (atomic_exchange(&ch->shut_wr, true))
 		return;
-	while (ch->tls != NULL) {
+	if (ch->ktls_tx)
+		ktls_close_notify(ch, deadline);
+	while (ch->tls != NULL && !ch->ktls_tx) {
 		rc = gnutls_bye(ch->tls, GNUTLS_SHUT_WR);
 		if (rc != GNUTLS_E_AGAIN && rc != GNUTLS_E_INTERRUPTED)
 			break;

@@ -1,6 +1,8 @@
 /*
  * chan.h: the byte stream between two daemons: a connected TCP socket,
  * wrapped in mutual TLS (GnuTLS, X.509) unless insecure mode was chosen.
+ * GnuTLS does the handshake; the records are the kernel's where it takes
+ * them (kernel TLS, chan_creds_kernel_tls()), GnuTLS's otherwise.
  *
  * Blocking calls with timeouts (poll), for migration threads; the server's
  * handshake and receiving also step by step, for the event loop
@@ -69,6 +71,15 @@ struct chan;
 int chan_creds_load(const char *dir, bool insecure, struct chan_creds **out,
     struct err *e);
 void chan_creds_free(struct chan_creds *cr);
+/*
+ * Kernel TLS (default on): after the handshake, a channel whose kernel
+ * takes TCP_ULP "tls" and whose session is TLS 1.2 or 1.3 with AES-GCM or
+ * ChaCha20-Poly1305 hands its keys to the kernel (TLS_TX, TLS_RX), which
+ * then frames, encrypts and decrypts the records; GnuTLS keeps only the
+ * handshake.  Either direction falls back to GnuTLS on its own if the
+ * kernel refuses it.  chan_kernel_tls() says what a channel got.
+ */
+void chan_creds_kernel_tls(struct chan_creds *cr, bool on);
 bool chan_creds_insecure(const struct chan_creds *cr);
 
 /*
@@ -124,6 +135,9 @@ int chan_fd(const struct chan *ch);
 /* "127.0.0.1:50122", "[::1]:4444" or "unix". */
 const char *chan_peer(const struct chan *ch);
 bool chan_is_tls(const struct chan *ch);
+/* "kernel TLS" (both ways), "kernel TLS to send", "kernel TLS to receive",
+   or "" (GnuTLS's records, or plaintext). */
+const char *chan_kernel_tls(const struct chan *ch);
 /* What the last failed chan_recv() / chan_send[v]() ran into. */
 const char *chan_recv_error(const struct chan *ch);
 const char *chan_send_error(const struct chan *ch);

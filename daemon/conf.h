@@ -130,6 +130,7 @@ struct config_migration {
 	char *listen_port;	/* decimal */
 	char *tls_dir;		/* NULL only if insecure */
 	bool insecure;
+	bool kernel_tls;	/* records by the kernel where it can */
 	int connections;
 	uint32_t max_frame;
 	uint32_t downtime_limit_ms;

@@ -865,6 +865,7 @@ static const struct cfg_key cfg_migration_keys[] = {
 	KEY_FN("listen", cfg_listen),
 	MIG_KEY("tls_dir", K_PATH, tls_dir, 0, 0),
 	MIG_KEY("insecure", K_BOOL, insecure, 0, 0),
+	MIG_KEY("kernel_tls", K_BOOL, kernel_tls, 0, 0),
 	MIG_KEY("connections", K_INT, connections, 1, 16),
 	MIG_KEY("max_frame", K_SIZE32, max_frame, 4096, 16 << 20),
 	MIG_KEY("downtime_limit_ms", K_U32, downtime_limit_ms, 1, 60000),
@@ -1217,6 +1218,7 @@ config_new(const char *filename)
 	conf->filename = xstrdup(filename);
 	conf->log_level = LOG_LVL_INFO;
 	conf->migration.connections = CONFIG_DEFAULT_CONNECTIONS;
+	conf->migration.kernel_tls = true;
 	conf->migration.max_frame = CONFIG_DEFAULT_MAX_FRAME;
 	conf->migration.downtime_limit_ms = CONFIG_DEFAULT_DOWNTIME_MS;
 	conf->migration.max_iterations = CONFIG_DEFAULT_MAX_ITERATIONS;

@@ -845,6 +845,8 @@ daemon_load(struct daemon *dm, const struct opts *o)
 	    chan_creds_load(dm->conf->migration.tls_dir,
 	    dm->conf->migration.insecure, &dm->creds, &e) < 0)
 		die("%s: migration.tls_dir: %s", o->config, e.msg);
+	if (dm->creds != NULL)
+		chan_creds_kernel_tls(dm->creds, dm->conf->migration.kernel_tls);
 	if (!daemon_migrates(dm->conf))
 		log_info("no \"migration\" in %s: no TLS material; "
 		    "migrations are refused both ways", o->config);

@@ -53,6 +53,7 @@
 #define SRC_BW_SLICE_US	20000		/* throttled: sleep at most this */
 #define SRC_BW_BURST	10		/* the bucket: 1/10 s of bandwidth */
 #define SRC_STALL_PACE_MS 100		/* WAIT: between idle iterations */
+#define SRC_ABORT_GRACE_MS 1000		/* a connection closed: ABORT may follow */
 
 enum src_phase { SRC_PARKED, SRC_PRECOPY, SRC_STOPCOPY, SRC_QUIT };
 
@@ -377,10 +378,12 @@ src_handshake(struct src *s)
 		log_warnx("%s: job " FMT_ID ": plaintext channel "
 		    "(migration.insecure)", s->name, s->job->id);
 	log_info("%s: job " FMT_ID " accepted by %s:%s (%d connection%s,"
-	    " %s)", s->name, s->job->id, s->host, s->port, s->nconns,
+	    " %s%s%s)", s->name, s->job->id, s->host, s->port, s->nconns,
 	    s->nconns > 1 ? "s" : "", !chan_is_tls(s->links[0].c->ch) ?
 	    "insecure, frame CRC32C" : s->no_crc ? "TLS, no frame CRC: "
-	    "the records' AEAD authenticates" : "TLS, frame CRC32C");
+	    "the records' AEAD authenticates" : "TLS, frame CRC32C",
+	    *chan_kernel_tls(s->links[0].c->ch) ? ", " : "",
+	    chan_kernel_tls(s->links[0].c->ch));
 	return 0;
 fail:
 	src_fail(s, rc, "%s", e.msg);
@@ -435,6 +438,27 @@ src_quiet_end(struct src *s)
 	return quiet;
 }
 
+/*
+ * Connection @c ended without a word from the destination.  Its reason
+ * may be on the way on connection 0: a destination whose TLS session on
+ * @c broke (a record that failed its check) cannot send its ABORT on @c
+ * any more.  A little while for it, so that the failure names the
+ * destination's reason rather than the end it caused.
+ */
+static void
+src_await_abort(struct src *s, struct xfer_conn *c)
+{
+	uint64_t deadline = now_ns() + SRC_ABORT_GRACE_MS * 1000000ull;
+
+	if (c->index == 0)
+		return;
+	pthread_mutex_lock(&s->job->lock);
+	while (!s->job->failed && !s->job->closing && !s->committed &&
+	    now_ns() < deadline)
+		xfer_job_wait(s->job, deadline);
+	pthread_mutex_unlock(&s->job->lock);
+}
+
 static int
 src_recv_one(struct src *s, struct xfer_conn *c)
 {
@@ -443,6 +467,8 @@ src_recv_one(struct src *s, struct xfer_conn *c)
 	int rc;
 
 	if ((rc = xfer_conn_recv(c, &f, -1, &e)) < 0) {
+		if (rc == -ECONNRESET)
+			src_await_abort(s, c);
 		if (!src_quiet_end(s))
 			xfer_job_fail(s->job, rc, rc != -ECONNRESET &&
 			    rc != -EPIPE, "%s", e.msg);

@@ -159,6 +159,7 @@ EOF
   $listen
   "connections": 2,
   "precopy_timeout_action": "switchover",
+  "kernel_tls": $ktls,
   $sec
  },
  "sets": [
@@ -356,6 +357,32 @@ verdict() {
 	success | differ) want_ok "$@" ;;
 	fail) want_failed "$1" ;;
 	esac
+	[ "$tls" = 1 ] && [ "$via" = config ] && want_ktls "$1"
+}
+
+# want_ktls NAME: the records went as the kernel and "kernel_tls" allow:
+# by the kernel both ways where it has the tls ULP (but the wire run's
+# source, which flips a ciphertext byte of its own records: it receives
+# only), by GnuTLS without it or with "kernel_tls": false.
+want_ktls() {
+	acc=$(line src "accepted by ")
+	if [ "$ktls" = false ] || [ "$ktls_ulp" = 0 ]; then
+		case $acc in *"kernel TLS"*) st=1 ;; *) st=0 ;; esac
+		check $st "$1: GnuTLS's records (kernel_tls $ktls, tls ULP" \
+		    "$ktls_ulp): ${acc:-no accepted line}"
+		return
+	fi
+	case $1 in
+	wire)
+		case $acc in *"kernel TLS to receive)"*) st=0 ;; *) st=1 ;; esac
+		check $st "$1: the flipping source sends its own records," \
+		    "the kernel receives: ${acc:-no accepted line}"
+		has dst "Decryption has failed (kernel TLS)" \
+		    "$1: the destination's kernel refused the record" ;;
+	*)
+		case $acc in *"kernel TLS)"*) st=0 ;; *) st=1 ;; esac
+		check $st "$1: kernel TLS both ways: ${acc:-no accepted line}" ;;
+	esac
 }
 
 want_ok() {
@@ -482,11 +509,19 @@ else
 	sed 's/^/  /' "$T/certs.log" 2>/dev/null
 fi
 t_all=$(now_ms)
+# Kernel TLS where the guest's kernel has the tls ULP (tls.ko, loaded at
+# boot when it is a module): the runs expect it (want_ktls), but payload's,
+# which turns it off and expects GnuTLS's records.
+ktls=true ktls_ulp=0
+grep -qw tls /proc/sys/net/ipv4/tcp_available_ulp 2>/dev/null && ktls_ulp=1
+say "tls ULP: $ktls_ulp ($(cat /proc/sys/net/ipv4/tcp_available_ulp 2>/dev/null))"
 run success 0 success
 run header 1 fail VFIOMIG_TEST_CORRUPT=mtty0:0
 run wire 2 fail VFIOMIG_TEST_CORRUPT_WIRE=mtty1:40
 # Port 0's scratch register: the 8th byte after mtty's 24-byte header.
+ktls=false
 run payload 3 differ VFIOMIG_TEST_CORRUPT=mtty0:31
+ktls=true
 via=passfd
 run passfd 4 success
 via=config

@@ -19,6 +19,11 @@ set -eu -o pipefail
 host_pkgs="qemu-system-x86 busybox-static debootstrap xz-utils cpio gzip"
 # The modules the guest loads, with what they depend on before them.
 want_modules="vfio vfio_iommu_type1 mdev netfs 9pnet 9pnet_virtio 9p overlay"
+# Loaded if the kernel has them as modules (else built in, or absent): tls
+# for kernel TLS, which the daemon test uses where the kernel has it, with
+# the AES-GCM the TLS sessions choose (gcm, ghash; Debian builds AES in).
+# The guest has no modprobe for the kernel to load them on demand.
+maybe_modules="tls gcm ghash_generic"
 chroot_pkgs="gcc make xz-utils"
 
 work=$vm_cache/work
@@ -126,12 +131,21 @@ collect_modules() {
 	for n in $want_modules mtty; do
 		resolve "$n" || return 1
 	done
+	for n in $maybe_modules; do
+		if [ -n "${modpath[$n]:-}" ]; then
+			resolve "$n" || return 1
+		else
+			vm_log "module $n: not a module of $kver"
+		fi
+	done
 	mkdir -p "$out"
 	: >"$out/order"
 	for n in $resolved; do
 		xz -dcf "${modpath[$n]}" >"$out/$n.ko"
 		echo "$n" >>"$out/order"
 	done
+	# What it looked for beyond the must-haves (cache_complete).
+	echo "$maybe_modules" >"$out/maybe"
 	vm_log "modules:$resolved"
 }
 
@@ -167,7 +181,9 @@ build_cache() {
 cache_complete() {
 	[ -f "$vm_stamp" ] && [ -s "$vm_kernel" ] &&
 	    [ -s "$vm_cache/modules/order" ] &&
-	    [ -s "$vm_cache/modules/mtty.ko" ] || return 1
+	    [ -s "$vm_cache/modules/mtty.ko" ] &&
+	    [ "$(cat "$vm_cache/modules/maybe" 2>/dev/null)" = "$maybe_modules" ] ||
+	    return 1
 	# A pinned kernel other than the cached one: build again.
 	[ -z "${VFIOMIG_VM_KVER:-}" ] ||
 	    [ "$(cat "$vm_cache/kver")" = "$VFIOMIG_VM_KVER" ]
