@@ -1,36 +1,69 @@
 #!/bin/sh
-# bench_xfer.sh [BUILDDIR [SRCDIR]]: migration throughput between two
-# vfiomigd daemons on loopback, plaintext and mutual TLS, each as a ratio to
-# a raw TCP copy of the same byte count on as many connections
-# (tests/bench/tcp_copy), all measured in this run.  The devices are
-# simulated with dirty_rate 0 and p2p_rate 0, so the bytes moved are the
-# state (one pre-copy pass); the daemon's rate is its report's (bytes over
-# the pre-copy and stop-copy phases: no start-up, no handshake).  Goals:
-# plaintext >= 0.9x raw, TLS >= 0.6x raw.  Run by `make bench`; it reports,
-# it fails only if a migration fails.
+# bench_xfer.sh [BUILDDIR [SRCDIR]]: what a migration between two vfiomigd
+# daemons on loopback costs, against baselines of the same bytes, all
+# measured in this run, interleaved, so that load from elsewhere on the
+# machine weighs on all of them alike.  For each count of connections
+# (BENCH_CONNECTIONS, "1 4"):
 #
-# Also measured, to tell the daemon's cost from the simulator's: the same
-# devices migrated inside one process (daemon/vfiomig-local), the ceiling
-# the sims' own save and load put on any transport on this machine; and
-# for each measurement the CPU seconds (user + system, every process) per
-# GiB moved, which other load on the machine skews less than the rates.
+#   raw TCP        tests/bench/tcp_copy: the byte count the daemon moved,
+#                  between two processes, no device
+#   pipeline       tests/bench/pipe_copy: the same sim devices moved over
+#                  TCP by a minimal pipeline (a thread per connection, an
+#                  8-byte chunk header, nothing else)
+#   devices alone  pipe_copy --local: the same sim devices' save and load
+#                  in one process, no TCP: what the simulator costs
+#   plaintext      two daemons, "insecure": true
+#   TLS            two daemons, mutual TLS (tests/gen-certs.sh)
+#
+# The devices are simulated with dirty_rate 0 and p2p_rate 0, so the bytes
+# moved are the state (one pre-copy pass for the daemon, stop-copy for
+# pipe_copy: the same stream).  Rates: the daemon's is its report's (bytes
+# over the pre-copy and stop-copy phases: no start-up, no handshake);
+# tcp_copy's and pipe_copy's their own (no set-up either).  CPU: user +
+# system seconds per GiB moved of every process of a measurement over its
+# whole life, from the shell's `times` (start-up included: the daemons' as
+# pipe_copy's device creation, both small); other load on the machine skews
+# it less than the rates.  Best rate and least CPU over BENCH_REPEAT runs.
+#
+# Net CPU: a measurement's CPU less the devices alone on as many
+# connections: what the transport costs beyond the simulator.  Goals:
+# daemon plaintext net CPU <= 1.25x the pipeline's, TLS net CPU <= 2x the
+# pipeline's, plaintext throughput >= 0.9x the pipeline's; against raw
+# TCP, plaintext >= 0.9x, TLS >= 0.6x (which the simulated devices alone
+# can make out of reach on a small machine).
+#
+# Then the scaling: daemon throughput (plaintext and TLS, the pipeline for
+# reference) on BENCH_SCALE_CONNECTIONS ("1 2 4 8") connections with
+# BENCH_SCALE_DEVICES (8) devices of BENCH_SCALE_SIZE (256M), so that every
+# connection carries a device.
+#
+# Run by `make bench`; it reports, it fails only if a migration (or a
+# baseline's copy and its digest check) fails.
 #
 # Environment: BENCH_DEVICES (4), BENCH_STATE_SIZE (1G), BENCH_CONNECTIONS
-# (4), BENCH_MAX_FRAME (1M), BENCH_REPEAT (2; the best run counts).
+# ("1 4"), BENCH_MAX_FRAME (1M), BENCH_REPEAT (2), BENCH_SCALE_DEVICES (8),
+# BENCH_SCALE_SIZE (256M), BENCH_SCALE_CONNECTIONS ("1 2 4 8"),
+# BENCH_SCALE_REPEAT (1); BENCH_SCALE_CONNECTIONS="" skips the scaling.
 set -eu
 
 bdir=$(cd "${1:-.}" && pwd)
 sdir=$(cd "${2:-$(dirname "$0")/../..}" && pwd)
 vfiomigd=$bdir/daemon/vfiomigd
 tcp_copy=$bdir/tests/bench/tcp_copy
-devices=${BENCH_DEVICES:-4}
-size=${BENCH_STATE_SIZE:-1G}
-conns=${BENCH_CONNECTIONS:-4}
+pipe_copy=$bdir/tests/bench/pipe_copy
+bench_devices=${BENCH_DEVICES:-4}
+bench_size=${BENCH_STATE_SIZE:-1G}
+conn_list=${BENCH_CONNECTIONS:-1 4}
 frame=${BENCH_MAX_FRAME:-1M}
 repeat=${BENCH_REPEAT:-2}
+scale_devices=${BENCH_SCALE_DEVICES:-8}
+scale_size=${BENCH_SCALE_SIZE:-256M}
+scale_list=${BENCH_SCALE_CONNECTIONS-1 2 4 8}
+scale_repeat=${BENCH_SCALE_REPEAT:-1}
 token=bench-token-0123456789abcdef
+start=$(date +%s)
 
-for f in "$vfiomigd" "$tcp_copy" "$bdir/daemon/vfiomig-local"; do
+for f in "$vfiomigd" "$tcp_copy" "$pipe_copy"; do
 	[ -x "$f" ] || { echo "bench_xfer: $f: not built" >&2; exit 1; }
 done
 
@@ -48,6 +81,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-xfer.XXXXXX")
+
+# The setup of the next measurement: $devices x $size on $conns.
+devices=$bench_devices size=$bench_size conns=1
 
 # conf FILE LINK LISTEN-LINE TOKEN-LINE
 conf() {
@@ -92,9 +128,10 @@ start_dst() {
 	done
 }
 
-# migrate LINK: one migration; sets $bytes and $rate (bytes/s).
+# migrate LINK: one migration; sets $bytes, $rate (bytes/s) and $tot.
+# Fresh state directories each time: the source's ledger fences a set that
+# migrated away, the destination's remembers its token as used.
 migrate() {
-	# Each migration afresh: a source's ledger fences a migrated set.
 	rm -rf "$tmp/src.state" "$tmp/dst.state"
 	start_dst "$1"
 	conf "$tmp/src.json" "$1" "" ""
@@ -117,12 +154,28 @@ migrate() {
 	fi
 }
 
-gib() {
-	awk -v r="$1" 'BEGIN { printf "%.2f GiB/s", r / 1073741824 }'
+# raw_tcp BYTES: tcp_copy of BYTES; sets $bytes and $rate.
+raw_tcp() {
+	out=$("$tcp_copy" "$1" "$conns")
+	bytes=$1
+	rate=$(echo "$out" | sed -n 's/.* throughput \([0-9]*\) bytes.*/\1/p')
 }
 
-ratio() {
-	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
+# pipe [--local]: pipe_copy of the devices; sets $bytes, $rate, $setup.
+pipe() {
+	"$pipe_copy" "$@" --devices "$devices" --state-size "$size" \
+	    --connections "$conns" >"$tmp/pipe.log" 2>&1 || {
+		cat "$tmp/pipe.log" >&2
+		echo "bench_xfer: pipe_copy $* failed" >&2
+		exit 1
+	}
+	bytes=$(sed -n 's/^pipe_copy: .* bytes \([0-9]*\) .*/\1/p' "$tmp/pipe.log")
+	rate=$(sed -n 's/.* throughput \([0-9]*\) bytes.*/\1/p' "$tmp/pipe.log")
+	setup=$(sed -n 's/.* setup_cpu \([0-9.]*\).*/\1/p' "$tmp/pipe.log")
+}
+
+gib() {
+	awk -v r="$1" 'BEGIN { printf "%.2f", r / 1073741824 }'
 }
 
 # cpu: $cpu = CPU seconds (user + system) of every child waited for so
@@ -137,102 +190,183 @@ cpu() {
 		printf "%.3f", t }' "$tmp/times")
 }
 
-# spent T0: $spent = CPU seconds per GiB moved since $cpu was T0.
+# spent T0: $spent = CPU seconds per GiB of $bytes since $cpu was T0.
 spent() {
 	t0=$1
 	cpu
-	spent=$(awk -v a="$t0" -v b="$cpu" -v n="$moved" \
-	    'BEGIN { printf "%.2f", (b - a) / (n / 1073741824) }')
+	spent=$(awk -v a="$t0" -v b="$cpu" -v n="$bytes" \
+	    'BEGIN { printf "%.3f", (b - a) / (n / 1073741824) }')
 }
 
-# keep NAME RATE: $NAME = max($NAME, RATE).
+# keep NAME RATE CPU: rate_NAME = max, cpu_NAME = min over the runs.
 keep() {
-	eval "[ \"\$2\" -gt \"\${$1:-0}\" ] && $1=\$2 || :"
+	eval "r0=\${rate_$1:-0} c0=\${cpu_$1:-}"
+	[ "$2" -gt "$r0" ] && eval "rate_$1=\$2"
+	if [ -z "$c0" ] || awk -v a="$3" -v b="$c0" 'BEGIN { exit !(a < b) }'
+	then
+		eval "cpu_$1=\$3"
+	fi
 }
 
-# raw_tcp: tcp_copy of $moved bytes; sets $rate.
-raw_tcp() {
-	out=$("$tcp_copy" "$moved" "$conns")
-	rate=$(echo "$out" | sed -n 's/.* throughput \([0-9]*\) bytes.*/\1/p')
+# get rate|cpu NAME: prints the kept value ("" if none).
+get() {
+	eval "printf '%s' \"\${$1_$2:-}\""
 }
 
-# sim_alone: the same devices migrated inside one process (vfiomig-local:
-# the sims' save and load, no daemon, no network); sets $rate.
-sim_alone() {
-	"$bdir/daemon/vfiomig-local" --devices "$devices" --state-size "$size" \
-	    --dirty-rate 0 --p2p-rate 0 >"$tmp/local.log" 2>&1 || {
-		cat "$tmp/local.log" >&2
-		echo "bench_xfer: vfiomig-local failed" >&2
-		exit 1
-	}
-	rate=$(awk '/^throughput / {
-		v = $2; u = $3
-		m = u ~ /^KiB/ ? 1024 : u ~ /^MiB/ ? 1048576 : u ~ /^GiB/ ? 1073741824 : 1
-		printf "%.0f", v * m }' "$tmp/local.log")
+# measure NAME LABEL CMD...: one measurement, CPU around it, a line.
+measure() {
+	name=$1 label=$2
+	shift 2
+	cpu; c0=$cpu
+	"$@"
+	spent "$c0"
+	keep "$name" "$rate" "$spent"
+	line=$(printf '  run %d, %d conn: %-13s %5s GiB/s, %5.2f CPU s/GiB' \
+	    "$r" "$conns" "$label" "$(gib "$rate")" "$spent")
+	case $name in
+	plain*|tls*)	line="$line ($bytes bytes, total_ms $tot)" ;;
+	pipe*|dev*)	line="$line (setup before the go: $setup CPU s)" ;;
+	esac
+	echo "$line"
 }
 
-echo "bench_xfer: $devices sim devices x $size (dirty_rate 0, p2p_rate 0)," \
-    "$conns connections, max_frame $frame, 127.0.0.1, $(nproc) CPUs," \
-    "best of $repeat"
+# ratio A B: A / B, "n/a" if B is not above 0 or either is missing.
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		if (a == "" || b == "" || b + 0 <= 0) print "n/a"
+		else printf "%.2fx\n", a / b }'
+}
+
+# goal VALUE OP LIMIT: "VALUE (goal OP LIMIT: met|missed)".
+goal() {
+	if [ "$1" = n/a ]; then
+		printf '%s (goal %s %s)' "$1" "$2" "$3"
+		return
+	fi
+	awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN {
+		ok = op == "<=" ? v + 0 <= l : v + 0 >= l
+		printf "%s (goal %s %s: %s)", v, op, l, ok ? "met" : "missed" }'
+}
+
+net() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		if (a == "" || b == "") print ""; else printf "%.3f\n", a - b }'
+}
+
 have_tls=false
 if "$sdir/tests/gen-certs.sh" "$tmp/pki" >/dev/null 2>&1; then
 	have_tls=true
-else
-	echo "  TLS: skipped (tests/gen-certs.sh needs certtool, Debian gnutls-bin)"
 fi
-plain=0 raw=0 sim=0 tls=0
-# The four measurements interleave, so that load from elsewhere on the
-# machine weighs on all of them alike.
-# CPU seconds per GiB (both processes, start-up included) tell the costs
-# apart even when other load on the machine skews the rates.
+echo "bench_xfer: $bench_devices sim devices x $bench_size (dirty_rate 0," \
+    "p2p_rate 0), connections: $conn_list, max_frame $frame, 127.0.0.1," \
+    "$(nproc) CPUs, best of $repeat"
+echo "  CPU s/GiB: user + system of every process of a measurement, whole" \
+    "life (daemons' start-up, pipe_copy's device set-up included)"
+$have_tls ||
+	echo "  TLS: skipped (tests/gen-certs.sh needs certtool, Debian gnutls-bin)"
+# What a daemon's start-up and exit cost, with no migration: the part of
+# a migration's CPU figure that is not the copy (twice: two daemons).
+devices=$bench_devices size=$bench_size conns=1
+rm -rf "$tmp/dst.state"
+cpu; c0=$cpu
+start_dst '"insecure": true'
+kill -TERM "$dst_pid"
+wait "$dst_pid" || :
+dst_pid=
+cpu
+echo "  a daemon's start-up and exit without a migration: $(awk -v a="$c0" \
+    -v b="$cpu" 'BEGIN { printf "%.3f", b - a }') CPU s (2 in each migration)"
 r=1
 while [ "$r" -le "$repeat" ]; do
-	cpu; c0=$cpu
-	migrate '"insecure": true'
-	moved=$bytes
-	spent "$c0"; cpu_plain=$spent
-	printf '  run %d: plaintext %s, %s CPU s/GiB (%s bytes, total_ms %s)\n' \
-	    "$r" "$(gib "$rate")" "$spent" "$bytes" "$tot"
-	keep plain "$rate"
-	cpu; c0=$cpu
-	raw_tcp
-	spent "$c0"; cpu_raw=$spent
-	printf '  run %d: raw TCP   %s, %s CPU s/GiB\n' "$r" "$(gib "$rate")" "$spent"
-	keep raw "$rate"
-	cpu; c0=$cpu
-	sim_alone
-	spent "$c0"; cpu_sim=$spent
-	printf '  run %d: sim alone %s, %s CPU s/GiB (vfiomig-local: the sims, no daemon, no network)\n' \
-	    "$r" "$(gib "$rate")" "$spent"
-	keep sim "$rate"
-	if $have_tls; then
-		cpu; c0=$cpu
-		migrate "\"tls_dir\": \"$tmp/pki\""
-		spent "$c0"; cpu_tls=$spent
-		printf '  run %d: TLS       %s, %s CPU s/GiB (%s bytes, total_ms %s)\n' \
-		    "$r" "$(gib "$rate")" "$spent" "$bytes" "$tot"
-		keep tls "$rate"
-	fi
+	for conns in $conn_list; do
+		devices=$bench_devices size=$bench_size
+		measure "plain$conns" plaintext migrate '"insecure": true'
+		moved=$bytes
+		measure "raw$conns" "raw TCP" raw_tcp "$moved"
+		measure "pipe$conns" pipeline pipe
+		measure "dev$conns" "devices alone" pipe --local
+		if $have_tls; then
+			measure "tls$conns" TLS migrate "\"tls_dir\": \"$tmp/pki\""
+		fi
+	done
 	r=$((r + 1))
 done
 
-line="raw TCP $(gib "$raw"); vfiomigd plaintext $(gib "$plain") ="
-line="$line $(ratio "$plain" "$raw")x raw (goal >= 0.9)"
-$have_tls &&
-	line="$line; TLS $(gib "$tls") = $(ratio "$tls" "$raw")x raw (goal >= 0.6)"
-echo "$line"
-line="  the sims alone, without daemon or network: $(gib "$sim"); plaintext ="
-line="$line $(ratio "$plain" "$sim")x of that"
-$have_tls && line="$line, TLS = $(ratio "$tls" "$sim")x"
-echo "$line"
-line="  CPU s/GiB (last run): raw TCP $cpu_raw, sims alone $cpu_sim,"
-line="$line plaintext $cpu_plain"
-$have_tls && line="$line, TLS $cpu_tls"
-echo "$line"
-over() {
-	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a - b }'
-}
-line="  the daemons' own CPU s/GiB (migration less sims alone): plaintext"
-line="$line $(over "$cpu_plain" "$cpu_sim")"
-$have_tls && line="$line, TLS $(over "$cpu_tls" "$cpu_sim")"
-echo "$line (raw TCP $cpu_raw)"
+for conns in $conn_list; do
+	echo "$conns connection(s), best of $repeat:"
+	line="  GiB/s:     raw TCP $(gib "$(get rate "raw$conns")"),"
+	line="$line pipeline $(gib "$(get rate "pipe$conns")"),"
+	line="$line devices alone $(gib "$(get rate "dev$conns")"),"
+	line="$line plaintext $(gib "$(get rate "plain$conns")")"
+	$have_tls && line="$line, TLS $(gib "$(get rate "tls$conns")")"
+	echo "$line"
+	dev=$(get cpu "dev$conns")
+	line="  CPU s/GiB: raw TCP $(get cpu "raw$conns"),"
+	line="$line pipeline $(get cpu "pipe$conns"), devices alone $dev,"
+	line="$line plaintext $(get cpu "plain$conns")"
+	$have_tls && line="$line, TLS $(get cpu "tls$conns")"
+	echo "$line"
+	np=$(net "$(get cpu "pipe$conns")" "$dev")
+	nd=$(net "$(get cpu "plain$conns")" "$dev")
+	nt=$(net "$(get cpu "tls$conns")" "$dev")
+	line="  net CPU s/GiB (less the devices alone): pipeline $np,"
+	line="$line plaintext $nd"
+	$have_tls && line="$line, TLS $nt"
+	echo "$line"
+	echo "  plaintext net CPU / pipeline net CPU = $(goal "$(ratio "$nd" "$np")" '<=' 1.25)"
+	$have_tls &&
+		echo "  TLS net CPU / pipeline net CPU = $(goal "$(ratio "$nt" "$np")" '<=' 2)"
+	line="  plaintext throughput / pipeline = $(goal "$(ratio \
+	    "$(get rate "plain$conns")" "$(get rate "pipe$conns")")" '>=' 0.9)"
+	$have_tls && line="$line; TLS / pipeline = $(ratio \
+	    "$(get rate "tls$conns")" "$(get rate "pipe$conns")")"
+	echo "$line"
+	line="  against raw TCP: pipeline $(ratio "$(get rate "pipe$conns")" \
+	    "$(get rate "raw$conns")"), plaintext $(goal "$(ratio \
+	    "$(get rate "plain$conns")" "$(get rate "raw$conns")")" '>=' 0.9)"
+	$have_tls && line="$line, TLS $(goal "$(ratio "$(get rate "tls$conns")" \
+	    "$(get rate "raw$conns")")" '>=' 0.6)"
+	echo "$line"
+done
+
+if [ -n "$scale_list" ]; then
+	echo "scaling: $scale_devices sim devices x $scale_size, best of" \
+	    "$scale_repeat; GiB/s (CPU s/GiB) by connections"
+	devices=$scale_devices size=$scale_size
+	r=1
+	while [ "$r" -le "$scale_repeat" ]; do
+		for conns in $scale_list; do
+			cpu; c0=$cpu
+			pipe
+			spent "$c0"
+			keep "spipe$conns" "$rate" "$spent"
+			cpu; c0=$cpu
+			migrate '"insecure": true'
+			spent "$c0"
+			keep "splain$conns" "$rate" "$spent"
+			if $have_tls; then
+				cpu; c0=$cpu
+				migrate "\"tls_dir\": \"$tmp/pki\""
+				spent "$c0"
+				keep "stls$conns" "$rate" "$spent"
+			fi
+		done
+		r=$((r + 1))
+	done
+	kinds="pipe plain"
+	$have_tls && kinds="$kinds tls"
+	for k in $kinds; do
+		case $k in
+		pipe)	line=$(printf '  %-10s' pipeline) ;;
+		plain)	line=$(printf '  %-10s' plaintext) ;;
+		tls)	line=$(printf '  %-10s' TLS) ;;
+		esac
+		for conns in $scale_list; do
+			line="$line $(printf '%d: %s (%.2f)' "$conns" \
+			    "$(gib "$(get rate "s$k$conns")")" \
+			    "$(get cpu "s$k$conns")")"
+		done
+		echo "$line"
+	done
+fi
+echo "bench_xfer: $(($(date +%s) - start)) s"
