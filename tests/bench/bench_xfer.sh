@@ -161,12 +161,14 @@ raw_tcp() {
 	rate=$(echo "$out" | sed -n 's/.* throughput \([0-9]*\) bytes.*/\1/p')
 }
 
-# pipe [--local]: pipe_copy of the devices; sets $bytes, $rate, $setup.
+# pipe tcp|local: pipe_copy of the devices; sets $bytes, $rate, $setup.
 pipe() {
-	"$pipe_copy" "$@" --devices "$devices" --state-size "$size" \
+	mode=
+	[ "$1" = local ] && mode=--local
+	"$pipe_copy" $mode --devices "$devices" --state-size "$size" \
 	    --connections "$conns" >"$tmp/pipe.log" 2>&1 || {
 		cat "$tmp/pipe.log" >&2
-		echo "bench_xfer: pipe_copy $* failed" >&2
+		echo "bench_xfer: pipe_copy $mode failed" >&2
 		exit 1
 	}
 	bytes=$(sed -n 's/^pipe_copy: .* bytes \([0-9]*\) .*/\1/p' "$tmp/pipe.log")
@@ -200,9 +202,10 @@ spent() {
 
 # keep NAME RATE CPU: rate_NAME = max, cpu_NAME = min over the runs.
 keep() {
-	eval "r0=\${rate_$1:-0} c0=\${cpu_$1:-}"
-	[ "$2" -gt "$r0" ] && eval "rate_$1=\$2"
-	if [ -z "$c0" ] || awk -v a="$3" -v b="$c0" 'BEGIN { exit !(a < b) }'
+	kr=0 kc=
+	eval "kr=\${rate_$1:-0} kc=\${cpu_$1:-}"
+	[ "$2" -gt "$kr" ] && eval "rate_$1=\$2"
+	if [ -z "$kc" ] || awk -v a="$3" -v b="$kc" 'BEGIN { exit !(a < b) }'
 	then
 		eval "cpu_$1=\$3"
 	fi
@@ -283,8 +286,8 @@ while [ "$r" -le "$repeat" ]; do
 		measure "plain$conns" plaintext migrate '"insecure": true'
 		moved=$bytes
 		measure "raw$conns" "raw TCP" raw_tcp "$moved"
-		measure "pipe$conns" pipeline pipe
-		measure "dev$conns" "devices alone" pipe --local
+		measure "pipe$conns" pipeline pipe tcp
+		measure "dev$conns" "devices alone" pipe local
 		if $have_tls; then
 			measure "tls$conns" TLS migrate "\"tls_dir\": \"$tmp/pki\""
 		fi
@@ -337,7 +340,7 @@ if [ -n "$scale_list" ]; then
 	while [ "$r" -le "$scale_repeat" ]; do
 		for conns in $scale_list; do
 			cpu; c0=$cpu
-			pipe
+			pipe tcp
 			spent "$c0"
 			keep "spipe$conns" "$rate" "$spent"
 			cpu; c0=$cpu
