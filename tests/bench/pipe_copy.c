@@ -26,13 +26,19 @@
  * so nothing can be skipped.  One line on success:
  *
  *   pipe_copy: mode tcp|local bytes N connections C seconds S throughput
- *       R bytes/s cpu U setup_cpu V
+ *       R bytes/s cpu U setup_cpu V total_seconds T
  *
  * bytes: the devices' stream bytes (chunk headers not counted), as the
- * daemon's report counts them.  seconds: from the go (both sides set up,
- * every connection open, the destination in RESUMING) until the last
- * destination device is RUNNING; the source's arcs to STOP_COPY are in
- * it, device creation and state generation are not.  cpu: user + system
+ * daemon's report counts them.  seconds, and throughput = bytes / seconds:
+ * the window the daemon's report measures (xfer-src.c, src_report()), on
+ * the source: from the first read (the devices in STOP_COPY) to the last
+ * write of the last device's bytes, as the daemon's rate runs from its
+ * pump's start to its end, without the arcs before, the destination's
+ * load verdict and resume after.  total_seconds: from the go (both sides
+ * set up, every connection open, the destination in RESUMING) until the
+ * last destination device is RUNNING, the source's arcs to STOP_COPY and
+ * the destination's verdict included.  Neither counts device creation or
+ * state generation.  cpu: user + system
  * seconds of both processes over their whole life (getrusage(RUSAGE_SELF)
  * + getrusage(RUSAGE_CHILDREN) once the child is reaped), setup included:
  * the daemon's CPU figure in bench_xfer.sh includes its start-up (it is
@@ -84,6 +90,7 @@ struct chunk {
 /* What the source tells the destination at the end (over a pipe). */
 struct src_report {
 	uint64_t	 bytes;
+	uint64_t	 t_start, t_end;	/* the pump, CLOCK_MONOTONIC ns */
 	double		 setup_cpu;
 	uint64_t	 digest[MAX_DEVICES];
 };
@@ -335,19 +342,21 @@ check_digests(const struct pc *pc, const uint64_t *before,
 }
 
 static void
-report(const struct pc *pc, uint64_t bytes, uint64_t dt, double cpu,
-    double setup_cpu)
+report(const struct pc *pc, uint64_t bytes, uint64_t dt, uint64_t total,
+    double cpu, double setup_cpu)
 {
 	printf("pipe_copy: mode %s bytes %" PRIu64 " connections %d seconds "
-	    "%.3f throughput %.0f bytes/s cpu %.3f setup_cpu %.3f\n",
-	    pc->local ? "local" : "tcp", bytes, pc->nconns, dt / 1e9,
-	    bytes / (dt / 1e9), cpu, setup_cpu);
+	    "%.3f throughput %.0f bytes/s cpu %.3f setup_cpu %.3f "
+	    "total_seconds %.3f\n", pc->local ? "local" : "tcp", bytes,
+	    pc->nconns, dt / 1e9, bytes / (dt / 1e9), cpu, setup_cpu,
+	    total / 1e9);
 }
 
 static void
 run_local(struct pc *pc)
 {
-	uint64_t before[MAX_DEVICES], src[MAX_DEVICES], bytes, t0, dt;
+	uint64_t before[MAX_DEVICES], src[MAX_DEVICES], bytes, t0, t1, t2;
+	uint64_t total;
 	double setup_cpu;
 	int i;
 
@@ -362,14 +371,16 @@ run_local(struct pc *pc)
 	setup_cpu = cpu_of(RUSAGE_SELF);
 	t0 = now_ns();
 	set_goto(pc->src, VFIO_DEVICE_STATE_STOP_COPY);
+	t1 = now_ns();
 	pthread_barrier_wait(&pc->go);
 	bytes = join_threads(pc);
+	t2 = now_ns();
 	set_goto(pc->dst, VFIO_DEVICE_STATE_STOP);
 	set_goto(pc->dst, VFIO_DEVICE_STATE_RUNNING);
-	dt = now_ns() - t0;
+	total = now_ns() - t0;
 	set_goto(pc->src, VFIO_DEVICE_STATE_STOP);
 	check_digests(pc, before, src);
-	report(pc, bytes, dt, cpu_of(RUSAGE_SELF), setup_cpu);
+	report(pc, bytes, t2 - t1, total, cpu_of(RUSAGE_SELF), setup_cpu);
 }
 
 /* The TCP source: connects, waits for the go, sends, reports on @rfd. */
@@ -394,8 +405,10 @@ tcp_source(struct pc *pc, const struct sockaddr_in *sin, int rfd)
 		if (read(pc->conns[i].fd, &go, 1) != 1)
 			die("read go: %s", strerror(errno));
 	set_goto(pc->src, VFIO_DEVICE_STATE_STOP_COPY);
+	r.t_start = now_ns();
 	pthread_barrier_wait(&pc->go);
 	r.bytes = join_threads(pc);
+	r.t_end = now_ns();
 	set_goto(pc->src, VFIO_DEVICE_STATE_STOP);
 	for (i = 0; i < pc->ndev; i++)
 		r.digest[i] = dev_sim_digest(migset_device(pc->src, i));
@@ -407,7 +420,7 @@ tcp_source(struct pc *pc, const struct sockaddr_in *sin, int rfd)
 static void
 run_tcp(struct pc *pc)
 {
-	uint64_t before[MAX_DEVICES], bytes, t0, dt;
+	uint64_t before[MAX_DEVICES], bytes, t0, total;
 	struct src_report r;
 	struct sockaddr_in sin;
 	socklen_t len = sizeof sin;
@@ -452,7 +465,7 @@ run_tcp(struct pc *pc)
 	bytes = join_threads(pc);
 	set_goto(pc->dst, VFIO_DEVICE_STATE_STOP);
 	set_goto(pc->dst, VFIO_DEVICE_STATE_RUNNING);
-	dt = now_ns() - t0;
+	total = now_ns() - t0;
 	if (read_full(pfd[0], &r, sizeof r) != sizeof r)
 		die("the source failed (no report)");
 	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
@@ -464,8 +477,9 @@ run_tcp(struct pc *pc)
 	check_digests(pc, before, r.digest);
 	for (i = 0; i < pc->nconns; i++)
 		close(pc->conns[i].fd);
-	report(pc, bytes, dt, cpu_of(RUSAGE_SELF) + cpu_of(RUSAGE_CHILDREN),
-	    setup_cpu + r.setup_cpu);
+	/* CLOCK_MONOTONIC is the machine's: the source's times are ours. */
+	report(pc, bytes, r.t_end - r.t_start, total, cpu_of(RUSAGE_SELF) +
+	    cpu_of(RUSAGE_CHILDREN), setup_cpu + r.setup_cpu);
 }
 
 int
