@@ -18,12 +18,14 @@
 # The devices are simulated with dirty_rate 0 and p2p_rate 0, so the bytes
 # moved are the state (one pre-copy pass for the daemon, stop-copy for
 # pipe_copy: the same stream).  Rates: the daemon's is its report's (bytes
-# over the pre-copy and stop-copy phases: no start-up, no handshake);
-# tcp_copy's and pipe_copy's their own (no set-up either).  CPU: user +
-# system seconds per GiB moved of every process of a measurement over its
-# whole life, from the shell's `times` (start-up included: the daemons' as
-# pipe_copy's device creation, both small); other load on the machine skews
-# it less than the rates.  Best rate and least CPU over BENCH_REPEAT runs.
+# over the source's pre-copy and stop-copy pumps: no start-up, handshake,
+# arcs or commit); pipe_copy's over the same window (its source's pump,
+# first read to last write); tcp_copy's from its go to the last byte
+# received.  CPU: user + system seconds per GiB moved of every process of
+# a measurement over its whole life, from the shell's `times` (start-up
+# included: the daemons' as pipe_copy's device creation, both small);
+# other load on the machine skews it less than the rates.  Best rate and
+# least CPU over BENCH_REPEAT runs.
 #
 # Net CPU: a measurement's CPU less the devices alone on as many
 # connections: what the transport costs beyond the simulator.  Goals:
