@@ -30,6 +30,7 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -541,70 +542,64 @@ union ktls_info {
 	struct tls12_crypto_info_chacha20_poly1305 chacha;
 };
 
+/* Where a cipher's kernel structure keeps what, and how much of it. */
+static const struct ktls_cipher {
+	gnutls_cipher_algorithm_t gnutls;
+	uint16_t	 type;			/* TLS_CIPHER_* */
+	size_t		 size;			/* of its structure */
+	size_t		 iv, ivlen, salt, saltlen, key, keylen, seq;
+} ktls_ciphers[] = {
+#define KTLS_CIPHER(g, T, P) { g, P, sizeof(T), offsetof(T, iv), P##_IV_SIZE, \
+	offsetof(T, salt), P##_SALT_SIZE, offsetof(T, key), P##_KEY_SIZE, \
+	offsetof(T, rec_seq) }
+	KTLS_CIPHER(GNUTLS_CIPHER_AES_128_GCM,
+	    struct tls12_crypto_info_aes_gcm_128, TLS_CIPHER_AES_GCM_128),
+	KTLS_CIPHER(GNUTLS_CIPHER_AES_256_GCM,
+	    struct tls12_crypto_info_aes_gcm_256, TLS_CIPHER_AES_GCM_256),
+	KTLS_CIPHER(GNUTLS_CIPHER_CHACHA20_POLY1305,
+	    struct tls12_crypto_info_chacha20_poly1305,
+	    TLS_CIPHER_CHACHA20_POLY1305),
+#undef KTLS_CIPHER
+};
+
 /*
  * One direction's keys (@read: the peer's) as the kernel takes them;
- * its size, or 0 for a cipher the kernel does not do.  TLS 1.3: the
- * record IV is the static IV's tail, the salt its head.  TLS 1.2: the
- * salt is the implicit nonce, the explicit nonce starts at the sequence.
+ * their size, or 0 for a cipher or version the kernel does not do.  TLS
+ * 1.3: the record IV is the static IV's tail, the salt its head.  TLS 1.2:
+ * the salt is the implicit nonce, the explicit nonce starts at the
+ * sequence number.
  */
 static size_t
 ktls_info(gnutls_session_t tls, int read, union ktls_info *ki)
 {
+	const struct ktls_cipher *kc = NULL;
+	gnutls_cipher_algorithm_t alg = gnutls_cipher_get(tls);
 	gnutls_datum_t mac, iv, key;
-	unsigned char seq[8];
+	unsigned char seq[8], *p = (unsigned char *)ki;
 	int ver = gnutls_protocol_get_version(tls);
-	unsigned char *kiv, *salt, *rseq, *kkey;
-	size_t ivlen, saltlen, keylen, size;
+	size_t i;
 
 	memset(ki, 0, sizeof *ki);
-	if ((ver != GNUTLS_TLS1_3 && ver != GNUTLS_TLS1_2) ||
-	    gnutls_record_get_state(tls, read, &mac, &iv, &key, seq) < 0)
+	for (i = 0; i < ARRAY_SIZE(ktls_ciphers) && kc == NULL; i++)
+		if (ktls_ciphers[i].gnutls == alg)
+			kc = &ktls_ciphers[i];
+	if (kc == NULL || (ver != GNUTLS_TLS1_3 && ver != GNUTLS_TLS1_2) ||
+	    gnutls_record_get_state(tls, read, &mac, &iv, &key, seq) < 0 ||
+	    key.size != kc->keylen || (ver == GNUTLS_TLS1_3 ?
+	    iv.size != kc->saltlen + kc->ivlen : iv.size < kc->saltlen))
 		return 0;
-	switch (gnutls_cipher_get(tls)) {
-	case GNUTLS_CIPHER_AES_128_GCM:
-		ki->base.cipher_type = TLS_CIPHER_AES_GCM_128;
-		kiv = ki->gcm128.iv; salt = ki->gcm128.salt;
-		rseq = ki->gcm128.rec_seq; kkey = ki->gcm128.key;
-		ivlen = TLS_CIPHER_AES_GCM_128_IV_SIZE;
-		saltlen = TLS_CIPHER_AES_GCM_128_SALT_SIZE;
-		keylen = TLS_CIPHER_AES_GCM_128_KEY_SIZE;
-		size = sizeof ki->gcm128;
-		break;
-	case GNUTLS_CIPHER_AES_256_GCM:
-		ki->base.cipher_type = TLS_CIPHER_AES_GCM_256;
-		kiv = ki->gcm256.iv; salt = ki->gcm256.salt;
-		rseq = ki->gcm256.rec_seq; kkey = ki->gcm256.key;
-		ivlen = TLS_CIPHER_AES_GCM_256_IV_SIZE;
-		saltlen = TLS_CIPHER_AES_GCM_256_SALT_SIZE;
-		keylen = TLS_CIPHER_AES_GCM_256_KEY_SIZE;
-		size = sizeof ki->gcm256;
-		break;
-	case GNUTLS_CIPHER_CHACHA20_POLY1305:
-		ki->base.cipher_type = TLS_CIPHER_CHACHA20_POLY1305;
-		kiv = ki->chacha.iv; salt = ki->chacha.salt;
-		rseq = ki->chacha.rec_seq; kkey = ki->chacha.key;
-		ivlen = TLS_CIPHER_CHACHA20_POLY1305_IV_SIZE;
-		saltlen = TLS_CIPHER_CHACHA20_POLY1305_SALT_SIZE;
-		keylen = TLS_CIPHER_CHACHA20_POLY1305_KEY_SIZE;
-		size = sizeof ki->chacha;
-		break;
-	default:
-		return 0;
-	}
-	if (key.size != keylen || (ver == GNUTLS_TLS1_3 ?
-	    iv.size != saltlen + ivlen : iv.size < saltlen))
-		return 0;
+	ki->base.cipher_type = kc->type;
 	if (ver == GNUTLS_TLS1_3) {
 		ki->base.version = TLS_1_3_VERSION;
-		memcpy(kiv, iv.data + saltlen, ivlen);
+		memcpy(p + kc->iv, iv.data + kc->saltlen, kc->ivlen);
 	} else {
 		ki->base.version = TLS_1_2_VERSION;
-		memcpy(kiv, seq, MIN(ivlen, sizeof seq));
+		memcpy(p + kc->iv, seq, MIN(kc->ivlen, sizeof seq));
 	}
-	memcpy(salt, iv.data, saltlen);
-	memcpy(rseq, seq, sizeof seq);
-	memcpy(kkey, key.data, keylen);
-	return size;
+	memcpy(p + kc->salt, iv.data, kc->saltlen);
+	memcpy(p + kc->seq, seq, sizeof seq);
+	memcpy(p + kc->key, key.data, kc->keylen);
+	return kc->size;
 }
 
 /*

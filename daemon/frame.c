@@ -150,10 +150,7 @@ void
 frame_encode(struct frame_hdr *h, const void *payload,
     uint8_t out[FRAME_HDR_SIZE])
 {
-	h->crc = 0;
-	frame_hdr_encode(h, out);
-	h->crc = frame_crc(out, payload, h->len);
-	put32(out + FRAME_OFF_CRC, h->crc);
+	frame_encode_pcrc(h, crc32c(0, payload, h->len), out);
 }
 
 void
