@@ -215,8 +215,14 @@ struct sim {
 	struct sim_load load;
 };
 
-static pthread_rwlock_t sim_reg_lock;
-static pthread_once_t sim_reg_once = PTHREAD_ONCE_INIT;
+/*
+ * Writers first (a P2P storm of readers must not starve a device's
+ * removal); initialised statically, so that no thread can see it before
+ * its initialisation (ThreadSanitizer saw one that did, through a
+ * pthread_once() other threads did not call).
+ */
+static pthread_rwlock_t sim_reg_lock =
+    PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
 static struct sim *sim_reg_head;
 static unsigned sim_reg_slots;
 
@@ -444,21 +450,8 @@ sim_of(struct device *d)
 /* The registry of live devices and their peers. */
 
 static void
-sim_reg_init(void)
-{
-	pthread_rwlockattr_t a;
-
-	pthread_rwlockattr_init(&a);
-	pthread_rwlockattr_setkind_np(&a,
-	    PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-	pthread_rwlock_init(&sim_reg_lock, &a);
-	pthread_rwlockattr_destroy(&a);
-}
-
-static void
 sim_reg_add(struct sim *s)
 {
-	pthread_once(&sim_reg_once, sim_reg_init);
 	pthread_rwlock_wrlock(&sim_reg_lock);
 	s->slot = sim_reg_slots++ % (SIM_BAR_RESETS_OFF / 8);
 	s->reg_next = sim_reg_head;
