@@ -295,13 +295,20 @@ const char *dset_status_name(enum dset_status st);
 int dset_claim(struct dset *ds, struct xfer_job *job, struct err *e);
 /*
  * A source job is about to send its last DEV_END: from then on the
- * destination may commit.  The ledger's fence (fsync'd) and the fd
- * store's record say so before this returns: a restarted daemon must not
- * resume the devices.  If the fence cannot be written the job must not
+ * destination may commit.  The ledger's fence (fsync'd, "outcome
+ * unknown") and the fd store's record say so before this returns: a
+ * restarted daemon must not resume the devices, nor take the VM for gone.  If the fence cannot be written the job must not
  * send it: -errno.
  */
 int dset_mark_ending(struct dset *ds, uint64_t job, const char *peer,
 	    struct err *e);
+/*
+ * COMMITTED arrived for the job of dset_mark_ending(): the ledger's fence,
+ * "outcome unknown" until now (a daemon restarted between the two cannot
+ * know whether the destination committed), says "migrated".  A failure
+ * to write it leaves the set unknown to a restart, the safe side; logged.
+ */
+void dset_mark_committed(struct dset *ds);
 /*
  * The job is over: the set has no job and the status @st.  A source set
  * that marked its ending and is IDLE again (the destination said it did

@@ -1190,8 +1190,12 @@ dset_mark_ending(struct dset *ds, uint64_t job, const char *peer,
 {
 	int rc;
 
-	/* The ledger first: it outlives a stop and a reboot. */
-	if ((rc = ledger_fence(ds->name, true, job, peer, "migrated",
+	/*
+	 * The ledger first: it outlives a stop and a reboot.  Unknown
+	 * until COMMITTED (dset_mark_committed()): a daemon restarted in
+	 * between cannot tell whether the destination committed.
+	 */
+	if ((rc = ledger_fence(ds->name, true, job, peer, DSET_WHY_UNKNOWN,
 	    e)) < 0)
 		return err_prefix(e, "the fence record");
 	pthread_mutex_lock(&ds->lock);
@@ -1204,6 +1208,20 @@ dset_mark_ending(struct dset *ds, uint64_t job, const char *peer,
 	pthread_mutex_unlock(&ds->lock);
 	store_update();
 	return 0;
+}
+
+void
+dset_mark_committed(struct dset *ds)
+{
+	struct err e = { 0, "" };
+	struct ledger_fence f;
+
+	pthread_mutex_lock(&ds->lock);
+	f = ds->fence;
+	pthread_mutex_unlock(&ds->lock);
+	if (ledger_fence(ds->name, true, f.job, f.peer, f.why, &e) < 0)
+		log_warnx("set %s: %s: a restart will take its outcome for "
+		    "unknown", ds->name, e.msg);
 }
 
 /* ds->lock held: the last job into the history, once, if it finished. */

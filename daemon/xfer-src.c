@@ -1670,6 +1670,7 @@ src_finish(struct src *s)
 	pthread_mutex_lock(&s->job->lock);
 	s->job->closing = true;
 	pthread_mutex_unlock(&s->job->lock);
+	dset_mark_committed(s->ds);
 	for (i = 0; i < s->nconns; i++)
 		chan_shutdown(s->links[i].c->ch);
 	src_stop_threads(s);

@@ -28,6 +28,9 @@
 #      (EBUSY, JSON error 16), migrate and resolve refused (EBUSY);
 #      release: every device reset (new digests), RUNNING, idle.  F
 #      restarted (the faults afresh), failed again: set remove removes it.
+#   7. A killed (SIGKILL) after its last DEV_END, before COMMITTED (C
+#      slow), restarted without an fd store: failed, outcome unknown,
+#      STOP, release refused; C commits; resolve --committed: migrated.
 . "$(dirname "$0")/cli-lib.sh"
 need_json
 # lj FILE PATH: jget, with an enum's value name as the CLI's text says it
@@ -388,5 +391,42 @@ refused f_rel2 'No such file or directory' -s "$FS" release vm1
 note "failed set removed"
 stop_daemon f2
 stop_daemon e
+
+# ---- 7. The source killed between its last DEV_END and COMMITTED. ----
+# A's fence is on the disk, COMMITTED is not: restarted without an fd
+# store, A cannot know whether C committed.  Unknown (as the fd store's
+# recovery says too), never "migrated" on its own, never RUNNING; C,
+# which had every DEV_END, commits; resolved as committed, A is migrated.
+start_listener c3 "$T/c.tmpl"
+wait_ctl c3 "$T/c3.sock"
+prepare c3
+ctl un_c3 -s "$AS" migrate vm1 --to "127.0.0.1:$c3_port" --token "$TOKEN"
+ctl_rc_is un_c3 0
+wait_info w_c3 "$AS" vm1 status MIGRATION_STATUS_RESUMING
+kill -KILL "$(pid_of a)"
+reap a 10
+start_listener a "$T/a.tmpl" "$a_port"
+wait_ctl a "$AS"
+wait_log a 'set vm1: outcome unknown: job [0-9]+ to 127\.0\.0\.1:[0-9]+ .*status failed'
+# The devices as the dead daemon left them (a device keeps its state
+# when its holder dies, as the kernel's do): stopped, never RUNNING.
+case $(states "$AS") in
+"failed STOP_COPY STOP_COPY"|"failed STOP STOP") ;;
+*) fail "A restarted after its death before COMMITTED: $(states "$AS")" ;;
+esac
+setj "$AS"
+[ "$(lj "$T/sj.ctlout" sets.0.outcomeUnknown)" = true ] ||
+    fail "A restarted before COMMITTED: not unknown: $(ctl_out sj)"
+refused u7_rel 'Device or resource busy' -s "$AS" release vm1
+wait_states "$T/c3.sock" "idle RUNNING RUNNING"
+ctl r7 -s "$AS" resolve vm1 --committed
+ctl_rc_is r7 0
+case $(states "$AS") in
+"migrated STOP_COPY STOP_COPY"|"migrated STOP STOP") ;;
+*) fail "A resolved as committed: $(states "$AS")" ;;
+esac
+note "source killed before COMMITTED, restarted without fd store: \
+unknown, devices stopped, release refused; resolved as committed: migrated"
+stop_daemon c3
 
 stop_daemon a
