@@ -1168,33 +1168,15 @@ plain_sendv(struct chan *ch, const struct iovec *iov, int n, int timeout_ms)
  * from the caller's buffer.  At most one record's worth is copied per
  * piece boundary.
  */
-/* What tls_pushv() gathered, out. */
+/* What tls_pushv() gathered, out (the channel is done for on failure). */
 static int
 tls_tx_flush(struct chan *ch, int timeout_ms)
 {
-	struct iovec v;
-	ssize_t sent;
-	int rc;
+	struct iovec v = { ch->txbuf, ch->txlen };
+	int rc = ch->txlen > 0 ? plain_sendv(ch, &v, 1, timeout_ms) : 0;
 
-	while (ch->txlen > 0) {
-		v.iov_base = ch->txbuf;
-		v.iov_len = ch->txlen;
-		sent = tls_sendmsg(ch, &v, 1);
-		if (sent > 0) {
-			memmove(ch->txbuf, ch->txbuf + sent, ch->txlen - sent);
-			ch->txlen -= sent;
-			continue;
-		}
-		if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
-		    errno != EINTR)
-			return chan_fail(ch->tx_err, errno, "send: %s",
-			    strerror(errno));
-		if (sent < 0 && errno == EINTR)
-			continue;
-		if ((rc = chan_send_wait(ch, timeout_ms)) < 0)
-			return rc;
-	}
-	return 0;
+	ch->txlen = 0;
+	return rc;
 }
 
 static int tls_sendv_records(struct chan *ch, const struct iovec *iov, int n,

@@ -81,7 +81,6 @@ struct dst {
 	Vfiomig__Peer__Hello	*hello;		/* the first connection's */
 	char			 peer[64];
 	uint32_t		 max_frame;
-	bool			 no_crc;	/* HelloReply.no_frame_crc sent */
 	uint64_t		 resume_ns;	/* the walk into RESUMING */
 	int			 ndev;
 	struct dst_dev		*devs;
@@ -962,7 +961,6 @@ dst_accept_all(struct dst *d, struct err *e)
 	for (i = 0; i < j->nconns; i++)
 		r.no_frame_crc &= chan_is_tls(j->conns[i]->ch);
 	r.has_no_frame_crc = r.no_frame_crc;
-	d->no_crc = r.no_frame_crc;
 	/* Connection 0's reply last: it also means "ready to load". */
 	for (i = j->nconns - 1; i >= 0; i--) {
 		c = j->conns[i];

@@ -94,7 +94,6 @@ struct src {
 	char			*host, *port, *token;
 	int			 nconns;
 	uint32_t		 max_frame;
-	bool			 no_crc;	/* HelloReply.no_frame_crc */
 	int			 ndev;
 	struct src_dev		*devs;
 	struct src_link		*links;
@@ -345,14 +344,14 @@ src_reply(struct src *s, int i, struct err *e)
 	if ((rc = frame_reader_route(&c->rd, i, s->nconns, s->ndev,
 	    FRAME_CTL_MAX)) < 0)
 		return rc;
-	if (no_crc)
+	if (no_crc) {
+		frame_reader_no_crc(&c->rd);
 		xfer_conn_no_crc(c);
-	if (i == 0)
-		s->no_crc = no_crc;
-	else if (no_crc != s->no_crc)
+	}
+	if (i > 0 && no_crc != s->links[0].c->no_crc)
 		return err_set(e, EPROTO, "connection %d: frame CRCs %s, "
 		    "connection 0's %s", i, no_crc ? "off" : "on",
-		    s->no_crc ? "off" : "on");
+		    s->links[0].c->no_crc ? "off" : "on");
 	return 0;
 }
 
@@ -380,7 +379,7 @@ src_handshake(struct src *s)
 	log_info("%s: job " FMT_ID " accepted by %s:%s (%d connection%s,"
 	    " %s%s%s)", s->name, s->job->id, s->host, s->port, s->nconns,
 	    s->nconns > 1 ? "s" : "", !chan_is_tls(s->links[0].c->ch) ?
-	    "insecure, frame CRC32C" : s->no_crc ? "TLS, no frame CRC: "
+	    "insecure, frame CRC32C" : s->links[0].c->no_crc ? "TLS, no frame CRC: "
 	    "the records' AEAD authenticates" : "TLS, frame CRC32C",
 	    *chan_kernel_tls(s->links[0].c->ch) ? ", " : "",
 	    chan_kernel_tls(s->links[0].c->ch));
@@ -666,7 +665,7 @@ src_send_data(struct src_link *l, struct src_dev *sd, size_t n, bool stop)
 
 	src_test_corrupt(s, sd, l->buf, n);
 	/* One pass over the bytes: the frame CRC and the digest from it. */
-	if (!s->no_crc)
+	if (!l->c->no_crc)
 		pcrc = crc32c(0, l->buf, n);
 	frame_digest_add(&sd->dg, pcrc, n);
 	if (src_test_hit(&s->test_wire, sd, n, &at))

@@ -123,7 +123,6 @@ xfer_conn_no_crc(struct xfer_conn *c)
 	pthread_mutex_lock(&c->send_lock);
 	c->no_crc = true;
 	pthread_mutex_unlock(&c->send_lock);
-	frame_reader_no_crc(&c->rd);
 }
 
 int

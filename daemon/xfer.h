@@ -68,9 +68,10 @@ int xfer_conn_send_data(struct xfer_conn *c, uint8_t flags, uint16_t dev,
 	    const void *payload, uint32_t len, uint32_t pcrc, int timeout_ms,
 	    struct err *e);
 /*
- * From now on neither side's frames on @c carry a CRC: the handshake
- * agreed that TLS authenticates every byte (docs/protocol.md).  Before
- * the first frame that goes without, and before the peer's first.
+ * From now on the frames this side sends on @c carry no CRC: the
+ * handshake agreed that TLS authenticates every byte (docs/protocol.md).
+ * The receiving side is the reader's (frame_reader_no_crc()), switched
+ * before the peer's first frame without.
  */
 void xfer_conn_no_crc(struct xfer_conn *c);
 /* A protobuf message as one frame. */

@@ -1127,6 +1127,12 @@ test_hello_same_job(void **state)
 	expect_err(frame_hello_same_job(&a->h, &b->h, &e), &e, EPROTO,
 	    "HELLO: job 78, expected 77");
 	b->h.job_id--;
+	/* The offer of frames without CRC: the same on every connection. */
+	a->h.has_no_frame_crc = a->h.no_frame_crc = true;
+	expect_err(frame_hello_same_job(&a->h, &b->h, &e), &e, EPROTO,
+	    "HELLO: no_frame_crc false after connection 0's true");
+	b->h.has_no_frame_crc = b->h.no_frame_crc = true;
+	assert_int_equal(frame_hello_same_job(&a->h, &b->h, &e), 0);
 	b->h.conn_index = 0;
 	expect_err(frame_hello_same_job(&a->h, &b->h, &e), &e, EPROTO,
 	    "connection 0 of 2 after connection 0 of 2");
