@@ -253,7 +253,7 @@ cmd_hello(struct daemon *dm, struct ctl_client *c, const Request *rq,
 	    "prepare-incoming-listen", "release", "single-use-tokens",
 	    "sim-state-file", "device-reset", "set-parameters", "stall-fd",
 	    "precopy-timeout-action", "queued", "resolve", "history",
-	    "list-pages", "job-id" };
+	    "list-pages", "job-id", "attach-vmm" };
 	const Vfiomig__V1__HelloRequest *h = rq->hello;
 	Vfiomig__V1__HelloReply *hr;
 	bool ok = h->n_versions == 0;
