@@ -8,6 +8,7 @@
  *   vm_kernel_test peek [NAME GROUP:UUID]...
  *   vm_kernel_test passfd GROUP:UUID... -- CMD [ARG]...
  *   vm_kernel_test leave [GROUP:UUID STATE]...
+ *   vm_kernel_test localmig [--naive] SRC... -- DST...
  *
  * The positional devices (at least 8, all of one mtty type) are used as:
  * 0,1 sources and 2,3 destinations of a migration done by hand, arc by
@@ -34,6 +35,15 @@
  * reports and _exit()s with every fd still open, as a crash: the next
  * opener sees what the kernel kept once the last fd closed.  Exit: 0, 1 a
  * device failed to open or to reach STATE, 2 usage.
+ *
+ * localmig is for the test device's part (guest-testdev-test.sh): it
+ * opens the devices through their groups, SRC (GROUP:UUID) as one set and
+ * DST as another, and runs localmig_run() from the one into the other:
+ * the collective order, or with --naive the test-only order of one device
+ * after the other (MIGSET_ORDER_NAIVE, as vfiomig-local --naive), whose
+ * lost P2P writes vfiomig_testdev counts.  It checks nothing of the
+ * devices itself.  Exit: 0 the migration succeeded, 1 it failed or a
+ * device failed to open, 2 usage.
  *
  * It checks what the kernel does and what our layers make of it; it
  * prints every device's flags and state at every step.  Not here: the
@@ -840,6 +850,73 @@ leave(int argc, char **argv)
 	_exit(worst);
 }
 
+/* localmig [--naive] SRC... -- DST...: see the top comment. */
+static int
+localmig_cmd(int argc, char **argv)
+{
+	struct migset_opts so = { .order = MIGSET_ORDER_COLLECTIVE };
+	struct vmdev *v = xcalloc(2 * VM_MAXDEV, sizeof *v);
+	struct migset *src = NULL, *dst = NULL;
+	struct err e = { 0, "" };
+	int i = 2, ns = 0, nd = 0, rc = 2;
+	char name[16];
+
+	if (i < argc && strcmp(argv[i], "--naive") == 0) {
+		so.order = MIGSET_ORDER_NAIVE;
+		i++;
+	}
+	for (; i < argc && strcmp(argv[i], "--") != 0; i++, ns++) {
+		snprintf(name, sizeof name, "src%d", ns);
+		if (ns == VM_MAXDEV || parse_dev(&v[ns], argv[i], name) < 0)
+			goto usage;
+	}
+	if (i == argc || ns == 0)
+		goto usage;
+	for (i++; i < argc; i++, nd++) {
+		struct vmdev *w = &v[VM_MAXDEV + nd];
+
+		snprintf(name, sizeof name, "dst%d", nd);
+		if (nd == VM_MAXDEV || parse_dev(w, argv[i], name) < 0)
+			goto usage;
+	}
+	if (nd != ns)
+		goto usage;
+	rc = 1;
+	if (migset_new("src", &so, &src, &e) < 0 ||
+	    migset_new("dst", NULL, &dst, &e) < 0) {
+		printf("localmig: migset_new: %s\n", e.msg);
+		goto out;
+	}
+	for (i = 0; i < 2 * ns; i++) {
+		struct vmdev *w = &v[i < ns ? i : VM_MAXDEV + i - ns];
+
+		if (open_dev(w) < 0)
+			goto out;
+		if (migset_add(i < ns ? src : dst, w->d, &e) < 0) {
+			printf("localmig: migset_add %s: %s\n", w->name,
+			    e.msg);
+			goto out;
+		}
+	}
+	printf("localmig: %d devices, %s order\n", ns,
+	    so.order == MIGSET_ORDER_NAIVE ? "NAIVE (test only)" :
+	    "collective");
+	rc = run_localmig(src, dst, &e) < 0 ? 1 : 0;
+	show_set(src, "after");
+	show_set(dst, "after");
+out:
+	migset_free(src);
+	migset_free(dst);
+	free(v);
+	return rc;
+usage:
+	fprintf(stderr, "usage: vm_kernel_test localmig [--naive] "
+	    "GROUP:UUID... -- GROUP:UUID... (as many, at most %d)\n",
+	    VM_MAXDEV);
+	free(v);
+	return 2;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -855,6 +932,8 @@ main(int argc, char **argv)
 		return passfd(argc, argv);
 	if (argc > 1 && strcmp(argv[1], "leave") == 0)
 		leave(argc, argv);
+	if (argc > 1 && strcmp(argv[1], "localmig") == 0)
+		return localmig_cmd(argc, argv);
 	if (parse_args(argc, argv) < 0) {
 		fprintf(stderr, "usage: vm_kernel_test [-v] [-1 GROUP:UUID]... "
 		    "GROUP:UUID... (8 or more)\n");
