@@ -32,12 +32,18 @@
 #            with $SIZE devices: the kernel keeps them in PRE_COPY; the
 #            daemon started again rolls them back to RUNNING, digests as
 #            they were when it died (dirtying stopped first)
+#   outlive  `vm_kernel_test outlive`: a data fd kept after its device
+#            dropped it (PRE_COPY -> RUNNING), after the device fd closed
+#            and after the mdev was removed (its state freed) answers
+#            ENODEV to read and VFIO_MIG_GET_PRECOPY_INFO
+# At the end: the kernel's log holds no BUG, Oops, WARNING or lockdep
+# report (the stock kernel has no lockdep nor KASAN: README.md).
 #   VFIOMIG_BUILDDIR           the build directory (default: current)
 #   VFIOMIG_VM_TESTDEV_N       devices per set of the big run (default 8)
 #   VFIOMIG_VM_TESTDEV_SIZE    state bytes of the big and adopt runs
 #                              (default 67108864, 64 MiB)
 #   VFIOMIG_VM_TESTDEV_RUNS    which scenarios (default: all of them:
-#                              "big naive fault mixed adopt")
+#                              "big naive fault mixed adopt outlive")
 # Exit: 0 every check passed; 1 a check failed; 77 no vfiomig_testdev.
 set -u
 
@@ -52,7 +58,7 @@ token=0123456789abcdef-vm1-token
 N=${VFIOMIG_VM_TESTDEV_N:-8}
 SIZE=${VFIOMIG_VM_TESTDEV_SIZE:-67108864}
 SMALL=4194304
-runs=${VFIOMIG_VM_TESTDEV_RUNS:-big naive fault mixed adopt}
+runs=${VFIOMIG_VM_TESTDEV_RUNS:-big naive fault mixed adopt outlive}
 port=5800
 
 say() { echo "guest-testdev-test: $*"; }
@@ -562,6 +568,24 @@ adopt() {
 	rm_tds $S $D
 }
 
+# ---- 6. A data fd that outlives its device ----
+
+outlive() {
+	part=outlive
+	echo
+	echo "== testdev $part: a data fd kept past its device's removal"
+	tds o 1 state_size=$SMALL dirty_rate=500 p2p_rate=200 fabric=11 ||
+	    return
+	"$kt" outlive "$o0" >"$T/outlive.out" 2>&1
+	rc=$?
+	sed "s/^/  | /" "$T/outlive.out"
+	check $rc "$part: the data fd answered ENODEV after its device" \
+	    "dropped it, closed, and was removed"
+	[ -e "/sys/bus/mdev/devices/${o0#*:}" ]
+	check $((1 - $?)) "$part: the mdev is gone"
+	devs=$(echo "$devs" | sed "s# $o0##")
+}
+
 # ---- main ----
 
 t_all=$(now_ms)
@@ -583,10 +607,21 @@ for run in $runs; do
 		    "Input/output error" error ;;
 	mixed) mixed ;;
 	adopt) adopt ;;
+	outlive) outlive ;;
 	*) check 1 "unknown run $run" ;;
 	esac
 	say "run $run: $(( $(now_ms) - t_r )) ms"
 done
+echo
+dmesg >"$T/dmesg" 2>&1
+grep -E "BUG:|Oops|WARNING:|general protection|possible circular|lockdep" \
+    "$T/dmesg" | sed 's/^/  kernel| /'
+! grep -qE "BUG:|Oops|WARNING:|general protection|possible circular|lockdep" \
+    "$T/dmesg"
+check $? "the kernel's log: no BUG, Oops, WARNING or lockdep report" \
+    "($(wc -l <"$T/dmesg") lines)"
+grep -E "fault injected|migration stream" "$T/dmesg" |
+    tail -n 12 | sed 's/^/  kernel| /'
 echo
 say "$((npass + nfail)) checks, $nfail failed ($(( $(now_ms) - t_all )) ms)"
 [ "$nfail" = 0 ]

@@ -9,6 +9,7 @@
  *   vm_kernel_test passfd GROUP:UUID... -- CMD [ARG]...
  *   vm_kernel_test leave [GROUP:UUID STATE]...
  *   vm_kernel_test localmig [--naive] SRC... -- DST...
+ *   vm_kernel_test outlive GROUP:UUID
  *
  * The positional devices (at least 8, all of one mtty type) are used as:
  * 0,1 sources and 2,3 destinations of a migration done by hand, arc by
@@ -45,6 +46,15 @@
  * devices itself.  Exit: 0 the migration succeeded, 1 it failed or a
  * device failed to open, 2 usage.
  *
+ * outlive is for vfiomig_testdev too: a data fd that outlives its
+ * device.  It opens the device, takes it to PRE_COPY and keeps a dup of
+ * the data fd; back to RUNNING (the device drops the file), the dup must
+ * read ENODEV; to PRE_COPY again, a dup kept, the device closed and then
+ * removed (its sysfs "remove"): the dup must still answer read and
+ * VFIO_MIG_GET_PRECOPY_INFO with ENODEV (the driver freed the device and
+ * its state under the fd: no use after free), then close.  Exit: 0 every
+ * answer was ENODEV, 1 one was not or a step failed, 2 usage.
+ *
  * It checks what the kernel does and what our layers make of it; it
  * prints every device's flags and state at every step.  Not here: the
  * guest itself (run-guest.sh) and the simulator (tests/unit).
@@ -61,6 +71,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 
 #include "dev-sim.h"
 #include "device.h"
@@ -917,6 +928,75 @@ usage:
 	return 2;
 }
 
+/* A read and a pre-copy query on @fd must both fail with ENODEV. */
+static int
+outlive_probe(int fd, const char *when)
+{
+	struct vfio_precopy_info info = { .argsz = sizeof info };
+	char buf[64];
+	ssize_t r;
+	int rc, re, ie;
+
+	r = read(fd, buf, sizeof buf);
+	re = r < 0 ? errno : 0;
+	rc = ioctl(fd, VFIO_MIG_GET_PRECOPY_INFO, &info);
+	ie = rc < 0 ? errno : 0;
+	printf("outlive: %s: read %zd (%s), PRECOPY_INFO %d (%s)\n", when, r,
+	    re ? strerror(re) : "no error", rc, ie ? strerror(ie) : "no error");
+	return re == ENODEV && ie == ENODEV ? 0 : 1;
+}
+
+/* outlive GROUP:UUID: see the top comment. */
+static int
+outlive(int argc, char **argv)
+{
+	struct err e = { 0, "" };
+	struct vmdev v;
+	char path[160], buf[4096];
+	int fd, worst = 0;
+	FILE *f;
+
+	if (argc != 3 || parse_dev(&v, argv[2], "outlive") < 0) {
+		fprintf(stderr, "usage: vm_kernel_test outlive GROUP:UUID\n");
+		return 2;
+	}
+	if (device_open_group(v.name, v.group, v.uuid, &v.d, &e) < 0 ||
+	    device_set_state(v.d, VFIO_DEVICE_STATE_PRE_COPY, &e) < 0 ||
+	    (fd = dup(device_data_fd(v.d))) < 0) {
+		printf("outlive: to PRE_COPY: %s\n", e.msg[0] ? e.msg :
+		    strerror(errno));
+		return 1;
+	}
+	printf("outlive: PRE_COPY, first read %zd bytes\n",
+	    read(fd, buf, sizeof buf));
+	if (device_set_state(v.d, VFIO_DEVICE_STATE_RUNNING, &e) < 0) {
+		printf("outlive: to RUNNING: %s\n", e.msg);
+		return 1;
+	}
+	worst |= outlive_probe(fd, "after PRE_COPY -> RUNNING");
+	close(fd);
+	if (device_set_state(v.d, VFIO_DEVICE_STATE_PRE_COPY, &e) < 0 ||
+	    (fd = dup(device_data_fd(v.d))) < 0) {
+		printf("outlive: to PRE_COPY again: %s\n", e.msg);
+		return 1;
+	}
+	printf("outlive: PRE_COPY again, read %zd bytes\n",
+	    read(fd, buf, sizeof buf));
+	device_free(v.d);
+	worst |= outlive_probe(fd, "after the device fd closed");
+	snprintf(path, sizeof path, "/sys/bus/mdev/devices/%s/remove", v.uuid);
+	if ((f = fopen(path, "w")) == NULL || fputs("1\n", f) < 0 ||
+	    fclose(f) != 0) {
+		printf("outlive: %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	printf("outlive: the mdev removed\n");
+	worst |= outlive_probe(fd, "after the mdev was removed");
+	close(fd);
+	printf("outlive: the data fd closed: %s\n", worst ? "FAILED" : "ok");
+	return worst;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -934,6 +1014,8 @@ main(int argc, char **argv)
 		leave(argc, argv);
 	if (argc > 1 && strcmp(argv[1], "localmig") == 0)
 		return localmig_cmd(argc, argv);
+	if (argc > 1 && strcmp(argv[1], "outlive") == 0)
+		return outlive(argc, argv);
 	if (parse_args(argc, argv) < 0) {
 		fprintf(stderr, "usage: vm_kernel_test [-v] [-1 GROUP:UUID]... "
 		    "GROUP:UUID... (8 or more)\n");

@@ -879,10 +879,36 @@ static int tdev_get_mig_state(struct vfio_device *vdev,
 	return 0;
 }
 
-/* The size of a whole stop-copy stream (the most it can be). */
-static size_t tdev_stream_size(struct tdev *td)
+/*
+ * What a stop-copy would send now: with a saving fd, what it has not sent
+ * yet (the pending pages, the record being read, the BAR and the end);
+ * without one, a whole stream.  state_mutex held.
+ */
+static size_t tdev_stream_left(struct tdev *td)
 {
-	return TDEV_REC_SIZE * (td->npages + 3) + td->size + TDEV_BAR_SIZE;
+	struct tdev_migf *migf = td->saving_migf;
+	size_t left = TDEV_REC_SIZE * (td->npages + 3) + td->size +
+		TDEV_BAR_SIZE;
+	unsigned long pend;
+
+	if (!migf)
+		return left;
+	mutex_lock(&migf->lock);
+	if (!migf->disabled) {
+		mutex_lock(&td->buf_mutex);
+		pend = bitmap_weight(td->pending, td->npages);
+		mutex_unlock(&td->buf_mutex);
+		left = pend * (TDEV_REC_SIZE + PAGE_SIZE) +
+			(migf->rec_len - migf->rec_off);
+		if (!migf->header_sent)
+			left += TDEV_REC_SIZE;
+		if (!migf->bar_sent)
+			left += TDEV_REC_SIZE + TDEV_BAR_SIZE;
+		if (!migf->end_sent)
+			left += TDEV_REC_SIZE;
+	}
+	mutex_unlock(&migf->lock);
+	return left;
 }
 
 static int tdev_get_data_size(struct vfio_device *vdev, unsigned long *len)
@@ -890,7 +916,7 @@ static int tdev_get_data_size(struct vfio_device *vdev, unsigned long *len)
 	struct tdev *td = container_of(vdev, struct tdev, vdev);
 
 	mutex_lock(&td->state_mutex);
-	*len = tdev_stream_size(td);
+	*len = tdev_stream_left(td);
 	mutex_unlock(&td->state_mutex);
 	return 0;
 }
