@@ -9,6 +9,21 @@
  * migration order loses.  The structure follows samples/vfio-mdev/mtty.c.
  * tests/vm/README.md describes the attributes and the stream.
  *
+ * The stream (little-endian): records of a 24-byte header (magic
+ * 0x56544d46, type, a 64-bit argument, payload length, 0) and a payload.
+ * HEADER (argument: the state size) first; PAGE (argument: the page
+ * index, 4096 bytes), each pending page of a sweep; in STOP_COPY, after
+ * the last sweep, BAR (the 4 KiB of BAR0) and END (argument: the digest
+ * of the state then the BAR, as the destination must find it).  A saving
+ * fd in PRE_COPY sends every page once (the initial bytes), then the
+ * pages dirtied since, a sweep at a time: read() returns 0 at the end of
+ * each sweep (as mtty does; mlx5 says ENOMSG), and the next read starts
+ * the next sweep.  PRE_COPY -> STOP_COPY keeps that fd (no new one): it
+ * carries the pages still pending, BAR and END, then 0 for good.  A
+ * resuming fd takes any bytes; RESUMING -> STOP fails with EINVAL (the
+ * device stays in RESUMING) unless the stream was whole, for this state
+ * size, and its END digest is the state's as loaded.
+ *
  * Locks, in the order they nest (never the other way):
  *   td->state_mutex	the migration state machine, the files, the
  *			configuration that needs the device closed
