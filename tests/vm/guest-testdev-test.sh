@@ -399,7 +399,7 @@ naive() {
 	echo "== testdev $part: the collective order, then the naive one," \
 	    "4 devices, 20 ms arcs, P2P"
 	lm collective "" || return
-	check $lm_rc "$part: collective localmig succeeded"
+	check "$lm_rc" "$part: collective localmig succeeded"
 	[ "$lm_sent" -gt 0 ]
 	check $? "$part: collective: $lm_sent P2P writes sent"
 	same "$lm_lost" 0 "$part: collective: $lm_lost P2P writes lost"
