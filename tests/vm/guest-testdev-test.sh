@@ -32,6 +32,13 @@
 #            with $SIZE devices: the kernel keeps them in PRE_COPY; the
 #            daemon started again rolls them back to RUNNING, digests as
 #            they were when it died (dirtying stopped first)
+#   corrupt  VFIOMIG_TEST_CORRUPT flips a byte of td0's stream before
+#            framing (frame CRCs cannot see it): in the first record's
+#            magic, then in the first page's payload; the destination
+#            device refuses the stream at RESUMING -> STOP (EINVAL: a bad
+#            record, then a digest that does not match), the migration
+#            fails with that reason, the sources roll back with their
+#            digests, the destinations are reset
 #   outlive  `vm_kernel_test outlive`: a data fd kept after its device
 #            dropped it (PRE_COPY -> RUNNING), after the device fd closed
 #            and after the mdev was removed (its state freed) answers
@@ -43,7 +50,8 @@
 #   VFIOMIG_VM_TESTDEV_SIZE    state bytes of the big and adopt runs
 #                              (default 67108864, 64 MiB)
 #   VFIOMIG_VM_TESTDEV_RUNS    which scenarios (default: all of them:
-#                              "big naive fault mixed adopt outlive")
+#                              "big naive fault mixed adopt corrupt
+#                              outlive")
 # Exit: 0 every check passed; 1 a check failed; 77 no vfiomig_testdev.
 set -u
 
@@ -58,7 +66,7 @@ token=0123456789abcdef-vm1-token
 N=${VFIOMIG_VM_TESTDEV_N:-8}
 SIZE=${VFIOMIG_VM_TESTDEV_SIZE:-67108864}
 SMALL=4194304
-runs=${VFIOMIG_VM_TESTDEV_RUNS:-big naive fault mixed adopt outlive}
+runs=${VFIOMIG_VM_TESTDEV_RUNS:-big naive fault mixed adopt corrupt outlive}
 port=5800
 
 say() { echo "guest-testdev-test: $*"; }
@@ -295,7 +303,8 @@ migrate() {
 	conf dst 1 true "$@"
 	start dst || { src_rc=99; return; }
 	t0=$(now_ms)
-	"$daemon" --config "$T/src.json" --migrate vm1 \
+	# shellcheck disable=SC2086 # VAR=VALUE words, or none
+	env ${srcenv:-} "$daemon" --config "$T/src.json" --migrate vm1 \
 	    --to "127.0.0.1:$port" --token "$token" --exit-after \
 	    >"$T/src.log" 2>&1
 	src_rc=$?
@@ -568,7 +577,47 @@ adopt() {
 	rm_tds $S $D
 }
 
-# ---- 6. A data fd that outlives its device ----
+# ---- 6. A stream the destination device must refuse ----
+
+# corrupt NAME OFFSET: td0's stream flipped at OFFSET.
+corrupt() {
+	part=$1
+	echo
+	echo "== testdev $part: td0's stream flipped at byte $2"
+	tds s 2 state_size=$SMALL fabric=12 || return
+	tds d 2 state_size=$SMALL fabric=13 || return
+	S="$s0 $s1"
+	D="$d0 $d1"
+	# shellcheck disable=SC2086
+	digests before $S
+	allow=false
+	srcenv="VFIOMIG_TEST_CORRUPT=td0:$2"
+	migrate "$s0" "$s1" -- "$d0" "$d1"
+	srcenv=
+	log src 12
+	log dst 12
+	# shellcheck disable=SC2086
+	{ attrs src $S; attrs dst $D; }
+	same "$src_rc" 4 "$part: the source daemon exits 4 (failed): $src_rc"
+	has src "td0: TEST ONLY: byte $2 of the stream flipped" \
+	    "$part: the source flipped the byte"
+	has src "result failed: destination aborted: td0: RESUMING -> STOP: Invalid argument" \
+	    "$part: the destination's td0 refused the stream (EINVAL)"
+	has src "rolled back: every device RUNNING" \
+	    "$part: the source rolled back, every device RUNNING"
+	# shellcheck disable=SC2086
+	all_in RUNNING $S $D
+	check $? "$part: every device RUNNING (sysfs): the destinations reset"
+	# shellcheck disable=SC2086
+	digests after $S
+	same "$after" "$before" "$part: source digests intact: $after"
+	same "$(a "$d0" loaded_digest)" none \
+	    "$part: the destination's td0 loaded nothing"
+	# shellcheck disable=SC2086
+	rm_tds $S $D
+}
+
+# ---- 7. A data fd that outlives its device ----
 
 outlive() {
 	part=outlive
@@ -607,6 +656,10 @@ for run in $runs; do
 		    "Input/output error" error ;;
 	mixed) mixed ;;
 	adopt) adopt ;;
+	corrupt)
+		# The first record's magic; a byte of the first page.
+		corrupt corrupt-magic 0
+		corrupt corrupt-page 4000 ;;
 	outlive) outlive ;;
 	*) check 1 "unknown run $run" ;;
 	esac
