@@ -48,7 +48,8 @@
  *
  * outlive is for vfiomig_testdev too: a data fd that outlives its
  * device.  It opens the device, takes it to PRE_COPY and keeps a dup of
- * the data fd; back to RUNNING (the device drops the file), the dup must
+ * the data fd (whose VFIO_MIG_GET_PRECOPY_INFO initial bytes must shrink
+ * by what a read took); back to RUNNING (the device drops the file), the dup must
  * read ENODEV; to PRE_COPY again, a dup kept, the device closed and then
  * removed (its sysfs "remove"): the dup must still answer read and
  * VFIO_MIG_GET_PRECOPY_INFO with ENODEV (the driver freed the device and
@@ -946,6 +947,31 @@ outlive_probe(int fd, const char *when)
 	return re == ENODEV && ie == ENODEV ? 0 : 1;
 }
 
+/*
+ * A fresh PRE_COPY data fd: its initial bytes must shrink by what one
+ * read took, and end with the first sweep (then only dirty bytes).
+ */
+static int
+precopy_moves(int fd, char *buf, size_t len)
+{
+	struct vfio_precopy_info a = { .argsz = sizeof a }, b = a;
+	ssize_t r;
+
+	if (ioctl(fd, VFIO_MIG_GET_PRECOPY_INFO, &a) < 0)
+		return printf("outlive: PRECOPY_INFO: %s\n", strerror(errno)), 1;
+	r = read(fd, buf, len);
+	if (r <= 0 || ioctl(fd, VFIO_MIG_GET_PRECOPY_INFO, &b) < 0)
+		return printf("outlive: read %zd, then PRECOPY_INFO: %s\n", r,
+		    strerror(errno)), 1;
+	printf("outlive: PRE_COPY: initial %" PRIu64 " dirty %" PRIu64
+	    ", read %zd, then initial %" PRIu64 " dirty %" PRIu64 " (%s)\n",
+	    (uint64_t)a.initial_bytes, (uint64_t)a.dirty_bytes, r,
+	    (uint64_t)b.initial_bytes, (uint64_t)b.dirty_bytes,
+	    a.initial_bytes == b.initial_bytes + (uint64_t)r ? "ok" :
+	    "WRONG: the initial bytes did not shrink by the read");
+	return a.initial_bytes == b.initial_bytes + (uint64_t)r ? 0 : 1;
+}
+
 /* outlive GROUP:UUID: see the top comment. */
 static int
 outlive(int argc, char **argv)
@@ -967,8 +993,7 @@ outlive(int argc, char **argv)
 		    strerror(errno));
 		return 1;
 	}
-	printf("outlive: PRE_COPY, first read %zd bytes\n",
-	    read(fd, buf, sizeof buf));
+	worst |= precopy_moves(fd, buf, sizeof buf);
 	if (device_set_state(v.d, VFIO_DEVICE_STATE_RUNNING, &e) < 0) {
 		printf("outlive: to RUNNING: %s\n", e.msg);
 		return 1;
