@@ -461,6 +461,7 @@ fault() {
 		# The device in ERROR can only be reset: its BAR is gone.
 		k=0
 		for x in $before; do
+			# shellcheck disable=SC2086 # a digest a word
 			set -- $after
 			shift $k
 			if [ $k = "$idx" ]; then
@@ -535,7 +536,9 @@ adopt() {
 	tds d 2 state_size="$SIZE" fabric=10 || return
 	S="$s0 $s1"
 	D="$d0 $d1"
+	# shellcheck disable=SC2086 # the devices, a word each
 	conf src 0 false $S
+	# shellcheck disable=SC2086
 	conf dst 1 true $D
 	start dst && start src || return
 	"$ctl" -s "$T/src.sock" migrate vm1 --to "127.0.0.1:$port" \
