@@ -450,23 +450,39 @@ src_quiet_end(struct src *s)
 
 /*
  * Connection @c ended without a word from the destination.  Its reason
- * may be on the way on connection 0: a destination whose TLS session on
- * @c broke (a record that failed its check) cannot send its ABORT on @c
- * any more.  A little while for it, so that the failure names the
- * destination's reason rather than the end it caused.
+ * may be on the way: on connection 0, where a destination whose TLS
+ * session on @c broke (a record that failed its check) sends its ABORT
+ * when it cannot send it on @c any more; or already in @c's receive
+ * buffer when it was a send on @c that failed (EPIPE: the destination
+ * closed after its ABORT).  A little while for it, so that the failure
+ * names the destination's reason rather than the end it caused.
+ * @sending: a send failed (else @c's receiver read its end).
  */
 static void
-src_await_abort(struct src *s, struct xfer_conn *c)
+src_await_abort(struct src *s, struct xfer_conn *c, bool sending)
 {
 	uint64_t deadline = now_ns() + SRC_ABORT_GRACE_MS * 1000000ull;
 
-	if (c->index == 0)
+	if (c->index == 0 && !sending)
 		return;
 	pthread_mutex_lock(&s->job->lock);
 	while (!s->job->failed && !s->job->closing && !s->committed &&
 	    now_ns() < deadline)
 		xfer_job_wait(s->job, deadline);
 	pthread_mutex_unlock(&s->job->lock);
+}
+
+/*
+ * A send on @c failed: the job fails, with the destination's reason if it
+ * gave one (src_await_abort()).
+ */
+static void
+src_send_failed(struct src *s, struct xfer_conn *c, int rc, const char *dev,
+    const char *msg)
+{
+	if (rc == -EPIPE || rc == -ECONNRESET)
+		src_await_abort(s, c, true);
+	src_fail(s, rc, "%s: %s", dev, msg);
 }
 
 /* The destination's VMM resumed (or did not in time): the figure. */
@@ -500,7 +516,7 @@ src_recv_one(struct src *s, struct xfer_conn *c)
 
 	if ((rc = xfer_conn_recv(c, &f, -1, &e)) < 0) {
 		if (rc == -ECONNRESET)
-			src_await_abort(s, c);
+			src_await_abort(s, c, false);
 		if (!src_quiet_end(s))
 			xfer_job_fail(s->job, rc, rc != -ECONNRESET &&
 			    rc != -EPIPE, "%s", e.msg);
@@ -710,7 +726,7 @@ src_send_data(struct src_link *l, struct src_dev *sd, size_t n, bool stop)
 		rc = xfer_conn_send_data(l->c, stop ? FRAME_F_STOP_COPY : 0,
 		    idx, l->buf, n, pcrc, XFER_PROGRESS_MS, &e);
 	if (rc < 0) {
-		src_fail(s, rc, "%s: %s", sd->d->name, e.msg);
+		src_send_failed(s, l->c, rc, sd->d->name, e.msg);
 		return rc;
 	}
 	__atomic_add_fetch(stop ? &s->bytes_stop : &s->bytes_pre, n,
@@ -730,7 +746,7 @@ src_send_ctl(struct src_link *l, struct src_dev *sd, uint8_t type,
 	rc = xfer_conn_send(l->c, type, 0, sd - l->s->devs, payload, len,
 	    XFER_PROGRESS_MS, &e);
 	if (rc < 0)
-		src_fail(l->s, rc, "%s: %s", sd->d->name, e.msg);
+		src_send_failed(l->s, l->c, rc, sd->d->name, e.msg);
 	return rc;
 }
 
