@@ -39,7 +39,8 @@
  *
  * Output (the test reads it): "refvmm: attached to SET (policy P, key K)",
  * "refvmm: paused (asked at +X ms, acked +Y ms)", "refvmm: resumed (...)",
- * "refvmm: event VCPU_RESUME (MESSAGE)", "refvmm: job COMPLETED", then per
+ * "refvmm: event VCPU_RESUME at +X ms (MESSAGE)", "refvmm: job COMPLETED
+ * at +X ms, lost so far L" (times since the start), then per
  * device "refvmm: device NAME writes N served S lost L early E" and
  * "refvmm: total writes N served S lost L early E".  "early": with
  * --incoming, writes that found the device in another state than RUNNING
@@ -101,6 +102,8 @@ struct vmm {
 	uint32_t	 rate;
 	bool		 incoming, ack_request, no_ack, resume_early;
 	uint32_t	 linger_ms, timeout_s;
+	bool		 fixed;		/* --value */
+	uint64_t	 value;
 
 	struct vdev	 devs[REFVMM_MAX_DEVS];
 	int		 ndevs;
@@ -170,7 +173,7 @@ vcpu_write(struct vmm *v, int id, struct vdev *d, uint64_t seq)
 	int rc, state = -1;
 
 	rc = sim_mmio_write_state(d->m, SIM_MMIO_VCPU_OFF(id),
-	    (uint64_t)id << 48 | seq, &state);
+	    v->fixed ? v->value : (uint64_t)id << 48 | seq, &state);
 	if (rc < 0)
 		die("device %s: write: %s", d->name, strerror(-rc));
 	__atomic_add_fetch(&d->issued, 1, __ATOMIC_RELAXED);
@@ -304,6 +307,17 @@ status_name(int st)
 	return ev != NULL ? ev->name + strlen("MIGRATION_STATUS_") : "?";
 }
 
+static uint64_t
+lost_so_far(struct vmm *v)
+{
+	uint64_t n = 0;
+	int i;
+
+	for (i = 0; i < v->ndevs; i++)
+		n += __atomic_load_n(&v->devs[i].lost, __ATOMIC_RELAXED);
+	return n;
+}
+
 /* An event of the set: printed; the job's end noted. */
 static void
 on_event(struct vmm *v, const Event *ev)
@@ -329,8 +343,9 @@ on_event(struct vmm *v, const Event *ev)
 		if (st == VFIOMIG__V1__MIGRATION_STATUS__MIGRATION_STATUS_COMPLETED ||
 		    st == VFIOMIG__V1__MIGRATION_STATUS__MIGRATION_STATUS_FAILED ||
 		    st == VFIOMIG__V1__MIGRATION_STATUS__MIGRATION_STATUS_CANCELLED) {
-			say("job %s at +%.1f ms%s%s", status_name(st),
-			    since_ms(v, now_ns()),
+			say("job %s at +%.1f ms, lost so far %" PRIu64 "%s%s",
+			    status_name(st), since_ms(v, now_ns()),
+			    lost_so_far(v),
 			    ev->info->error_message != NULL ? ": " : "",
 			    ev->info->error_message != NULL ?
 			    ev->info->error_message : "");
@@ -652,7 +667,7 @@ static const char usage_text[] =
 "              [--policy pause-first|cooperative] [--deadline-ms N]\n"
 "              [--vcpus N] [--rate N] [--incoming] [--ack eventfd|request]\n"
 "              [--linger-ms N] [--timeout-s N]\n"
-"              [--no-ack] [--resume-early]   (tests only)\n"
+"              [--no-ack] [--resume-early] [--value V]   (tests only)\n"
 "  --socket PATH       vfiomigd's control socket\n"
 "  --set NAME          the set this VM's devices are in\n"
 "  --device NAME=FILE  a sim device and its state_file (repeatable)\n"
@@ -665,7 +680,9 @@ static const char usage_text[] =
 "  --linger-ms N       run on that long after the job ended (default 200)\n"
 "  --timeout-s N       give up after N s (default 120)\n"
 "  --no-ack            TEST: never acknowledge the pause\n"
-"  --resume-early      TEST: with --incoming, run the vCPUs at once\n";
+"  --resume-early      TEST: with --incoming, run the vCPUs at once\n"
+"  --value V           TEST: every write stores V (the BAR stands still once\n"
+"                      each vCPU wrote each device: digests comparable)\n";
 
 static void __attribute__((noreturn))
 usage_error(const char *fmt, ...)
@@ -699,7 +716,8 @@ parse_u32(const char *opt, const char *s, uint32_t min, uint32_t max)
 static void
 parse_args(struct vmm *v, int argc, char **argv)
 {
-	enum { O_NOACK = 256, O_EARLY, O_LINGER, O_TIMEOUT, O_DEADLINE };
+	enum { O_NOACK = 256, O_EARLY, O_LINGER, O_TIMEOUT, O_DEADLINE,
+	    O_VALUE };
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "set", required_argument, NULL, 'S' },
@@ -714,6 +732,7 @@ parse_args(struct vmm *v, int argc, char **argv)
 		{ "resume-early", no_argument, NULL, O_EARLY },
 		{ "linger-ms", required_argument, NULL, O_LINGER },
 		{ "timeout-s", required_argument, NULL, O_TIMEOUT },
+		{ "value", required_argument, NULL, O_VALUE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -791,6 +810,10 @@ parse_args(struct vmm *v, int argc, char **argv)
 		case O_TIMEOUT:
 			v->timeout_s = parse_u32("timeout-s", optarg, 1,
 			    86400);
+			break;
+		case O_VALUE:
+			v->fixed = true;
+			v->value = parse_u32("value", optarg, 0, UINT32_MAX);
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
