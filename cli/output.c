@@ -350,6 +350,43 @@ output_ms(double ms, char *buf, size_t len)
 	return buf;
 }
 
+/*
+ * The VMM in the loop: the vCPU policy, the VM's downtime beside the
+ * devices', the drain taken out of it, each VMM's answer.
+ */
+static void
+output_vm_downtime(FILE *f, const Vfiomig__V1__MigrationInfo *mi)
+{
+	char b[32], pol[32];
+
+	if (!mi->has_vcpu_policy)
+		return;
+	output_enum_text(&vfiomig__v1__vcpu_policy__descriptor,
+	    mi->vcpu_policy, pol, sizeof pol);
+	fprintf(f, "%-14s", "vm downtime:");
+	if (mi->has_vm_downtime_us)
+		fprintf(f, "%s", output_ms((double)mi->vm_downtime_us / 1e3, b,
+		    sizeof b));
+	else
+		fprintf(f, "-");
+	fprintf(f, " (vCPU policy %s", pol);
+	if (mi->has_vm_downtime_us)
+		fprintf(f, mi->vm_downtime_to_commit ? "; paused until "
+		    "COMMITTED: no VMM on the destination" : "; paused until "
+		    "the destination's VMM resumed");
+	if (mi->has_drain_us && mi->vcpu_policy ==
+	    VFIOMIG__V1__VCPU_POLICY__VCPU_POLICY_COOPERATIVE)
+		fprintf(f, "; drained %s with the vCPUs running", output_ms(
+		    (double)mi->drain_us / 1e3, b, sizeof b));
+	if (mi->has_pause_ack_us)
+		fprintf(f, "; pause acknowledged in %s", output_ms(
+		    (double)mi->pause_ack_us / 1e3, b, sizeof b));
+	if (mi->has_resume_ack_us)
+		fprintf(f, "; resume acknowledged in %s", output_ms(
+		    (double)mi->resume_ack_us / 1e3, b, sizeof b));
+	fprintf(f, ")\n");
+}
+
 /* The downtime in ms, to the microsecond when the daemon says it. */
 static double
 output_downtime(const Vfiomig__V1__MigrationInfo *mi)
@@ -654,6 +691,7 @@ output_text_figures(FILE *f, const Vfiomig__V1__MigrationInfo *mi)
 	    mi->has_downtime_limit_ms)
 		fputc(')', f);
 	fputc('\n', f);
+	output_vm_downtime(f, mi);
 	if (mi->has_predicted_stopcopy_bytes || mi->has_dirty_rate)
 		fprintf(f, "%-14s%s to move stopped, the devices dirty %s\n",
 		    "prediction:", fmt_bytes(mi->predicted_stopcopy_bytes, a,

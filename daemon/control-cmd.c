@@ -210,6 +210,20 @@ ctl_cmd_fill_info(struct ctl_reply *r, Vfiomig__V1__MigrationInfo *mi,
 	}
 	SETU(mi, outcome_unknown, in->unknown);
 	SETU(mi, updated_ms, in->updated_ms);
+	if (in->vcpu_policy != 0) {
+		SETU(mi, vcpu_policy, (Vfiomig__V1__VcpuPolicy)in->vcpu_policy);
+		if (in->vm_downtime_us != 0) {
+			SETU(mi, vm_downtime_us, in->vm_downtime_us);
+			SETU(mi, vm_downtime_to_commit, in->vm_to_commit);
+		}
+		if (in->kind == XFER_SRC) {
+			SETU(mi, drain_us, in->drain_us);
+			if (in->pause_ack_us != 0)
+				SETU(mi, pause_ack_us, in->pause_ack_us);
+		}
+		if (in->resume_ack_us != 0)
+			SETU(mi, resume_ack_us, in->resume_ack_us);
+	}
 	if (in->kind == XFER_SRC) {
 		if (in->predicted_ms != UINT64_MAX && in->predicted_ms != 0) {
 			SETU(mi, predicted_downtime_ms, in->predicted_ms);
@@ -242,7 +256,7 @@ cmd_hello(struct daemon *dm, struct ctl_client *c, const Request *rq,
 	    "prepare-incoming-listen", "release", "single-use-tokens",
 	    "sim-state-file", "device-reset", "set-parameters", "stall-fd",
 	    "precopy-timeout-action", "queued", "resolve", "history",
-	    "list-pages", "job-id" };
+	    "list-pages", "job-id", "attach-vmm" };
 	const Vfiomig__V1__HelloRequest *h = rq->hello;
 	Vfiomig__V1__HelloReply *hr;
 	bool ok = h->n_versions == 0;
@@ -316,6 +330,7 @@ cmd_set_info(struct ctl_reply *r, struct dset *ds)
 		si->reason = ctl_strdup(r, reason);
 	if (ds->status == DSET_FAILED && ds->unknown)
 		SETU(si, outcome_unknown, true);
+	SETU(si, vcpu_policy, (Vfiomig__V1__VcpuPolicy)ds->vmm.policy);
 	pthread_mutex_unlock(&ds->lock);
 	SETU(si, migration, cmd_status_map[mst]);
 	SETU(si, from_config, ds->from_config);
@@ -1051,6 +1066,99 @@ cmd_stall_fd(struct daemon *dm, struct ctl_client *c, const Request *rq,
 	return cmd_efd(dm, rq->get_stall_fd->set, CMD_EFD_STALL, r, e);
 }
 
+/* ---- The VMM (vmm.h). ---- */
+
+/* A PassedFd of the request: the fd, taken (-1 if absent or bad). */
+static int
+cmd_passed_fd(const Vfiomig__V1__PassedFd *pf, const char *what, int *fds,
+    size_t nfds, int *out, struct err *e)
+{
+	uint32_t idx;
+
+	*out = -1;
+	if (pf == NULL)
+		return 0;
+	idx = pf->has_index ? pf->index : 0;
+	if (idx >= nfds || fds[idx] < 0)
+		return err_set(e, EBADF, "%s: fd %u: the request carries %zu "
+		    "file descriptor%s (each used once)", what, idx, nfds,
+		    nfds != 1 ? "s" : "");
+	*out = fds[idx];
+	fds[idx] = -1;
+	return 0;
+}
+
+static int
+cmd_attach_vmm(struct daemon *dm, struct ctl_client *c, const Request *rq,
+    int *fds, size_t nfds, struct ctl_reply *r, struct err *e)
+{
+	const Vfiomig__V1__AttachVmmRequest *ar = rq->attach_vmm;
+	Vfiomig__V1__AttachVmmReply *rep;
+	char key[VMM_KEY_LEN + 1];
+	int f[3] = { -1, -1, -1 }, rc;
+	struct dset *ds;
+
+	if ((rc = cmd_find(dm, ar->set, &ds, e)) < 0)
+		return rc;
+	if ((rc = cmd_passed_fd(ar->pause_fd, "pause_fd", fds, nfds, &f[0],
+	    e)) < 0 || (rc = cmd_passed_fd(ar->resume_fd, "resume_fd", fds,
+	    nfds, &f[1], e)) < 0 || (rc = cmd_passed_fd(ar->ack_fd, "ack_fd",
+	    fds, nfds, &f[2], e)) < 0) {
+		close_fd(&f[0]);
+		close_fd(&f[1]);
+		return rc;
+	}
+	if (ar->has_deadline_ms && ar->deadline_ms == 0) {
+		close_fd(&f[0]);
+		close_fd(&f[1]);
+		close_fd(&f[2]);
+		return err_set(e, EINVAL, "set %s: deadline 0 ms out of range "
+		    "(1..%d)", ds->name, VMM_DEADLINE_MAX_MS);
+	}
+	if ((rc = vmm_attach(ds, (enum vcpu_policy)ar->policy,
+	    ar->has_deadline_ms ? ar->deadline_ms : 0, f, key, e)) < 0)
+		return rc;
+	if ((enum vcpu_policy)ar->policy == VCPU_NONE) {
+		log_info("control: %s: set %s: VMM detached",
+		    ctl_client_name(c), ds->name);
+		return 0;
+	}
+	log_info("control: %s: set %s: VMM attached, vCPU policy %s, "
+	    "deadline %u ms, eventfds:%s%s%s", ctl_client_name(c), ds->name,
+	    vcpu_policy_name((enum vcpu_policy)ar->policy),
+	    ar->has_deadline_ms ? ar->deadline_ms : VMM_DEADLINE_MS,
+	    ar->pause_fd ? " pause" : "", ar->resume_fd ? " resume" : "",
+	    ar->ack_fd ? " ack" : (ar->pause_fd || ar->resume_fd) ? "" :
+	    " none");
+	rep = ctl_alloc(r, sizeof *rep);
+	vfiomig__v1__attach_vmm_reply__init(rep);
+	rep->key = ctl_strdup(r, key);
+	r->rsp.body_case = VFIOMIG__V1__RESPONSE__BODY_ATTACH_VMM;
+	r->rsp.attach_vmm = rep;
+	return 0;
+}
+
+static int
+cmd_vmm_ack(struct daemon *dm, struct ctl_client *c, const Request *rq,
+    int *fds, size_t nfds, struct ctl_reply *r, struct err *e)
+{
+	const Vfiomig__V1__VmmAckRequest *ar = rq->vmm_ack;
+	struct dset *ds;
+	int rc;
+
+	if ((rc = cmd_find(dm, ar->set, &ds, e)) < 0)
+		return rc;
+	switch (ar->action) {
+	case VFIOMIG__V1__VMM_ACTION__VMM_ACTION_PAUSED:
+		return vmm_ack(ds, ar->key, VMM_ASK_PAUSE, e);
+	case VFIOMIG__V1__VMM_ACTION__VMM_ACTION_RESUMED:
+		return vmm_ack(ds, ar->key, VMM_ASK_RESUME, e);
+	default:
+		return err_set(e, EINVAL, "set %s: VMM action %d unknown",
+		    ds->name, (int)ar->action);
+	}
+}
+
 /* ---- The table. ---- */
 
 #define B(x)	VFIOMIG__V1__REQUEST__BODY_##x
@@ -1076,6 +1184,8 @@ static const struct ctl_cmd cmd_table[] = {
 	{ "release", B(RELEASE), true, false, cmd_release },
 	{ "resolve", B(RESOLVE), true, false, cmd_resolve },
 	{ "check", B(CHECK), true, false, cmd_check },
+	{ "attach-vmm", B(ATTACH_VMM), true, true, cmd_attach_vmm },
+	{ "vmm-ack", B(VMM_ACK), true, false, cmd_vmm_ack },
 };
 #undef B
 

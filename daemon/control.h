@@ -44,6 +44,8 @@ enum ctl_event {
 	CTL_EV_SET_CHANGED = 4,
 	CTL_EV_LOST = 5,
 	CTL_EV_STALLED = 6,	/* a job waits for the operator */
+	CTL_EV_VCPU_PAUSE = 7,	/* to the set's VMM (vmm.h) */
+	CTL_EV_VCPU_RESUME = 8,
 };
 
 /* A reply in the making: the message, what to free after packing, an fd. */

@@ -20,6 +20,7 @@
 #include "ledger.h"
 #include "log.h"
 #include "migset.h"
+#include "vmm.h"
 #include "proto/vfiomig-peer.pb-c.h"
 #include "xfer.h"
 
@@ -124,6 +125,7 @@ struct dset {
 	uint64_t		 jobs_ended[2][DSET_OUTCOMES];
 	uint64_t		 last_downtime_us;
 	bool			 has_last_downtime;
+	struct vmm		 vmm;		/* under lock (vmm.h) */
 };
 
 struct daemon {

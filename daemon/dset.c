@@ -352,6 +352,7 @@ dset_alloc(const char *name, bool allow_non_p2p, const char *token,
 	ds->name = xstrdup(name);
 	ds->token = token != NULL ? xstrdup(token) : NULL;
 	pthread_mutex_init(&ds->lock, NULL);
+	vmm_init(&ds->vmm);
 	ds->drain_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	ds->done_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	ds->stall_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -621,6 +622,7 @@ static void
 dset_free(struct dset *ds)
 {
 	dset_close_devices(ds);
+	vmm_fini(&ds->vmm);
 	close_fd(&ds->drain_efd);
 	close_fd(&ds->done_efd);
 	close_fd(&ds->stall_efd);
@@ -1162,6 +1164,8 @@ dset_claim_locked(struct dset *ds, struct xfer_job *job, struct err *e)
 	ds->prior = ds->status;
 	ds->status = job->kind == XFER_SRC ? DSET_MIGRATING_OUT :
 	    DSET_INCOMING;
+	vmm_drop(&job->vmm);
+	vmm_take_locked(ds, &job->vmm);
 	return 0;
 }
 

@@ -55,6 +55,8 @@ static const struct frame_type_info frame_types[FRAME_TYPE_MAX + 1] = {
 	    0, 0 },
 	[FRAME_ABORT] = { "ABORT", FRAME_ROLE_ANY, 0, false, false,
 	    1, FRAME_CTL_MAX },
+	[FRAME_RESUMED] = { "RESUMED", FRAME_ROLE_DST, 0, false, true,
+	    0, FRAME_CTL_MAX },
 };
 
 static void
@@ -661,6 +663,41 @@ frame_unpack_hello_reply(const void *payload, size_t len,
 		protobuf_c_message_free_unpacked(m, NULL);
 	else if (rc == 0)
 		*out = (Vfiomig__Peer__HelloReply *)m;
+	return rc;
+}
+
+int
+frame_pack_resumed(uint64_t resume_us, bool timed_out, void *buf, size_t cap,
+    size_t *len, struct err *e)
+{
+	Vfiomig__Peer__Resumed r = VFIOMIG__PEER__RESUMED__INIT;
+
+	r.has_resume_us = true;
+	r.resume_us = resume_us;
+	r.has_timed_out = timed_out;
+	r.timed_out = timed_out;
+	return frame_pack_msg(&r.base, buf, cap, len, e);
+}
+
+int
+frame_unpack_resumed(const void *payload, size_t len, uint64_t *resume_us,
+    bool *timed_out, struct err *e)
+{
+	ProtobufCMessage *m;
+	Vfiomig__Peer__Resumed *r;
+	int rc;
+
+	rc = frame_unpack(&vfiomig__peer__resumed__descriptor, payload, len,
+	    &m, e);
+	if (rc < 0)
+		return rc;
+	r = (Vfiomig__Peer__Resumed *)m;
+	if (!r->has_resume_us || r->resume_us > UINT32_MAX)
+		rc = err_set(e, EPROTO, "RESUMED: resume_us %s",
+		    r->has_resume_us ? "out of range" : "missing");
+	*resume_us = r->resume_us;
+	*timed_out = r->timed_out;
+	protobuf_c_message_free_unpacked(m, NULL);
 	return rc;
 }
 

@@ -55,8 +55,9 @@ enum frame_type {
 	FRAME_SWITCHOVER = 7,		/* src -> dst, stop-copy data follows */
 	FRAME_COMMITTED = 8,		/* dst -> src, all devices RUNNING */
 	FRAME_ABORT = 9,		/* either way, Abort */
+	FRAME_RESUMED = 10,		/* dst -> src, Resumed (vmm.h) */
 };
-#define FRAME_TYPE_MAX		FRAME_ABORT
+#define FRAME_TYPE_MAX		FRAME_RESUMED
 
 /* Which side a reader runs on: it refuses frames the peer may not send. */
 enum frame_role {
@@ -244,6 +245,11 @@ int frame_unpack_hello(const void *payload, size_t len,
 		       Vfiomig__Peer__Hello **out, struct err *e);
 int frame_unpack_hello_reply(const void *payload, size_t len,
 			     Vfiomig__Peer__HelloReply **out, struct err *e);
+/* RESUMED's payload (HelloReply.vmm_resume): packed, unpacked. */
+int frame_pack_resumed(uint64_t resume_us, bool timed_out, void *buf,
+		       size_t cap, size_t *len, struct err *e);
+int frame_unpack_resumed(const void *payload, size_t len, uint64_t *resume_us,
+			 bool *timed_out, struct err *e);
 int frame_unpack_abort(const void *payload, size_t len,
 		       Vfiomig__Peer__Abort **out, struct err *e);
 

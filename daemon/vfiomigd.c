@@ -368,17 +368,22 @@ daemon_job_log_end(struct xfer_job *j)
 	const char *set = j->ds != NULL ? j->ds->name : NULL;
 	const char *dir = j->kind == XFER_SRC ? "outgoing" : "incoming";
 	enum dset_status st;
-	char pred[48] = "";
+	char pred[48] = "", vm[96] = "";
 
 	if (j->res.rc == 0 && j->kind == XFER_SRC) {
 		if (j->res.predicted_ms != UINT64_MAX)
 			snprintf(pred, sizeof pred, "predicted %" PRIu64 " ms, ",
 			    j->res.predicted_ms);
+		if (j->vmm.policy != VCPU_NONE)
+			snprintf(vm, sizeof vm, ", VM downtime %s%.1f ms "
+			    "(vCPU policy %s)", j->res.vm_downtime_ns ? "" :
+			    "unknown ", j->res.vm_downtime_ns / 1e6,
+			    vcpu_policy_name(j->vmm.policy));
 		log_job_event(LOG_EV_MIG_COMPLETED, set, j->id, "set %s: %s "
 		    "migration completed: job " FMT_ID ": downtime %.1f ms (%slimit %" PRIu32
-		    " ms), stop-copy %" PRIu64 " bytes, %d pre-copy "
+		    " ms)%s, stop-copy %" PRIu64 " bytes, %d pre-copy "
 		    "iteration%s", set != NULL ? set : "?", dir, j->id,
-		    j->res.downtime_ns / 1e6, pred, j->res.limit_ms,
+		    j->res.downtime_ns / 1e6, pred, j->res.limit_ms, vm,
 		    j->res.stopcopy_bytes, j->res.iterations,
 		    j->res.iterations == 1 ? "" : "s");
 		return;

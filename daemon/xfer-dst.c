@@ -235,6 +235,9 @@ dst_start(struct daemon *dm, struct dset *ds, Vfiomig__Peer__Hello *h,
 	j->conns[h->conn_index] = c;
 	c->index = h->conn_index;
 	d->nhave = 1;
+	/* Before its thread runs: the set's VMM as the job starts. */
+	vmm_drop(&j->vmm);
+	vmm_take_locked(ds, &j->vmm);
 	if ((rc = daemon_job_add(dm, j)) < 0) {
 		rc = err_set(e, -rc, "the daemon is stopping");
 		goto fail;
@@ -961,6 +964,11 @@ dst_accept_all(struct dst *d, struct err *e)
 	for (i = 0; i < j->nconns; i++)
 		r.no_frame_crc &= chan_is_tls(j->conns[i]->ch);
 	r.has_no_frame_crc = r.no_frame_crc;
+	/* A VMM attached: RESUMED follows COMMITTED (vmm.h). */
+	if (j->vmm.policy != VCPU_NONE) {
+		r.has_vmm_resume_ms = true;
+		r.vmm_resume_ms = j->vmm.deadline_ms;
+	}
 	/* Connection 0's reply last: it also means "ready to load". */
 	for (i = j->nconns - 1; i >= 0; i--) {
 		c = j->conns[i];
@@ -1069,6 +1077,37 @@ dst_log_devices(struct dst *d)
 	}
 }
 
+/*
+ * Every device RUNNING and COMMITTED sent: the VMM may resume its vCPUs
+ * now, not before (vmm.h); its acknowledgment ends the VM's downtime.
+ * RESUMED tells the source how long it took after COMMITTED.  Nothing
+ * here fails the job: the VM is committed here.
+ */
+static void
+dst_vmm_resume(struct dst *d)
+{
+	struct vmm_job *vj = &d->job->vmm;
+	struct err e = { 0, "" };
+	uint8_t buf[64];
+	uint64_t t0 = now_ns(), us;
+	size_t len;
+	bool late;
+
+	if (vj->policy == VCPU_NONE)
+		return;
+	d->info.vcpu_policy = vj->policy;
+	late = vmm_ask(d->ds, vj, VMM_ASK_RESUME, "running: every device is "
+	    "RUNNING", NULL, &e) < 0;
+	if (late)
+		log_warnx("%s: %s", d->name, e.msg);
+	us = late ? (uint64_t)vj->deadline_ms * 1000 : (vj->t_ack - t0) / 1000;
+	d->info.resume_ack_us = late ? 0 : us;
+	if (frame_pack_resumed(us, late, buf, sizeof buf, &len, &e) < 0 ||
+	    xfer_conn_send(d->job->conns[0], FRAME_RESUMED, 0, FRAME_DEV_ALL,
+	    buf, len, XFER_PROGRESS_MS, &e) < 0)
+		log_warnx("%s: RESUMED not sent: %s", d->name, e.msg);
+}
+
 /* Every stream in and verified: load verdict, run, commit. */
 static int
 dst_commit(struct dst *d)
@@ -1111,6 +1150,7 @@ dst_commit(struct dst *d)
 	log_info("%s: job " FMT_ID ": committed in %.3f ms, every device "
 	    "RUNNING", d->name, d->job->id, (now_ns() - d->t0) / 1e6);
 	dst_log_devices(d);
+	dst_vmm_resume(d);
 	return 0;
 }
 

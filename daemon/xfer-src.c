@@ -112,6 +112,9 @@ struct src {
 	bool			 peer_aborted;	/* the destination said ABORT */
 	uint64_t		 t_commit;
 	uint64_t		 t_ack;		/* INIT_ACK came */
+	bool			 resumed;	/* RESUMED came */
+	bool			 resume_timed_out;
+	uint64_t		 resume_us;	/* ... its figure */
 
 	/* Counters the senders add to (atomics). */
 	uint64_t		 bytes_pre, bytes_stop;
@@ -119,6 +122,11 @@ struct src {
 	const char		*phase_name;
 	uint64_t		 t0, t_pre0, t_pre_end, t_stop0, t_stop_end;
 	uint64_t		 t_down, next_log;
+	/* The VMM (vmm.h, s->job->vmm): the job's thread. */
+	uint32_t		 peer_vmm_ms;	/* HelloReply.vmm_resume_ms */
+	bool			 vmm_ignored;	/* TEST ONLY */
+	uint64_t		 t_paused;	/* its pause acknowledged */
+	uint64_t		 pause_ack_ns, drain_ns;
 	uint64_t		 estimate;	/* stop-copy bytes */
 	uint64_t		 t_predicted;	/* ms, at the switchover */
 	uint64_t		 predicted_bytes;
@@ -333,6 +341,9 @@ src_reply(struct src *s, int i, struct err *e)
 		if (r->has_commit_us)
 			s->pr.dst_commit_ns = (uint64_t)r->commit_us * 1000;
 		no_crc = r->no_frame_crc;
+		if (i == 0)
+			s->peer_vmm_ms = MIN(r->vmm_resume_ms,
+			    VMM_DEADLINE_MAX_MS);
 		if (no_crc && !chan_is_tls(c->ch))
 			rc = err_set(e, EPROTO, "connection %d: the destination "
 			    "takes frames without CRC on a plaintext channel",
@@ -458,6 +469,28 @@ src_await_abort(struct src *s, struct xfer_conn *c)
 	pthread_mutex_unlock(&s->job->lock);
 }
 
+/* The destination's VMM resumed (or did not in time): the figure. */
+static int
+src_resumed(struct src *s, const struct frame *f)
+{
+	struct err e = { 0, "" };
+	uint64_t us;
+	bool late;
+
+	if (frame_unpack_resumed(f->payload, f->h.len, &us, &late, &e) < 0) {
+		/* The VM is committed there: a bad figure fails nothing. */
+		log_warnx("%s: %s", s->name, e.msg);
+		us = 0;
+		late = true;
+	}
+	pthread_mutex_lock(&s->job->lock);
+	s->resume_us = us;
+	s->resume_timed_out = late;
+	pthread_mutex_unlock(&s->job->lock);
+	src_flag(s, &s->resumed);
+	return 0;
+}
+
 static int
 src_recv_one(struct src *s, struct xfer_conn *c)
 {
@@ -485,6 +518,8 @@ src_recv_one(struct src *s, struct xfer_conn *c)
 	case FRAME_COMMITTED:
 		src_flag(s, &s->committed);
 		return 0;
+	case FRAME_RESUMED:
+		return src_resumed(s, &f);
 	case FRAME_ABORT:
 		src_peer_abort(s, &f);
 		return -ECONNABORTED;
@@ -1533,12 +1568,62 @@ src_unsched(struct src *s)
 	s->admitted = false;
 }
 
+/*
+ * The VMM pauses the vCPUs (vmm.h): from here no vCPU reaches a device,
+ * which may then stop.  A VMM that does not answer within its deadline
+ * fails the switchover (rolled back, the VMM asked to resume).
+ */
+static int
+src_vmm_pause(struct src *s, const char *why)
+{
+	struct vmm_job *vj = &s->job->vmm;
+	struct err e = { 0, "" };
+	uint64_t t0 = now_ns();
+	int rc;
+
+	if (vj->policy == VCPU_NONE)
+		return 0;
+	if (s->vmm_ignored) {
+		log_warnx("%s: VFIOMIG_TEST_IGNORE_VCPU=1: the devices stop "
+		    "with the vCPUs running (a test's negative control)",
+		    s->name);
+		return 0;
+	}
+	s->phase_name = "pausing the vCPUs";
+	if ((rc = vmm_ask(s->ds, vj, VMM_ASK_PAUSE, why, s->job, &e)) < 0) {
+		if (rc != -ECANCELED)
+			src_fail(s, rc, "%s", e.msg);
+		return rc;
+	}
+	s->t_paused = vj->t_ack;
+	s->pause_ack_ns = vj->t_ack - t0;
+	return 0;
+}
+
+/*
+ * After COMMITTED: the destination's VMM resumes its vCPUs, and RESUMED
+ * says how long that took.  Only a figure: the VM is committed there.
+ */
+static void
+src_await_resumed(struct src *s)
+{
+	if (s->peer_vmm_ms == 0 || s->job->vmm.policy == VCPU_NONE)
+		return;
+	s->phase_name = "resuming the destination's vCPUs";
+	if (src_wait_flag(s, &s->resumed, s->peer_vmm_ms + 1000) < 0)
+		log_warnx("%s: no RESUMED from the destination within %u ms: "
+		    "the VM's downtime is unknown", s->name,
+		    s->peer_vmm_ms + 1000);
+}
+
 static int
 src_switchover(struct src *s, bool precopy)
 {
 	struct err e = { 0, "" };
 	int drain = precopy ? VFIO_DEVICE_STATE_PRE_COPY_P2P :
 	    VFIO_DEVICE_STATE_RUNNING_P2P;
+	enum vcpu_policy pol = s->job->vmm.policy;
+	uint64_t t_drained;
 	int rc;
 
 	s->phase_name = "draining";
@@ -1557,8 +1642,19 @@ src_switchover(struct src *s, bool precopy)
 		src_fail(s, rc, "%s", e.msg);
 		return rc;
 	}
+	/* Brute force: no vCPU runs from here on. */
+	if (pol == VCPU_PAUSE_FIRST &&
+	    (rc = src_vmm_pause(s, "switchover: before the drain")) < 0)
+		return rc;
 	s->t_down = now_ns();
+	s->phase_name = "draining";
 	if ((rc = src_goto(s, drain)) < 0)
+		return rc;
+	t_drained = now_ns();
+	s->drain_ns = t_drained - s->t_down;
+	/* Cooperative: the drain eventfd fired; now the vCPUs pause. */
+	if (pol == VCPU_COOPERATIVE &&
+	    (rc = src_vmm_pause(s, "switchover: every device drained")) < 0)
 		return rc;
 	src_status(s, XFER_ST_STOPCOPY);
 	if ((rc = src_goto(s, VFIO_DEVICE_STATE_STOP_COPY)) < 0)
@@ -1580,6 +1676,8 @@ src_switchover(struct src *s, bool precopy)
 	if (rc == -ETIMEDOUT)
 		src_fail(s, ETIMEDOUT, "no COMMITTED from the destination "
 		    "within %d s", XFER_COMMIT_MS / 1000);
+	if (rc == 0)
+		src_await_resumed(s);
 	return rc < 0 ? -1 : 0;
 }
 
@@ -1755,6 +1853,74 @@ src_report_dev(struct src *s, struct src_dev *sd, bool ok)
 	    ok ? "verified" : "none");
 }
 
+/*
+ * A failed job whose VMM was asked to pause: the vCPUs may run again once
+ * every device does.  Not when the rollback failed (a vCPU would reach a
+ * stopped device) nor when the outcome is unknown (the VM may run on the
+ * destination): the operator decides, and the log says so.
+ */
+static void
+src_vmm_after_failure(struct src *s, enum dset_status st)
+{
+	struct vmm_job *vj = &s->job->vmm;
+
+	if (vj->policy == VCPU_NONE || !vj->paused)
+		return;
+	if (st == DSET_IDLE) {
+		vmm_tell_resume(s->ds, vj, "rolled back: every device RUNNING");
+		return;
+	}
+	log_warnx("%s: the VMM is not asked to resume the vCPUs: %s", s->name,
+	    st == DSET_FAILED && s->ended_all ? "the outcome is unknown (the "
+	    "VM may run on the destination)" : "the devices did not all "
+	    "return to RUNNING");
+}
+
+/*
+ * The VM's downtime: the source VMM's pause acknowledgment .. the
+ * destination VMM's resume acknowledgment (COMMITTED, and the time the
+ * destination's VMM took after it, as RESUMED says); to COMMITTED when the
+ * destination has no VMM.  Unknown (0) when its VMM did not answer.
+ */
+static void
+src_report_vm(struct src *s)
+{
+	struct xfer_result *r = &s->job->res;
+	bool resumed, late;
+	uint64_t us;
+
+	if (s->job->vmm.policy == VCPU_NONE || s->t_commit == 0 ||
+	    s->t_paused == 0)
+		return;
+	pthread_mutex_lock(&s->job->lock);
+	resumed = s->resumed;
+	late = s->resume_timed_out;
+	us = s->resume_us;
+	pthread_mutex_unlock(&s->job->lock);
+	if (s->peer_vmm_ms == 0)
+		r->vm_downtime_ns = s->t_commit - s->t_paused;
+	else if (resumed && !late)
+		r->vm_downtime_ns = s->t_commit - s->t_paused + us * 1000;
+	if (r->vm_downtime_ns != 0)
+		log_info("%s: report: vm_downtime_ms %.3f (%s; vCPU policy %s; "
+		    "the source VMM paused in %.3f ms%s)", s->name,
+		    (double)(r->vm_downtime_ns / 1000) / 1e3, s->peer_vmm_ms ?
+		    "the source VMM's pause acknowledged until the "
+		    "destination VMM's resume acknowledged" : "the source "
+		    "VMM's pause acknowledged until COMMITTED: the destination "
+		    "has no VMM attached", vcpu_policy_name(
+		    s->job->vmm.policy), s->pause_ack_ns / 1e6,
+		    s->job->vmm.policy == VCPU_COOPERATIVE ? "; drained with "
+		    "the vCPUs running" : "");
+	else
+		log_warnx("%s: report: vm_downtime_ms unknown: the "
+		    "destination's VMM did not acknowledge the resume in time",
+		    s->name);
+	if (s->job->vmm.policy == VCPU_COOPERATIVE)
+		log_info("%s: report: drain_ms %.3f (out of the VM's downtime)",
+		    s->name, s->drain_ns / 1e6);
+}
+
 /* A phase's duration; one cut short ends now. */
 static void
 src_report(struct src *s)
@@ -1773,6 +1939,7 @@ src_report(struct src *s)
 	moving = src_span(s->t_pre0, s->t_pre_end, now_ns()) +
 	    src_span(s->t_stop0, s->t_stop_end, now_ns());
 	r->throughput = src_rate(r->precopy_bytes + r->stopcopy_bytes, moving);
+	src_report_vm(s);
 	if (r->rc == 0)
 		log_info("%s: report: result success", s->name);
 	else if (r->unknown)
@@ -1835,6 +2002,16 @@ src_final_info(struct src *s, bool ok)
 	in->downtime_ms = j->res.downtime_ns / 1000000;
 	in->downtime_us = j->res.downtime_ns / 1000;
 	in->total_ms = j->res.total_ns / 1000000;
+	if (j->vmm.policy != VCPU_NONE) {
+		in->vcpu_policy = j->vmm.policy;
+		in->vm_downtime_us = j->res.vm_downtime_ns / 1000;
+		in->vm_to_commit = s->peer_vmm_ms == 0;
+		in->drain_us = s->drain_ns / 1000;
+		in->pause_ack_us = s->pause_ack_ns / 1000;
+		pthread_mutex_lock(&j->lock);
+		in->resume_ack_us = s->resumed ? s->resume_us : 0;
+		pthread_mutex_unlock(&j->lock);
+	}
 	in->unknown = j->res.unknown;
 	in->awaiting = false;
 	if (!ok) {
@@ -1890,6 +2067,7 @@ src_main(void *arg)
 			st = src_unknown(s);
 		else
 			st = src_abort(s);
+		src_vmm_after_failure(s, st);
 	} else
 		st = src_finish(s);
 	src_report(s);
@@ -1946,6 +2124,7 @@ src_new(struct xfer_job *j, struct dset *ds, const struct xfer_target *t)
 		log_warnx("%s: VFIOMIG_TEST_OLD_SAMPLING=1: the switchover "
 		    "decided on stale samples (a test's negative control)",
 		    s->name);
+	s->vmm_ignored = vmm_test_ignored();
 	s->pd = xcalloc(s->ndev, sizeof *s->pd);
 	pthread_mutex_init(&s->bw_lock, NULL);
 	s->devs = xcalloc(s->ndev, sizeof *s->devs);

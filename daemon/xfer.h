@@ -22,6 +22,7 @@
 
 #include "chan.h"
 #include "frame.h"
+#include "vmm.h"
 #include "util.h"
 
 struct daemon;
@@ -176,6 +177,16 @@ struct xfer_info {
 	char		 msg[512];
 	bool		 unknown;
 	uint64_t	 updated_ms;
+	/*
+	 * The VMM in the loop (vmm.h), once completed: the job's policy
+	 * (0: none attached); the VM's downtime (the source VMM's pause
+	 * acknowledgment .. the destination VMM's resume acknowledgment, or
+	 * COMMITTED with vm_to_commit); the drain with the vCPUs running
+	 * (COOPERATIVE); how long each VMM took to answer.
+	 */
+	int		 vcpu_policy;
+	uint64_t	 vm_downtime_us, drain_us, pause_ack_us, resume_ack_us;
+	bool		 vm_to_commit;
 	/* Last: a set's history keeps what comes before (struct xfer_past). */
 	int		 ndev;
 	struct xfer_dev_info devs[XFER_INFO_MAX_DEVS];
@@ -205,6 +216,8 @@ struct xfer_result {
 	/* The source: the prediction at the switchover, the limit then. */
 	uint64_t	 predicted_ms;	/* UINT64_MAX: none made */
 	uint32_t	 limit_ms;
+	/* The VM's downtime (xfer_info's vm_downtime_us); 0: none. */
+	uint64_t	 vm_downtime_ns;
 };
 
 struct xfer_job {
@@ -229,6 +242,8 @@ struct xfer_job {
 	void			*priv;		/* the side's own state */
 
 	struct xfer_result	 res;
+	/* The set's VMM as the job started (vmm.h): the job's thread. */
+	struct vmm_job		 vmm;
 	TAILQ_ENTRY(xfer_job)	 entry;		/* the daemon's list */
 };
 TAILQ_HEAD(xfer_jobs, xfer_job);

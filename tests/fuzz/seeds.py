@@ -88,6 +88,8 @@ def main():
         "reply-src": b"\x01" + frame(2, hello_reply(), 0) +
         frame(6, b"", 1) + frame(8, b"", 2),
         "abort-any": b"\x00" + frame(9, abort(), 0),
+        "reply-resumed": b"\x01" + frame(2, hello_reply(), 0) +
+        frame(6, b"", 1) + frame(8, b"", 2) + frame(10, f(1, 5000), 3),
     })
     write("hello", {
         "hello": hello(),
@@ -131,6 +133,10 @@ def main():
         "drain-fd": req(22, f(1, "vm1")),
         "done-fd": req(23, f(1, "vm1")),
         "release": req(24, f(1, "vm1")),
+        "attach-vmm": req(29, f(1, "vm1") + f(2, 2) + f(3, 500) +
+                          f(4, f(1, 0)) + f(6, f(1, 1))),
+        "detach-vmm": req(29, f(1, "vm1") + f(2, 1)),
+        "vmm-ack": req(30, f(1, "vm1") + f(2, "0" * 32) + f(3, 1)),
     })
 
 

@@ -257,6 +257,70 @@ check([(h.job_id, h.direction, h.status) for h in hist] ==
 note("B -> A: job %d; digests equal to the original; A's history: %s"
      % (job2, ", ".join("%d %s" % (h.job_id, mstatus(h.status)[17:]) for h in hist)))
 
+# ---- the VMM (attach_vmm, vmm_ack): refusals, and no fd left behind ----
+def daemon_fds(c):
+    """How many fds the daemon at the other end of c holds."""
+    cred = c._sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+    return len(os.listdir("/proc/%d/fd" % int.from_bytes(cred[:4], sys.byteorder)))
+
+
+fds0 = daemon_fds(A)
+PF = pb.VCPU_POLICY_PAUSE_FIRST
+refused(errno.ENOENT, A.attach_vmm, "no-such-set", PF)
+refused(errno.EINVAL, A.attach_vmm, S, pb.VCPU_POLICY_UNSPECIFIED)
+refused(errno.EINVAL, A.attach_vmm, S, PF, deadline_ms=0)
+refused(errno.EINVAL, A.attach_vmm, S, PF, deadline_ms=60001)
+rp, wp = os.pipe()
+e = refused(errno.EINVAL, A.attach_vmm, S, PF, pause_fd=rp)
+check("pause_fd is not an eventfd" in str(e), "a pipe as pause_fd: %s" % e)
+efds = [os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK) for _ in range(3)]
+e = refused(errno.EINVAL, A.attach_vmm, S, PF, pause_fd=efds[0], resume_fd=efds[1],
+            ack_fd=wp)
+check("ack_fd is not an eventfd" in str(e), "a pipe as ack_fd: %s" % e)
+rq = pb.AttachVmmRequest(set=S, policy=PF)
+rq.ack_fd.index = 3
+try:
+    A.request("attach_vmm", rq, efds)
+    fail("attach_vmm with ack_fd index 3 of 3 fds: not refused")
+except vfiomig.Error as e:
+    check(e.errno == errno.EBADF, "ack_fd index 3 of 3: %s" % e)
+os.close(rp)
+os.close(wp)
+check(daemon_fds(A) == fds0, "refused attach_vmm requests left fds in the daemon: %d, "
+      "%d before" % (daemon_fds(A), fds0))
+check(A.list_sets(S)[0].vcpu_policy == pb.VCPU_POLICY_NONE, "a refused attach attached")
+key = A.attach_vmm(S, PF, 500, efds[0], efds[1], efds[2])
+check(len(key) == 32 and all(ch in "0123456789abcdef" for ch in key), "key %r" % key)
+check(A.list_sets(S)[0].vcpu_policy == PF, "list: %s" % A.list_sets(S)[0])
+refused(errno.EPERM, A.vmm_ack, S, "f" * 32 if key != "f" * 32 else "0" * 32,
+        pb.VMM_ACTION_PAUSED)
+refused(errno.EPERM, A.vmm_ack, S, key[:31], pb.VMM_ACTION_PAUSED)
+refused(errno.EALREADY, A.vmm_ack, S, key, pb.VMM_ACTION_PAUSED)   # nothing asked
+refused(errno.EINVAL, A.vmm_ack, S, key, pb.VMM_ACTION_UNSPECIFIED)
+# A job keeps its policy: no attach nor detach while it runs (held in
+# pre-copy by a manual switchover, then cancelled: the VMM never asked).
+token3 = token + "-held"
+B.prepare_incoming(S, token3)
+job3 = A.migrate(S, b_to, token3, switchover=pb.SWITCHOVER_MODE_MANUAL)
+refused(errno.EBUSY, A.attach_vmm, S, pb.VCPU_POLICY_COOPERATIVE)
+refused(errno.EBUSY, A.attach_vmm, S, pb.VCPU_POLICY_NONE)
+A.cancel(S)
+info = A.wait_done(S, TIMEOUT)
+check(info.job_id == job3 and info.status == pb.MIGRATION_STATUS_CANCELLED, "held job: %s" % info)
+check(not select.select([efds[0]], [], [], 0)[0], "the VMM was asked to pause by a job that "
+      "never switched over")
+check(sims(A, S) == orig, "A after the cancelled job: %s" % sims(A, S))
+B.wait_done(S, TIMEOUT)
+A.attach_vmm(S, pb.VCPU_POLICY_NONE)
+check(A.list_sets(S)[0].vcpu_policy == pb.VCPU_POLICY_NONE, "detached: %s" % A.list_sets(S)[0])
+refused(errno.ENOENT, A.vmm_ack, S, key, pb.VMM_ACTION_PAUSED)
+for fd in efds:
+    os.close(fd)
+check(daemon_fds(A) == fds0, "the VMM's eventfds stay in the daemon after the detach: %d fds, "
+      "%d before" % (daemon_fds(A), fds0))
+note("VMM: refusals (ENOENT, EINVAL policy, deadline, a pipe, EBADF index, EPERM key, "
+     "EALREADY, EBUSY during a job), attach, detach; %d daemon fds before and after" % fds0)
+
 # ---- B released and removed ----
 refused(errno.EBUSY, A.release, S)      # idle: nothing to release
 B.release(S)

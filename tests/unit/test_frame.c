@@ -132,7 +132,8 @@ struct stream {
 	size_t end[STREAM_MAX];	/* offset just past each frame */
 	int n;
 	uint8_t data[3][5000];
-	uint8_t hello[1024], reply[1024], abort[256], dev_end[2][16];
+	uint8_t hello[1024], reply[1024], abort[256], resumed[32];
+	uint8_t dev_end[2][16];
 };
 
 static void
@@ -173,7 +174,7 @@ stream_new(void)
 	struct stream *s = calloc(1, sizeof *s);
 	struct hello_fixture *x = hello_new(2);
 	struct err e;
-	size_t hl, rl, al;
+	size_t hl, rl, al, ml;
 
 	assert_non_null(s);
 	rng_seed(7);
@@ -183,6 +184,8 @@ stream_new(void)
 	rl = pack_reply(s->reply, sizeof s->reply, x->pdevs, 2);
 	assert_int_equal(frame_pack_abort(EIO, "d1: load failed", s->abort,
 	    sizeof s->abort, &al, &e), 0);
+	assert_int_equal(frame_pack_resumed(4711, false, s->resumed,
+	    sizeof s->resumed, &ml, &e), 0);
 	frame_dev_end_pack(s->dev_end[0], 5001, 1);
 	frame_dev_end_pack(s->dev_end[1], 1007, 2);
 	stream_add(s, FRAME_HELLO, 0, FRAME_DEV_ALL, s->hello, hl);
@@ -198,6 +201,7 @@ stream_new(void)
 	stream_add(s, FRAME_DEV_END, 0, 0, s->dev_end[0], 16);
 	stream_add(s, FRAME_DEV_END, 0, 1, s->dev_end[1], 16);
 	stream_add(s, FRAME_COMMITTED, 0, FRAME_DEV_ALL, NULL, 0);
+	stream_add(s, FRAME_RESUMED, 0, FRAME_DEV_ALL, s->resumed, ml);
 	stream_add(s, FRAME_ABORT, 0, FRAME_DEV_ALL, s->abort, al);
 	free(x);
 	return s;
@@ -455,7 +459,41 @@ test_bad_magic_version_type(void **state)
 	    "frame 3: unknown frame type 0");
 	build(buf, FRAME_TYPE_MAX + 1, 0, FRAME_DEV_ALL, 3, NULL, 0);
 	expect_err(parse(buf, FRAME_PAYLOAD_MAX, 3, &h, &e), &e, EPROTO,
-	    "unknown frame type 10");
+	    "unknown frame type 11");
+}
+
+/* RESUMED (vmm.h): its figure both ways, and what a reader refuses. */
+static void
+test_resumed(void **state)
+{
+	uint8_t buf[64];
+	uint64_t us;
+	size_t len;
+	bool late;
+	struct err e;
+
+	assert_int_equal(frame_pack_resumed(123456, true, buf, sizeof buf,
+	    &len, &e), 0);
+	assert_int_equal(frame_unpack_resumed(buf, len, &us, &late, &e), 0);
+	assert_int_equal(us, 123456);
+	assert_true(late);
+	assert_int_equal(frame_pack_resumed(0, false, buf, sizeof buf, &len,
+	    &e), 0);
+	assert_int_equal(frame_unpack_resumed(buf, len, &us, &late, &e), 0);
+	assert_int_equal(us, 0);
+	assert_false(late);
+	/* Past 2^32 us (over an hour): no VMM's deadline allows it. */
+	assert_int_equal(frame_pack_resumed(1ull << 33, false, buf,
+	    sizeof buf, &len, &e), 0);
+	expect_err(frame_unpack_resumed(buf, len, &us, &late, &e), &e, EPROTO,
+	    "RESUMED: resume_us out of range");
+	/* Empty: the figure missing. */
+	expect_err(frame_unpack_resumed(buf, 0, &us, &late, &e), &e, EPROTO,
+	    "RESUMED: resume_us missing");
+	/* Not a message at all. */
+	memset(buf, 0xff, 8);
+	expect_err(frame_unpack_resumed(buf, 8, &us, &late, &e), &e, EBADMSG,
+	    "does not parse");
 }
 
 static void
@@ -1368,6 +1406,7 @@ main(void)
 		cmocka_unit_test(test_roundtrip_every_type),
 		cmocka_unit_test(test_header_layout),
 		cmocka_unit_test(test_bad_magic_version_type),
+		cmocka_unit_test(test_resumed),
 		cmocka_unit_test(test_bad_reserved),
 		cmocka_unit_test(test_bad_length),
 		cmocka_unit_test(test_bad_flags_and_device),

@@ -380,7 +380,8 @@ class Client:
         return self._call("migrate", rq).migrate.job_id
 
     def switchover(self, set: str) -> None:
-        """Switches a MANUAL job over (pause the vCPUs first)."""
+        """Switches a MANUAL job over (pause the vCPUs first, unless a VMM
+        is attached: then the daemon asks it, as in AUTO)."""
         self._call("switchover", pb.SwitchoverRequest(set=set))
 
     def cancel(self, set: str) -> None:
@@ -412,6 +413,31 @@ class Client:
         the destination committed (the set migrated) or not (the devices
         back to RUNNING)."""
         self._call("resolve", pb.ResolveRequest(set=set, committed=committed))
+
+    # ---- the VMM (docs/integration.md, "The VMM in the loop") ----
+
+    def attach_vmm(self, set: str, policy: int, deadline_ms: Optional[int] = None,
+                   pause_fd: int = -1, resume_fd: int = -1, ack_fd: int = -1) -> str:
+        """Attaches a VMM to ``set`` with a vCPU policy (pb.VCPU_POLICY_*;
+        NONE detaches).  The eventfds are the VMM's own, each optional:
+        the daemon writes 1 to ``pause_fd`` / ``resume_fd`` when it asks,
+        the VMM writes 1 to ``ack_fd`` when done (or calls vmm_ack()).
+        Returns the key vmm_ack() presents."""
+        rq = pb.AttachVmmRequest(set=set, policy=policy)
+        if deadline_ms is not None:
+            rq.deadline_ms = deadline_ms
+        fds: List[int] = []
+        for name, fd in (("pause_fd", pause_fd), ("resume_fd", resume_fd),
+                         ("ack_fd", ack_fd)):
+            if fd >= 0:
+                getattr(rq, name).index = len(fds)
+                fds.append(fd)
+        return self._call("attach_vmm", rq, fds).attach_vmm.key
+
+    def vmm_ack(self, set: str, key: str, action: int) -> None:
+        """The VMM did what the daemon asked (pb.VMM_ACTION_PAUSED or
+        pb.VMM_ACTION_RESUMED)."""
+        self._call("vmm_ack", pb.VmmAckRequest(set=set, key=key, action=action))
 
     # ---- events ----
 
