@@ -12,7 +12,8 @@
 #    eventfd): the migration completes, no vCPU write lost on either side,
 #    none early on the destination (before its devices were RUNNING),
 #    writes on both sides (the vCPUs ran: the check is not vacuous),
-#    digests equal (check_migrated), the job's vm_downtime_us > 0; in
+#    digests equal (check_migrated), the devices' own counts (SimCounters
+#    mmio_served, mmio_lost) the VMMs', the job's vm_downtime_us > 0; in
 #    cooperative the drain came before the pause request (DRAINED before
 #    VCPU_PAUSE on the VMM's event stream; the reverse in pause-first),
 #    drain_us > 0 and the VM's downtime shorter than the devices'.
@@ -73,7 +74,7 @@ vmm() {
 	it_pids="$it_pids $vm_pid"
 	eval "${vm_n}_vpid=$vm_pid"
 	vm_t=$((30 * SLOW * 50))
-	while ! grep -q '^refvmm: attached to vm1 ' "$T/$vm_n.vmm"; do
+	while ! grep -qs '^refvmm: attached to vm1 ' "$T/$vm_n.vmm"; do
 		alive "$vm_pid" || fail "refvmm $vm_n: $(cat "$T/$vm_n.vmm")"
 		[ $vm_t -gt 0 ] || fail "refvmm $vm_n: not attached in 30 s"
 		sleep 0.02
@@ -120,6 +121,23 @@ print(s["status"], " ".join("%s:%s" % (d["stateName"], d["sim"]["digest"])
     for d in s["devices"]))' "$T/sd.ctlout"
 }
 
+# mmio SOCKET: the sums of set vm1's devices' mmio_served and mmio_lost
+# (SimCounters), "SERVED LOST".
+mmio() {
+	ctl mm -s "$1" -o json set list vm1
+	"$json_py" -c 'import json,sys
+s=json.load(open(sys.argv[1]))["sets"][0]["devices"]
+print(sum(int(d["sim"].get("mmioServed", 0)) for d in s),
+    sum(int(d["sim"].get("mmioLost", 0)) for d in s))' "$T/mm.ctlout"
+}
+
+# mmio_is SOCKET SERVED LOST WHAT: the devices counted what the VMM did.
+mmio_is() {
+	mi_got=$(mmio "$1")
+	[ "$mi_got" = "$2 $3" ] || fail "$4: the devices count $mi_got vCPU \
+writes served and lost, the VMM $2 $3"
+}
+
 # migrate_vm N MODE: migrates vm1 from ${N}s to ${N}d, MODE auto or
 # manual; the job's final info in $T/${N}info.ctlout.
 migrate_vm() {
@@ -156,7 +174,10 @@ good() {
 	vmm_end "$1dv"
 	check_migrated "$1s" "$1d" $NDEV
 	eval "sw=\$$1sv_writes sl=\$$1sv_lost dw=\$$1dv_writes"
-	eval "dl=\$$1dv_lost de=\$$1dv_early se=\$$1sv_early"
+	eval "dl=\$$1dv_lost de=\$$1dv_early"
+	# The devices' own counters (fresh devices: only these VMMs wrote).
+	mmio_is "$SS" "$(eval "echo \$$1sv_served")" "$sl" "$1 source"
+	mmio_is "$DS" "$(eval "echo \$$1dv_served")" "$dl" "$1 destination"
 	[ "$sl" = 0 ] || fail "$1 ($2, $3): the source's VMM lost $sl writes"
 	[ "$dl" = 0 ] && [ "$de" = 0 ] || fail "$1 ($2, $3): the \
 destination's VMM lost $dl writes, $de early"
@@ -164,7 +185,7 @@ destination's VMM lost $dl writes, $de early"
 source $sw, destination $dw: the vCPUs did not run"
 	vmm_has "$1sv" '^refvmm: paused \(asked at \+[0-9.]+ ms, acked'
 	vmm_has "$1dv" '^refvmm: resumed \(asked at \+[0-9.]+ ms, acked'
-	vmm_has "$1dv" '^refvmm: event VCPU_RESUME .*\(running\)'
+	vmm_has "$1dv" '^refvmm: event VCPU_RESUME .*\(running'
 	# The order the daemon asked in, on the source VMM's event stream.
 	p=$(line_of "$1sv" '^refvmm: event VCPU_PAUSE ')
 	d=$(line_of "$1sv" '^refvmm: event DRAINED ')
@@ -216,6 +237,7 @@ at_end=$(sed -n 's/^refvmm: job COMPLETED .*lost so far \([0-9]*\).*/\1/p' \
 [ "$nisv_lost" -gt 0 ] && [ "${at_end:-0}" -gt 0 ] || fail "negative \
 control: VFIOMIG_TEST_IGNORE_VCPU=1 and the source's VMM lost $nisv_lost \
 writes (${at_end:-?} when the job ended): the test proves nothing"
+mmio_is "$SS" "$nisv_served" "$nisv_lost" "ni source"
 note "negative control (VFIOMIG_TEST_IGNORE_VCPU=1): the source's VMM lost \
 $nisv_lost of $nisv_writes writes ($at_end by the job's end)"
 stop_daemon nis
@@ -234,6 +256,7 @@ vmm_end nedv
 [ "$nedv_lost" -gt 0 ] || [ "$nedv_early" -gt 0 ] || fail "negative \
 control: a destination VMM resuming early lost none of $nedv_writes \
 writes, none early: the test proves nothing"
+mmio_is "$DS" "$nedv_served" "$nedv_lost" "ne destination"
 note "negative control (--resume-early): the destination's VMM lost \
 $nedv_lost, $nedv_early early, of $nedv_writes writes"
 stop_daemon nes
@@ -253,7 +276,7 @@ ctl_rc_is namig 4
     fail "no ack: $(ctl_out namig)"
 vmm_end nasv
 vmm_has nasv '^refvmm: paused \(asked at \+[0-9.]+ ms, not acknowledged'
-vmm_has nasv '^refvmm: event VCPU_RESUME .*\(rolled back\)'
+vmm_has nasv '^refvmm: event VCPU_RESUME .*\(rolled back'
 vmm_has nasv '^refvmm: resumed \(asked at'
 asked=$(ms_of nasv '^refvmm: paused ')
 ended=$(ms_of nasv '^refvmm: job FAILED ')
