@@ -90,6 +90,8 @@ vmm_end() {
 	ve_rc=$?
 	it_pids=$(echo "$it_pids" | sed "s/ $ve_pid\$//; s/ $ve_pid / /")
 	clean_err "$T/$1.vmm"
+	! grep -q ThreadSanitizer "$T/$1.vmm" ||
+	    fail "refvmm $1: ThreadSanitizer: $(cat "$T/$1.vmm")"
 	[ "$ve_rc" -eq 0 ] || fail "refvmm $1 exited $ve_rc: $(cat "$T/$1.vmm")"
 	ve_l=$(grep '^refvmm: total writes ' "$T/$1.vmm")
 	[ -n "$ve_l" ] || fail "refvmm $1: no totals: $(cat "$T/$1.vmm")"
