@@ -21,12 +21,13 @@
 #    (no handshake: its devices stop while the vCPUs run): writes lost on
 #    the source, already when the job ended; the destination's VMM resuming
 #    at once (--resume-early): writes lost or early there.
-# 3. A VMM that never acknowledges (--no-ack, deadline 500 ms): the
-#    migration fails with ETIMEDOUT within the deadline and a margin of
-#    the pause request, the source set idle, every device RUNNING, digests
-#    as before (the vCPUs store a fixed value, no dirtying, no P2P: the
-#    state stands still but for the rollback), and the VMM was asked to
-#    resume ("rolled back").
+# 3. A VMM that never acknowledges (--no-ack, deadline 500 ms), in both
+#    policies: the migration fails with ETIMEDOUT within the deadline and
+#    a margin of the pause request, the source set idle, every device
+#    RUNNING, digests as before (the vCPUs store a fixed value, no
+#    dirtying, no P2P: the state stands still but for the rollback), and
+#    the VMM was asked to resume ("rolled back"), its vCPUs paused for the
+#    deadline and the walk back to RUNNING.
 . "$(dirname "$0")/cli-lib.sh"
 need_json
 
@@ -265,40 +266,52 @@ stop_daemon nes
 stop_daemon ned
 
 # ---- 3. A VMM that never acknowledges ----
-pair na "$STILL"
-vmm nasv nas "$SS" --policy pause-first --deadline-ms 500 --no-ack \
-    --value 7 --rate 500
-# Once each vCPU wrote each device, the state stands still.
-sleep 0.3
-before=$(sdig "$SS")
-ctl namig -s "$SS" -o json migrate vm1 --to "$to" --token "$TOKEN" --wait
-ctl_rc_is namig 4
-[ "$(jget "$T/namig.ctlout" status)" = MIGRATION_STATUS_FAILED ] &&
-    [ "$(jget "$T/namig.ctlout" error)" = 110 ] ||
-    fail "no ack: $(ctl_out namig)"
-vmm_end nasv
-vmm_has nasv '^refvmm: paused \(asked at \+[0-9.]+ ms, not acknowledged'
-vmm_has nasv '^refvmm: event VCPU_RESUME .*\(rolled back'
-vmm_has nasv '^refvmm: resumed \(asked at'
-asked=$(ms_of nasv '^refvmm: paused ')
-ended=$(ms_of nasv '^refvmm: job FAILED ')
-[ -n "$asked" ] && [ -n "$ended" ] || fail "no ack: $(cat "$T/nasv.vmm")"
-took=$((ended - asked))
-[ "$took" -ge 500 ] && [ "$took" -le $((500 + 1500 * SLOW)) ] ||
-    fail "no ack: the job failed $took ms after the pause request \
+
+# noack N POLICY: the source's VMM pauses but never says so.
+noack() {
+	pair "$1" "$STILL"
+	vmm "$1sv" "$1s" "$SS" --policy "$2" --deadline-ms 500 --no-ack \
+	    --value 7 --rate 500
+	# Once each vCPU wrote each device, the state stands still.
+	sleep 0.3
+	before=$(sdig "$SS")
+	ctl "$1mig" -s "$SS" -o json migrate vm1 --to "$to" --token "$TOKEN" \
+	    --wait
+	ctl_rc_is "$1mig" 4
+	f=$T/$1mig.ctlout
+	[ "$(jget "$f" status)" = MIGRATION_STATUS_FAILED ] &&
+	    [ "$(jget "$f" error)" = 110 ] || fail "$1: $(cat "$f")"
+	vmm_end "$1sv"
+	vmm_has "$1sv" '^refvmm: paused \(asked at \+[0-9.]+ ms, not acknowledged'
+	vmm_has "$1sv" '^refvmm: event VCPU_RESUME .*\(rolled back'
+	vmm_has "$1sv" '^refvmm: resumed \(asked at'
+	asked=$(ms_of "$1sv" '^refvmm: paused ')
+	resumed=$(ms_of "$1sv" '^refvmm: resumed ')
+	ended=$(ms_of "$1sv" '^refvmm: job FAILED ')
+	[ -n "$asked" ] && [ -n "$resumed" ] && [ -n "$ended" ] ||
+	    fail "$1: $(cat "$T/$1sv.vmm")"
+	took=$((ended - asked))
+	[ "$took" -ge 500 ] && [ "$took" -le $((500 + 1500 * SLOW)) ] ||
+	    fail "$1 ($2): the job failed $took ms after the pause request \
 (deadline 500 ms)"
-# The VMM resumed after the rollback: the resume came after the pause.
-[ "$(line_of nasv '^refvmm: resumed ')" -gt "$(line_of nasv '^refvmm: paused ')" ] ||
-    fail "no ack: resumed before the pause: $(cat "$T/nasv.vmm")"
-[ "$nasv_lost" = 0 ] || fail "no ack: the VMM lost $nasv_lost writes"
-after=$(sdig "$SS")
-[ "$after" = "$before" ] || fail "no ack: the source set is \"$after\", \
-before \"$before\""
-case $after in SET_STATUS_IDLE\ *) ;; *) fail "no ack: $after" ;; esac
-[ "$(echo "$after" | tr ' ' '\n' | tail -n +2 | grep -vc '^RUNNING:')" = 0 ] ||
-    fail "no ack: a device is not RUNNING: $after"
-note "no ack (deadline 500 ms): failed $took ms after the pause request \
-($(jget "$T/namig.ctlout" errorMessage)); rolled back, the VMM resumed; \
-$after"
-stop_daemon nas
-stop_daemon nad
+	# Resumed after the rollback, the deadline and the walk back later.
+	paused=$((resumed - asked))
+	[ "$paused" -ge 500 ] && [ "$paused" -le $((500 + 1500 * SLOW)) ] ||
+	    fail "$1 ($2): the vCPUs were paused $paused ms (deadline 500 ms)"
+	eval "l=\$$1sv_lost"
+	[ "$l" = 0 ] || fail "$1 ($2): the VMM lost $l writes"
+	after=$(sdig "$SS")
+	[ "$after" = "$before" ] || fail "$1 ($2): the source set is \
+\"$after\", before \"$before\""
+	case $after in SET_STATUS_IDLE\ *) ;; *) fail "$1 ($2): $after" ;; esac
+	[ "$(echo "$after" | tr ' ' '\n' | tail -n +2 | grep -vc '^RUNNING:')" = 0 ] ||
+	    fail "$1 ($2): a device is not RUNNING: $after"
+	note "no ack, $2 (deadline 500 ms): failed $took ms after the pause \
+request ($(jget "$f" errorMessage)); rolled back, the vCPUs paused $paused \
+ms; $after"
+	stop_daemon "$1s"
+	stop_daemon "$1d"
+}
+
+noack na pause-first
+noack nc cooperative
