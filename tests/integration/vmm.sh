@@ -28,6 +28,9 @@
 #    dirtying, no P2P: the state stands still but for the rollback), and
 #    the VMM was asked to resume ("rolled back"), its vCPUs paused for the
 #    deadline and the walk back to RUNNING.
+# 4. A failure after the pause was acknowledged (an injected fault on the
+#    arc into STOP_COPY): rolled back, digests as before, the VMM asked to
+#    resume, no write lost.
 . "$(dirname "$0")/cli-lib.sh"
 need_json
 
@@ -37,9 +40,10 @@ NDEV=4
 DEV='"state_size": "2M", "dirty_rate": 100, "p2p_rate": 500, "arc_latency_us": 20000'
 STILL='"state_size": "2M", "dirty_rate": 0, "p2p_rate": 0, "arc_latency_us": 20000'
 
-# pair N DEVKEYS [SRCENV]: fresh daemons ${N}d (destination, listening)
-# and ${N}s (source; SRCENV, VAR=VALUE, in its environment), their
-# sockets $DS and $SS, the destination's address $to; set vm1 prepared.
+# pair N DEVKEYS [SRCENV [SRCKEYS]]: fresh daemons ${N}d (destination,
+# listening) and ${N}s (source; SRCENV, VAR=VALUE, in its environment;
+# SRCKEYS added to its devices' keys), their sockets $DS and $SS, the
+# destination's address $to; set vm1 prepared.
 pair() {
 	DS=$T/$1d.sock SS=$T/$1s.sock
 	ctl_conf "$T/$1d.tmpl" "$DS" @LISTEN@ 2 $NDEV \
@@ -48,7 +52,7 @@ pair() {
 	wait_ctl "$1d" "$DS"
 	to=127.0.0.1:$(eval "echo \$$1d_port")
 	ctl_conf "$T/$1s.json" "$SS" - 2 $NDEV \
-	    "$2, \"seed\": 1@I@, \"state_file\": \"$T/$1s-sim@I@.state\"" ""
+	    "$2, \"seed\": 1@I@, \"state_file\": \"$T/$1s-sim@I@.state\"${4:-}" ""
 	[ -n "${3:-}" ] && export "${3?}"
 	start_ctl_daemon "$1s" "$SS" "$T/$1s.json"
 	[ -z "${3:-}" ] || unset "${3%%=*}"
@@ -315,3 +319,31 @@ ms; $after"
 
 noack na pause-first
 noack nc cooperative
+
+# ---- 4. A failure after the pause ----
+# Every source device fails its first arc into STOP_COPY: the VMM acked
+# the pause, the job fails, the set rolls back, the VMM is asked to resume.
+pair fp "$STILL" "" ', "faults": [{"to": "STOP_COPY", "count": 1}]'
+vmm fpsv fps "$SS" --policy pause-first --deadline-ms 10000 --value 7 \
+    --rate 500
+sleep 0.3
+before=$(sdig "$SS")
+ctl fpmig -s "$SS" -o json migrate vm1 --to "$to" --token "$TOKEN" --wait
+ctl_rc_is fpmig 4
+[ "$(jget "$T/fpmig.ctlout" status)" = MIGRATION_STATUS_FAILED ] &&
+    [ "$(jget "$T/fpmig.ctlout" error)" = 5 ] ||
+    fail "fault after the pause: $(ctl_out fpmig)"
+vmm_end fpsv
+vmm_has fpsv '^refvmm: paused \(asked at \+[0-9.]+ ms, acked'
+vmm_has fpsv '^refvmm: event VCPU_RESUME .*\(rolled back'
+[ "$(line_of fpsv '^refvmm: resumed ')" -gt "$(line_of fpsv '^refvmm: paused ')" ] ||
+    fail "fault after the pause: not resumed after the pause: \
+$(cat "$T/fpsv.vmm")"
+[ "$fpsv_lost" = 0 ] || fail "fault after the pause: $fpsv_lost writes lost"
+after=$(sdig "$SS")
+[ "$after" = "$before" ] || fail "fault after the pause: the source set is \
+\"$after\", before \"$before\""
+note "a fault after the pause ($(jget "$T/fpmig.ctlout" errorMessage)): \
+rolled back, the VMM resumed, no write lost; $after"
+stop_daemon fps
+stop_daemon fpd
