@@ -31,6 +31,8 @@
 # 4. A failure after the pause was acknowledged (an injected fault on the
 #    arc into STOP_COPY): rolled back, digests as before, the VMM asked to
 #    resume, no write lost.
+# 5. A destination VMM that never acknowledges the resume (deadline 500
+#    ms): completed, no write lost or early, the VM's downtime unknown.
 . "$(dirname "$0")/cli-lib.sh"
 need_json
 
@@ -347,3 +349,30 @@ note "a fault after the pause ($(jget "$T/fpmig.ctlout" errorMessage)): \
 rolled back, the VMM resumed, no write lost; $after"
 stop_daemon fps
 stop_daemon fpd
+
+# ---- 5. A destination VMM that never acknowledges the resume ----
+# The VM is committed there: the job completes, its vCPUs ran only once
+# every device was RUNNING, and the VM's downtime is unknown (not made up).
+pair nr "$DEV"
+vmm nrdv nrd "$DS" --incoming --no-resume-ack --policy pause-first \
+    --deadline-ms 500
+vmm nrsv nrs "$SS" --policy pause-first --deadline-ms 10000
+sleep 0.3
+migrate_vm nr auto
+vmm_end nrsv
+vmm_end nrdv
+check_migrated nrs nrd $NDEV
+[ "$nrsv_lost" = 0 ] && [ "$nrdv_lost" = 0 ] && [ "$nrdv_early" = 0 ] ||
+    fail "no resume ack: lost $nrsv_lost / $nrdv_lost, early $nrdv_early"
+[ "$nrdv_writes" -gt 0 ] || fail "no resume ack: the destination's vCPUs \
+did not run"
+vmm_has nrdv '^refvmm: resumed \(asked at \+[0-9.]+ ms, not acknowledged'
+v=$(jget "$T/nrinfo.ctlout" vmDowntimeUs)
+[ "$v" = MISSING ] || [ "$v" = 0 ] || fail "no resume ack: vm_downtime_us \
+$v: a figure the destination's VMM never gave"
+has nrs 'report: vm_downtime_ms unknown'
+note "a destination VMM that never acknowledges the resume: completed, \
+lost 0, early 0, the VM's downtime unknown (devices' $(jget \
+"$T/nrinfo.ctlout" downtimeUs) us)"
+stop_daemon nrs
+stop_daemon nrd

@@ -101,6 +101,7 @@ struct vmm {
 	int		 nvcpus;
 	uint32_t	 rate;
 	bool		 incoming, ack_request, no_ack, resume_early;
+	bool		 no_resume_ack;
 	uint32_t	 linger_ms, timeout_s;
 	bool		 fixed;		/* --value */
 	uint64_t	 value;
@@ -554,6 +555,11 @@ on_resume(struct vmm *v)
 
 	v->paused = false;
 	vcpus_resume(v);
+	if (v->no_resume_ack) {
+		say("resumed (asked at +%.1f ms, not acknowledged: "
+		    "--no-resume-ack)", since_ms(v, asked));
+		return;
+	}
 	ack(v, VFIOMIG__V1__VMM_ACTION__VMM_ACTION_RESUMED);
 	say("resumed (asked at +%.1f ms, acked +%.1f ms)", since_ms(v, asked),
 	    since_ms(v, now_ns()));
@@ -667,7 +673,8 @@ static const char usage_text[] =
 "              [--policy pause-first|cooperative] [--deadline-ms N]\n"
 "              [--vcpus N] [--rate N] [--incoming] [--ack eventfd|request]\n"
 "              [--linger-ms N] [--timeout-s N]\n"
-"              [--no-ack] [--resume-early] [--value V]   (tests only)\n"
+"              [--no-ack] [--no-resume-ack] [--resume-early] [--value V]\n"
+"              (the last four: tests only)\n"
 "  --socket PATH       vfiomigd's control socket\n"
 "  --set NAME          the set this VM's devices are in\n"
 "  --device NAME=FILE  a sim device and its state_file (repeatable)\n"
@@ -680,6 +687,7 @@ static const char usage_text[] =
 "  --linger-ms N       run on that long after the job ended (default 200)\n"
 "  --timeout-s N       give up after N s (default 120)\n"
 "  --no-ack            TEST: never acknowledge the pause\n"
+"  --no-resume-ack     TEST: never acknowledge the resume\n"
 "  --resume-early      TEST: with --incoming, run the vCPUs at once\n"
 "  --value V           TEST: every write stores V (the BAR stands still once\n"
 "                      each vCPU wrote each device: digests comparable)\n";
@@ -717,7 +725,7 @@ static void
 parse_args(struct vmm *v, int argc, char **argv)
 {
 	enum { O_NOACK = 256, O_EARLY, O_LINGER, O_TIMEOUT, O_DEADLINE,
-	    O_VALUE };
+	    O_VALUE, O_NORESUMEACK };
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "set", required_argument, NULL, 'S' },
@@ -729,6 +737,7 @@ parse_args(struct vmm *v, int argc, char **argv)
 		{ "incoming", no_argument, NULL, 'i' },
 		{ "ack", required_argument, NULL, 'a' },
 		{ "no-ack", no_argument, NULL, O_NOACK },
+		{ "no-resume-ack", no_argument, NULL, O_NORESUMEACK },
 		{ "resume-early", no_argument, NULL, O_EARLY },
 		{ "linger-ms", required_argument, NULL, O_LINGER },
 		{ "timeout-s", required_argument, NULL, O_TIMEOUT },
@@ -799,6 +808,9 @@ parse_args(struct vmm *v, int argc, char **argv)
 			break;
 		case O_NOACK:
 			v->no_ack = true;
+			break;
+		case O_NORESUMEACK:
+			v->no_resume_ack = true;
 			break;
 		case O_EARLY:
 			v->resume_early = true;
