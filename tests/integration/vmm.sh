@@ -32,7 +32,8 @@
 #    arc into STOP_COPY): rolled back, digests as before, the VMM asked to
 #    resume, no write lost.
 # 5. A destination VMM that never acknowledges the resume (deadline 500
-#    ms): completed, no write lost or early, the VM's downtime unknown.
+#    ms): completed, no write lost or early, the VM's downtime unknown
+#    (the source's VMM has no vCPUs: the handshake alone).
 . "$(dirname "$0")/cli-lib.sh"
 need_json
 
@@ -356,7 +357,9 @@ stop_daemon fpd
 pair nr "$DEV"
 vmm nrdv nrd "$DS" --incoming --no-resume-ack --policy pause-first \
     --deadline-ms 500
-vmm nrsv nrs "$SS" --policy pause-first --deadline-ms 10000
+# The source's VMM without vCPUs (the handshake alone, as the guest tests
+# run it beside mtty).
+vmm nrsv nrs "$SS" --policy pause-first --deadline-ms 10000 --vcpus 0
 sleep 0.3
 migrate_vm nr auto
 vmm_end nrsv
@@ -367,6 +370,8 @@ check_migrated nrs nrd $NDEV
 [ "$nrdv_writes" -gt 0 ] || fail "no resume ack: the destination's vCPUs \
 did not run"
 vmm_has nrdv '^refvmm: resumed \(asked at \+[0-9.]+ ms, not acknowledged'
+vmm_has nrsv '^refvmm: paused \(asked at \+[0-9.]+ ms, acked'
+[ "$nrsv_writes" = 0 ] || fail "refvmm --vcpus 0 wrote $nrsv_writes times"
 v=$(jget "$T/nrinfo.ctlout" vmDowntimeUs)
 [ "$v" = MISSING ] || [ "$v" = 0 ] || fail "no resume ack: vm_downtime_us \
 $v: a figure the destination's VMM never gave"

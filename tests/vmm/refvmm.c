@@ -669,7 +669,7 @@ report(struct vmm *v)
 /* ---- options ---- */
 
 static const char usage_text[] =
-"usage: refvmm --socket PATH --set NAME --device NAME=STATE_FILE...\n"
+"usage: refvmm --socket PATH --set NAME [--device NAME=STATE_FILE...]\n"
 "              [--policy pause-first|cooperative] [--deadline-ms N]\n"
 "              [--vcpus N] [--rate N] [--incoming] [--ack eventfd|request]\n"
 "              [--linger-ms N] [--timeout-s N]\n"
@@ -680,7 +680,8 @@ static const char usage_text[] =
 "  --device NAME=FILE  a sim device and its state_file (repeatable)\n"
 "  --policy P          the vCPU policy (default pause-first)\n"
 "  --deadline-ms N     how long the daemon waits for an answer (1..60000)\n"
-"  --vcpus N           vCPU threads (default 2)\n"
+"  --vcpus N           vCPU threads (default 2; 0: the handshake alone,\n"
+"                      no device needed, e.g. for real devices)\n"
 "  --rate N            MMIO writes per second per vCPU (default 2000)\n"
 "  --incoming          the destination: the vCPUs run only once resumed\n"
 "  --ack HOW           acknowledge with the eventfd or a VmmAck request\n"
@@ -790,7 +791,7 @@ parse_args(struct vmm *v, int argc, char **argv)
 			v->devs[v->ndevs++].path = eq + 1;
 			break;
 		case 'c':
-			v->nvcpus = (int)parse_u32("vcpus", optarg, 1,
+			v->nvcpus = (int)parse_u32("vcpus", optarg, 0,
 			    REFVMM_MAX_VCPUS);
 			break;
 		case 'r':
@@ -838,8 +839,10 @@ parse_args(struct vmm *v, int argc, char **argv)
 	if (optind < argc)
 		usage_error("'%s': no arguments besides the options",
 		    argv[optind]);
-	if (v->socket == NULL || v->set == NULL || v->ndevs == 0)
-		usage_error("--socket, --set and --device are required");
+	if (v->socket == NULL || v->set == NULL)
+		usage_error("--socket and --set are required");
+	if (v->ndevs == 0 && v->nvcpus > 0)
+		usage_error("--device is required (unless --vcpus 0)");
 	if (v->resume_early && !v->incoming)
 		usage_error("--resume-early goes with --incoming");
 }
