@@ -25,6 +25,17 @@
 #            opener is gone before the migration (the daemon holds the only
 #            device fd), which `vfiomigctl migrate --wait` starts; then as
 #            success
+#   vmm-pause, vmm-coop
+#            the reference VMM (tests/vmm/refvmm, no vCPUs: mtty's BAR is
+#            no sim's) attached to the source set (policy pause-first,
+#            cooperative) and to the destination set; the source daemon
+#            runs with its control socket and `vfiomigctl migrate --wait`
+#            starts the job: as success, and the handshake in order on the
+#            real kernel: the pause asked and acknowledged before (pause-
+#            first) or after (cooperative) the step into the P2P states,
+#            and before the step into STOP_COPY; the destination's VMM
+#            asked to resume after the commit (every device RUNNING); the
+#            VM's downtime reported
 # Registers are poked before the source daemon starts and read after the
 # destination daemon stopped (a group has one user at a time), with
 # vm_kernel_test poke/peek.  Prints both daemons' logs at debug level (each
@@ -42,6 +53,7 @@ bdir=${VFIOMIG_BUILDDIR:-$PWD}
 srcdir=$(cd "$(dirname "$0")/../.." && pwd)
 daemon=$bdir/daemon/vfiomigd
 ctl=$bdir/cli/vfiomigctl
+refvmm=$bdir/tests/vmm/refvmm
 kt=$bdir/tests/vm/vm_kernel_test
 types=/sys/class/mdev_bus/mtty/mdev_supported_types
 mtype=${VFIOMIG_MTYPE:-mtty-2}
@@ -56,6 +68,7 @@ say() { echo "guest-daemon-test: $*"; }
 [ -x "$daemon" ] || { say "no $daemon"; exit 99; }
 [ -x "$kt" ] || { say "no $kt"; exit 99; }
 [ -x "$ctl" ] || { say "no $ctl"; exit 99; }
+[ -x "$refvmm" ] || { say "no $refvmm"; exit 99; }
 [ -d "$types/$mtype" ] || { say "SKIP: no $types/$mtype"; exit 77; }
 # The corruption hooks are set per run, never from outside.
 unset VFIOMIG_TEST_CORRUPT VFIOMIG_TEST_CORRUPT_WIRE
@@ -235,6 +248,100 @@ passfd_src() {
 	spid=
 }
 
+# vmm_src POLICY: the source daemon with its control socket ($spid), the
+# reference VMM attached to each side's set (the source's with POLICY, the
+# destination's incoming), the migration by vfiomigctl (its status in
+# $src_rc), the VMMs' ends, the source daemon stopped ($srcd_rc).
+vmm_src() {
+	"$daemon" --config "$T/src.json" >"$T/src.log" 2>&1 &
+	spid=$!
+	i=0
+	until grep -q "control socket" "$T/src.log"; do
+		if ! kill -0 "$spid" 2>/dev/null || [ $i -ge 300 ]; then
+			sed 's/^/  src| /' "$T/src.log"
+			check 1 "$name: the source daemon starts"
+			src_rc=1 srcd_rc=1
+			return
+		fi
+		sleep 0.1
+		i=$((i + 1))
+	done
+	"$refvmm" --socket "$T/dst.sock" --set vm1 --policy "$1" --incoming \
+	    --vcpus 0 --timeout-s 120 >"$T/vmm-dst.out" 2>&1 &
+	vd=$!
+	"$refvmm" --socket "$T/src.sock" --set vm1 --policy "$1" --vcpus 0 \
+	    --timeout-s 120 >"$T/vmm-src.out" 2>&1 &
+	vs=$!
+	i=0
+	until grep -q "attached" "$T/vmm-src.out" &&
+	    grep -q "attached" "$T/vmm-dst.out"; do
+		if [ $i -ge 300 ]; then
+			check 1 "$name: both VMMs attach"
+			break
+		fi
+		sleep 0.1
+		i=$((i + 1))
+	done
+	"$ctl" -s "$T/src.sock" migrate vm1 --to "127.0.0.1:$port" \
+	    --token "$token" --wait >"$T/ctl.out" 2>&1
+	src_rc=$?
+	sed 's/^/  ctl| /' "$T/ctl.out"
+	wait "$vs"
+	vs_rc=$?
+	wait "$vd"
+	vd_rc=$?
+	sed 's/^/  vmm-src| /' "$T/vmm-src.out"
+	sed 's/^/  vmm-dst| /' "$T/vmm-dst.out"
+	check "$vs_rc" "$name: the source VMM exits 0"
+	check "$vd_rc" "$name: the destination VMM exits 0"
+	kill -TERM "$spid"
+	wait "$spid"
+	srcd_rc=$?
+	spid=
+}
+
+# before LOG A B MESSAGE...: the first line holding A comes before the
+# first line holding B (both present).
+before() {
+	eval "lg=\$$1_log"
+	a=$(printf '%s\n' "$lg" | grep -n -F -m1 -- "$2" | cut -d: -f1)
+	b=$(printf '%s\n' "$lg" | grep -n -F -m1 -- "$3" | cut -d: -f1)
+	st=1
+	[ -n "$a" ] && [ -n "$b" ] && [ "$a" -lt "$b" ] && st=0
+	shift 3
+	check "$st" "$* (lines ${a:-none}, ${b:-none})"
+}
+
+# want_vmm NAME POLICY: the handshake in its order, on the kernel.
+want_vmm() {
+	check "$srcd_rc" "$1: the source daemon exits 0 on SIGTERM"
+	case $2 in
+	pause-first)
+		before src "asking the VMM to pause" "step 1 toward PRE_COPY_P2P" \
+		    "$1: the pause asked before the step into PRE_COPY_P2P"
+		before src "acknowledged the pause" "step 1 toward PRE_COPY_P2P" \
+		    "$1: ... and acknowledged before it" ;;
+	cooperative)
+		before src "step 1 toward PRE_COPY_P2P" "asking the VMM to pause" \
+		    "$1: the devices drained (PRE_COPY_P2P) with the vCPUs" \
+		    "running, then the pause asked"
+		before src "acknowledged the pause" "toward STOP_COPY" \
+		    "$1: the pause acknowledged before the step into STOP_COPY" ;;
+	esac
+	before src "acknowledged the pause" "toward STOP_COPY" \
+	    "$1: no device toward STOP_COPY before the acknowledgment"
+	before dst "committed in" "asking the VMM to resume" \
+	    "$1: the destination's VMM asked to resume after the commit"
+	has dst "the VMM acknowledged the resume" \
+	    "$1: the destination's VMM acknowledged the resume"
+	has src "report: vm_downtime_ms " "$1: the VM's downtime reported"
+	case $(cat "$T/ctl.out") in
+	*"vm downtime:"*"vCPU policy $2"*) st=0 ;;
+	*) st=1 ;;
+	esac
+	check "$st" "$1: vfiomigctl shows the VM's downtime and the policy"
+}
+
 # SIGTERM; the exit status in $dst_rc.
 stop_dst() {
 	kill -TERM "$dpid"
@@ -291,6 +398,8 @@ run() {
 	lap "peek"
 	if [ "$via" = passfd ]; then
 		conf "$T/src.json" src 0 "" ""
+	elif [ "$via" = vmm ]; then
+		conf "$T/src.json" src 0 "$dev_s0" "$dev_s1"
 	else
 		conf "$T/src.json" src 0 "$dev_s0" "$dev_s1"
 	fi
@@ -302,6 +411,8 @@ run() {
 	lap "destination daemon start"
 	if [ "$via" = passfd ]; then
 		passfd_src
+	elif [ "$via" = vmm ]; then
+		vmm_src "$vmm_policy"
 	else
 		env "$@" "$daemon" --config "$T/src.json" --migrate vm1 \
 		    --to "127.0.0.1:$port" --token "$token" --exit-after \
@@ -326,6 +437,10 @@ run() {
 			has src "set vm1: device mtty$i added" \
 			    "$name: mtty$i added through the control socket"
 		done
+	elif [ "$via" = vmm ]; then
+		echo "  vfiomigctl migrate exit $src_rc, source exit $srcd_rc" \
+		    "(SIGTERM), destination exit $dst_rc (SIGTERM)"
+		want_vmm "$name" "$vmm_policy"
 	else
 		echo "  source exit $src_rc, destination exit $dst_rc (SIGTERM)"
 	fi
@@ -524,6 +639,11 @@ run payload 3 differ VFIOMIG_TEST_CORRUPT=mtty0:31
 ktls=true
 via=passfd
 run passfd 4 success
+via=vmm
+vmm_policy=pause-first
+run vmm-pause 5 success
+vmm_policy=cooperative
+run vmm-coop 6 success
 via=config
 echo
 say "$((npass + nfail)) checks, $nfail failed ($(( $(now_ms) - t_all )) ms)"
