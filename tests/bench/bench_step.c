@@ -4,11 +4,26 @@
  * parallel) against the same 16 arcs one after the other and a single arc.
  * The goal: a step within 1.2x of a single arc.  Run by `make bench`, never
  * by `make check`; it reports, it does not fail.
+ *
+ *   bench_step
+ *   bench_step --kernel STREAM GROUP:UUID...
+ *
+ * With --kernel (tests/bench/bench_kernel.sh, in the test guest) the step
+ * is timed on real devices (vfiomig_testdev, opened through their groups:
+ * as many as given, their arc latency set in sysfs beforehand), and the
+ * state of device STREAM (GROUP:UUID) is read whole through its real data
+ * fd (STOP_COPY) against a simulated device of the same size through its
+ * socketpair: MiB/s each and the ratio.
  */
 #include "config.h"
 
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "dev-sim.h"
 #include "log.h"
@@ -40,6 +55,52 @@ make_set(void)
 		snprintf(name, sizeof name, "dev%d", i);
 		if (device_sim_create(name, &p, &d, &e) < 0 ||
 		    migset_add(s, d, &e) < 0)
+			fatalx("%s", e.msg);
+	}
+	return s;
+}
+
+/* GROUP:UUID into @group and @uuid; fatal if malformed. */
+static void
+split_dev(const char *arg, char *group, char *uuid, size_t len)
+{
+	const char *c = strchr(arg, ':');
+
+	if (c == NULL || (size_t)(c - arg) >= len || strlen(c + 1) >= len)
+		fatalx("not GROUP:UUID: %s", arg);
+	memcpy(group, arg, c - arg);
+	group[c - arg] = '\0';
+	strcpy(uuid, c + 1);
+}
+
+static struct device *
+open_kernel(const char *name, const char *arg)
+{
+	char group[128], uuid[128];
+	struct device *d;
+	struct err e;
+
+	split_dev(arg, group, uuid, sizeof group);
+	if (device_open_group(name, group, uuid, &d, &e) < 0)
+		fatalx("%s", e.msg);
+	return d;
+}
+
+static struct migset *
+make_kernel_set(int n, char **args)
+{
+	struct device *d;
+	struct migset *s;
+	struct err e;
+	char name[16];
+	int i;
+
+	if (migset_new("bench", NULL, &s, &e) < 0)
+		fatalx("%s", e.msg);
+	for (i = 0; i < n; i++) {
+		snprintf(name, sizeof name, "td%d", i);
+		d = open_kernel(name, args[i]);
+		if (migset_add(s, d, &e) < 0)
 			fatalx("%s", e.msg);
 	}
 	return s;
@@ -109,22 +170,114 @@ time_sequential(struct migset *s, int ndev)
 	return median(v);
 }
 
+/*
+ * The device's whole stop-copy stream read through its data fd, 1 MiB at
+ * a time (poll() where the fd is non-blocking); MiB/s of the reads alone,
+ * the arcs around them not counted.  The device is RUNNING again after.
+ */
+static double
+stream_mibs(struct device *d, uint64_t *bytes)
+{
+	static char buf[1 << 20];
+	struct pollfd pfd;
+	struct err e;
+	uint64_t t, n = 0;
+	ssize_t r;
+	double ms;
+
+	must(device_set_state(d, VFIO_DEVICE_STATE_STOP, &e), &e);
+	must(device_set_state(d, VFIO_DEVICE_STATE_STOP_COPY, &e), &e);
+	pfd.fd = device_data_fd(d);
+	pfd.events = POLLIN;
+	if (pfd.fd < 0)
+		fatalx("%s: no data fd in STOP_COPY", d->name);
+	t = now_ns();
+	for (;;) {
+		r = read(pfd.fd, buf, sizeof buf);
+		if (r > 0) {
+			n += r;
+			continue;
+		}
+		if (r == 0)
+			break;
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			(void)poll(&pfd, 1, 1000);
+			continue;
+		}
+		if (errno != EINTR)
+			fatal("%s: read the data fd", d->name);
+	}
+	ms = ms_since(t);
+	must(device_set_state(d, VFIO_DEVICE_STATE_STOP, &e), &e);
+	must(device_set_state(d, VFIO_DEVICE_STATE_RUNNING, &e), &e);
+	*bytes = n;
+	return n / (1024.0 * 1024.0) / (ms / 1e3);
+}
+
+static double
+median_mibs(struct device *d, uint64_t *bytes)
+{
+	double v[REPEAT];
+	int r;
+
+	for (r = 0; r < REPEAT; r++)
+		v[r] = stream_mibs(d, bytes);
+	return median(v);
+}
+
+/* Real data fds against the simulator's, for the same state size. */
+static void
+throughput(const char *arg)
+{
+	struct device *k, *sim;
+	struct sim_params p;
+	uint64_t kb, sb;
+	double km, sm;
+	struct err e;
+
+	k = open_kernel("stream", arg);
+	km = median_mibs(k, &kb);
+	device_free(k);
+	sim_params_default(&p);
+	p.state_size = kb & ~4095ull;	/* as big as the kernel's stream */
+	p.dirty_rate = 0;
+	p.p2p_rate = 0;
+	p.arc_latency_us = 0;
+	if (device_sim_create("sim", &p, &sim, &e) < 0)
+		fatalx("%s", e.msg);
+	sm = median_mibs(sim, &sb);
+	device_free(sim);
+	printf("state read through the data fd, median of %d: kernel "
+	    "(vfiomig_testdev) %" PRIu64 " bytes at %.0f MiB/s, simulator "
+	    "%" PRIu64 " bytes at %.0f MiB/s: ratio kernel/simulator = "
+	    "%.2f\n", REPEAT, kb, km, sb, sm, km / sm);
+}
+
 int
-main(void)
+main(int argc, char **argv)
 {
 	struct migset *s;
 	double coll, seq, one, ratio;
+	int ndev = NDEV;
 
 	log_init("bench_step", LOG_LVL_WARN);
-	s = make_set();
+	if (argc > 1 && strcmp(argv[1], "--kernel") == 0) {
+		if (argc < 4)
+			fatalx("usage: bench_step --kernel STREAM GROUP:UUID...");
+		throughput(argv[2]);
+		ndev = argc - 3;
+		s = make_kernel_set(ndev, argv + 3);
+	} else
+		s = make_set();
 	coll = time_collective(s);
-	seq = time_sequential(s, NDEV);
+	seq = time_sequential(s, ndev);
 	one = time_sequential(s, 1);
 	ratio = coll / one;
-	printf("%d devices, %d ms per arc, median of %d: collective step "
+	printf("%d %s devices, %d ms per arc, median of %d: collective step "
 	    "%.1f ms, %d sequential arcs %.0f ms, single arc %.1f ms: ratio "
-	    "collective/single = %.2f (goal <= %.1f: %s)\n", NDEV,
-	    LATENCY_US / 1000, REPEAT, coll, NDEV, seq, one, ratio, GOAL,
+	    "collective/single = %.2f (goal <= %.1f: %s)\n", ndev,
+	    argc > 1 ? "kernel" : "sim", LATENCY_US / 1000,
+	    REPEAT, coll, ndev, seq, one, ratio, GOAL,
 	    ratio <= GOAL ? "met" : "MISSED");
 	migset_free(s);
 	return 0;

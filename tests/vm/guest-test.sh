@@ -5,10 +5,12 @@
 # the build directory on every device; then removes every mdev (mtty has
 # 24 ports in all) and runs guest-daemon-test.sh (two vfiomigd daemons),
 # then guest-adopt-test.sh (devices left mid-migration, daemons killed
-# and restarted, a used token).  Holds no checks of its own; fails if any
+# and restarted, a used token), then guest-testdev-test.sh (our own test
+# device, vfiomig_testdev: real-sized state, P2P, faults).  Holds no checks of its own; fails if any
 # part failed.
 #   VFIOMIG_BUILDDIR  the build directory (default: the current one)
-#   VFIOMIG_VM_PARTS  "kernel daemon adopt" (default), or some of them
+#   VFIOMIG_VM_PARTS  "kernel daemon adopt testdev" (default), or some of
+#                     them
 set -u
 
 bdir=${VFIOMIG_BUILDDIR:-$PWD}
@@ -41,7 +43,7 @@ while [ "$i" -lt "$VFIOMIG_NDEV" ]; do
 	eval "set -- \"\$@\" \"\$VFIOMIG_GROUP_$i:\$VFIOMIG_UUID_$i\""
 	i=$((i + 1))
 done
-parts=${VFIOMIG_VM_PARTS:-kernel daemon adopt}
+parts=${VFIOMIG_VM_PARTS:-kernel daemon adopt testdev}
 rc=0
 case " $parts " in
 *" kernel "*)
@@ -74,4 +76,5 @@ part() {
 
 part daemon guest-daemon-test.sh
 part adopt guest-adopt-test.sh
+part testdev guest-testdev-test.sh
 exit $rc

@@ -1,11 +1,15 @@
 #!/bin/bash
 # prepare.sh: builds and caches the test guest: Debian trixie's kernel, the
-# mtty sample driver built for it, the modules the guest loads, and a
+# mtty sample driver and our own test device (tests/vm/kmod/,
+# vfiomig_testdev.ko) built for it, the modules the guest loads, and a
 # busybox initramfs whose /init is guest-init.sh.  It does not boot the
 # guest (run-guest.sh does).
 #
 # Idempotent: with a complete cache it only checks it (and rebuilds the
 # initramfs when guest-init.sh or busybox changed), in well under a second.
+# When tests/vm/kmod/ changed (its checksum, kept in the cache), the test
+# device is rebuilt: in the kept chroot if there is one (seconds), else
+# with the whole cache.
 # Cold, it installs the host tools it lacks, debootstraps a trixie chroot
 # under the cache, builds mtty.ko there, and removes the chroot at the end
 # (keep it with VFIOMIG_VM_KEEP_CHROOT=1).  Nothing from trixie is
@@ -87,6 +91,32 @@ build_mtty() {
 	vm_log "mtty.ko in $((SECONDS - t0)) s"
 }
 
+# The sources of our test device, as one checksum (cache_complete).
+testdev_sum() {
+	(cd "$vm_srcdir/kmod" && cat Kbuild ./*.c | sha256sum | cut -d' ' -f1)
+}
+
+# tests/vm/kmod (vfiomig_testdev.c), built out of tree like mtty.
+build_testdev() {
+	local kver=$1 t0=$SECONDS
+	vm_log "building vfiomig_testdev.ko for $kver"
+	rm -rf "$chr/testdev"
+	mkdir -p "$chr/testdev"
+	cp "$vm_srcdir"/kmod/Kbuild "$vm_srcdir"/kmod/*.c "$chr/testdev/"
+	in_chroot "make -C /usr/src/linux-headers-$kver M=/testdev modules" \
+	    >"$work/testdev-build.log" 2>&1 || {
+		tail -n 25 "$work/testdev-build.log" >&2
+		vm_log "building vfiomig_testdev.ko failed"
+		return 1
+	}
+	if grep -q 'warning:' "$work/testdev-build.log"; then
+		grep -A3 'warning:' "$work/testdev-build.log" >&2
+		vm_log "vfiomig_testdev.ko: the compiler warned"
+		return 1
+	fi
+	vm_log "vfiomig_testdev.ko in $((SECONDS - t0)) s"
+}
+
 # The kernel package, downloaded and unpacked inside the chroot.
 fetch_kernel() {
 	local kver=$1
@@ -127,8 +157,9 @@ collect_modules() {
 		modpath[$n]=$f
 	done < <(find "$chr/kimg/root" -name '*.ko*' -path "*/$kver/*")
 	modpath[mtty]=$chr/mtty/mtty.ko
+	modpath[vfiomig_testdev]=$chr/testdev/vfiomig_testdev.ko
 	resolved=
-	for n in $want_modules mtty; do
+	for n in $want_modules mtty vfiomig_testdev; do
 		resolve "$n" || return 1
 	done
 	for n in $maybe_modules; do
@@ -159,12 +190,14 @@ build_cache() {
 	chroot_install
 	kver=$(chroot_kver)
 	build_mtty "$kver"
+	build_testdev "$kver"
 	fetch_kernel "$kver"
 	f=$(ls "$chr/kimg/root/boot/vmlinuz-$kver")
 	mkdir -p "$new"
 	cp "$f" "$new/vmlinuz"
 	collect_modules "$kver" "$new/modules"
 	echo "$kver" >"$new/kver"
+	testdev_sum >"$new/modules/testdev.sum"
 	rm -rf "$vm_cache/modules"
 	mv "$new/modules" "$vm_cache/modules"
 	mv "$new/kver" "$vm_cache/kver"
@@ -184,9 +217,33 @@ cache_complete() {
 	    [ -s "$vm_cache/modules/mtty.ko" ] &&
 	    [ "$(cat "$vm_cache/modules/maybe" 2>/dev/null)" = "$maybe_modules" ] ||
 	    return 1
+	testdev_fresh || return 1
 	# A pinned kernel other than the cached one: build again.
 	[ -z "${VFIOMIG_VM_KVER:-}" ] ||
 	    [ "$(cat "$vm_cache/kver")" = "$VFIOMIG_VM_KVER" ]
+}
+
+# The cached vfiomig_testdev.ko was built from tests/vm/kmod as it is.
+testdev_fresh() {
+	[ -s "$vm_cache/modules/vfiomig_testdev.ko" ] &&
+	    [ "$(cat "$vm_cache/modules/testdev.sum" 2>/dev/null)" = \
+	    "$(testdev_sum)" ]
+}
+
+# Only the test device is stale and the chroot was kept: rebuild it there
+# (its place in the load order is already there).
+rebuild_testdev() {
+	local kver
+	[ -s "$vm_cache/modules/order" ] && [ -f "$vm_stamp" ] &&
+	    grep -qx vfiomig_testdev "$vm_cache/modules/order" || return 1
+	kver=$(cat "$vm_cache/kver") || return 1
+	[ -d "$chr/usr/src/linux-headers-$kver" ] || return 1
+	! testdev_fresh || return 1
+	mountpoint -q "$chr/proc" || mount -t proc proc "$chr/proc"
+	build_testdev "$kver" || return 1
+	cp "$chr/testdev/vfiomig_testdev.ko" "$vm_cache/modules/"
+	testdev_sum >"$vm_cache/modules/testdev.sum"
+	unmount_work
 }
 
 main() {
@@ -198,6 +255,9 @@ main() {
 	exec 9>"$vm_cache/.lock"
 	flock 9
 	install_host_tools apt-host.log
+	if ! cache_complete && rebuild_testdev && cache_complete; then
+		vm_log "vfiomig_testdev.ko rebuilt in the kept chroot"
+	fi
 	if ! cache_complete; then
 		trap 'unmount_work || true' EXIT
 		build_cache

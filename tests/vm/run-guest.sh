@@ -14,6 +14,7 @@
 #   VFIOMIG_VM_MTYPE    mtty-2 (default) or mtty-1
 #   VFIOMIG_VM_TIMEOUT  seconds before a hung guest is killed (default 300)
 #   VFIOMIG_VM_SMP      guest CPUs (default 2)
+#   VFIOMIG_VM_MEM      guest memory in MiB (default 1024)
 #   VFIOMIG_VM_CACHE    the cache prepare.sh filled
 #   VFIOMIG_VM_INIT     busybox (default: SCRIPT chrooted from the
 #                       initramfs's /init) or systemd (SCRIPT as a unit of
@@ -27,6 +28,7 @@ ndev=${VFIOMIG_VM_NDEV:-4}
 mtype=${VFIOMIG_VM_MTYPE:-mtty-2}
 limit=${VFIOMIG_VM_TIMEOUT:-300}
 smp=${VFIOMIG_VM_SMP:-2}
+mem=${VFIOMIG_VM_MEM:-1024}
 init=${VFIOMIG_VM_INIT:-busybox}
 case $init in
 busybox | systemd) ;;
@@ -91,7 +93,7 @@ boot() {
 	cmdline="$cmdline vfiomig.ndev=$ndev vfiomig.mtype=$mtype"
 	[ "$init" = busybox ] || cmdline="$cmdline vfiomig.init=$init"
 	timeout -k 5 "$limit" qemu-system-x86_64 -accel tcg -cpu max \
-	    -smp "$smp" -m 1024 -nographic -no-reboot -nic none -vga none \
+	    -smp "$smp" -m "$mem" -nographic -no-reboot -nic none -vga none \
 	    -kernel "$vm_kernel" -initrd "$tmp/initrd" -append "$cmdline" \
 	    -virtfs "$fs,readonly=on,multidevs=remap" \
 	    </dev/null >"$tmp/fifo" 2>&1 &

@@ -8,6 +8,8 @@
  *   vm_kernel_test peek [NAME GROUP:UUID]...
  *   vm_kernel_test passfd GROUP:UUID... -- CMD [ARG]...
  *   vm_kernel_test leave [GROUP:UUID STATE]...
+ *   vm_kernel_test localmig [--naive] SRC... -- DST...
+ *   vm_kernel_test outlive GROUP:UUID
  *
  * The positional devices (at least 8, all of one mtty type) are used as:
  * 0,1 sources and 2,3 destinations of a migration done by hand, arc by
@@ -35,6 +37,25 @@
  * opener sees what the kernel kept once the last fd closed.  Exit: 0, 1 a
  * device failed to open or to reach STATE, 2 usage.
  *
+ * localmig is for the test device's part (guest-testdev-test.sh): it
+ * opens the devices through their groups, SRC (GROUP:UUID) as one set and
+ * DST as another, and runs localmig_run() from the one into the other:
+ * the collective order, or with --naive the test-only order of one device
+ * after the other (MIGSET_ORDER_NAIVE, as vfiomig-local --naive), whose
+ * lost P2P writes vfiomig_testdev counts.  It checks nothing of the
+ * devices itself.  Exit: 0 the migration succeeded, 1 it failed or a
+ * device failed to open, 2 usage.
+ *
+ * outlive is for vfiomig_testdev too: a data fd that outlives its
+ * device.  It opens the device, takes it to PRE_COPY and keeps a dup of
+ * the data fd (whose VFIO_MIG_GET_PRECOPY_INFO initial bytes must shrink
+ * by what a read took); back to RUNNING (the device drops the file), the dup must
+ * read ENODEV; to PRE_COPY again, a dup kept, the device closed and then
+ * removed (its sysfs "remove"): the dup must still answer read and
+ * VFIO_MIG_GET_PRECOPY_INFO with ENODEV (the driver freed the device and
+ * its state under the fd: no use after free), then close.  Exit: 0 every
+ * answer was ENODEV, 1 one was not or a step failed, 2 usage.
+ *
  * It checks what the kernel does and what our layers make of it; it
  * prints every device's flags and state at every step.  Not here: the
  * guest itself (run-guest.sh) and the simulator (tests/unit).
@@ -51,6 +72,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 
 #include "dev-sim.h"
 #include "device.h"
@@ -840,6 +862,166 @@ leave(int argc, char **argv)
 	_exit(worst);
 }
 
+/* localmig [--naive] SRC... -- DST...: see the top comment. */
+static int
+localmig_cmd(int argc, char **argv)
+{
+	struct migset_opts so = { .order = MIGSET_ORDER_COLLECTIVE };
+	struct vmdev *v = xcalloc(2 * VM_MAXDEV, sizeof *v);
+	struct migset *src = NULL, *dst = NULL;
+	struct err e = { 0, "" };
+	int i = 2, ns = 0, nd = 0, rc = 2;
+	char name[16];
+
+	if (i < argc && strcmp(argv[i], "--naive") == 0) {
+		so.order = MIGSET_ORDER_NAIVE;
+		i++;
+	}
+	for (; i < argc && strcmp(argv[i], "--") != 0; i++, ns++) {
+		snprintf(name, sizeof name, "src%d", ns);
+		if (ns == VM_MAXDEV || parse_dev(&v[ns], argv[i], name) < 0)
+			goto usage;
+	}
+	if (i == argc || ns == 0)
+		goto usage;
+	for (i++; i < argc; i++, nd++) {
+		struct vmdev *w = &v[VM_MAXDEV + nd];
+
+		snprintf(name, sizeof name, "dst%d", nd);
+		if (nd == VM_MAXDEV || parse_dev(w, argv[i], name) < 0)
+			goto usage;
+	}
+	if (nd != ns)
+		goto usage;
+	rc = 1;
+	if (migset_new("src", &so, &src, &e) < 0 ||
+	    migset_new("dst", NULL, &dst, &e) < 0) {
+		printf("localmig: migset_new: %s\n", e.msg);
+		goto out;
+	}
+	for (i = 0; i < 2 * ns; i++) {
+		struct vmdev *w = &v[i < ns ? i : VM_MAXDEV + i - ns];
+
+		if (open_dev(w) < 0)
+			goto out;
+		if (migset_add(i < ns ? src : dst, w->d, &e) < 0) {
+			printf("localmig: migset_add %s: %s\n", w->name,
+			    e.msg);
+			goto out;
+		}
+	}
+	printf("localmig: %d devices, %s order\n", ns,
+	    so.order == MIGSET_ORDER_NAIVE ? "NAIVE (test only)" :
+	    "collective");
+	rc = run_localmig(src, dst, &e) < 0 ? 1 : 0;
+	show_set(src, "after");
+	show_set(dst, "after");
+out:
+	migset_free(src);
+	migset_free(dst);
+	free(v);
+	return rc;
+usage:
+	fprintf(stderr, "usage: vm_kernel_test localmig [--naive] "
+	    "GROUP:UUID... -- GROUP:UUID... (as many, at most %d)\n",
+	    VM_MAXDEV);
+	free(v);
+	return 2;
+}
+
+/* A read and a pre-copy query on @fd must both fail with ENODEV. */
+static int
+outlive_probe(int fd, const char *when)
+{
+	struct vfio_precopy_info info = { .argsz = sizeof info };
+	char buf[64];
+	ssize_t r;
+	int rc, re, ie;
+
+	r = read(fd, buf, sizeof buf);
+	re = r < 0 ? errno : 0;
+	rc = ioctl(fd, VFIO_MIG_GET_PRECOPY_INFO, &info);
+	ie = rc < 0 ? errno : 0;
+	printf("outlive: %s: read %zd (%s), PRECOPY_INFO %d (%s)\n", when, r,
+	    re ? strerror(re) : "no error", rc, ie ? strerror(ie) : "no error");
+	return re == ENODEV && ie == ENODEV ? 0 : 1;
+}
+
+/*
+ * A fresh PRE_COPY data fd: its initial bytes must shrink by what one
+ * read took, and end with the first sweep (then only dirty bytes).
+ */
+static int
+precopy_moves(int fd, char *buf, size_t len)
+{
+	struct vfio_precopy_info a = { .argsz = sizeof a }, b = a;
+	ssize_t r;
+
+	if (ioctl(fd, VFIO_MIG_GET_PRECOPY_INFO, &a) < 0)
+		return printf("outlive: PRECOPY_INFO: %s\n", strerror(errno)), 1;
+	r = read(fd, buf, len);
+	if (r <= 0 || ioctl(fd, VFIO_MIG_GET_PRECOPY_INFO, &b) < 0)
+		return printf("outlive: read %zd, then PRECOPY_INFO: %s\n", r,
+		    strerror(errno)), 1;
+	printf("outlive: PRE_COPY: initial %" PRIu64 " dirty %" PRIu64
+	    ", read %zd, then initial %" PRIu64 " dirty %" PRIu64 " (%s)\n",
+	    (uint64_t)a.initial_bytes, (uint64_t)a.dirty_bytes, r,
+	    (uint64_t)b.initial_bytes, (uint64_t)b.dirty_bytes,
+	    a.initial_bytes == b.initial_bytes + (uint64_t)r ? "ok" :
+	    "WRONG: the initial bytes did not shrink by the read");
+	return a.initial_bytes == b.initial_bytes + (uint64_t)r ? 0 : 1;
+}
+
+/* outlive GROUP:UUID: see the top comment. */
+static int
+outlive(int argc, char **argv)
+{
+	struct err e = { 0, "" };
+	struct vmdev v;
+	char path[160], buf[4096];
+	int fd, worst = 0;
+	FILE *f;
+
+	if (argc != 3 || parse_dev(&v, argv[2], "outlive") < 0) {
+		fprintf(stderr, "usage: vm_kernel_test outlive GROUP:UUID\n");
+		return 2;
+	}
+	if (device_open_group(v.name, v.group, v.uuid, &v.d, &e) < 0 ||
+	    device_set_state(v.d, VFIO_DEVICE_STATE_PRE_COPY, &e) < 0 ||
+	    (fd = dup(device_data_fd(v.d))) < 0) {
+		printf("outlive: to PRE_COPY: %s\n", e.msg[0] ? e.msg :
+		    strerror(errno));
+		return 1;
+	}
+	worst |= precopy_moves(fd, buf, sizeof buf);
+	if (device_set_state(v.d, VFIO_DEVICE_STATE_RUNNING, &e) < 0) {
+		printf("outlive: to RUNNING: %s\n", e.msg);
+		return 1;
+	}
+	worst |= outlive_probe(fd, "after PRE_COPY -> RUNNING");
+	close(fd);
+	if (device_set_state(v.d, VFIO_DEVICE_STATE_PRE_COPY, &e) < 0 ||
+	    (fd = dup(device_data_fd(v.d))) < 0) {
+		printf("outlive: to PRE_COPY again: %s\n", e.msg);
+		return 1;
+	}
+	printf("outlive: PRE_COPY again, read %zd bytes\n",
+	    read(fd, buf, sizeof buf));
+	device_free(v.d);
+	worst |= outlive_probe(fd, "after the device fd closed");
+	snprintf(path, sizeof path, "/sys/bus/mdev/devices/%s/remove", v.uuid);
+	if ((f = fopen(path, "w")) == NULL || fputs("1\n", f) < 0 ||
+	    fclose(f) != 0) {
+		printf("outlive: %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	printf("outlive: the mdev removed\n");
+	worst |= outlive_probe(fd, "after the mdev was removed");
+	close(fd);
+	printf("outlive: the data fd closed: %s\n", worst ? "FAILED" : "ok");
+	return worst;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -855,6 +1037,10 @@ main(int argc, char **argv)
 		return passfd(argc, argv);
 	if (argc > 1 && strcmp(argv[1], "leave") == 0)
 		leave(argc, argv);
+	if (argc > 1 && strcmp(argv[1], "localmig") == 0)
+		return localmig_cmd(argc, argv);
+	if (argc > 1 && strcmp(argv[1], "outlive") == 0)
+		return outlive(argc, argv);
 	if (parse_args(argc, argv) < 0) {
 		fprintf(stderr, "usage: vm_kernel_test [-v] [-1 GROUP:UUID]... "
 		    "GROUP:UUID... (8 or more)\n");
