@@ -105,7 +105,7 @@ static const int cmd_status_map[XFER_ST_COUNT] = {
 
 static Vfiomig__V1__SimCounters *
 cmd_sim(struct ctl_reply *r, uint64_t sent, uint64_t recv, uint64_t lost,
-    uint64_t digest)
+    uint64_t mmio_served, uint64_t mmio_lost, uint64_t digest)
 {
 	Vfiomig__V1__SimCounters *sc = ctl_alloc(r, sizeof *sc);
 
@@ -114,6 +114,9 @@ cmd_sim(struct ctl_reply *r, uint64_t sent, uint64_t recv, uint64_t lost,
 	sc->p2p_sent = sent;
 	sc->p2p_received = recv;
 	sc->p2p_lost = lost;
+	sc->has_mmio_served = sc->has_mmio_lost = true;
+	sc->mmio_served = mmio_served;
+	sc->mmio_lost = mmio_lost;
 	if (digest != 0) {
 		sc->has_digest = true;
 		sc->digest = digest;
@@ -142,7 +145,7 @@ cmd_dev_progress(struct ctl_reply *r, const struct xfer_dev_info *di)
 	}
 	if (di->sim)
 		dp->sim = cmd_sim(r, di->p2p_sent, di->p2p_received,
-		    di->p2p_lost, di->digest);
+		    di->p2p_lost, di->mmio_served, di->mmio_lost, di->digest);
 	return dp;
 }
 
@@ -299,7 +302,8 @@ cmd_dev_info(struct ctl_reply *r, struct dset *ds, int i, int state,
 		dev_sim_stats(d, &st);
 		/* The digest reads the whole state: idle sets only. */
 		di->sim = cmd_sim(r, st.p2p_sent, st.p2p_received,
-		    st.p2p_lost, idle ? dev_sim_digest(d) : 0);
+		    st.p2p_lost, st.mmio_served, st.mmio_lost,
+		    idle ? dev_sim_digest(d) : 0);
 	}
 	return di;
 }

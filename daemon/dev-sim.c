@@ -41,6 +41,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,7 +161,7 @@ struct sim_fault_slot {
  * version per page.  Under the sim's mutex like the rest.
  */
 #define SIM_SHM_MAGIC		0x4d4853204d495356ull	/* "VSIM SHM", LE */
-#define SIM_SHM_LAYOUT		1
+#define SIM_SHM_LAYOUT		2	/* 2: mmio_inflight, mmio counters */
 
 struct sim_shm {
 	uint64_t magic;
@@ -173,11 +174,43 @@ struct sim_shm {
 	int32_t state;
 	uint32_t reserved;
 	uint64_t p2p_seq;
+	/*
+	 * vCPU writes (sim_mmio_write(), from a VMM's process) on their way
+	 * into the BAR: the write increments it, loads the state, writes or
+	 * drops, decrements; sim_enter() stores a state that serves no MMIO,
+	 * then waits until it is 0 (Dekker, every access seq_cst).  With the
+	 * counters stats.mmio_served and stats.mmio_lost, the only fields
+	 * touched without the sim's mutex (atomics: another process).
+	 */
+	uint64_t mmio_inflight;
 	struct sim_stats stats;
 	struct sim_params p;	/* without faults: the process's */
 	uint8_t bar[SIM_BAR_SIZE];
 	uint32_t versions[];
 };
+
+/* vCPU writes are atomic 8-byte stores into the BAR. */
+_Static_assert(offsetof(struct sim_shm, bar) % 8 == 0, "BAR aligned");
+_Static_assert(SIM_MMIO_VCPU_OFF(SIM_MMIO_VCPU_SLOTS - 1) + 8 <=
+    SIM_BAR_RESETS_OFF, "vCPU words below the reset count");
+
+/*
+ * The device's state as another process (a VMM's vCPU) and this one see
+ * it: stored atomically (sim_state_store()), read with sim_state_load()
+ * where the sim's mutex is not held.
+ */
+static int
+sim_state_load(const struct sim_shm *sh)
+{
+	return __atomic_load_n(&sh->state, __ATOMIC_SEQ_CST);
+}
+
+static void
+sim_mmio_count(struct sim_shm *sh, bool served)
+{
+	__atomic_add_fetch(served ? &sh->stats.mmio_served :
+	    &sh->stats.mmio_lost, 1, __ATOMIC_RELAXED);
+}
 
 struct sim {
 	struct device *dev;
@@ -1331,19 +1364,63 @@ sim_fault_fire(struct sim *s, int from, int to, bool reset,
 	return found;
 }
 
-/* Switches the state; entering a quiesced state drains the own P2P write. */
+/*
+ * Stores the state @next, with the lock held.  Entering a state that
+ * serves no MMIO then waits until no vCPU write is on its way (the shm's
+ * mmio_inflight), so that none lands in the BAR after the store: the BAR
+ * goes into the stop-copy stream and the digest.  A vCPU write is a few
+ * instructions; a VMM killed in the middle of one leaves the count up for
+ * good: after SIM_MMIO_DRAIN_NS, a warning, and on (every later stop waits
+ * as long).
+ */
+#define SIM_MMIO_DRAIN_NS	1000000000ull
+
+static void
+sim_state_store(struct sim *s, int next)
+{
+	uint64_t t0 = 0;
+	unsigned spins = 0;
+
+	__atomic_store_n(&s->sh->state, next, __ATOMIC_SEQ_CST);
+	if (fsm_serves_mmio(next))
+		return;
+	while (__atomic_load_n(&s->sh->mmio_inflight, __ATOMIC_SEQ_CST) != 0) {
+		if (spins++ < 64) {
+			sched_yield();
+			continue;
+		}
+		if (t0 == 0)
+			t0 = now_ns();
+		else if (now_ns() - t0 > SIM_MMIO_DRAIN_NS) {
+			log_warnx("%s: a vCPU write in flight for %llu ms "
+			    "(its VMM died in it?): going on", s->dev != NULL ?
+			    s->dev->name : "sim",
+			    (unsigned long long)(SIM_MMIO_DRAIN_NS / 1000000));
+			return;
+		}
+		sleep_us(20);
+	}
+}
+
+/*
+ * Switches the state; entering a quiesced state drains the own P2P write,
+ * one that serves no MMIO the vCPU writes on their way (before the BAR can
+ * go into the stream).
+ */
 static void
 sim_enter(struct sim *s, int next, bool arc)
 {
+	int prev;
+
 	pthread_mutex_lock(&s->lock);
 	while (!fsm_initiates_p2p(next) && s->inflight)
 		pthread_cond_wait(&s->cond, &s->lock);
-	if (s->sh->state == VFIO_DEVICE_STATE_PRE_COPY_P2P ||
-	    s->sh->state == VFIO_DEVICE_STATE_PRE_COPY) {
-		if (next == VFIO_DEVICE_STATE_STOP_COPY)
-			sim_save_stopcopy(s);
-	}
-	s->sh->state = next;
+	prev = s->sh->state;
+	sim_state_store(s, next);
+	if ((prev == VFIO_DEVICE_STATE_PRE_COPY_P2P ||
+	    prev == VFIO_DEVICE_STATE_PRE_COPY) &&
+	    next == VFIO_DEVICE_STATE_STOP_COPY)
+		sim_save_stopcopy(s);
 	if (arc)
 		s->sh->stats.arcs++;
 	pthread_cond_broadcast(&s->cond);
@@ -1571,13 +1648,17 @@ sim_reset(struct device *d, struct err *e)
 	/* The reset count register: a reset device never looks untouched. */
 	resets++;
 	memcpy(s->sh->bar + SIM_BAR_RESETS_OFF, &resets, sizeof resets);
-	s->sh->state = VFIO_DEVICE_STATE_RUNNING;
+	sim_state_store(s, VFIO_DEVICE_STATE_RUNNING);
 	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
 	return 0;
 }
 
-/* Region 0 is the BAR; MMIO writes are dropped while it serves none. */
+/*
+ * Region 0 is the BAR; MMIO writes are dropped while it serves none, and
+ * counted as a vCPU's (mmio_served, mmio_lost).  Under the mutex, as every
+ * state change is: no in-flight count needed.
+ */
 static int
 sim_region_rw(struct device *d, int index, uint64_t off, void *buf,
     size_t len, bool write, struct err *e)
@@ -1591,8 +1672,11 @@ sim_region_rw(struct device *d, int index, uint64_t off, void *buf,
 	pthread_mutex_lock(&s->lock);
 	if (!write)
 		memcpy(buf, s->sh->bar + off, len);
-	else if (fsm_serves_mmio(s->sh->state))
+	else if (fsm_serves_mmio(s->sh->state)) {
 		memcpy(s->sh->bar + off, buf, len);
+		sim_mmio_count(s->sh, true);
+	} else
+		sim_mmio_count(s->sh, false);
 	pthread_mutex_unlock(&s->lock);
 	return 0;
 }
@@ -1737,7 +1821,7 @@ sim_new(const char *name, const struct sim_params *p, int fd,
 	s->sh->own_seed = p->seed != 0 ? p->seed : sim_name_seed(name);
 	s->vacc0 = sim_vacc_zero(s->npages);
 	sim_fresh(s);
-	s->sh->state = VFIO_DEVICE_STATE_RUNNING;
+	sim_state_store(s, VFIO_DEVICE_STATE_RUNNING);
 	for (i = 0; i < p->nfaults; i++) {
 		s->faults[i].f = p->faults[i];
 		s->faults[i].limited = p->faults[i].count > 0;
@@ -2030,6 +2114,11 @@ dev_sim_stats(struct device *d, struct sim_stats *st)
 	pthread_mutex_lock(&s->lock);
 	*st = s->sh->stats;
 	pthread_mutex_unlock(&s->lock);
+	/* Counted by other processes too, without the mutex. */
+	st->mmio_served = __atomic_load_n(&s->sh->stats.mmio_served,
+	    __ATOMIC_RELAXED);
+	st->mmio_lost = __atomic_load_n(&s->sh->stats.mmio_lost,
+	    __ATOMIC_RELAXED);
 }
 
 uint64_t
@@ -2054,4 +2143,116 @@ dev_sim_set_rates(struct device *d, uint32_t dirty_rate, uint32_t p2p_rate)
 	s->sh->p.p2p_rate = p2p_rate;
 	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
+}
+
+/*
+ * A VMM's view of a device (another process's): its state file mapped,
+ * vCPU writes into its BAR.  The daemon holds the file's flock(); this
+ * side takes none.
+ */
+struct sim_mmio {
+	int fd;
+	struct sim_shm *sh;
+	size_t size;
+};
+
+int
+sim_mmio_open(const char *state_file, struct sim_mmio **out, struct err *e)
+{
+	struct sim_shm hdr;
+	struct sim_mmio *m;
+	const char *why;
+	struct stat st;
+	ssize_t n;
+	void *p;
+	int fd, rc;
+
+	*out = NULL;
+	fd = open(state_file, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return err_set(e, errno, "state_file %s: %s", state_file,
+		    strerror(errno));
+	memset(&hdr, 0, sizeof hdr);
+	if (fstat(fd, &st) < 0 || (n = pread(fd, &hdr, sizeof hdr, 0)) < 0) {
+		rc = err_set(e, errno, "state_file %s: %s", state_file,
+		    strerror(errno));
+		close(fd);
+		return rc;
+	}
+	why = (size_t)n < sizeof hdr ? "shorter than the header" :
+	    sim_shm_check(&hdr, st.st_size);
+	if (why != NULL) {
+		close(fd);
+		return err_set(e, EINVAL, "state_file %s: not a sim device "
+		    "state (%s, %lld bytes)", state_file, why,
+		    (long long)st.st_size);
+	}
+	p = mmap(NULL, st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		rc = err_set(e, errno, "state_file %s: mmap: %s", state_file,
+		    strerror(errno));
+		close(fd);
+		return rc;
+	}
+	m = xcalloc(1, sizeof *m);
+	m->fd = fd;
+	m->sh = p;
+	m->size = st.st_size;
+	*out = m;
+	return 0;
+}
+
+int
+sim_mmio_write_state(struct sim_mmio *m, uint64_t off, uint64_t val,
+    int *state)
+{
+	struct sim_shm *sh = m->sh;
+	bool served;
+	int st;
+
+	if (off % 8 != 0 || off >= SIM_BAR_RESETS_OFF)
+		return -EINVAL;
+	__atomic_add_fetch(&sh->mmio_inflight, 1, __ATOMIC_SEQ_CST);
+	st = sim_state_load(sh);
+	if ((served = fsm_serves_mmio(st)))
+		__atomic_store_n((uint64_t *)(void *)(sh->bar + off), val,
+		    __ATOMIC_RELAXED);
+	sim_mmio_count(sh, served);
+	__atomic_sub_fetch(&sh->mmio_inflight, 1, __ATOMIC_SEQ_CST);
+	if (state != NULL)
+		*state = st;
+	return served;
+}
+
+int
+sim_mmio_write(struct sim_mmio *m, uint64_t off, uint64_t val)
+{
+	return sim_mmio_write_state(m, off, val, NULL);
+}
+
+int
+sim_mmio_state(struct sim_mmio *m)
+{
+	return sim_state_load(m->sh);
+}
+
+void
+sim_mmio_stats(struct sim_mmio *m, uint64_t *served, uint64_t *lost)
+{
+	if (served != NULL)
+		*served = __atomic_load_n(&m->sh->stats.mmio_served,
+		    __ATOMIC_RELAXED);
+	if (lost != NULL)
+		*lost = __atomic_load_n(&m->sh->stats.mmio_lost,
+		    __ATOMIC_RELAXED);
+}
+
+void
+sim_mmio_close(struct sim_mmio *m)
+{
+	if (m == NULL)
+		return;
+	munmap(m->sh, m->size);
+	close(m->fd);
+	free(m);
 }

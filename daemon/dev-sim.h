@@ -3,7 +3,7 @@
  * FSM (fsm.c) and its errnos; its state is a set of pages that change while
  * it runs; while RUNNING or PRE_COPY it writes P2P into its peers' BARs;
  * writes that reach a peer in STOP, STOP_COPY, RESUMING or ERROR are dropped
- * and counted as lost.  Latency per arc and faults are configurable.
+ * and counted as lost; so are a VMM's vCPU writes (sim_mmio_write()).  Latency per arc and faults are configurable.
  *
  * Its data fd is a real fd (a socketpair fed by a thread of the device):
  * RUNNING -> PRE_COPY opens a stream (header, every page once, then the
@@ -61,6 +61,13 @@ struct sim_stats {
 	uint64_t bytes_saved;	/* migration data produced */
 	uint64_t bytes_loaded;	/* migration data accepted */
 	uint64_t arcs;		/* arcs taken */
+	/*
+	 * vCPU writes into the BAR (sim_mmio_write(), device_region_rw()):
+	 * applied, and dropped because the device served no MMIO (STOP,
+	 * STOP_COPY, RESUMING, ERROR: !fsm_serves_mmio()).
+	 */
+	uint64_t mmio_served;
+	uint64_t mmio_lost;
 };
 
 void sim_params_default(struct sim_params *p);
@@ -116,5 +123,43 @@ uint64_t dev_sim_digest(struct device *d);
 /* Changes the activity while the device runs (0, 0: the state stands still). */
 void dev_sim_set_rates(struct device *d, uint32_t dirty_rate,
 		       uint32_t p2p_rate);
+
+/*
+ * The vCPUs' side, for a VMM in another process (tests/vmm/refvmm.c): the
+ * device's state file (its "state_file"), mapped shared, written into as a
+ * guest's vCPU writes its MMIO.  The daemon keeps the file flock()ed; this
+ * side opens it O_RDWR without a lock.  sim_mmio_open() checks the header
+ * as an adoption does: -EINVAL and "state_file PATH: not a sim device
+ * state (why, N bytes)" (an empty file: the daemon has not created the
+ * device yet).
+ *
+ * sim_mmio_write(): an atomic 8-byte store of @val at BAR offset @off
+ * (8-byte aligned, below SIM_BAR_RESETS_OFF; -EINVAL otherwise) if the
+ * device serves MMIO (RUNNING, RUNNING_P2P, PRE_COPY, PRE_COPY_P2P): 1,
+ * counted in mmio_served; otherwise dropped: 0, counted in mmio_lost.  No
+ * write lands after the device entered a state that serves no MMIO: the
+ * device waits for the writes on their way as it stops (the shm's
+ * in-flight count).  sim_mmio_write_state(): the same, and the state the
+ * write found into *@state.
+ *
+ * vCPU i writes the word at SIM_MMIO_VCPU_OFF(i), in the BAR's upper half
+ * (the P2P slots of devices 256 and beyond may share it: harmless, both
+ * only write).
+ */
+#define SIM_MMIO_VCPU_SLOTS	255u
+#define SIM_MMIO_VCPU_OFF(vcpu)	(SIM_BAR_SIZE / 2 + \
+	8u * ((unsigned)(vcpu) % SIM_MMIO_VCPU_SLOTS))
+
+struct sim_mmio;
+int sim_mmio_open(const char *state_file, struct sim_mmio **out,
+		  struct err *e);
+int sim_mmio_write(struct sim_mmio *m, uint64_t off, uint64_t val);
+int sim_mmio_write_state(struct sim_mmio *m, uint64_t off, uint64_t val,
+			 int *state);
+/* The device's FSM state (enum vfio_device_mig_state), as it is now. */
+int sim_mmio_state(struct sim_mmio *m);
+/* The device's mmio_served and mmio_lost (every writer's). */
+void sim_mmio_stats(struct sim_mmio *m, uint64_t *served, uint64_t *lost);
+void sim_mmio_close(struct sim_mmio *m);
 
 #endif

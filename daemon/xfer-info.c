@@ -79,6 +79,8 @@ xfer_info_sim(struct xfer_dev_info *di, struct device *d)
 	di->p2p_sent = st.p2p_sent;
 	di->p2p_received = st.p2p_received;
 	di->p2p_lost = st.p2p_lost;
+	di->mmio_served = st.mmio_served;
+	di->mmio_lost = st.mmio_lost;
 	return true;
 }
 

@@ -149,6 +149,7 @@ struct xfer_dev_info {
 	uint64_t	 pending;	/* at the last decision */
 	bool		 sim;
 	uint64_t	 p2p_sent, p2p_received, p2p_lost, digest;
+	uint64_t	 mmio_served, mmio_lost;	/* vCPU writes */
 };
 
 struct xfer_info {

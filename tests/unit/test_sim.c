@@ -6,7 +6,10 @@
  * equal, corrupt and garbage streams refused at RESUMING -> STOP, activity,
  * P2P delivery and loss, latency, faults, ERROR and reset, and adoption of
  * the state's memfd after a simulated crash (in RUNNING, PRE_COPY,
- * STOP_COPY, RESUMING; the arcs out; a bad memfd refused).
+ * STOP_COPY, RESUMING; the arcs out; a bad memfd refused), vCPU writes from a
+ * VMM's view of the state file (sim_mmio_*: served and lost per state, and
+ * none served once a device walking to STOP_COPY has stopped, its stream's
+ * BAR and digest equal to what the device keeps).
  *
  * Not here: the FSM table itself (test_fsm.c), sets of devices (test_migset.c).
  */
@@ -26,6 +29,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "dev-sim.h"
@@ -971,7 +975,11 @@ test_adopt_refused(void **unused)
 	refused(memfd_of(whole, st.st_size / 2), "shorter than the header");
 	refused(memfd_of(whole, st.st_size - 4), "size does not match");
 	fd = memfd_of(whole, st.st_size);
-	assert_int_equal(pwrite(fd, "\x02", 1, 8), 1);	/* the layout */
+	assert_int_equal(pwrite(fd, "\x09", 1, 8), 1);	/* the layout */
+	refused(fd, "unknown layout version");
+	/* Layout 1, before the vCPU counters: refused too. */
+	fd = memfd_of(whole, st.st_size);
+	assert_int_equal(pwrite(fd, "\x01", 1, 8), 1);
 	refused(fd, "unknown layout version");
 	assert_int_equal(device_sim_adopt("bad0", -1, &a, &e), -EBADF);
 	/* An exact copy is fine (a device of its own, same state). */
@@ -980,6 +988,226 @@ test_adopt_refused(void **unused)
 	assert_true(dev_sim_digest(a) == dev_sim_digest(d));
 	device_free(a);
 	device_free(d);
+}
+
+/* vCPU writes: a VMM's view of the device (sim_mmio_*). */
+
+struct mmio_dir {
+	char dir[64], path[96];
+};
+
+/* A device in a state file (rates 0: only the vCPUs change it). */
+static struct device *
+mk_file(struct mmio_dir *md, const char *name)
+{
+	struct err e = { 0, "" };
+	struct sim_params p;
+	struct device *d;
+
+	strcpy(md->dir, "/tmp/test_sim.XXXXXX");
+	assert_non_null(mkdtemp(md->dir));
+	snprintf(md->path, sizeof md->path, "%s/%s.state", md->dir, name);
+	sim_params_default(&p);
+	p.state_size = STATE_SIZE;
+	p.dirty_rate = p.p2p_rate = 0;
+	if (device_sim_open(name, &p, md->path, &d, &e) != 0)
+		fail_msg("%s", e.msg);
+	return d;
+}
+
+static void
+rm_file(struct mmio_dir *md)
+{
+	unlink(md->path);
+	rmdir(md->dir);
+}
+
+static struct sim_mmio *
+mmio_open(const char *path)
+{
+	struct err e = { 0, "" };
+	struct sim_mmio *m = NULL;
+
+	if (sim_mmio_open(path, &m, &e) != 0)
+		fail_msg("%s", e.msg);
+	assert_non_null(m);
+	return m;
+}
+
+static uint64_t
+bar_word(struct device *d, uint64_t off)
+{
+	uint64_t w;
+
+	assert_int_equal(device_region_rw(d, 0, off, &w, sizeof w, false,
+	    NULL), 0);
+	return w;
+}
+
+static void
+test_mmio_states(void **unused)
+{
+	static const struct {
+		int state;
+		bool served;
+	} walk[] = {
+		{ RUN, true }, { RP2P, true }, { RUN, true }, { PC, true },
+		{ PCP2P, true }, { SC, false }, { STOP, false }, { RES, false },
+	};
+	struct mmio_dir md;
+	struct device *d = mk_file(&md, "mm");
+	struct sim_mmio *m = mmio_open(md.path), *bad;
+	struct err e = { 0, "" };
+	struct sim_stats st;
+	uint64_t served, lost, nserved = 0, nlost = 0, w, v = 0x1000;
+	size_t i;
+	int fd, state;
+
+	/* The daemon's flock() does not keep the VMM out. */
+	assert_int_equal(sim_mmio_state(m), RUN);
+	assert_int_equal(sim_mmio_write(m, 3, 1), -EINVAL);
+	assert_int_equal(sim_mmio_write(m, SIM_BAR_RESETS_OFF, 1), -EINVAL);
+	assert_int_equal(sim_mmio_write(m, SIM_BAR_SIZE, 1), -EINVAL);
+	assert_int_equal(SIM_MMIO_VCPU_OFF(0), SIM_BAR_SIZE / 2);
+	assert_int_equal(SIM_MMIO_VCPU_OFF(255), SIM_MMIO_VCPU_OFF(0));
+	assert_true(SIM_MMIO_VCPU_OFF(254) + 8 <= SIM_BAR_RESETS_OFF);
+	for (i = 0; i < sizeof walk / sizeof walk[0]; i++) {
+		set_ok(d, walk[i].state);
+		assert_int_equal(sim_mmio_state(m), walk[i].state);
+		w = bar_word(d, SIM_MMIO_VCPU_OFF(1));
+		v++;
+		assert_int_equal(sim_mmio_write_state(m, SIM_MMIO_VCPU_OFF(1),
+		    v, &state), walk[i].served);
+		assert_int_equal(state, walk[i].state);
+		if (walk[i].served)
+			assert_true(bar_word(d, SIM_MMIO_VCPU_OFF(1)) == v);
+		else
+			assert_true(bar_word(d, SIM_MMIO_VCPU_OFF(1)) == w);
+		/* The in-process region write counts the same way. */
+		v++;
+		assert_int_equal(device_region_rw(d, 0, SIM_MMIO_VCPU_OFF(2),
+		    &v, sizeof v, true, NULL), 0);
+		if (walk[i].served)
+			nserved += 2;
+		else
+			nlost += 2;
+		sim_mmio_stats(m, &served, &lost);
+		dev_sim_stats(d, &st);
+		if (served != nserved || lost != nlost ||
+		    st.mmio_served != nserved || st.mmio_lost != nlost)
+			fail_msg("%s: VMM %llu/%llu, device %llu/%llu, want "
+			    "%llu/%llu", fsm_name(walk[i].state),
+			    (unsigned long long)served,
+			    (unsigned long long)lost,
+			    (unsigned long long)st.mmio_served,
+			    (unsigned long long)st.mmio_lost,
+			    (unsigned long long)nserved,
+			    (unsigned long long)nlost);
+	}
+	/* ERROR serves none either. */
+	assert_int_equal(device_reset(d, NULL), 0);
+	to_error(d);
+	assert_int_equal(sim_mmio_write(m, SIM_MMIO_VCPU_OFF(0), 1), 0);
+	sim_mmio_close(m);
+
+	/* What is not a device's state is refused with its reason. */
+	assert_int_equal(sim_mmio_open("/nonexistent/x", &bad, &e), -ENOENT);
+	assert_null(bad);
+	snprintf(md.path + strlen(md.dir), sizeof md.path - strlen(md.dir),
+	    "/empty");
+	fd = open(md.path, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(sim_mmio_open(md.path, &bad, &e), -EINVAL);
+	assert_null(bad);
+	if (strstr(e.msg, "not a sim device state (shorter than the header")
+	    == NULL)
+		fail_msg("message: %s", e.msg);
+	rm_file(&md);
+	device_free(d);
+	snprintf(md.path, sizeof md.path, "%s/mm.state", md.dir);
+	rm_file(&md);
+}
+
+/* A vCPU writing as fast as it can until told to stop. */
+struct hammer {
+	struct sim_mmio *m;
+	bool stop;
+	uint64_t issued, served;
+};
+
+static void *
+hammer_main(void *arg)
+{
+	struct hammer *h = arg;
+	uint64_t v = 0;
+	int rc;
+
+	while (!__atomic_load_n(&h->stop, __ATOMIC_RELAXED)) {
+		v++;
+		rc = sim_mmio_write(h->m, SIM_MMIO_VCPU_OFF(v % 4), v);
+		assert_true(rc >= 0);
+		h->issued++;
+		h->served += rc;
+	}
+	return NULL;
+}
+
+static void
+mmio_race(bool with_precopy)
+{
+	struct mmio_dir md;
+	struct device *src = mk_file(&md, "race");
+	struct device *dst = mk("race-dst", F_ALL, 22, 0, 0);
+	struct hammer h = { .m = mmio_open(md.path) };
+	uint64_t served, lost, served2, lost2, dg;
+	pthread_t t;
+
+	assert_int_equal(pthread_create(&t, NULL, hammer_main, &h), 0);
+	do {
+		poll(NULL, 0, 5);
+		sim_mmio_stats(h.m, &served, NULL);
+	} while (served < 1000);
+	set_ok(dst, RES);
+	if (with_precopy) {
+		set_ok(src, PC);
+		precopy(src, dst);
+		set_ok(src, PCP2P);
+	}
+	set_ok(src, SC);
+	/* Stopped: not one write more is served, the state stands still. */
+	sim_mmio_stats(h.m, &served, &lost);
+	dg = dev_sim_digest(src);
+	poll(NULL, 0, 30);
+	sim_mmio_stats(h.m, &served2, &lost2);
+	assert_true(served2 == served);
+	assert_true(lost2 > lost);
+	assert_true(dev_sim_digest(src) == dg);
+	/* The stream carries the BAR as the device keeps it. */
+	pump(src, dst, true);
+	set_ok(dst, STOP);
+	assert_true(dev_sim_digest(dst) == dg);
+	__atomic_store_n(&h.stop, true, __ATOMIC_RELAXED);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	sim_mmio_stats(h.m, &served2, &lost2);
+	assert_true(h.served == served2);
+	assert_true(h.issued == served2 + lost2);
+	sim_mmio_close(h.m);
+	device_free(src);
+	device_free(dst);
+	rm_file(&md);
+}
+
+static void
+test_mmio_race_precopy(void **unused)
+{
+	mmio_race(true);
+}
+
+static void
+test_mmio_race_stopcopy(void **unused)
+{
+	mmio_race(false);
 }
 
 int
@@ -1005,6 +1233,9 @@ main(void)
 		cmocka_unit_test(test_adopt_stopcopy),
 		cmocka_unit_test(test_adopt_resuming),
 		cmocka_unit_test(test_adopt_refused),
+		cmocka_unit_test(test_mmio_states),
+		cmocka_unit_test(test_mmio_race_precopy),
+		cmocka_unit_test(test_mmio_race_stopcopy),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

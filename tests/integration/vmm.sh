@@ -1,0 +1,383 @@
+#!/bin/sh
+# vmm.sh: the VMM in the loop.  Each case: two fresh daemons (a source, a
+# destination), set vm1 of 4 sim devices in state files (dirtying pages,
+# writing P2P, 20 ms arcs), a reference VMM on each side (tests/vmm/refvmm:
+# 2 vCPUs writing every device's MMIO through its state file, the source's
+# running, the destination's paused until the daemon says every device is
+# RUNNING).
+#
+# 1. Switchover automatic and manual (migrate --manual-switchover, then
+#    switchover), in both vCPU policies (pause-first, cooperative; the
+#    manual ones acknowledge with VmmAck requests, the others with the ack
+#    eventfd): the migration completes, no vCPU write lost on either side,
+#    none early on the destination (before its devices were RUNNING),
+#    writes on both sides (the vCPUs ran: the check is not vacuous),
+#    digests equal (check_migrated), the devices' own counts (SimCounters
+#    mmio_served, mmio_lost) the VMMs', the job's vm_downtime_us > 0; in
+#    cooperative the drain came before the pause request (DRAINED before
+#    VCPU_PAUSE on the VMM's event stream; the reverse in pause-first),
+#    drain_us > 0 and the VM's downtime shorter than the devices'.
+# 2. Negative controls: the source daemon with VFIOMIG_TEST_IGNORE_VCPU=1
+#    (no handshake: its devices stop while the vCPUs run): writes lost on
+#    the source, already when the job ended; the destination's VMM resuming
+#    at once (--resume-early): writes lost or early there.
+# 3. A VMM that never acknowledges (--no-ack, deadline 500 ms), in both
+#    policies: the migration fails with ETIMEDOUT within the deadline and
+#    a margin of the pause request, the source set idle, every device
+#    RUNNING, digests as before (the vCPUs store a fixed value, no
+#    dirtying, no P2P: the state stands still but for the rollback), and
+#    the VMM was asked to resume ("rolled back"), its vCPUs paused for the
+#    deadline and the walk back to RUNNING.
+# 4. A failure after the pause was acknowledged (an injected fault on the
+#    arc into STOP_COPY): rolled back, digests as before, the VMM asked to
+#    resume, no write lost.
+# 5. A destination VMM that never acknowledges the resume (deadline 500
+#    ms): completed, no write lost or early, the VM's downtime unknown
+#    (the source's VMM has no vCPUs: the handshake alone).
+. "$(dirname "$0")/cli-lib.sh"
+need_json
+
+REFVMM=${REFVMM:-$PWD/tests/vmm/refvmm}
+[ -x "$REFVMM" ] || fail "no reference VMM at $REFVMM (make tests/vmm/refvmm)"
+NDEV=4
+DEV='"state_size": "2M", "dirty_rate": 100, "p2p_rate": 500, "arc_latency_us": 20000'
+STILL='"state_size": "2M", "dirty_rate": 0, "p2p_rate": 0, "arc_latency_us": 20000'
+
+# pair N DEVKEYS [SRCENV [SRCKEYS]]: fresh daemons ${N}d (destination,
+# listening) and ${N}s (source; SRCENV, VAR=VALUE, in its environment;
+# SRCKEYS added to its devices' keys), their sockets $DS and $SS, the
+# destination's address $to; set vm1 prepared.
+pair() {
+	DS=$T/$1d.sock SS=$T/$1s.sock
+	ctl_conf "$T/$1d.tmpl" "$DS" @LISTEN@ 2 $NDEV \
+	    "$2, \"seed\": 2@I@, \"state_file\": \"$T/$1d-sim@I@.state\"" ""
+	start_listener "$1d" "$T/$1d.tmpl"
+	wait_ctl "$1d" "$DS"
+	to=127.0.0.1:$(eval "echo \$$1d_port")
+	ctl_conf "$T/$1s.json" "$SS" - 2 $NDEV \
+	    "$2, \"seed\": 1@I@, \"state_file\": \"$T/$1s-sim@I@.state\"${4:-}" ""
+	[ -n "${3:-}" ] && export "${3?}"
+	start_ctl_daemon "$1s" "$SS" "$T/$1s.json"
+	[ -z "${3:-}" ] || unset "${3%%=*}"
+	ctl "$1inc" -s "$DS" incoming vm1 --token "$TOKEN"
+	ctl_rc_is "$1inc" 0
+}
+
+# vmm NAME DAEMON SOCKET ARGS...: refvmm for set vm1 of DAEMON (its
+# devices' state files) on SOCKET, in the background, its output in
+# $T/NAME.vmm; returns once it is attached.
+vmm() {
+	vm_n=$1 vm_d=$2 vm_s=$3
+	shift 3
+	vm_devs=
+	vm_i=0
+	while [ $vm_i -lt $NDEV ]; do
+		vm_devs="$vm_devs --device sim$vm_i=$T/$vm_d-sim$vm_i.state"
+		vm_i=$((vm_i + 1))
+	done
+	# shellcheck disable=SC2086 # the device options
+	"$REFVMM" --socket "$vm_s" --set vm1 $vm_devs --timeout-s \
+	    $((120 * SLOW)) "$@" >"$T/$vm_n.vmm" 2>&1 &
+	vm_pid=$!
+	it_pids="$it_pids $vm_pid"
+	eval "${vm_n}_vpid=$vm_pid"
+	vm_t=$((30 * SLOW * 50))
+	while ! grep -qs '^refvmm: attached to vm1 ' "$T/$vm_n.vmm"; do
+		alive "$vm_pid" || fail "refvmm $vm_n: $(cat "$T/$vm_n.vmm")"
+		[ $vm_t -gt 0 ] || fail "refvmm $vm_n: not attached in 30 s"
+		sleep 0.02
+		vm_t=$((vm_t - 1))
+	done
+}
+
+# vmm_end NAME: waits for refvmm NAME's exit (0); its totals in
+# ${NAME}_writes, _served, _lost, _early.
+vmm_end() {
+	ve_pid=$(eval "echo \$${1}_vpid")
+	wait "$ve_pid"
+	ve_rc=$?
+	it_pids=$(echo "$it_pids" | sed "s/ $ve_pid\$//; s/ $ve_pid / /")
+	clean_err "$T/$1.vmm"
+	! grep -q ThreadSanitizer "$T/$1.vmm" ||
+	    fail "refvmm $1: ThreadSanitizer: $(cat "$T/$1.vmm")"
+	[ "$ve_rc" -eq 0 ] || fail "refvmm $1 exited $ve_rc: $(cat "$T/$1.vmm")"
+	ve_l=$(grep '^refvmm: total writes ' "$T/$1.vmm")
+	[ -n "$ve_l" ] || fail "refvmm $1: no totals: $(cat "$T/$1.vmm")"
+	for ve_k in writes served lost early; do
+		eval "${1}_$ve_k=$(fld "$ve_k" "$ve_l")"
+	done
+}
+
+vmm_has() {
+	grep -Eq -- "$2" "$T/$1.vmm" ||
+	    fail "refvmm $1: no /$2/: $(cat "$T/$1.vmm")"
+}
+
+# line_of NAME ERE: the number of refvmm NAME's first line matching ERE.
+line_of() { grep -nE -- "$2" "$T/$1.vmm" | head -n 1 | cut -d: -f1; }
+
+# ms_of NAME ERE: the "+X ms" of that line, whole ms.
+ms_of() {
+	grep -E -- "$2" "$T/$1.vmm" | head -n 1 |
+	    sed -n 's/.* +\([0-9]*\)\.[0-9] ms.*/\1/p'
+}
+
+# sdig SOCKET: set vm1's status and its devices' states and digests.
+sdig() {
+	ctl sd -s "$1" -o json set list vm1
+	"$json_py" -c 'import json,sys
+s=json.load(open(sys.argv[1]))["sets"][0]
+print(s["status"], " ".join("%s:%s" % (d["stateName"], d["sim"]["digest"])
+    for d in s["devices"]))' "$T/sd.ctlout"
+}
+
+# mmio SOCKET: the sums of set vm1's devices' mmio_served and mmio_lost
+# (SimCounters), "SERVED LOST".
+mmio() {
+	ctl mm -s "$1" -o json set list vm1
+	"$json_py" -c 'import json,sys
+s=json.load(open(sys.argv[1]))["sets"][0]["devices"]
+print(sum(int(d["sim"].get("mmioServed", 0)) for d in s),
+    sum(int(d["sim"].get("mmioLost", 0)) for d in s))' "$T/mm.ctlout"
+}
+
+# mmio_is SOCKET SERVED LOST WHAT: the devices counted what the VMM did.
+mmio_is() {
+	mi_got=$(mmio "$1")
+	[ "$mi_got" = "$2 $3" ] || fail "$4: the devices count $mi_got vCPU \
+writes served and lost, the VMM $2 $3"
+}
+
+# migrate_vm N MODE: migrates vm1 from ${N}s to ${N}d, MODE auto or
+# manual; the job's final info in $T/${N}info.ctlout.
+migrate_vm() {
+	if [ "$2" = auto ]; then
+		ctl "$1mig" -s "$SS" -o json migrate vm1 --to "$to" \
+		    --token "$TOKEN" --wait
+		ctl_rc_is "$1mig" 0
+	else
+		ctl "$1mig" -s "$SS" migrate vm1 --to "$to" --token "$TOKEN" \
+		    --manual-switchover
+		ctl_rc_is "$1mig" 0
+		wait_info "$1aw" "$SS" vm1 awaitingSwitchover true
+		ctl "$1sw" -s "$SS" switchover vm1
+		ctl_rc_is "$1sw" 0
+		ctl "$1w" -s "$SS" wait vm1 --done --timeout $((60 * SLOW))
+		ctl_rc_is "$1w" 0
+	fi
+	ctl "$1info" -s "$SS" -o json info vm1
+	[ "$(jget "$T/$1info.ctlout" status)" = MIGRATION_STATUS_COMPLETED ] ||
+	    fail "$1: $(ctl_out "$1info")"
+}
+
+# ---- 1. Both policies, automatic and manual switchover ----
+
+# good N POLICY MODE ACK: one migration with both VMMs; the checks of 1.
+good() {
+	pair "$1" "$DEV"
+	vmm "$1dv" "$1d" "$DS" --incoming --policy "$2" --deadline-ms 10000
+	vmm "$1sv" "$1s" "$SS" --policy "$2" --deadline-ms 10000 --ack "$4"
+	# The source's vCPUs write before the migration, too.
+	sleep 0.3
+	migrate_vm "$1" "$3"
+	vmm_end "$1sv"
+	vmm_end "$1dv"
+	check_migrated "$1s" "$1d" $NDEV
+	eval "sw=\$$1sv_writes sl=\$$1sv_lost dw=\$$1dv_writes"
+	eval "dl=\$$1dv_lost de=\$$1dv_early"
+	# The devices' own counters (fresh devices: only these VMMs wrote).
+	mmio_is "$SS" "$(eval "echo \$$1sv_served")" "$sl" "$1 source"
+	mmio_is "$DS" "$(eval "echo \$$1dv_served")" "$dl" "$1 destination"
+	[ "$sl" = 0 ] || fail "$1 ($2, $3): the source's VMM lost $sl writes"
+	[ "$dl" = 0 ] && [ "$de" = 0 ] || fail "$1 ($2, $3): the \
+destination's VMM lost $dl writes, $de early"
+	[ "$sw" -gt 0 ] && [ "$dw" -gt 0 ] || fail "$1 ($2, $3): writes: \
+source $sw, destination $dw: the vCPUs did not run"
+	vmm_has "$1sv" '^refvmm: paused \(asked at \+[0-9.]+ ms, acked'
+	vmm_has "$1dv" '^refvmm: resumed \(asked at \+[0-9.]+ ms, acked'
+	vmm_has "$1dv" '^refvmm: event VCPU_RESUME .*\(running'
+	# The order the daemon asked in, on the source VMM's event stream.
+	p=$(line_of "$1sv" '^refvmm: event VCPU_PAUSE ')
+	d=$(line_of "$1sv" '^refvmm: event DRAINED ')
+	[ -n "$p" ] && [ -n "$d" ] || fail "$1: no VCPU_PAUSE or DRAINED \
+event: $(cat "$T/$1sv.vmm")"
+	if [ "$2" = cooperative ]; then
+		[ "$d" -lt "$p" ] || fail "$1 (cooperative): VCPU_PAUSE before \
+DRAINED: $(cat "$T/$1sv.vmm")"
+	else
+		[ "$p" -lt "$d" ] || fail "$1 (pause-first): DRAINED before \
+VCPU_PAUSE: $(cat "$T/$1sv.vmm")"
+	fi
+	f=$T/$1info.ctlout
+	vdt=$(jget "$f" vmDowntimeUs)
+	ddt=$(jget "$f" downtimeUs)
+	dr=$(jget "$f" drainUs)
+	[ "$vdt" != MISSING ] && [ "$vdt" -gt 0 ] ||
+	    fail "$1: vm_downtime_us \"$vdt\": $(cat "$f")"
+	if [ "$2" = cooperative ]; then
+		[ "$dr" != MISSING ] && [ "$dr" -gt 0 ] ||
+		    fail "$1 (cooperative): drain_us \"$dr\""
+		[ "$vdt" -lt "$ddt" ] || fail "$1 (cooperative): the VM's \
+downtime $vdt us is not shorter than the devices' $ddt us (drain $dr us)"
+	fi
+	note "$2, $3 switchover (ack by $4): writes source $sw destination \
+$dw, lost 0, early 0; downtime: VM $vdt us, devices $ddt us, drain $dr us, \
+pause ack $(jget "$f" pauseAckUs) us, resume ack $(jget "$f" resumeAckUs) us"
+	stop_daemon "$1s"
+	stop_daemon "$1d"
+}
+
+good pa pause-first auto eventfd
+good ca cooperative auto eventfd
+good pm pause-first manual request
+good cm cooperative manual request
+
+# ---- 2. Negative controls ----
+
+# The source ignores the VMM: its devices stop under running vCPUs.
+pair ni "$DEV" VFIOMIG_TEST_IGNORE_VCPU=1
+vmm nidv nid "$DS" --incoming --policy pause-first --deadline-ms 10000
+vmm nisv nis "$SS" --policy pause-first --deadline-ms 10000
+sleep 0.3
+migrate_vm ni auto
+vmm_end nisv
+vmm_end nidv
+at_end=$(sed -n 's/^refvmm: job COMPLETED .*lost so far \([0-9]*\).*/\1/p' \
+    "$T/nisv.vmm")
+[ "$nisv_lost" -gt 0 ] && [ "${at_end:-0}" -gt 0 ] || fail "negative \
+control: VFIOMIG_TEST_IGNORE_VCPU=1 and the source's VMM lost $nisv_lost \
+writes (${at_end:-?} when the job ended): the test proves nothing"
+mmio_is "$SS" "$nisv_served" "$nisv_lost" "ni source"
+note "negative control (VFIOMIG_TEST_IGNORE_VCPU=1): the source's VMM lost \
+$nisv_lost of $nisv_writes writes ($at_end by the job's end)"
+stop_daemon nis
+stop_daemon nid
+
+# The destination's VMM runs its vCPUs before its devices are RUNNING.
+pair ne "$DEV"
+vmm nedv ned "$DS" --incoming --resume-early --policy pause-first \
+    --deadline-ms 10000
+vmm nesv nes "$SS" --policy pause-first --deadline-ms 10000
+sleep 0.3
+migrate_vm ne auto
+vmm_end nesv
+vmm_end nedv
+[ "$nesv_lost" = 0 ] || fail "ne: the source's VMM lost $nesv_lost writes"
+[ "$nedv_lost" -gt 0 ] || [ "$nedv_early" -gt 0 ] || fail "negative \
+control: a destination VMM resuming early lost none of $nedv_writes \
+writes, none early: the test proves nothing"
+mmio_is "$DS" "$nedv_served" "$nedv_lost" "ne destination"
+note "negative control (--resume-early): the destination's VMM lost \
+$nedv_lost, $nedv_early early, of $nedv_writes writes"
+stop_daemon nes
+stop_daemon ned
+
+# ---- 3. A VMM that never acknowledges ----
+
+# noack N POLICY: the source's VMM pauses but never says so.
+noack() {
+	pair "$1" "$STILL"
+	vmm "$1sv" "$1s" "$SS" --policy "$2" --deadline-ms 500 --no-ack \
+	    --value 7 --rate 500
+	# Once each vCPU wrote each device, the state stands still.
+	sleep 0.3
+	before=$(sdig "$SS")
+	ctl "$1mig" -s "$SS" -o json migrate vm1 --to "$to" --token "$TOKEN" \
+	    --wait
+	ctl_rc_is "$1mig" 4
+	f=$T/$1mig.ctlout
+	[ "$(jget "$f" status)" = MIGRATION_STATUS_FAILED ] &&
+	    [ "$(jget "$f" error)" = 110 ] || fail "$1: $(cat "$f")"
+	vmm_end "$1sv"
+	vmm_has "$1sv" '^refvmm: paused \(asked at \+[0-9.]+ ms, not acknowledged'
+	vmm_has "$1sv" '^refvmm: event VCPU_RESUME .*\(rolled back'
+	vmm_has "$1sv" '^refvmm: resumed \(asked at'
+	asked=$(ms_of "$1sv" '^refvmm: paused ')
+	resumed=$(ms_of "$1sv" '^refvmm: resumed ')
+	ended=$(ms_of "$1sv" '^refvmm: job FAILED ')
+	[ -n "$asked" ] && [ -n "$resumed" ] && [ -n "$ended" ] ||
+	    fail "$1: $(cat "$T/$1sv.vmm")"
+	took=$((ended - asked))
+	[ "$took" -ge 500 ] && [ "$took" -le $((500 + 1500 * SLOW)) ] ||
+	    fail "$1 ($2): the job failed $took ms after the pause request \
+(deadline 500 ms)"
+	# Resumed after the rollback, the deadline and the walk back later.
+	paused=$((resumed - asked))
+	[ "$paused" -ge 500 ] && [ "$paused" -le $((500 + 1500 * SLOW)) ] ||
+	    fail "$1 ($2): the vCPUs were paused $paused ms (deadline 500 ms)"
+	eval "l=\$$1sv_lost"
+	[ "$l" = 0 ] || fail "$1 ($2): the VMM lost $l writes"
+	after=$(sdig "$SS")
+	[ "$after" = "$before" ] || fail "$1 ($2): the source set is \
+\"$after\", before \"$before\""
+	case $after in SET_STATUS_IDLE\ *) ;; *) fail "$1 ($2): $after" ;; esac
+	[ "$(echo "$after" | tr ' ' '\n' | tail -n +2 | grep -vc '^RUNNING:')" = 0 ] ||
+	    fail "$1 ($2): a device is not RUNNING: $after"
+	note "no ack, $2 (deadline 500 ms): failed $took ms after the pause \
+request ($(jget "$f" errorMessage)); rolled back, the vCPUs paused $paused \
+ms; $after"
+	stop_daemon "$1s"
+	stop_daemon "$1d"
+}
+
+noack na pause-first
+noack nc cooperative
+
+# ---- 4. A failure after the pause ----
+# Every source device fails its first arc into STOP_COPY: the VMM acked
+# the pause, the job fails, the set rolls back, the VMM is asked to resume.
+pair fp "$STILL" "" ', "faults": [{"to": "STOP_COPY", "count": 1}]'
+vmm fpsv fps "$SS" --policy pause-first --deadline-ms 10000 --value 7 \
+    --rate 500
+sleep 0.3
+before=$(sdig "$SS")
+ctl fpmig -s "$SS" -o json migrate vm1 --to "$to" --token "$TOKEN" --wait
+ctl_rc_is fpmig 4
+[ "$(jget "$T/fpmig.ctlout" status)" = MIGRATION_STATUS_FAILED ] &&
+    [ "$(jget "$T/fpmig.ctlout" error)" = 5 ] ||
+    fail "fault after the pause: $(ctl_out fpmig)"
+vmm_end fpsv
+vmm_has fpsv '^refvmm: paused \(asked at \+[0-9.]+ ms, acked'
+vmm_has fpsv '^refvmm: event VCPU_RESUME .*\(rolled back'
+[ "$(line_of fpsv '^refvmm: resumed ')" -gt "$(line_of fpsv '^refvmm: paused ')" ] ||
+    fail "fault after the pause: not resumed after the pause: \
+$(cat "$T/fpsv.vmm")"
+[ "$fpsv_lost" = 0 ] || fail "fault after the pause: $fpsv_lost writes lost"
+after=$(sdig "$SS")
+[ "$after" = "$before" ] || fail "fault after the pause: the source set is \
+\"$after\", before \"$before\""
+note "a fault after the pause ($(jget "$T/fpmig.ctlout" errorMessage)): \
+rolled back, the VMM resumed, no write lost; $after"
+stop_daemon fps
+stop_daemon fpd
+
+# ---- 5. A destination VMM that never acknowledges the resume ----
+# The VM is committed there: the job completes, its vCPUs ran only once
+# every device was RUNNING, and the VM's downtime is unknown (not made up).
+pair nr "$DEV"
+vmm nrdv nrd "$DS" --incoming --no-resume-ack --policy pause-first \
+    --deadline-ms 500
+# The source's VMM without vCPUs (the handshake alone, as the guest tests
+# run it beside mtty).
+vmm nrsv nrs "$SS" --policy pause-first --deadline-ms 10000 --vcpus 0
+sleep 0.3
+migrate_vm nr auto
+vmm_end nrsv
+vmm_end nrdv
+check_migrated nrs nrd $NDEV
+[ "$nrsv_lost" = 0 ] && [ "$nrdv_lost" = 0 ] && [ "$nrdv_early" = 0 ] ||
+    fail "no resume ack: lost $nrsv_lost / $nrdv_lost, early $nrdv_early"
+[ "$nrdv_writes" -gt 0 ] || fail "no resume ack: the destination's vCPUs \
+did not run"
+vmm_has nrdv '^refvmm: resumed \(asked at \+[0-9.]+ ms, not acknowledged'
+vmm_has nrsv '^refvmm: paused \(asked at \+[0-9.]+ ms, acked'
+[ "$nrsv_writes" = 0 ] || fail "refvmm --vcpus 0 wrote $nrsv_writes times"
+v=$(jget "$T/nrinfo.ctlout" vmDowntimeUs)
+[ "$v" = MISSING ] || [ "$v" = 0 ] || fail "no resume ack: vm_downtime_us \
+$v: a figure the destination's VMM never gave"
+has nrs 'report: vm_downtime_ms unknown'
+note "a destination VMM that never acknowledges the resume: completed, \
+lost 0, early 0, the VM's downtime unknown (devices' $(jget \
+"$T/nrinfo.ctlout" downtimeUs) us)"
+stop_daemon nrs
+stop_daemon nrd
