@@ -374,11 +374,13 @@ daemon_job_log_end(struct xfer_job *j)
 		if (j->res.predicted_ms != UINT64_MAX)
 			snprintf(pred, sizeof pred, "predicted %" PRIu64 " ms, ",
 			    j->res.predicted_ms);
-		if (j->vmm.policy != VCPU_NONE)
-			snprintf(vm, sizeof vm, ", VM downtime %s%.1f ms "
-			    "(vCPU policy %s)", j->res.vm_downtime_ns ? "" :
-			    "unknown ", j->res.vm_downtime_ns / 1e6,
+		if (j->vmm.policy != VCPU_NONE && j->res.vm_downtime_ns != 0)
+			snprintf(vm, sizeof vm, ", VM downtime %.1f ms (vCPU "
+			    "policy %s)", j->res.vm_downtime_ns / 1e6,
 			    vcpu_policy_name(j->vmm.policy));
+		else if (j->vmm.policy != VCPU_NONE)
+			snprintf(vm, sizeof vm, ", VM downtime unknown (vCPU "
+			    "policy %s)", vcpu_policy_name(j->vmm.policy));
 		log_job_event(LOG_EV_MIG_COMPLETED, set, j->id, "set %s: %s "
 		    "migration completed: job " FMT_ID ": downtime %.1f ms (%slimit %" PRIu32
 		    " ms)%s, stop-copy %" PRIu64 " bytes, %d pre-copy "

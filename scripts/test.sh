@@ -66,8 +66,9 @@ if [ "$rc" -eq 0 ] && [ "${VFIOMIG_SKIP_VALGRIND:-0}" != 1 ]; then
 	# other tree only).
 	if "$top/scripts/build.sh" "$vdir" --enable-werror >/dev/null &&
 	    make -s -C "$vdir" tests/integration/fdstore-sup \
-	    tests/integration/simstate tests/unit/test_ctl >/dev/null; then
-		for t in success refusals reload crash-restart adopt; do
+	    tests/integration/simstate tests/unit/test_ctl tests/vmm/refvmm \
+	    >/dev/null; then
+		for t in success refusals reload crash-restart adopt vmm; do
 			vg_run "$t" "tests/integration/$t.sh" \
 			    env VFIOMIG_SRCDIR="$top" VFIOMIG_WRAP="valgrind $vgopt" \
 			    "$top/tests/integration/$t.sh"
@@ -88,7 +89,9 @@ if [ "$rc" -eq 0 ] && [ "${VFIOMIG_SKIP_VALGRIND:-0}" != 1 ]; then
 fi
 # The concurrent tests under ThreadSanitizer (a build of its own): sets
 # migrating both ways at once under fdstore-sup with the control socket
-# hammered (stress.sh), the collective steps' worker pool (test_migset),
+# hammered (stress.sh), the VMM handshake with the reference VMM's vCPU
+# threads writing into devices another thread stops (vmm.sh), the
+# collective steps' worker pool (test_migset),
 # the control socket's clients (test_ctl).  Any report fails the test:
 # the daemons' logs are checked (lib.sh's check_clean), the programs exit
 # 66.
@@ -97,10 +100,14 @@ if [ "$rc" -eq 0 ] && [ "${VFIOMIG_SKIP_TSAN:-0}" != 1 ]; then
 	export TSAN_OPTIONS="second_deadlock_stack=1 exitcode=66 ${TSAN_OPTIONS:-}"
 	if "$top/scripts/build.sh" "$tdir" --enable-tsan --enable-werror \
 	    >/dev/null && make -s -C "$tdir" tests/integration/fdstore-sup \
-	    tests/unit/test_migset tests/unit/test_ctl >/dev/null; then
+	    tests/unit/test_migset tests/unit/test_ctl tests/vmm/refvmm \
+	    >/dev/null; then
 		run_in "$tdir" tsan stress tests/integration/stress.sh \
 		    env VFIOMIG_SRCDIR="$top" VFIOMIG_SLOW=5 \
 		    "$top/tests/integration/stress.sh"
+		run_in "$tdir" tsan vmm tests/integration/vmm.sh \
+		    env VFIOMIG_SRCDIR="$top" VFIOMIG_SLOW=5 \
+		    "$top/tests/integration/vmm.sh"
 		run_in "$tdir" tsan test_migset tests/unit/test_migset \
 		    ./tests/unit/test_migset
 		run_in "$tdir" tsan test_ctl tests/unit/test_ctl \

@@ -15,6 +15,18 @@
 #      whether it waited in the admission queue (migration.max_active_jobs:
 #      log line "migrate SET: queued:"), and a summary: how many sets
 #      stayed within the limit, the maximum and the median downtime.
+#   3. The VMM in the loop: one set of BENCH_VMM_DEVICES (16) sim devices
+#      of BENCH_VMM_SIZE (4M), BENCH_VMM_ARC_US (20000) of latency on every
+#      arc (the drain's), P2P on, with the reference VMM (tests/vmm/refvmm)
+#      attached on both sides, 2 vCPUs writing into every device; per vCPU
+#      policy (none: no VMM attached; pause-first; cooperative): the
+#      devices' downtime, the VM's downtime as the daemon reports it and
+#      as the two VMMs saw it (the source VMM's pause acknowledgment until
+#      the destination VMM's resume acknowledgment, both on
+#      CLOCK_MONOTONIC), the drain, and the vCPU writes lost.  Goals: no
+#      write lost with a VMM; the daemon's VM downtime within 5 % (or
+#      2 ms) of the VMMs' own measure; cooperative's VM downtime below
+#      pause-first's, by about the drain.  BENCH_VMM=0 skips it.
 # Goals: actual <= limit in every case that converges; the prediction
 # within 20 % of the actual; every one of the concurrent sets within the
 # limit.  It reports, it fails only if a migration fails for another
@@ -25,6 +37,8 @@
 # BENCH_STATE_SIZE (16M), BENCH_LIMIT_MS (300), BENCH_CONNECTIONS (4),
 # BENCH_BANDWIDTH (none; bytes/s, K, M, G suffixes), BENCH_MAX_ITERATIONS
 # (30), BENCH_SETS (16; 0 skips part 2), BENCH_TIMEOUT (120 s per case),
+# BENCH_VMM (1), BENCH_VMM_DEVICES (16), BENCH_VMM_SIZE (4M),
+# BENCH_VMM_ARC_US (20000), BENCH_VMM_RUNS (3 per policy),
 # BENCH_KEEP (1: keep the temporary directory with the daemons' logs).
 set -eu
 
@@ -42,6 +56,11 @@ iters=${BENCH_MAX_ITERATIONS:-30}
 nsets=${BENCH_SETS:-16}
 tmo=${BENCH_TIMEOUT:-120}
 keep=${BENCH_KEEP:-0}
+vmm=${BENCH_VMM:-1}
+refvmm=$bdir/tests/vmm/refvmm
+# Part 3's device settings (conf): P2P writes per second, the latency of
+# every arc, a state file per device (for the VMM's vCPUs).
+p2p=0 arc_us=0 sfiles=0
 token=bench-token-0123456789abcdef
 
 for f in "$vfiomigd" "$ctl"; do
@@ -94,7 +113,13 @@ conf() {
 				printf '\n    { "name": "sim%d", "backend": "sim", ' "$i"
 				printf '"state_size": "%s", "dirty_rate": %d, ' \
 				    "$size" "$6"
-				printf '"p2p_rate": 0, "seed": %d }' "$seed"
+				printf '"p2p_rate": %d, "seed": %d' "$p2p" "$seed"
+				[ "$arc_us" = 0 ] ||
+				    printf ', "arc_latency_us": %d' "$arc_us"
+				[ "$sfiles" = 0 ] ||
+				    printf ', "state_file": "%s/%s.%s.sim%d"' \
+				    "$tmp" "$1" "$s" "$i"
+				printf ' }'
 				i=$((i + 1)) seed=$((seed + 1))
 			done
 			printf ' ] }'
@@ -135,7 +160,7 @@ stop() {
 # and a source.
 both() {
 	rm -rf "$tmp/src.state" "$tmp/dst.state" "$tmp"/out.* "$tmp"/err.* \
-	    "$tmp"/rc.* "$tmp"/timeout.*
+	    "$tmp"/rc.* "$tmp"/timeout.* "$tmp"/*.sim*
 	tries=0
 	while :; do
 		tries=$((tries + 1))
@@ -327,6 +352,146 @@ if [ "$nsets" -gt 0 ]; then
 		row "concurrent/$s" 4 2000 "$s"
 	done
 	cc_elapsed=$elapsed
+fi
+
+# ---- 3. The VMM in the loop ----
+# vmm_case POLICY RUN: fresh daemons, the reference VMMs (POLICY; none:
+# no VMM), the migration; appends a line to $tmp/vrows.
+vmm_case() {
+	rm -f "$tmp/vmm.src" "$tmp/vmm.dst"
+	both vm1 "$vdev" 0
+	vpids=''
+	if [ "$1" != none ]; then
+		sdevs='' ddevs='' i=0
+		while [ "$i" -lt "$vdev" ]; do
+			sdevs="$sdevs --device sim$i=$tmp/src.vm1.sim$i"
+			ddevs="$ddevs --device sim$i=$tmp/dst.vm1.sim$i"
+			i=$((i + 1))
+		done
+		# shellcheck disable=SC2086 # the --device lists
+		"$refvmm" --socket "$tmp/dst.sock" --set vm1 --policy "$1" \
+		    --incoming --vcpus 2 --rate 2000 $ddevs \
+		    >"$tmp/vmm.dst" 2>&1 &
+		vpids="$vpids $!"
+		# shellcheck disable=SC2086
+		"$refvmm" --socket "$tmp/src.sock" --set vm1 --policy "$1" \
+		    --vcpus 2 --rate 2000 $sdevs >"$tmp/vmm.src" 2>&1 &
+		vpids="$vpids $!"
+		t=0
+		until grep -q attached "$tmp/vmm.src" 2>/dev/null &&
+		    grep -q attached "$tmp/vmm.dst" 2>/dev/null; do
+			t=$((t + 1))
+			[ "$t" -lt 600 ] || {
+				cat "$tmp/vmm.src" "$tmp/vmm.dst" >&2
+				echo "bench_downtime: the VMMs did not attach" >&2
+				exit 1
+			}
+			sleep 0.05
+		done
+	fi
+	migrate_all vm1
+	for p in $vpids; do
+		wait "$p" || echo "bench_downtime: a refvmm failed" >&2
+	done
+	stop src
+	stop dst
+	python3 - "$tmp" "$1" "$2" >>"$tmp/vrows" <<'PY'
+import json, re, sys
+tmp, pol, run = sys.argv[1:4]
+try:
+    info = json.load(open(tmp + "/out.vm1"))
+except (OSError, ValueError):
+    info = {}
+def out(side):
+    try:
+        return open("%s/vmm.%s" % (tmp, side)).read()
+    except OSError:
+        return ""
+src, dst = out("src"), out("dst")
+def grab(text, pat):
+    m = re.search(pat, text)
+    return int(m.group(1)) if m else None
+paused = grab(src, r"paused \(.*monotonic (\d+) ns")
+resumed = grab(dst, r"resumed \(.*monotonic (\d+) ns")
+seen = (resumed - paused) / 1e3 if paused and resumed else None
+lost = sum(int(x) for x in re.findall(r"refvmm: total writes \d+ served \d+ lost (\d+)", src + dst))
+writes = sum(int(x) for x in re.findall(r"refvmm: total writes (\d+)", src + dst))
+ok = info.get("status") == "MIGRATION_STATUS_COMPLETED"
+def us(k):
+    v = info.get(k)
+    return "-" if v is None else "%.1f" % (int(v) / 1e3)
+print("\t".join([pol, run, "completed" if ok else "failed: %s" % info.get("errorMessage", "?"),
+                 us("downtimeUs"), us("vmDowntimeUs"),
+                 "-" if seen is None else "%.1f" % (seen / 1e3), us("drainUs"),
+                 us("pauseAckUs"), us("resumeAckUs"), str(writes), str(lost)]))
+PY
+}
+
+if [ "$vmm" = 1 ]; then
+	if [ ! -x "$refvmm" ]; then
+		echo "bench_downtime: $refvmm: not built (make tests/vmm/refvmm)" >&2
+		exit 1
+	fi
+	vdev=${BENCH_VMM_DEVICES:-16} vruns=${BENCH_VMM_RUNS:-3}
+	osize=$size size=${BENCH_VMM_SIZE:-4M}
+	p2p=1000 arc_us=${BENCH_VMM_ARC_US:-20000} sfiles=1
+	echo
+	echo "bench_downtime: the VMM in the loop: $vdev sim devices x $size," \
+	    "every arc $((arc_us / 1000)) ms, P2P 1000 writes/s, refvmm with" \
+	    "2 vCPUs x 2000 writes/s on each side, $vruns runs per policy$(load)"
+	: >"$tmp/vrows"
+	r=1
+	while [ "$r" -le "$vruns" ]; do
+		for pol in none pause-first cooperative; do
+			vmm_case "$pol" "$r"
+		done
+		r=$((r + 1))
+	done
+	size=$osize p2p=0 arc_us=0 sfiles=0
+	python3 - "$tmp/vrows" <<'PY'
+import statistics, sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
+print("  %-12s %3s %-10s %10s %10s %10s %8s %8s %8s %7s %5s" % (
+    "policy", "run", "outcome", "dev_ms", "vm_ms", "vmm_seen", "drain",
+    "pause", "resume", "writes", "lost"))
+for r in rows:
+    print("  %-12s %3s %-10s %10s %10s %10s %8s %8s %8s %7s %5s" % tuple(
+        r[:2] + [r[2][:40]] + r[3:11]))
+def med(pol, col):
+    v = [float(r[col]) for r in rows if r[0] == pol and r[2] == "completed" and r[col] != "-"]
+    return statistics.median(v) if v else None
+bad = [r for r in rows if r[2] != "completed"]
+lost = [r for r in rows if r[0] != "none" and r[10] != "0"]
+off = [r for r in rows if r[0] != "none" and r[2] == "completed" and (
+    r[4] == "-" or r[5] == "-" or
+    abs(float(r[4]) - float(r[5])) > max(2.0, 0.05 * float(r[5])))]
+for pol in ("none", "pause-first", "cooperative"):
+    d, v, dr = med(pol, 3), med(pol, 4), med(pol, 6)
+    print("  %s: median device downtime %s ms, VM downtime %s ms, drain %s ms" % (
+        pol, "-" if d is None else "%.1f" % d, "-" if v is None else "%.1f" % v,
+        "-" if dr is None else "%.1f" % dr))
+pf, co, dr = med("pause-first", 4), med("cooperative", 4), med("cooperative", 6)
+if pf and co:
+    print("  cooperative saves %.1f ms of VM downtime against pause-first "
+          "(%.2fx); its drain took %s ms" % (pf - co, co / pf,
+          "-" if dr is None else "%.1f" % dr))
+print("goal no vCPU write lost with a VMM: %s (%d of %d runs)" % (
+    "met" if not lost else "missed", len(rows) - len(lost) - sum(1 for r in rows if r[0] == "none"),
+    sum(1 for r in rows if r[0] != "none")))
+diffs = [float(r[4]) - float(r[5]) for r in rows if r[0] != "none" and
+         r[2] == "completed" and r[4] != "-" and r[5] != "-"]
+if diffs:
+    print("  the daemon's VM downtime less the VMMs' own measure: %+.2f .. %+.2f ms" % (
+        min(diffs), max(diffs)))
+print("goal the daemon's VM downtime within 5 %% (2 ms) of the VMMs' measure: %s%s" % (
+    "met" if not off else "missed",
+    "".join("\n  off: %s run %s: daemon %s ms, VMMs %s ms" % (r[0], r[1], r[4], r[5]) for r in off)))
+print("goal cooperative's VM downtime below pause-first's: %s" % (
+    "met" if pf and co and co < pf else "missed"))
+if bad:
+    print("  failed: " + "; ".join("%s run %s: %s" % (r[0], r[1], r[2]) for r in bad))
+    sys.exit(1)
+PY
 fi
 
 # The summary, the goals and the markdown table.

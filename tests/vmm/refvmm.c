@@ -532,7 +532,7 @@ ack(struct vmm *v, Vfiomig__V1__VmmAction action)
 static void
 on_pause(struct vmm *v)
 {
-	uint64_t asked = now_ns();
+	uint64_t asked = now_ns(), t;
 
 	if (v->paused)
 		return;
@@ -544,14 +544,16 @@ on_pause(struct vmm *v)
 		return;
 	}
 	ack(v, VFIOMIG__V1__VMM_ACTION__VMM_ACTION_PAUSED);
-	say("paused (asked at +%.1f ms, acked +%.1f ms)", since_ms(v, asked),
-	    since_ms(v, now_ns()));
+	t = now_ns();
+	/* CLOCK_MONOTONIC: the benchmark compares the two VMMs' clocks. */
+	say("paused (asked at +%.1f ms, acked +%.1f ms; monotonic %" PRIu64
+	    " ns)", since_ms(v, asked), since_ms(v, t), t);
 }
 
 static void
 on_resume(struct vmm *v)
 {
-	uint64_t asked = now_ns();
+	uint64_t asked = now_ns(), t;
 
 	v->paused = false;
 	vcpus_resume(v);
@@ -561,8 +563,9 @@ on_resume(struct vmm *v)
 		return;
 	}
 	ack(v, VFIOMIG__V1__VMM_ACTION__VMM_ACTION_RESUMED);
-	say("resumed (asked at +%.1f ms, acked +%.1f ms)", since_ms(v, asked),
-	    since_ms(v, now_ns()));
+	t = now_ns();
+	say("resumed (asked at +%.1f ms, acked +%.1f ms; monotonic %" PRIu64
+	    " ns)", since_ms(v, asked), since_ms(v, t), t);
 }
 
 /* Reads @fd (an eventfd): true if it was written. */
