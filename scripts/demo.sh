@@ -4,8 +4,12 @@
 # daemon on 127.0.0.1, each with a set of simulated devices (P2P writes among
 # them, state dirtied while they run), migrates the set over mutual TLS,
 # shows the source's progress, and ends with a report and a digest check per
-# device.  Exits 0 only if the migration succeeded, every destination digest
-# equals its source digest and no P2P write was lost on either side.  With
+# device.  A reference VMM (tests/vmm/refvmm) is attached to the set on each
+# side, its vCPU threads writing into the devices' BARs; the source daemon
+# asks it to pause before the devices stop, the destination's to resume
+# once they run (--vcpu-policy).  Exits 0 only if the migration succeeded,
+# every destination digest equals its source digest and no P2P write and
+# no vCPU write was lost on either side.  With
 # --stay both daemons keep running afterwards, for vfiomigctl to try.
 #
 # Not here: real devices (docs/vfiomigd.conf.5, backend "vfio"), the
@@ -24,13 +28,17 @@ Migrates a set of simulated VFIO devices between two vfiomigd daemons on
   --dirty-rate N      pages dirtied per second per running device (default 2000)
   --p2p-rate N        P2P writes per second per running device (default 5000)
   --connections N     TCP connections of the migration, 1 to 16 (default 4)
+  --vcpu-policy P     how the VMM's vCPUs and the devices take turns:
+                      cooperative (default: the devices drain with the vCPUs
+                      running, then the vCPUs pause), pause-first, or none
+                      (no VMM attached)
   --insecure          plaintext instead of mutual TLS (no PKI)
   --keep              keep the temporary directory (configs, logs, PKI)
   --stay              leave both daemons running at the end (implies --keep)
                       and print the vfiomigctl commands to try on them
   --help              this text
 
-Exit status: 0 every digest matches and no P2P write was lost; 1 the
+Exit status: 0 every digest matches and no P2P or vCPU write was lost; 1 the
 migration failed or the check did not pass; 2 bad arguments.
 EOF
 }
@@ -50,10 +58,11 @@ num() {
 }
 
 devices=4 size=256M dirty=2000 p2p=5000 conns=4 insecure=false keep=false
-stay=false
+stay=false policy=cooperative
 while [ $# -gt 0 ]; do
 	case $1 in
-	--devices | --state-size | --dirty-rate | --p2p-rate | --connections)
+	--devices | --state-size | --dirty-rate | --p2p-rate | --connections | \
+	--vcpu-policy)
 		[ $# -ge 2 ] || bad "$1 needs a value" ;;
 	esac
 	case $1 in
@@ -67,6 +76,12 @@ while [ $# -gt 0 ]; do
 	--dirty-rate) num "$1" "$2" 0 10000000; dirty=$2; shift ;;
 	--p2p-rate) num "$1" "$2" 0 10000000; p2p=$2; shift ;;
 	--connections) num "$1" "$2" 1 16; conns=$2; shift ;;
+	--vcpu-policy)
+		case $2 in
+		none | pause-first | cooperative) policy=$2 ;;
+		*) bad "--vcpu-policy '$2': none, pause-first or cooperative" ;;
+		esac
+		shift ;;
 	--insecure) insecure=true ;;
 	--keep) keep=true ;;
 	--stay) stay=true keep=true ;;
@@ -76,17 +91,17 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
-tmp='' dst_pid='' src_pid='' detach=''
+tmp='' dst_pid='' src_pid='' detach='' vmm_pids=''
 # --stay: the daemons in sessions of their own, so that neither the end of
 # this script nor a later Ctrl-C in the terminal stops them.
 $stay && detach=setsid
 # shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
 	trap - EXIT INT TERM
-	for p in $src_pid $dst_pid; do
+	for p in $vmm_pids $src_pid $dst_pid; do
 		kill -TERM "$p" 2>/dev/null || :
 	done
-	for p in $src_pid $dst_pid; do
+	for p in $vmm_pids $src_pid $dst_pid; do
 		wait "$p" 2>/dev/null || :
 	done
 	if [ -n "$tmp" ]; then
@@ -111,6 +126,13 @@ if ! "$top/scripts/build.sh" "$top/build" >"$tmp/build.log" 2>&1; then
 fi
 vfiomigd=$top/build/daemon/vfiomigd
 vfiomigctl=$top/build/cli/vfiomigctl
+refvmm=$top/build/tests/vmm/refvmm
+if [ "$policy" != none ] &&
+    ! make -s -C "$top/build" tests/vmm/refvmm >>"$tmp/build.log" 2>&1; then
+	cat "$tmp/build.log" >&2
+	echo "demo.sh: building the reference VMM failed" >&2
+	exit 1
+fi
 
 # --- The configurations. ---
 
@@ -126,17 +148,46 @@ fi
 token=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 export VFIOMIG_TOKEN="demo-$token"
 
-# devices SEEDBASE: the set's devices; the two sides get different seeds, so
-# a destination digest can only match if the source's state arrived.
+# devices SEEDBASE SIDE: the set's devices; the two sides get different
+# seeds, so a destination digest can only match if the source's state
+# arrived.  Each device's state in a file of its own, which the VMM's
+# vCPUs map (as a real VMM maps a device's BAR).
 devices_json() {
 	i=0
 	while [ "$i" -lt "$devices" ]; do
 		[ "$i" -gt 0 ] && printf ',\n'
 		printf '    { "name": "sim%d", "backend": "sim", ' "$i"
 		printf '"state_size": "%s", "dirty_rate": %d, ' "$size" "$dirty"
-		printf '"p2p_rate": %d, "seed": %d }' "$p2p" $(($1 + i))
+		printf '"p2p_rate": %d, "seed": %d, ' "$p2p" $(($1 + i))
+		printf '"state_file": "%s/%s.sim%d" }' "$tmp" "$2" "$i"
 		i=$((i + 1))
 	done
+}
+
+# vmm SIDE [--incoming]: the reference VMM attached to SIDE's set, 2 vCPUs
+# writing into every device; waits until it attached.
+vmm() {
+	[ "$policy" != none ] || return 0
+	vd='' i=0
+	while [ "$i" -lt "$devices" ]; do
+		vd="$vd --device sim$i=$tmp/$1.sim$i"
+		i=$((i + 1))
+	done
+	# shellcheck disable=SC2086 # the --device list
+	"$refvmm" --socket "$tmp/$1.sock" --set vm1 --policy "$policy" \
+	    --vcpus 2 --rate 2000 $vd ${2:-} >"$tmp/vmm-$1.out" 2>&1 &
+	vmm_pids="$vmm_pids $!"
+	i=0
+	until grep -q 'attached' "$tmp/vmm-$1.out"; do
+		if [ $i -ge 300 ]; then
+			cat "$tmp/vmm-$1.out" >&2
+			echo "demo.sh: the $1 VMM did not attach" >&2
+			exit 1
+		fi
+		sleep 0.1
+		i=$((i + 1))
+	done
+	sed 's/^/   [vmm-'"$1"'] /' "$tmp/vmm-$1.out"
 }
 
 # conf FILE SIDE LISTEN-LINE TOKEN-LINE SEEDBASE
@@ -156,7 +207,7 @@ conf() {
   "sets": [ {
     "name": "vm1",$4
     "devices": [
-$(devices_json "$5")
+$(devices_json "$5" "$2")
     ]
   } ]
 }
@@ -165,7 +216,7 @@ EOF
 
 conf "$tmp/src.json" src "" "" 1
 echo "== source config: $devices devices x $size (dirty_rate $dirty pages/s," \
-    "p2p_rate $p2p writes/s), $mode"
+    "p2p_rate $p2p writes/s), $mode; vCPU policy $policy"
 
 # --- The destination, on a free port (a port taken is tried again). ---
 
@@ -198,6 +249,9 @@ start_dst() {
 echo "== starting the destination daemon"
 start_dst
 grep -E 'listening for|device sim' "$tmp/dst.log" | sed 's/^vfiomigd: [a-z]*: /   [dst] /'
+[ "$policy" = none ] ||
+	echo "== the destination's VMM (its vCPUs run only once the daemon says every device is RUNNING)"
+vmm dst --incoming
 
 # --- The migration: the source daemon, until its report. ---
 
@@ -217,6 +271,8 @@ until "$vfiomigctl" -s "$tmp/src.sock" version >/dev/null 2>&1; do
 	i=$((i + 1))
 done
 grep -E 'device sim' "$tmp/src.log" | sed 's/^vfiomigd: [a-z]*: /   [src] /'
+[ "$policy" = none ] || echo "== the source's VMM (the VM runs)"
+vmm src
 
 # --- The migration, driven through the source's control socket. ---
 
@@ -227,6 +283,17 @@ src_rc=0
 "$vfiomigctl" -s "$tmp/src.sock" migrate vm1 --to "127.0.0.1:$port" \
     --token "$VFIOMIG_TOKEN" --wait || src_rc=$?
 t1=$(date +%s.%N)
+# The VMMs end with their jobs: the handshake as they saw it, what their
+# vCPUs wrote and lost.
+for p in $vmm_pids; do
+	wait "$p" || echo "demo.sh: a VMM failed" >&2
+done
+vmm_pids=''
+for side in src dst; do
+	[ -f "$tmp/vmm-$side.out" ] &&
+	    grep -E 'paused|resumed|total writes' "$tmp/vmm-$side.out" |
+	    sed 's/^/   [vmm-'"$side"'] /'
+done
 
 # The source's report and per-device lines are logged before the job ends.
 i=0
@@ -249,7 +316,8 @@ grep -E 'incoming vm1: job|incoming from' "$tmp/dst.log" | sed 's/^vfiomigd: [a-
 
 echo
 rc=0
-awk -v devices="$devices" -v rc="$src_rc" -v mode="$mode" -v wall="$(echo "$t1 - $t0" | awk '{print $1 - $3}')" '
+touch "$tmp/vmm-src.out" "$tmp/vmm-dst.out"
+awk -v devices="$devices" -v rc="$src_rc" -v mode="$mode" -v policy="$policy" -v wall="$(echo "$t1 - $t0" | awk '{print $1 - $3}')" '
 function human(b,   u, i) {
 	split("B KiB MiB GiB TiB", u, " ")
 	for (i = 1; b >= 1024 && i < 5; i++)
@@ -262,7 +330,10 @@ function field(name,   i) {
 			return $(i + 1)
 	return ""
 }
-FNR == 1 { side++ }
+FNR == 1 {
+	side = FILENAME ~ /src\.log$/ ? 1 : FILENAME ~ /dst\.log$/ ? 2 : \
+	    FILENAME ~ /vmm-src\.out$/ ? 3 : 4
+}
 side == 1 && /migrate vm1: to .* connections/ {
 	for (i = 1; i < NF; i++)
 		if ($(i + 1) ~ /^connections/)
@@ -281,6 +352,14 @@ side == 1 && /report: predicted_downtime_ms/ {
 	pred = field("predicted_downtime_ms"); limit = field("limit_ms")
 }
 side == 1 && /report: total_ms/ { tot = field("total_ms") }
+side == 1 && /report: vm_downtime_ms/ { vmdown = field("vm_downtime_ms") }
+side == 1 && /report: drain_ms/ { drain = field("drain_ms") }
+side == 3 && /refvmm: total writes/ {
+	swrites = field("writes"); slostv = field("lost")
+}
+side == 4 && /refvmm: total writes/ {
+	dwrites = field("writes"); dlostv = field("lost"); dearly = field("early")
+}
 side == 1 && /report: device / {
 	d = field("device"); order[++n] = d
 	sdig[d] = field("digest"); slost[d] = field("p2p_lost")
@@ -302,6 +381,13 @@ END {
 	printf "                    destination, every device RUNNING, answered COMMITTED)\n"
 	if (pred != "")
 		printf "                    predicted at the switchover %s ms, limit %s ms\n", pred, limit
+	if (policy != "none") {
+		printf "   vm downtime      %s ms (vCPU policy %s: the source VMM paused until the\n", vmdown == "" ? "?" : sprintf("%.1f", vmdown), policy
+		printf "                    destination VMM resumed, every device RUNNING)%s\n", drain == "" ? "" : sprintf(";\n                    drained %.1f ms with the vCPUs running", drain)
+		printf "   vCPU writes      source %s (lost %s), destination %s (lost %s, before RUNNING %s)\n", swrites, slostv, dwrites, dlostv, dearly
+		if (vmdown == "" || swrites == "" || dwrites == "" || slostv != "0" || dlostv != "0" || dearly != "0")
+			ok = 0
+	}
 	printf "   total            %d ms (connect to COMMITTED); vfiomigctl migrate --wait %.1f s\n", int(tot), wall
 	printf "                    wall clock (request to the end of the wait)\n"
 	printf "\n   %-8s %-20s %-20s %-9s %-10s %-10s %s\n", "device", "source digest",
@@ -319,11 +405,11 @@ END {
 	}
 	print ""
 	if (ok)
-		printf "   PASS: %d devices, every destination digest equals its source digest, no P2P write lost\n", n
+		printf "   PASS: %d devices, every destination digest equals its source digest, no P2P write lost%s\n", n, policy == "none" ? "" : ", no vCPU write lost"
 	else
-		printf "   FAIL: the migration failed, a digest differs or a P2P write was lost\n"
+		printf "   FAIL: the migration failed, a digest differs or a P2P or vCPU write was lost\n"
 	exit ok ? 0 : 1
-}' "$tmp/src.log" "$tmp/dst.log" || rc=$?
+}' "$tmp/src.log" "$tmp/dst.log" "$tmp/vmm-src.out" "$tmp/vmm-dst.out" || rc=$?
 
 # --- --stay: the daemons stay up for vfiomigctl. ---
 
