@@ -70,8 +70,11 @@ while [ $# -gt 0 ]; do
 	--state-size)
 		# The daemon checks it (size_parse(), vfiomigd.conf(5)):
 		# this is only its shape, for an early word.
-		expr "$2" : '[0-9][0-9]*\(\.[0-9]*\)\{0,1\}\([KkMmGgTt]\(iB\)\{0,1\}\)\{0,1\}$' \
-		    >/dev/null || bad "--state-size '$2': a size like 256M or 1.5G"
+		# (Not expr: with groups it prints the first, empty for
+		# "256M", and fails.)
+		printf '%s\n' "$2" |
+		    grep -Eqx '[0-9]+(\.[0-9]*)?([KkMmGgTt](iB)?)?' ||
+		    bad "--state-size '$2': a size like 256M or 1.5G"
 		size=$2; shift ;;
 	--dirty-rate) num "$1" "$2" 0 10000000; dirty=$2; shift ;;
 	--p2p-rate) num "$1" "$2" 0 10000000; p2p=$2; shift ;;
