@@ -39,6 +39,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -1973,15 +1974,52 @@ sim_shm_check(const struct sim_shm *h, uint64_t size)
 	return NULL;
 }
 
+/*
+ * The sim state in @fd (a memfd or a state file) checked and mapped
+ * shared: its header into @hdr, the mapping and its size.  @what names it
+ * in the errors; @params: its parameters checked too.  0, or -errno (the
+ * caller keeps @fd): -EINVAL "WHAT: not a sim device state (why, N
+ * bytes)" for a file that is not one.
+ */
+static int
+sim_map_state(int fd, const char *what, bool params, struct sim_shm *hdr,
+    void **map, size_t *size, struct err *e)
+{
+	const char *why;
+	struct stat st;
+	ssize_t n;
+
+	memset(hdr, 0, sizeof *hdr);
+	if (fstat(fd, &st) < 0)
+		return err_set(e, errno, "%s: fstat: %s", what,
+		    strerror(errno));
+	if ((n = pread(fd, hdr, sizeof *hdr, 0)) < 0)
+		return err_set(e, errno, "%s: read: %s", what,
+		    strerror(errno));
+	why = (size_t)n < sizeof *hdr ? "shorter than the header" :
+	    sim_shm_check(hdr, st.st_size);
+	if (why == NULL && params && sim_params_check(what, &hdr->p,
+	    NULL) < 0)
+		why = "bad parameters";
+	if (why != NULL)
+		return err_set(e, EINVAL, "%s: not a sim device state (%s, "
+		    "%lld bytes)", what, why, (long long)st.st_size);
+	*map = mmap(NULL, st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+	    0);
+	if (*map == MAP_FAILED)
+		return err_set(e, errno, "%s: mmap: %s", what,
+		    strerror(errno));
+	*size = st.st_size;
+	return 0;
+}
+
 int
 device_sim_adopt(const char *name, int memfd, struct device **out,
     struct err *e)
 {
 	struct sim_shm hdr;
 	struct sim *s;
-	struct stat st;
-	const char *why;
-	ssize_t n;
+	size_t size;
 	void *m;
 	int rc;
 
@@ -1989,42 +2027,15 @@ device_sim_adopt(const char *name, int memfd, struct device **out,
 	if (memfd < 0)
 		return err_set(e, EBADF, "%s: sim memfd %d: %s", name, memfd,
 		    strerror(EBADF));
-	if (fstat(memfd, &st) < 0) {
-		rc = err_set(e, errno, "%s: sim memfd: fstat: %s", name,
-		    strerror(errno));
+	if ((rc = sim_map_state(memfd, name, true, &hdr, &m, &size, e)) < 0) {
 		close(memfd);
 		return rc;
-	}
-	memset(&hdr, 0, sizeof hdr);
-	n = pread(memfd, &hdr, sizeof hdr, 0);
-	if (n < 0) {
-		rc = err_set(e, errno, "%s: sim memfd: read: %s", name,
-		    strerror(errno));
-		close(memfd);
-		return rc;
-	}
-	why = (size_t)n < sizeof hdr ? "shorter than the header" :
-	    sim_shm_check(&hdr, st.st_size);
-	if (why == NULL && sim_params_check(name, &hdr.p, NULL) < 0)
-		why = "bad parameters";
-	if (why != NULL) {
-		close(memfd);
-		return err_set(e, EINVAL, "%s: not a sim device state "
-		    "(%s, %lld bytes)", name, why, (long long)st.st_size);
 	}
 	pthread_once(&sim_crc_once, sim_crc_init);
-	m = mmap(NULL, st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd,
-	    0);
-	if (m == MAP_FAILED) {
-		rc = err_set(e, errno, "%s: sim state mmap: %s", name,
-		    strerror(errno));
-		close(memfd);
-		return rc;
-	}
 	s = sim_alloc();
 	s->memfd = memfd;
 	s->sh = m;
-	s->shm_size = st.st_size;
+	s->shm_size = size;
 	s->npages = hdr.npages;
 	s->vacc0 = sim_vacc_zero(s->npages);
 	s->vacc = sim_vacc(s->sh->versions, s->npages);
@@ -2161,9 +2172,8 @@ sim_mmio_open(const char *state_file, struct sim_mmio **out, struct err *e)
 {
 	struct sim_shm hdr;
 	struct sim_mmio *m;
-	const char *why;
-	struct stat st;
-	ssize_t n;
+	char what[PATH_MAX + 16];
+	size_t size;
 	void *p;
 	int fd, rc;
 
@@ -2172,32 +2182,15 @@ sim_mmio_open(const char *state_file, struct sim_mmio **out, struct err *e)
 	if (fd < 0)
 		return err_set(e, errno, "state_file %s: %s", state_file,
 		    strerror(errno));
-	memset(&hdr, 0, sizeof hdr);
-	if (fstat(fd, &st) < 0 || (n = pread(fd, &hdr, sizeof hdr, 0)) < 0) {
-		rc = err_set(e, errno, "state_file %s: %s", state_file,
-		    strerror(errno));
-		close(fd);
-		return rc;
-	}
-	why = (size_t)n < sizeof hdr ? "shorter than the header" :
-	    sim_shm_check(&hdr, st.st_size);
-	if (why != NULL) {
-		close(fd);
-		return err_set(e, EINVAL, "state_file %s: not a sim device "
-		    "state (%s, %lld bytes)", state_file, why,
-		    (long long)st.st_size);
-	}
-	p = mmap(NULL, st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED) {
-		rc = err_set(e, errno, "state_file %s: mmap: %s", state_file,
-		    strerror(errno));
+	snprintf(what, sizeof what, "state_file %s", state_file);
+	if ((rc = sim_map_state(fd, what, false, &hdr, &p, &size, e)) < 0) {
 		close(fd);
 		return rc;
 	}
 	m = xcalloc(1, sizeof *m);
 	m->fd = fd;
 	m->sh = p;
-	m->size = st.st_size;
+	m->size = size;
 	*out = m;
 	return 0;
 }

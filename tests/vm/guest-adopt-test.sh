@@ -59,29 +59,8 @@ port=5701
 say() { echo "guest-adopt-test: $*"; }
 . "$srcdir/tests/vm/guest-lib.sh"
 
-[ -x "$daemon" ] || { say "no $daemon"; exit 99; }
-[ -x "$kt" ] || { say "no $kt"; exit 99; }
-[ -x "$ctl" ] || { say "no $ctl"; exit 99; }
-[ -d "$types/$mtype" ] || { say "SKIP: no $types/$mtype"; exit 77; }
 command -v jq >/dev/null || { say "SKIP: no jq (scripts/deps.sh)"; exit 77; }
-unset VFIOMIG_TEST_CORRUPT VFIOMIG_TEST_CORRUPT_WIRE
-
-T=$(mktemp -d "${TMPDIR:-/tmp}/vfiomig-adopt.XXXXXX") || exit 99
-roles=
-devs=
-cleanup() {
-	for r in $roles; do
-		eval "p=\${pid_$r:-}"
-		[ -n "$p" ] && kill -KILL "$p" 2>/dev/null
-	done
-	for d in $devs; do
-		rm_mdev "$d" 2>/dev/null
-	done
-	rm -rf "$T"
-}
-trap cleanup EXIT
-
-ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up 2>/dev/null
+guest_setup adopt
 
 # ---- devices (new_mdev, rm_mdev: guest-lib.sh) ----
 
@@ -224,31 +203,21 @@ count() {
 # wait_log ROLE PATTERN TENTHS: until daemon ROLE's log holds PATTERN;
 # 1 if it did not within TENTHS tenths of a second or the daemon died.
 wait_log() {
-	i=0
 	eval "p=\${pid_$1:-}"
-	while :; do
-		case $(cat "$T/$1.log") in
-		*$2*) return 0 ;;
-		esac
-		[ -n "$p" ] && ! kill -0 "$p" 2>/dev/null && return 1
-		[ $i -ge "$3" ] && return 1
-		sleep 0.1
-		i=$((i + 1))
-	done
+	wait_file "$T/$1.log" "$2" "$3" "$p"
 }
 
 # start ROLE: vfiomigd with $T/ROLE.json in the background ($pid_ROLE),
 # its log in $T/ROLE.log, until its control socket (and listener) is up.
 start() {
 	"$daemon" --config "$T/$1.json" >"$T/$1.log" 2>&1 &
-	eval "pid_$1=\$!"
+	p=$!
+	eval "pid_$1=\$p"
 	case " $roles " in
 	*" $1 "*) ;;
 	*) roles="$roles $1" ;;
 	esac
-	if wait_log "$1" "control socket $T/$1.sock" 300 && {
-	    ! grep -q '"listen"' "$T/$1.json" ||
-	    wait_log "$1" "listening for migrations" 300; }; then
+	if daemon_up "$1" "$p"; then
 		return 0
 	fi
 	out "$1" "$T/$1.log"

@@ -211,25 +211,24 @@ start_dst() {
 	done
 }
 
+# start_src: the source daemon with its control socket, in the background
+# ($spid); 1 (a failed check, $src_rc and $srcd_rc 1) if it did not start.
+start_src() {
+	"$daemon" --config "$T/src.json" >"$T/src.log" 2>&1 &
+	spid=$!
+	daemon_up src "$spid" && return 0
+	sed 's/^/  src| /' "$T/src.log"
+	check 1 "$name: the source daemon starts"
+	src_rc=1 srcd_rc=1
+	return 1
+}
+
 # passfd_src: the source daemon without sets, in the background ($spid);
 # the source devices added through its control socket by a shell that
 # vm_kernel_test passfd execs with their device fds; the migration by
 # vfiomigctl (its status in $src_rc); the daemon stopped ($srcd_rc).
 passfd_src() {
-	"$daemon" --config "$T/src.json" >"$T/src.log" 2>&1 &
-	spid=$!
-	i=0
-	until grep -q "control socket" "$T/src.log"; do
-		if ! kill -0 "$spid" 2>/dev/null || [ $i -ge 300 ]; then
-			sed 's/^/  src| /' "$T/src.log"
-			check 1 "passfd: the source daemon starts"
-			src_rc=1
-			srcd_rc=1
-			return
-		fi
-		sleep 0.1
-		i=$((i + 1))
-	done
+	start_src || return
 	c="$ctl -s $T/src.sock"
 	"$kt" passfd "$dev_s0" "$dev_s1" -- sh -c "$c set create vm1 &&
 	    $c device add vm1 mtty0 --fd {0} &&
@@ -253,19 +252,7 @@ passfd_src() {
 # destination's incoming), the migration by vfiomigctl (its status in
 # $src_rc), the VMMs' ends, the source daemon stopped ($srcd_rc).
 vmm_src() {
-	"$daemon" --config "$T/src.json" >"$T/src.log" 2>&1 &
-	spid=$!
-	i=0
-	until grep -q "control socket" "$T/src.log"; do
-		if ! kill -0 "$spid" 2>/dev/null || [ $i -ge 300 ]; then
-			sed 's/^/  src| /' "$T/src.log"
-			check 1 "$name: the source daemon starts"
-			src_rc=1 srcd_rc=1
-			return
-		fi
-		sleep 0.1
-		i=$((i + 1))
-	done
+	start_src || return
 	"$refvmm" --socket "$T/dst.sock" --set vm1 --policy "$1" --incoming \
 	    --vcpus 0 --timeout-s 120 >"$T/vmm-dst.out" 2>&1 &
 	vd=$!
@@ -317,12 +304,12 @@ want_vmm() {
 	check "$srcd_rc" "$1: the source daemon exits 0 on SIGTERM"
 	case $2 in
 	pause-first)
-		before src "asking the VMM to pause" "step 1 toward PRE_COPY_P2P" \
+		before src "asking the VMM to pause" "toward PRE_COPY_P2P" \
 		    "$1: the pause asked before the step into PRE_COPY_P2P"
-		before src "acknowledged the pause" "step 1 toward PRE_COPY_P2P" \
+		before src "acknowledged the pause" "toward PRE_COPY_P2P" \
 		    "$1: ... and acknowledged before it" ;;
 	cooperative)
-		before src "step 1 toward PRE_COPY_P2P" "asking the VMM to pause" \
+		before src "toward PRE_COPY_P2P" "asking the VMM to pause" \
 		    "$1: the devices drained (PRE_COPY_P2P) with the vCPUs" \
 		    "running, then the pause asked"
 		before src "acknowledged the pause" "toward STOP_COPY" \

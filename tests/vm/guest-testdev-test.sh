@@ -72,27 +72,7 @@ port=5800
 say() { echo "guest-testdev-test: $*"; }
 . "$srcdir/tests/vm/guest-lib.sh"
 
-[ -x "$daemon" ] || { say "no $daemon"; exit 99; }
-[ -x "$kt" ] || { say "no $kt"; exit 99; }
-[ -x "$ctl" ] || { say "no $ctl"; exit 99; }
-[ -d "$types/$mtype" ] || { say "SKIP: no $types/$mtype"; exit 77; }
-unset VFIOMIG_TEST_CORRUPT VFIOMIG_TEST_CORRUPT_WIRE
-
-T=$(mktemp -d "${TMPDIR:-/tmp}/vfiomig-testdev.XXXXXX") || exit 99
-devs=
-pids=
-cleanup() {
-	for p in $pids; do
-		kill -KILL "$p" 2>/dev/null
-	done
-	for d in $devs; do
-		rm_mdev "$d" 2>/dev/null
-	done
-	rm -rf "$T"
-}
-trap cleanup EXIT
-
-ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up 2>/dev/null
+guest_setup testdev
 
 # ---- devices ----
 
@@ -228,29 +208,13 @@ $dl
 EOF
 }
 
-# wait_log FILE PATTERN TENTHS [PID]: until FILE holds PATTERN.
-wait_log() {
-	i=0
-	while :; do
-		case $(cat "$1") in
-		*$2*) return 0 ;;
-		esac
-		[ -n "${4:-}" ] && ! kill -0 "$4" 2>/dev/null && return 1
-		[ $i -ge "$3" ] && return 1
-		sleep 0.1
-		i=$((i + 1))
-	done
-}
-
 # start ROLE: the daemon in the background ($pid_ROLE) until its control
 # socket (and listener) is up.
 start() {
 	"$daemon" --config "$T/$1.json" >"$T/$1.log" 2>&1 &
 	eval "pid_$1=\$!"
 	pids="$pids $!"
-	if wait_log "$T/$1.log" "control socket $T/$1.sock" 300 $! && {
-	    ! grep -q '"listen"' "$T/$1.json" ||
-	    wait_log "$T/$1.log" "listening for migrations" 300 $!; }; then
+	if daemon_up "$1" $!; then
 		return 0
 	fi
 	sed "s/^/  $1| /" "$T/$1.log"
@@ -544,7 +508,7 @@ adopt() {
 	"$ctl" -s "$T/src.sock" migrate vm1 --to "127.0.0.1:$port" \
 	    --token "$token" --manual-switchover >"$T/ctl.out" 2>&1
 	check $? "$part: migrate --manual-switchover started"
-	wait_log "$T/src.log" "the destination has loaded the initial" 1200 \
+	wait_file "$T/src.log" "the destination has loaded the initial" 1200 \
 	    "$pid_src"
 	check $? "$part: the destination loaded the initial data"
 	stop src KILL
@@ -559,7 +523,7 @@ adopt() {
 	digests before $S
 	mv "$T/src.log" "$T/src-killed.log"
 	start src || return
-	wait_log "$T/src.log" "rolled back, every device RUNNING" 300 \
+	wait_file "$T/src.log" "rolled back, every device RUNNING" 300 \
 	    "$pid_src"
 	log src 20
 	has src "set vm1: found an abandoned source (td0=PRE_COPY" \

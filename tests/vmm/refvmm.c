@@ -125,16 +125,23 @@ struct vmm {
 	bool		 job_over;
 };
 
+/* "refvmm: " and the message, a line of its own on @f. */
+static void
+vline(FILE *f, const char *fmt, va_list ap)
+{
+	fputs("refvmm: ", f);
+	vfprintf(f, fmt, ap);
+	fputc('\n', f);
+	fflush(f);
+}
+
 static void
 say(const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	fputs("refvmm: ", stdout);
-	vprintf(fmt, ap);
-	putchar('\n');
-	fflush(stdout);
+	vline(stdout, fmt, ap);
 	va_end(ap);
 }
 
@@ -144,9 +151,7 @@ die(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	fputs("refvmm: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vline(stderr, fmt, ap);
 	va_end(ap);
 	exit(1);
 }
@@ -702,9 +707,7 @@ usage_error(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	fputs("refvmm: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vline(stderr, fmt, ap);
 	va_end(ap);
 	fputs(usage_text, stderr);
 	exit(2);
