@@ -538,6 +538,28 @@ ctl_post_msg(struct daemon *dm, int kind, const char *set, const char *fmt,
 	ctl_post_add(dm, kind, set, ev);
 }
 
+/* The sets' notices carry the control protocol's event kinds. */
+_Static_assert(CTL_EV_STATUS == (int)DSET_N_STATUS &&
+    CTL_EV_PROGRESS == (int)DSET_N_PROGRESS &&
+    CTL_EV_DRAINED == (int)DSET_N_DRAINED &&
+    CTL_EV_SET_CHANGED == (int)DSET_N_SET_CHANGED &&
+    CTL_EV_STALLED == (int)DSET_N_STALLED &&
+    CTL_EV_VCPU_PAUSE == (int)DSET_N_VCPU_PAUSE &&
+    CTL_EV_VCPU_RESUME == (int)DSET_N_VCPU_RESUME, "dset_notice");
+
+void
+ctl_set_event(void *arg, const struct dset_event *ev)
+{
+	struct daemon *dm = arg;
+
+	if (ev->kind != DSET_EV_NOTICE)
+		return;
+	if (ev->msg != NULL)
+		ctl_post_msg(dm, (int)ev->notice, ev->set, "%s", ev->msg);
+	else
+		ctl_post(dm, (int)ev->notice, ev->ds, ev->info);
+}
+
 void
 ctl_client_subscribe(struct ctl_client *c, const char *set, bool progress)
 {

@@ -20,6 +20,7 @@
 struct config;
 struct daemon;
 struct dset;
+struct dset_event;
 struct xfer_info;
 struct ctl;
 struct ctl_client;
@@ -91,6 +92,11 @@ void ctl_post(struct daemon *dm, int kind, struct dset *ds,
 	    const struct xfer_info *info);
 void ctl_post_msg(struct daemon *dm, int kind, const char *set,
 	    const char *fmt, ...) PRINTFLIKE(4, 5);
+/*
+ * The control socket's observer of the sets (daemon.h, dset_observe()):
+ * their notices to the subscribers.  @arg: the daemon.
+ */
+void ctl_set_event(void *arg, const struct dset_event *ev);
 /*
  * A client on @fd, a connected SOCK_SEQPACKET socket (its credentials read
  * now): accept's, and the fuzzer's (tests/fuzz).

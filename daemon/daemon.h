@@ -165,6 +165,69 @@ struct daemon {
 	char			 listen_where[128];
 };
 
+/*
+ * ---- The observer: what a set publishes. ----
+ * The modules below the control socket (dset.c, vmm.c, the jobs) never
+ * call up into it, nor into the fd store or the listeners: they publish
+ * what happened, and the upper modules that main (vfiomigd.c) wired with
+ * dset_observe() at start-up act on it.  Observers run in the
+ * publisher's thread, may be called with ds->lock held only for
+ * DSET_EV_DEVICE_JOIN and DSET_EV_DEVICE_LEAVE (the set's devices are
+ * changing), and take no lock of an earlier rank (docs/design.md,
+ * "Locks").
+ */
+enum dset_event_kind {
+	DSET_EV_RECORD,		/* the sets' state changed: store.c writes
+				   its record again */
+	DSET_EV_DEVICE_JOIN,	/* @dev joined set @set: its fds stored */
+	DSET_EV_DEVICE_LEAVE,	/* @dev leaves its set: its fds removed */
+	DSET_EV_LISTENER_DROP,	/* the set let go of the PrepareIncoming
+				   listener bound at @msg */
+	DSET_EV_NOTICE,		/* for the control socket's subscribers */
+};
+
+/* A notice's kind: vfiomig-ctl.proto's EventKind values (control.h). */
+enum dset_notice {
+	DSET_N_STATUS = 1,	/* a job entered a status; @info */
+	DSET_N_PROGRESS = 2,	/* @info */
+	DSET_N_DRAINED = 3,
+	DSET_N_SET_CHANGED = 4,	/* @msg */
+	DSET_N_STALLED = 6,	/* @info */
+	DSET_N_VCPU_PAUSE = 7,	/* @msg: why */
+	DSET_N_VCPU_RESUME = 8,	/* @msg: why */
+};
+
+struct dset_event {
+	enum dset_event_kind	 kind;
+	enum dset_notice	 notice;	/* DSET_EV_NOTICE */
+	struct dset		*ds;		/* may be NULL */
+	const char		*set;		/* the set's name */
+	struct device		*dev;
+	const struct xfer_info	*info;
+	const char		*msg;
+};
+
+struct dset_observer {
+	void			(*fn)(void *arg, const struct dset_event *ev);
+	void			*arg;
+	struct dset_observer	*next;		/* dset.c's list */
+};
+
+/*
+ * Main, before any set is made or any thread runs: @o hears every event
+ * from then on.  The list never changes afterwards (no lock).
+ */
+void dset_observe(struct dset_observer *o);
+void dset_publish(const struct dset_event *ev);
+/*
+ * The common cases: the record changed; a notice about set @ds (@info may
+ * be NULL; @fmt NULL: no message).
+ */
+void dset_publish_record(void);
+void dset_post_notice(struct dset *ds, enum dset_notice n,
+	    const struct xfer_info *info, const char *fmt, ...)
+	    PRINTFLIKE(4, 5);
+
 /* vfiomigd.c */
 /*
  * Registers a job the daemon must know of (to cancel it on SIGTERM, to

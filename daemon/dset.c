@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stddef.h>
@@ -25,16 +26,69 @@
 #include <unistd.h>
 #include <sys/eventfd.h>
 
-#include "control.h"
 #include "daemon.h"
 #include "dev-sim.h"
 #include "ledger.h"
-#include "listen.h"
 #include "log.h"
-#include "store.h"
 #include "sysid.h"
 
 #define DSET_REGION_CONFIG 7	/* VFIO_PCI_CONFIG_REGION_INDEX */
+
+/* ---- The observer (daemon.h). ---- */
+
+static struct dset_observer *dset_observers;
+
+void
+dset_observe(struct dset_observer *o)
+{
+	o->next = dset_observers;
+	dset_observers = o;
+}
+
+void
+dset_publish(const struct dset_event *ev)
+{
+	struct dset_observer *o;
+
+	for (o = dset_observers; o != NULL; o = o->next)
+		o->fn(o->arg, ev);
+}
+
+void
+dset_publish_record(void)
+{
+	struct dset_event ev = { .kind = DSET_EV_RECORD };
+
+	dset_publish(&ev);
+}
+
+void
+dset_post_notice(struct dset *ds, enum dset_notice n,
+    const struct xfer_info *info, const char *fmt, ...)
+{
+	struct dset_event ev = { .kind = DSET_EV_NOTICE, .notice = n,
+	    .ds = ds, .set = ds != NULL ? ds->name : NULL, .info = info };
+	char buf[512];
+	va_list ap;
+
+	if (fmt != NULL) {
+		va_start(ap, fmt);
+		vsnprintf(buf, sizeof buf, fmt, ap);
+		va_end(ap);
+		ev.msg = buf;
+	}
+	dset_publish(&ev);
+}
+
+/* A device joins set @set (or leaves its set): its fds follow. */
+static void
+dset_publish_device(enum dset_event_kind k, const char *set,
+    struct device *d)
+{
+	struct dset_event ev = { .kind = k, .set = set, .dev = d };
+
+	dset_publish(&ev);
+}
 
 const char *
 dset_status_name(enum dset_status st)
@@ -200,7 +254,7 @@ dset_add_devices(struct dset *ds, struct err *e)
 		}
 		ds->ids[i] = dset_make_identity(&cs->devices[i], d);
 		ds->states[i] = d->state;
-		store_device_join(ds->name, d);
+		dset_publish_device(DSET_EV_DEVICE_JOIN, ds->name, d);
 	}
 	return 0;
 }
@@ -268,7 +322,7 @@ dset_step_cb(void *arg, const struct migset_step_info *si)
 	now = dset_drain_set(ds, dset_all_p2p(si->to, si->ndevices));
 	pthread_mutex_unlock(&ds->lock);
 	if (now && ds->dm != NULL)
-		ctl_post(ds->dm, CTL_EV_DRAINED, ds, NULL);
+		dset_post_notice(ds, DSET_N_DRAINED, NULL, NULL);
 }
 
 /* Re-reads the cache from the devices (no job may run). ds->lock held. */
@@ -577,7 +631,7 @@ dset_adopt(struct daemon *dm, const struct config_set *cs, const char *name,
 		if (rc == 0 && (rc = migset_add(ds->ms, devs[i], e)) == 0) {
 			ds->ids[i] = xstrdup(ids[i] != NULL ? ids[i] : "");
 			ds->states[i] = devs[i]->state;
-			store_device_join(name, devs[i]);
+			dset_publish_device(DSET_EV_DEVICE_JOIN, name, devs[i]);
 		} else
 			device_free(devs[i]);
 	}
@@ -604,7 +658,8 @@ dset_close_devices(struct dset *ds)
 	int i;
 
 	for (i = 0; ds->ms != NULL && i < migset_count(ds->ms); i++)
-		store_device_leave(migset_device(ds->ms, i));
+		dset_publish_device(DSET_EV_DEVICE_LEAVE, NULL,
+		    migset_device(ds->ms, i));
 	migset_free(ds->ms);
 	ds->ms = NULL;
 	free(ds->pdevs);
@@ -745,7 +800,7 @@ dset_add_locked(struct dset *ds, const struct config_device *cd,
 	}
 	ds->ids[n] = dset_make_identity(cd, d);
 	dset_changed_locked(ds);
-	store_device_join(ds->name, d);
+	dset_publish_device(DSET_EV_DEVICE_JOIN, ds->name, d);
 	return 0;
 }
 
@@ -807,7 +862,7 @@ dset_add_device(struct dset *ds, const struct config_device *cd,
 	if (rc < 0)
 		device_free(d);
 	else
-		store_update();
+		dset_publish_record();
 	return rc;
 }
 
@@ -833,7 +888,7 @@ dset_remove_locked(struct dset *ds, const char *name, struct err *e)
 	    *ds->ids);
 	ds->ids[n - 1] = NULL;
 	dset_changed_locked(ds);
-	store_device_leave(d);
+	dset_publish_device(DSET_EV_DEVICE_LEAVE, NULL, d);
 	device_free(d);
 	return 0;
 }
@@ -847,7 +902,7 @@ dset_remove_device(struct dset *ds, const char *name, struct err *e)
 	rc = dset_remove_locked(ds, name, e);
 	pthread_mutex_unlock(&ds->lock);
 	if (rc == 0)
-		store_update();
+		dset_publish_record();
 	return rc;
 }
 
@@ -871,7 +926,7 @@ dset_set_token(struct dset *ds, const char *token, struct err *e)
 	}
 	pthread_mutex_unlock(&ds->lock);
 	if (rc == 0)
-		store_update();
+		dset_publish_record();
 	return rc;
 }
 
@@ -881,8 +936,12 @@ dset_set_listener(struct dset *ds, const char *bound)
 	char *old = ds->listener;
 
 	ds->listener = bound != NULL ? xstrdup(bound) : NULL;
-	if (old != NULL)
-		listen_extra_unref(old);
+	if (old != NULL) {
+		struct dset_event ev = { .kind = DSET_EV_LISTENER_DROP,
+		    .ds = ds, .set = ds->name, .msg = old };
+
+		dset_publish(&ev);
+	}
 	free(old);
 }
 
@@ -913,7 +972,7 @@ dset_release_migrated(struct dset *ds, struct err *e)
 	pthread_mutex_unlock(&ds->lock);
 	if (rc < 0)
 		return rc;
-	store_update();
+	dset_publish_record();
 	log_event(LOG_EV_RECOVERED, ds->name, NULL, "set %s: released: every "
 	    "device reset (%s), the fence lifted; status idle (was %s)",
 	    ds->name, migset_states_str(ds->ms, buf, sizeof buf),
@@ -1010,7 +1069,7 @@ dset_resolve(struct dset *ds, bool committed, const char *who,
 		    "by %s as not committed: %s", ds->name, who, e->msg);
 	if (rc < 0)
 		return rc;
-	store_update();
+	dset_publish_record();
 	migset_states_str(ds->ms, buf, sizeof buf);
 	if (committed)
 		log_event(LOG_EV_RESOLVED, ds->name, NULL, "set %s: outcome of "
@@ -1068,7 +1127,7 @@ daemon_add_set(struct daemon *dm, struct dset *ds, struct err *e)
 	}
 	pthread_mutex_unlock(&dm->sets_lock);
 	if (rc == 0)
-		store_update();
+		dset_publish_record();
 	return rc;
 }
 
@@ -1137,7 +1196,7 @@ daemon_remove_set(struct daemon *dm, const char *name, struct err *e)
 	pthread_mutex_unlock(&dm->sets_lock);
 	if (rc == 0) {
 		dset_set_listener(ds, NULL);
-		store_update();
+		dset_publish_record();
 		dset_unref(ds);
 	}
 	return rc;
@@ -1184,7 +1243,7 @@ dset_claim(struct dset *ds, struct xfer_job *job, struct err *e)
 	pthread_mutex_unlock(&ds->lock);
 	/* Recorded before the job's thread moves a device. */
 	if (rc == 0)
-		store_update();
+		dset_publish_record();
 	return rc;
 }
 
@@ -1210,7 +1269,7 @@ dset_mark_ending(struct dset *ds, uint64_t job, const char *peer,
 	snprintf(ds->fence.peer, sizeof ds->fence.peer, "%s", peer);
 	snprintf(ds->fence.why, sizeof ds->fence.why, "migrated");
 	pthread_mutex_unlock(&ds->lock);
-	store_update();
+	dset_publish_record();
 	return 0;
 }
 
@@ -1285,7 +1344,7 @@ dset_release(struct dset *ds, enum dset_status st)
 	if (lift && ledger_fence(ds->name, false, 0, NULL, NULL, &e) < 0)
 		log_warnx("set %s: %s: a restart will find it fenced", ds->name,
 		    e.msg);
-	store_update();
+	dset_publish_record();
 	log_info("set %s: status %s", ds->name, dset_status_name(st));
 }
 

@@ -329,6 +329,13 @@ listen_extra_unref(const char *bound)
 }
 
 void
+listen_set_event(void *arg, const struct dset_event *ev)
+{
+	if (ev->kind == DSET_EV_LISTENER_DROP)
+		listen_extra_unref(ev->msg);
+}
+
+void
 listen_extra_close(void)
 {
 	struct listener *ls;

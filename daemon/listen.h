@@ -13,6 +13,7 @@
 #include "util.h"
 
 struct daemon;
+struct dset_event;
 
 /* The passed sockets, -1 each when not passed. */
 struct listen_fds {
@@ -51,6 +52,11 @@ const char *listener_where(const struct listener *ls);
 int listen_extra_ref(struct daemon *dm, const char *addr, const char **bound,
 	    struct err *e);
 void listen_extra_unref(const char *bound);
+/*
+ * The listeners' observer of the sets (daemon.h, dset_observe()): a set
+ * lets go of its PrepareIncoming listener.  @arg unused.
+ */
+void listen_set_event(void *arg, const struct dset_event *ev);
 void listen_extra_close(void);
 
 #endif

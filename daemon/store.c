@@ -398,6 +398,24 @@ store_update(void)
 	pthread_mutex_unlock(&store_lock);
 }
 
+void
+store_set_event(void *arg, const struct dset_event *ev)
+{
+	switch (ev->kind) {
+	case DSET_EV_RECORD:
+		store_update();
+		break;
+	case DSET_EV_DEVICE_JOIN:
+		store_device_join(ev->set, ev->dev);
+		break;
+	case DSET_EV_DEVICE_LEAVE:
+		store_device_leave(ev->dev);
+		break;
+	default:
+		break;
+	}
+}
+
 /* ---- Start and stop. ---- */
 
 void

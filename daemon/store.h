@@ -26,6 +26,7 @@
 #include <stdbool.h>
 
 struct daemon;
+struct dset_event;
 struct device;
 
 /* Before any set exists: @dm is the daemon whose sets are recorded. */
@@ -52,5 +53,10 @@ void store_device_join(const char *set, struct device *d);
 void store_device_leave(struct device *d);
 /* The record written again from the sets as they are.  Any thread. */
 void store_update(void);
+/*
+ * The fd store's observer of the sets (daemon.h, dset_observe()): the
+ * record, the devices' fds.  @arg unused.
+ */
+void store_set_event(void *arg, const struct dset_event *ev);
 
 #endif

@@ -1094,6 +1094,24 @@ daemon_metrics(struct daemon *dm)
 		die("%s", e.msg);
 }
 
+/*
+ * The upper modules hear what the sets publish (daemon.h, "The
+ * observer"): the control socket's subscribers, the fd store's record
+ * and fds, the PrepareIncoming listeners.  Before any set is made.
+ */
+static void
+daemon_wire(struct daemon *dm)
+{
+	static struct dset_observer ctl_obs = { ctl_set_event, NULL, NULL },
+	    store_obs = { store_set_event, NULL, NULL },
+	    listen_obs = { listen_set_event, NULL, NULL };
+
+	ctl_obs.arg = dm;
+	dset_observe(&ctl_obs);
+	dset_observe(&store_obs);
+	dset_observe(&listen_obs);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1112,6 +1130,7 @@ main(int argc, char **argv)
 		check_config(&o);
 	signal(SIGPIPE, SIG_IGN);
 	daemon_init(&dm);
+	daemon_wire(&dm);
 	store_init(&dm);
 	if (notify_init(dm.base) < 0)
 		die("libevent: the watchdog timer");

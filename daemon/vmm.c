@@ -14,7 +14,6 @@
 #include <sys/eventfd.h>
 #include <sys/random.h>
 
-#include "control.h"
 #include "daemon.h"
 #include "log.h"
 #include "vmm.h"
@@ -286,8 +285,8 @@ vmm_signal(struct dset *ds, struct vmm_job *vj, enum vmm_ask what,
 	vj->paused = what == VMM_ASK_PAUSE;
 	log_info("set %s: asking the VMM to %s the vCPUs (%s%s)", ds->name,
 	    verb, why, answer ? "; it must acknowledge" : "");
-	ctl_post_msg(ds->dm, what == VMM_ASK_PAUSE ? CTL_EV_VCPU_PAUSE :
-	    CTL_EV_VCPU_RESUME, ds->name, "%s", why);
+	dset_post_notice(ds, what == VMM_ASK_PAUSE ? DSET_N_VCPU_PAUSE :
+	    DSET_N_VCPU_RESUME, NULL, "%s", why);
 	if (fd >= 0)
 		eventfd_write(fd, 1);
 	return now_ns();

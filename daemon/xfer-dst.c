@@ -43,11 +43,9 @@
 
 #include <event2/event.h>
 
-#include "control.h"
 #include "daemon.h"
 #include "dev-sim.h"
 #include "log.h"
-#include "store.h"
 #include "xfer.h"
 
 #define DST_CLOSE_WAIT_MS 5000	/* after COMMITTED: the source closes */
@@ -1275,9 +1273,9 @@ dst_main(void *arg)
 	struct err e = { 0, "" };
 	int rc;
 
-	xfer_info_publish(j, &d->info, CTL_EV_STATUS);
+	xfer_info_publish(j, &d->info, DSET_N_STATUS);
 	/* The fd store's record says "incoming" before a device moves. */
-	store_update();
+	dset_publish_record();
 	rc = dst_run(d);
 	if (rc != 0) {
 		/* The job's outcome, as the log and the journal tell it. */

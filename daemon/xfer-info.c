@@ -16,7 +16,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "control.h"
 #include "daemon.h"
 #include "dev-sim.h"
 #include "xfer.h"
@@ -54,7 +53,7 @@ xfer_info_publish(struct xfer_job *j, struct xfer_info *in, int event)
 	ds->info = *in;
 	pthread_mutex_unlock(&ds->lock);
 	if (event != 0)
-		ctl_post(j->dm, event, ds, in);
+		dset_post_notice(ds, (enum dset_notice)event, in, NULL);
 }
 
 void
@@ -65,7 +64,7 @@ xfer_info_status(struct xfer_job *j, struct xfer_info *in,
 		return;
 	in->status = st;
 	in->phase_ms[st] = realtime_ms();
-	xfer_info_publish(j, in, CTL_EV_STATUS);
+	xfer_info_publish(j, in, DSET_N_STATUS);
 }
 
 bool

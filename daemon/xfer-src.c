@@ -38,7 +38,6 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 
-#include "control.h"
 #include "crc32c.h"
 #include "daemon.h"
 #include "dev-sim.h"
@@ -1139,7 +1138,7 @@ src_progress(struct src *s)
 	char b1[32], b2[32], b3[32], b4[32], b5[32];
 
 	src_fill_info(s);
-	xfer_info_publish(s->job, in, CTL_EV_PROGRESS);
+	xfer_info_publish(s->job, in, DSET_N_PROGRESS);
 	log_info("%s: progress: phase %s iteration %d sent %s (pre-copy %s, "
 	    "stop-copy %s) remaining %s throughput %s", s->name,
 	    s->phase_name, s->job->res.iterations,
@@ -1345,7 +1344,7 @@ src_stall(struct src *s, bool on)
 	pthread_mutex_unlock(&s->job->lock);
 	dset_set_stalled(s->ds, on);
 	src_fill_info(s);
-	xfer_info_publish(s->job, &s->info, on ? CTL_EV_STALLED : 0);
+	xfer_info_publish(s->job, &s->info, on ? DSET_N_STALLED : 0);
 }
 
 /*
@@ -2070,7 +2069,7 @@ src_main(void *arg)
 	s->next_log = s->t0 + SRC_LOG_NS;
 	s->next_pub = s->t0 + SRC_PUB_NS;
 	s->bw_last = s->t0;
-	xfer_info_publish(j, &s->info, CTL_EV_STATUS);
+	xfer_info_publish(j, &s->info, DSET_N_STATUS);
 	log_info("%s: to %s:%s, job " FMT_ID ", %d device%s, %d "
 	    "connection%s", s->name, s->host, s->port, j->id, s->ndev,
 	    s->ndev > 1 ? "s" : "", s->nconns, s->nconns > 1 ? "s" : "");

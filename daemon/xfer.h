@@ -274,9 +274,11 @@ void xfer_info_init(struct xfer_info *in, struct xfer_job *j);
 /* @in enters @st (its timestamp set); published with a STATUS event. */
 void xfer_info_status(struct xfer_job *j, struct xfer_info *in,
 	    enum xfer_status st);
-/* Copies @in to the set's (device states from the set's cache); @event: a
-   CTL_EV_* to post, or 0. */
-void xfer_info_publish(struct xfer_job *j, struct xfer_info *in, int event);
+/*
+ * Copies @in to the set's (device states from the set's cache); @notice:
+ * an enum dset_notice to publish with it, or 0.
+ */
+void xfer_info_publish(struct xfer_job *j, struct xfer_info *in, int notice);
 /* @di->sim from @d; a simulated device's p2p counters.  Returns @di->sim. */
 bool xfer_info_sim(struct xfer_dev_info *di, struct device *d);
 /* The final status of a finished job, from its result. */
