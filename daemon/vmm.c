@@ -17,7 +17,6 @@
 #include "daemon.h"
 #include "log.h"
 #include "vmm.h"
-#include "xfer.h"
 
 #define VMM_POLL_MS	50	/* a failed job is noticed this soon */
 
@@ -242,7 +241,8 @@ vmm_drain(int fd)
 
 /* Waits for either ack eventfd: 0, -ETIMEDOUT, -ECANCELED. */
 static int
-vmm_wait(struct vmm_job *vj, uint64_t deadline, struct xfer_job *j)
+vmm_wait(struct vmm_job *vj, uint64_t deadline, bool (*gone)(void *),
+    void *arg)
 {
 	struct pollfd p[2] = { { vj->own_ack, POLLIN, 0 },
 	    { vj->ack_fd, POLLIN, 0 } };
@@ -250,7 +250,7 @@ vmm_wait(struct vmm_job *vj, uint64_t deadline, struct xfer_job *j)
 	int ms, i;
 
 	for (;;) {
-		if (j != NULL && xfer_job_failed(j))
+		if (gone != NULL && gone(arg))
 			return -ECANCELED;
 		if ((now = now_ns()) >= deadline)
 			return -ETIMEDOUT;
@@ -294,7 +294,7 @@ vmm_signal(struct dset *ds, struct vmm_job *vj, enum vmm_ask what,
 
 int
 vmm_ask(struct dset *ds, struct vmm_job *vj, enum vmm_ask what,
-    const char *why, struct xfer_job *j, struct err *e)
+    const char *why, bool (*gone)(void *), void *arg, struct err *e)
 {
 	const char *verb = what == VMM_ASK_PAUSE ? "pause" : "resume";
 	uint64_t t0;
@@ -304,7 +304,8 @@ vmm_ask(struct dset *ds, struct vmm_job *vj, enum vmm_ask what,
 		return err_set(e, EMFILE, "set %s: the VMM cannot be asked to "
 		    "%s: its eventfds were not duplicated", ds->name, verb);
 	t0 = vmm_signal(ds, vj, what, why, true);
-	rc = vmm_wait(vj, t0 + (uint64_t)vj->deadline_ms * 1000000, j);
+	rc = vmm_wait(vj, t0 + (uint64_t)vj->deadline_ms * 1000000, gone,
+	    arg);
 	pthread_mutex_lock(&ds->lock);
 	ds->vmm.asking = VMM_ASK_NONE;
 	pthread_mutex_unlock(&ds->lock);

@@ -25,7 +25,6 @@
 #include "util.h"
 
 struct dset;
-struct xfer_job;
 
 /* The values of vfiomig-ctl.proto's VcpuPolicy. */
 enum vcpu_policy {
@@ -84,12 +83,12 @@ void vmm_take_locked(struct dset *ds, struct vmm_job *vj);
 void vmm_drop(struct vmm_job *vj);
 /*
  * Asks the VMM to pause (or resume) and waits for its acknowledgment up
- * to the deadline, or until @j fails (NULL: no job to watch).  0 (vj->
- * t_ack set), -ETIMEDOUT, or -ECANCELED when @j failed meanwhile.  @why
- * goes into the event's message.
+ * to the deadline, or until @gone(@arg) says the job failed (@gone NULL:
+ * nothing to watch).  0 (vj->t_ack set), -ETIMEDOUT, or -ECANCELED when
+ * the job failed meanwhile.  @why goes into the event's message.
  */
 int vmm_ask(struct dset *ds, struct vmm_job *vj, enum vmm_ask what,
-	    const char *why, struct xfer_job *j, struct err *e);
+	    const char *why, bool (*gone)(void *), void *arg, struct err *e);
 /*
  * The source's failure after a pause: the devices run again, so may the
  * vCPUs.  Asked without waiting for an answer (the job is over).

@@ -1095,7 +1095,7 @@ dst_vmm_resume(struct dst *d)
 		return;
 	d->info.vcpu_policy = vj->policy;
 	late = vmm_ask(d->ds, vj, VMM_ASK_RESUME, "running: every device is "
-	    "RUNNING", NULL, &e) < 0;
+	    "RUNNING", NULL, NULL, &e) < 0;
 	if (late)
 		log_warnx("%s: %s", d->name, e.msg);
 	us = late ? (uint64_t)vj->deadline_ms * 1000 : (vj->t_ack - t0) / 1000;

@@ -1583,6 +1583,13 @@ src_unsched(struct src *s)
 	s->admitted = false;
 }
 
+/* vmm_ask()'s watch: the job failed (a cancel, the peer's ABORT). */
+static bool
+src_job_gone(void *job)
+{
+	return xfer_job_failed(job);
+}
+
 /*
  * The VMM pauses the vCPUs (vmm.h): from here no vCPU reaches a device,
  * which may then stop.  A VMM that does not answer within its deadline
@@ -1605,7 +1612,8 @@ src_vmm_pause(struct src *s, const char *why)
 		return 0;
 	}
 	s->phase_name = "pausing the vCPUs";
-	if ((rc = vmm_ask(s->ds, vj, VMM_ASK_PAUSE, why, s->job, &e)) < 0) {
+	if ((rc = vmm_ask(s->ds, vj, VMM_ASK_PAUSE, why, src_job_gone, s->job,
+	    &e)) < 0) {
 		if (rc != -ECANCELED)
 			src_fail(s, rc, "%s", e.msg);
 		return rc;
