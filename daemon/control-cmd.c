@@ -28,6 +28,7 @@
 #include "frame.h"
 #include "listen.h"
 #include "log.h"
+#include "xfer.h"
 
 #define CMD_SET_CHARS	"_.-"
 #define CMD_DEV_CHARS	"_.:-"
@@ -763,11 +764,11 @@ cmd_migrate(struct daemon *dm, struct ctl_client *c, const Request *rq,
 		return rc;
 	rep = ctl_alloc(r, sizeof *rep);
 	vfiomig__v1__migrate_reply__init(rep);
-	SETU(rep, job_id, j->id);
+	SETU(rep, job_id, j->sj.id);
 	r->rsp.body_case = VFIOMIG__V1__RESPONSE__BODY_MIGRATE;
 	r->rsp.migrate = rep;
 	log_info("control: %s: migrate %s to %s: job " FMT_ID,
-	    ctl_client_name(c), ds->name, mr->destination, j->id);
+	    ctl_client_name(c), ds->name, mr->destination, j->sj.id);
 	return 0;
 }
 
@@ -800,7 +801,7 @@ cmd_switchover(struct daemon *dm, struct ctl_client *c, const Request *rq,
 		rc = err_set(e, EINVAL, "set %s: the migration is incoming; "
 		    "the source switches over", ds->name);
 	else
-		rc = xfer_src_switchover(ds->job, e);
+		rc = xfer_src_switchover(xfer_job_of(ds->job), e);
 	pthread_mutex_unlock(&ds->lock);
 	return rc;
 }
@@ -815,11 +816,11 @@ cmd_cancel(struct daemon *dm, struct ctl_client *c, const Request *rq,
 	if ((rc = cmd_job_locked(dm, rq->cancel->set, &ds, e)) < 0)
 		return rc;
 	if (ds->job->kind == XFER_SRC)
-		rc = xfer_src_cancel(ds->job, e);
+		rc = xfer_src_cancel(xfer_job_of(ds->job), e);
 	else {
 		log_info("incoming %s: cancelled by the control socket",
 		    ds->name);
-		xfer_job_cancel(ds->job, "cancelled by the control socket");
+		xfer_job_cancel(xfer_job_of(ds->job), "cancelled by the control socket");
 	}
 	pthread_mutex_unlock(&ds->lock);
 	return rc;
@@ -843,7 +844,7 @@ cmd_set_parameters(struct daemon *dm, struct ctl_client *c,
 		rc = err_set(e, EINVAL, "set %s: the migration is incoming; "
 		    "tune it on the source", ds->name);
 	else
-		rc = xfer_src_set_params(ds->job, &p, e);
+		rc = xfer_src_set_params(xfer_job_of(ds->job), &p, e);
 	pthread_mutex_unlock(&ds->lock);
 	if (rc == 0)
 		log_info("control: %s: set %s: parameters changed",

@@ -22,10 +22,15 @@
 #include "migset.h"
 #include "vmm.h"
 #include "proto/vfiomig-peer.pb-c.h"
-#include "xfer.h"
+#include "jobinfo.h"
 
 struct event_base;
 struct ctl;
+struct xfer_job;
+struct xfer_sched;
+
+/* The daemon's running jobs (struct xfer_job, xfer.h). */
+TAILQ_HEAD(xfer_jobs, xfer_job);
 
 enum dset_status {
 	DSET_IDLE,		/* devices RUNNING, no job */
@@ -80,7 +85,7 @@ struct dset {
 
 	pthread_mutex_t		 lock;		/* status and job */
 	enum dset_status	 status;
-	struct xfer_job		*job;		/* NULL when none */
+	struct dset_job		*job;		/* NULL when none */
 
 	/* The control socket's (dset.c, xfer-info.c). */
 	struct daemon		*dm;
@@ -243,6 +248,9 @@ int daemon_job_add(struct daemon *dm, struct xfer_job *j);
  */
 bool daemon_job_id_known(struct daemon *dm, uint64_t id, char *buf,
 	    size_t len);
+/* The sets' part of it (dset.c): a set's last job or its history. */
+bool dset_job_id_known(struct daemon *dm, uint64_t id, char *buf,
+	    size_t len);
 /* Undoes daemon_job_add() for a job whose thread did not start. */
 void daemon_job_remove(struct daemon *dm, struct xfer_job *j);
 /* Whether SIGTERM (or the end of the loop) began the shutdown. */
@@ -357,7 +365,7 @@ const char *dset_status_name(enum dset_status st);
  * set, an incoming one a set without a job.  -EBUSY (or -EALREADY for a
  * migrated set) with a message otherwise.
  */
-int dset_claim(struct dset *ds, struct xfer_job *job, struct err *e);
+int dset_claim(struct dset *ds, struct dset_job *job, struct err *e);
 /*
  * A source job is about to send its last DEV_END: from then on the
  * destination may commit.  The ledger's fence (fsync'd, "outcome

@@ -28,6 +28,7 @@
 
 #include "daemon.h"
 #include "dev-sim.h"
+#include "frame.h"
 #include "ledger.h"
 #include "log.h"
 #include "sysid.h"
@@ -375,7 +376,7 @@ static void
 dset_count_end_locked(struct dset *ds)
 {
 	const struct xfer_info *in = &ds->info;
-	struct xfer_job *j = ds->job;
+	struct dset_job *j = ds->job;
 	enum dset_outcome o = DSET_OUT_FAILED;
 
 	if (j == NULL)
@@ -1132,9 +1133,8 @@ daemon_add_set(struct daemon *dm, struct dset *ds, struct err *e)
 }
 
 bool
-daemon_job_id_known(struct daemon *dm, uint64_t id, char *buf, size_t len)
+dset_job_id_known(struct daemon *dm, uint64_t id, char *buf, size_t len)
 {
-	struct xfer_job *j;
 	struct dset *ds;
 	bool found = false;
 	unsigned k;
@@ -1158,14 +1158,6 @@ daemon_job_id_known(struct daemon *dm, uint64_t id, char *buf, size_t len)
 		pthread_mutex_unlock(&ds->lock);
 	}
 	pthread_mutex_unlock(&dm->sets_lock);
-	pthread_mutex_lock(&dm->jobs_lock);
-	TAILQ_FOREACH(j, &dm->jobs, entry)
-		if (!found && j->id == id) {
-			found = true;
-			snprintf(buf, len, "a running job of set %s",
-			    j->ds != NULL ? j->ds->name : "?");
-		}
-	pthread_mutex_unlock(&dm->jobs_lock);
 	return found;
 }
 
@@ -1203,7 +1195,7 @@ daemon_remove_set(struct daemon *dm, const char *name, struct err *e)
 }
 
 static int
-dset_claim_locked(struct dset *ds, struct xfer_job *job, struct err *e)
+dset_claim_locked(struct dset *ds, struct dset_job *job, struct err *e)
 {
 	if (ds->job != NULL)
 		return err_set(e, EBUSY, "set %s is busy (%s)", ds->name,
@@ -1229,7 +1221,7 @@ dset_claim_locked(struct dset *ds, struct xfer_job *job, struct err *e)
 }
 
 int
-dset_claim(struct dset *ds, struct xfer_job *job, struct err *e)
+dset_claim(struct dset *ds, struct dset_job *job, struct err *e)
 {
 	int rc;
 

@@ -38,6 +38,7 @@
 #include "daemon.h"
 #include "dev-sim.h"
 #include "log.h"
+#include "xfer.h"
 #include "notify.h"
 #include "store.h"
 

@@ -361,39 +361,58 @@ daemon_job_notify(struct xfer_job *j)
 	event_active(j->done_arg, EV_READ, 1);
 }
 
+bool
+daemon_job_id_known(struct daemon *dm, uint64_t id, char *buf, size_t len)
+{
+	struct xfer_job *j;
+	bool found;
+
+	if ((found = dset_job_id_known(dm, id, buf, len)))
+		return true;
+	pthread_mutex_lock(&dm->jobs_lock);
+	TAILQ_FOREACH(j, &dm->jobs, entry)
+		if (!found && j->sj.id == id) {
+			found = true;
+			snprintf(buf, len, "a running job of set %s",
+			    j->ds != NULL ? j->ds->name : "?");
+		}
+	pthread_mutex_unlock(&dm->jobs_lock);
+	return found;
+}
+
 /* The job's end as an event of its class (the journal's MESSAGE_ID). */
 static void
 daemon_job_log_end(struct xfer_job *j)
 {
 	const char *set = j->ds != NULL ? j->ds->name : NULL;
-	const char *dir = j->kind == XFER_SRC ? "outgoing" : "incoming";
+	const char *dir = j->sj.kind == XFER_SRC ? "outgoing" : "incoming";
 	enum dset_status st;
 	char pred[48] = "", vm[96] = "";
 
-	if (j->res.rc == 0 && j->kind == XFER_SRC) {
+	if (j->res.rc == 0 && j->sj.kind == XFER_SRC) {
 		if (j->res.predicted_ms != UINT64_MAX)
 			snprintf(pred, sizeof pred, "predicted %" PRIu64 " ms, ",
 			    j->res.predicted_ms);
-		if (j->vmm.policy != VCPU_NONE && j->res.vm_downtime_ns != 0)
+		if (j->sj.vmm.policy != VCPU_NONE && j->res.vm_downtime_ns != 0)
 			snprintf(vm, sizeof vm, ", VM downtime %.1f ms (vCPU "
 			    "policy %s)", j->res.vm_downtime_ns / 1e6,
-			    vcpu_policy_name(j->vmm.policy));
-		else if (j->vmm.policy != VCPU_NONE)
+			    vcpu_policy_name(j->sj.vmm.policy));
+		else if (j->sj.vmm.policy != VCPU_NONE)
 			snprintf(vm, sizeof vm, ", VM downtime unknown (vCPU "
-			    "policy %s)", vcpu_policy_name(j->vmm.policy));
-		log_job_event(LOG_EV_MIG_COMPLETED, set, j->id, "set %s: %s "
+			    "policy %s)", vcpu_policy_name(j->sj.vmm.policy));
+		log_job_event(LOG_EV_MIG_COMPLETED, set, j->sj.id, "set %s: %s "
 		    "migration completed: job " FMT_ID ": downtime %.1f ms (%slimit %" PRIu32
 		    " ms)%s, stop-copy %" PRIu64 " bytes, %d pre-copy "
-		    "iteration%s", set != NULL ? set : "?", dir, j->id,
+		    "iteration%s", set != NULL ? set : "?", dir, j->sj.id,
 		    j->res.downtime_ns / 1e6, pred, j->res.limit_ms, vm,
 		    j->res.stopcopy_bytes, j->res.iterations,
 		    j->res.iterations == 1 ? "" : "s");
 		return;
 	}
 	if (j->res.rc == 0) {
-		log_job_event(LOG_EV_MIG_COMPLETED, set, j->id, "set %s: %s "
+		log_job_event(LOG_EV_MIG_COMPLETED, set, j->sj.id, "set %s: %s "
 		    "migration completed: job " FMT_ID, set != NULL ? set :
-		    "?", dir, j->id);
+		    "?", dir, j->sj.id);
 		return;
 	}
 	if (set == NULL) {
@@ -403,12 +422,12 @@ daemon_job_log_end(struct xfer_job *j)
 	}
 	st = dset_status(j->ds);
 	if (!j->accepted)
-		log_job_event(LOG_EV_PEER_REFUSED, set, j->id, "set %s: %s "
+		log_job_event(LOG_EV_PEER_REFUSED, set, j->sj.id, "set %s: %s "
 		    "migration refused or not set up: job " FMT_ID ": %s",
-		    set, dir, j->id, j->res.msg);
+		    set, dir, j->sj.id, j->res.msg);
 	else
-		log_job_event(LOG_EV_MIG_FAILED, set, j->id, "set %s: %s "
-		    "migration failed: job " FMT_ID ": %s", set, dir, j->id,
+		log_job_event(LOG_EV_MIG_FAILED, set, j->sj.id, "set %s: %s "
+		    "migration failed: job " FMT_ID ": %s", set, dir, j->sj.id,
 		    j->res.msg);
 	if (st == DSET_FAILED && j->res.unknown)
 		log_event(LOG_EV_DEVICE_ERROR, set, NULL, "set %s: outcome "
@@ -418,10 +437,10 @@ daemon_job_log_end(struct xfer_job *j)
 	else if (st == DSET_FAILED)
 		log_event(LOG_EV_DEVICE_ERROR, set, NULL, "set %s: the "
 		    "devices did not roll back: status failed", set);
-	else if (st == DSET_IDLE && j->kind == XFER_SRC)
-		log_job_event(LOG_EV_MIG_ROLLED_BACK, set, j->id, "set %s: "
+	else if (st == DSET_IDLE && j->sj.kind == XFER_SRC)
+		log_job_event(LOG_EV_MIG_ROLLED_BACK, set, j->sj.id, "set %s: "
 		    "rolled back: job " FMT_ID ": the devices run here", set,
-		    j->id);
+		    j->sj.id);
 }
 
 static void
@@ -437,7 +456,7 @@ daemon_job_done_cb(evutil_socket_t fd, short what, void *arg)
 	pthread_join(j->thread, NULL);
 	daemon_job_log_end(j);
 	/* Its token used, an incoming set needs its listener no more. */
-	if (j->kind == XFER_DST && j->ds != NULL)
+	if (j->sj.kind == XFER_DST && j->ds != NULL)
 		dset_set_listener(j->ds, NULL);
 	if (vfiomigd_req != NULL && vfiomigd_req->job == j)
 		mig_done(vfiomigd_req, j);
@@ -464,10 +483,10 @@ daemon_job_add(struct daemon *dm, struct xfer_job *j)
 	pthread_mutex_unlock(&dm->jobs_lock);
 	if (rc == 0) {
 		log_job_event(LOG_EV_MIG_STARTED, j->ds != NULL ?
-		    j->ds->name : NULL, j->id, "%s%s: %s migration started: "
+		    j->ds->name : NULL, j->sj.id, "%s%s: %s migration started: "
 		    "job " FMT_ID, j->ds != NULL ? "set " : "job",
 		    j->ds != NULL ? j->ds->name : "",
-		    j->kind == XFER_SRC ? "outgoing" : "incoming", j->id);
+		    j->sj.kind == XFER_SRC ? "outgoing" : "incoming", j->sj.id);
 		if (vfiomigd_status_ev != NULL)
 			event_active(vfiomigd_status_ev, EV_TIMEOUT, 1);
 	}
@@ -531,13 +550,13 @@ daemon_log_waiting(struct xfer_job *j, int waited_s)
 		log_warnx("shutdown: still waiting after %d s for the %s "
 		    "job " FMT_ID " of set %s, in phase %s (it rolls back, or "
 		    "waits for a device or the peer)", waited_s,
-		    j->kind == XFER_SRC ? "outgoing" : "incoming", j->id, set,
+		    j->sj.kind == XFER_SRC ? "outgoing" : "incoming", j->sj.id, set,
 		    status_xfer_name(st));
 	else
 		log_warnx("shutdown: still waiting after %d s for the %s "
 		    "job " FMT_ID " of set %s: the set's lock is held by a "
 		    "thread that does not let go", waited_s,
-		    j->kind == XFER_SRC ? "outgoing" : "incoming", j->id, set);
+		    j->sj.kind == XFER_SRC ? "outgoing" : "incoming", j->sj.id, set);
 }
 
 static void

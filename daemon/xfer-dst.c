@@ -194,7 +194,7 @@ dst_new(struct xfer_job *j, struct dset *ds, Vfiomig__Peer__Hello *h,
 	d->rx_on = xcalloc(h->conn_count, sizeof *d->rx_on);
 	d->gathering = true;
 	d->t0 = now_ns();
-	j->id = h->job_id;
+	j->sj.id = h->job_id;
 	j->conns = xcalloc(h->conn_count, sizeof *j->conns);
 	j->nconns = h->conn_count;
 	j->priv = d;
@@ -234,8 +234,8 @@ dst_start(struct daemon *dm, struct dset *ds, Vfiomig__Peer__Hello *h,
 	c->index = h->conn_index;
 	d->nhave = 1;
 	/* Before its thread runs: the set's VMM as the job starts. */
-	vmm_drop(&j->vmm);
-	vmm_take_locked(ds, &j->vmm);
+	vmm_drop(&j->sj.vmm);
+	vmm_take_locked(ds, &j->sj.vmm);
 	if ((rc = daemon_job_add(dm, j)) < 0) {
 		rc = err_set(e, -rc, "the daemon is stopping");
 		goto fail;
@@ -245,7 +245,7 @@ dst_start(struct daemon *dm, struct dset *ds, Vfiomig__Peer__Hello *h,
 		rc = err_set(e, rc, "start the job: %s", strerror(rc));
 		goto fail;
 	}
-	ds->job = j;
+	ds->job = &j->sj;
 	ds->prior = ds->status;
 	ds->status = DSET_INCOMING;
 	dset_job_begin_locked(ds);
@@ -294,10 +294,10 @@ dst_attach(struct daemon *dm, struct dset *ds, Vfiomig__Peer__Hello *h,
 	int rc;
 
 	pthread_mutex_lock(&ds->lock);
-	j = ds->job;
+	j = xfer_job_of(ds->job);
 	if ((rc = dst_check_locked(ds, h, e)) < 0)
 		goto out;
-	if (j != NULL && j->kind == XFER_DST && j->id == h->job_id) {
+	if (j != NULL && j->sj.kind == XFER_DST && j->sj.id == h->job_id) {
 		if ((rc = dst_add_conn(j, h, c, e)) == 0)
 			vfiomig__peer__hello__free_unpacked(h, NULL);
 	} else if (j != NULL)
@@ -914,7 +914,7 @@ dst_gather(struct dst *d, struct err *e)
 		rc = err_set(e, j->err.code, "%s", j->err.msg);
 	else if (d->nhave < j->nconns)
 		rc = err_set(e, ETIMEDOUT, "job " FMT_ID ": %d of %d "
-		    "connections arrived within %d s", j->id, d->nhave,
+		    "connections arrived within %d s", j->sj.id, d->nhave,
 		    j->nconns, XFER_GROUP_MS / 1000);
 	pthread_mutex_unlock(&j->lock);
 	return rc;
@@ -963,9 +963,9 @@ dst_accept_all(struct dst *d, struct err *e)
 		r.no_frame_crc &= chan_is_tls(j->conns[i]->ch);
 	r.has_no_frame_crc = r.no_frame_crc;
 	/* A VMM attached: RESUMED follows COMMITTED (vmm.h). */
-	if (j->vmm.policy != VCPU_NONE) {
+	if (j->sj.vmm.policy != VCPU_NONE) {
 		r.has_vmm_resume_ms = true;
-		r.vmm_resume_ms = j->vmm.deadline_ms;
+		r.vmm_resume_ms = j->sj.vmm.deadline_ms;
 	}
 	/* Connection 0's reply last: it also means "ready to load". */
 	for (i = j->nconns - 1; i >= 0; i--) {
@@ -1084,7 +1084,7 @@ dst_log_devices(struct dst *d)
 static void
 dst_vmm_resume(struct dst *d)
 {
-	struct vmm_job *vj = &d->job->vmm;
+	struct vmm_job *vj = &d->job->sj.vmm;
 	struct err e = { 0, "" };
 	uint8_t buf[64];
 	uint64_t t0 = now_ns(), us;
@@ -1124,7 +1124,7 @@ dst_commit(struct dst *d)
 	 * in the ledger, before the source hears it (a restart after this
 	 * finds the set idle and its devices running).
 	 */
-	if (dset_token_used(d->ds, d->job->id, true, &e) < 0)
+	if (dset_token_used(d->ds, d->job->sj.id, true, &e) < 0)
 		log_warnx("%s: %s", d->name, e.msg);
 	d->used = true;
 	/* The next source into this set predicts its commit from it. */
@@ -1146,7 +1146,7 @@ dst_commit(struct dst *d)
 		return rc;
 	}
 	log_info("%s: job " FMT_ID ": committed in %.3f ms, every device "
-	    "RUNNING", d->name, d->job->id, (now_ns() - d->t0) / 1e6);
+	    "RUNNING", d->name, d->job->sj.id, (now_ns() - d->t0) / 1e6);
 	dst_log_devices(d);
 	dst_vmm_resume(d);
 	return 0;
@@ -1170,7 +1170,7 @@ dst_run(struct dst *d)
 	}
 	if (rc < 0) {
 		log_warnx("%s: job " FMT_ID " from %s: refused: %s",
-		    d->name, j->id, d->peer, e.msg);
+		    d->name, j->sj.id, d->peer, e.msg);
 		dst_refuse_all(d, rc, e.msg);
 		return 1;
 	}
@@ -1183,9 +1183,9 @@ dst_run(struct dst *d)
 	pthread_mutex_unlock(&j->lock);
 	if (!chan_is_tls(j->conns[0]->ch))
 		log_warnx("%s: job " FMT_ID ": plaintext channel "
-		    "(migration.insecure)", d->name, j->id);
+		    "(migration.insecure)", d->name, j->sj.id);
 	log_info("%s: job " FMT_ID " from %s: accepted, %d connection%s, "
-	    "devices RESUMING", d->name, j->id, d->peer, j->nconns,
+	    "devices RESUMING", d->name, j->sj.id, d->peer, j->nconns,
 	    j->nconns > 1 ? "s" : "");
 	xfer_info_status(j, &d->info, XFER_ST_PRECOPY);
 	if ((rc = dst_start_rx(d)) < 0)
@@ -1206,7 +1206,7 @@ dst_abort(struct dst *d)
 {
 	xfer_job_teardown(d->job);
 	dst_stop_rx(d);
-	log_warnx("%s: job " FMT_ID " failed: %s", d->name, d->job->id,
+	log_warnx("%s: job " FMT_ID " failed: %s", d->name, d->job->sj.id,
 	    d->job->err.msg);
 }
 
@@ -1294,7 +1294,7 @@ dst_main(void *arg)
 		st = dst_reset(d);
 		/* A job that got through its handshake used the token. */
 		if (j->accepted && !d->used &&
-		    dset_token_used(d->ds, j->id, false, &e) < 0)
+		    dset_token_used(d->ds, j->sj.id, false, &e) < 0)
 			log_warnx("%s: %s", d->name, e.msg);
 	} else {
 		pthread_mutex_lock(&j->lock);

@@ -27,8 +27,8 @@ xfer_info_init(struct xfer_info *in, struct xfer_job *j)
 	int i, n = migset_count(ds->ms);
 
 	memset(in, 0, sizeof *in);
-	in->job_id = j->id;
-	in->kind = j->kind;
+	in->job_id = j->sj.id;
+	in->kind = j->sj.kind;
 	in->ndev = MIN(n, XFER_INFO_MAX_DEVS);
 	for (i = 0; i < in->ndev; i++)
 		snprintf(in->devs[i].name, sizeof in->devs[i].name, "%s",
@@ -91,27 +91,3 @@ xfer_info_final(struct xfer_job *j, bool ok)
 	return j->err.code == ECANCELED ? XFER_ST_CANCELLED : XFER_ST_FAILED;
 }
 
-void
-xfer_info_past(const struct xfer_info *in, struct xfer_past *p)
-{
-	memcpy(p->b, in, sizeof p->b);
-}
-
-void
-xfer_past_info(const struct xfer_past *p, struct xfer_info *in)
-{
-	memset(in, 0, sizeof *in);
-	memcpy(in, p->b, sizeof p->b);
-}
-
-uint64_t
-xfer_past_job(const struct xfer_past *p, enum xfer_kind *kind)
-{
-	uint64_t id;
-
-	memcpy(&id, p->b + offsetof(struct xfer_info, job_id), sizeof id);
-	if (kind != NULL)
-		memcpy(kind, p->b + offsetof(struct xfer_info, kind),
-		    sizeof *kind);
-	return id;
-}

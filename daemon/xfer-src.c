@@ -121,7 +121,7 @@ struct src {
 	const char		*phase_name;
 	uint64_t		 t0, t_pre0, t_pre_end, t_stop0, t_stop_end;
 	uint64_t		 t_down, next_log;
-	/* The VMM (vmm.h, s->job->vmm): the job's thread. */
+	/* The VMM (vmm.h, s->job->sj.vmm): the job's thread. */
 	uint32_t		 peer_vmm_ms;	/* HelloReply.vmm_resume_ms */
 	bool			 vmm_ignored;	/* TEST ONLY */
 	uint64_t		 t_paused;	/* its pause acknowledged */
@@ -307,7 +307,7 @@ src_open_conn(struct src *s, int i, struct err *e)
 	s->job->conns[i] = c;
 	s->links[i].c = c;
 	pthread_mutex_unlock(&s->job->lock);
-	return src_hello(s, c, s->job->id, e);
+	return src_hello(s, c, s->job->sj.id, e);
 }
 
 /* HELLO_REPLY on connection @i: accepted, and the reader routed. */
@@ -385,9 +385,9 @@ src_handshake(struct src *s)
 	pthread_mutex_unlock(&s->job->lock);
 	if (!chan_is_tls(s->links[0].c->ch))
 		log_warnx("%s: job " FMT_ID ": plaintext channel "
-		    "(migration.insecure)", s->name, s->job->id);
+		    "(migration.insecure)", s->name, s->job->sj.id);
 	log_info("%s: job " FMT_ID " accepted by %s:%s (%d connection%s,"
-	    " %s%s%s)", s->name, s->job->id, s->host, s->port, s->nconns,
+	    " %s%s%s)", s->name, s->job->sj.id, s->host, s->port, s->nconns,
 	    s->nconns > 1 ? "s" : "", !chan_is_tls(s->links[0].c->ch) ?
 	    "insecure, frame CRC32C" : s->links[0].c->no_crc ? "TLS, no frame CRC: "
 	    "the records' AEAD authenticates" : "TLS, frame CRC32C",
@@ -870,7 +870,7 @@ src_fence(struct src *s)
 	int rc;
 
 	snprintf(peer, sizeof peer, "%s:%s", s->host, s->port);
-	if ((rc = dset_mark_ending(s->ds, s->job->id, peer, &e)) < 0)
+	if ((rc = dset_mark_ending(s->ds, s->job->sj.id, peer, &e)) < 0)
 		src_fail(s, rc, "%s; the last DEV_END is not sent (the "
 		    "destination could commit)", e.msg);
 	return rc;
@@ -1598,7 +1598,7 @@ src_job_gone(void *job)
 static int
 src_vmm_pause(struct src *s, const char *why)
 {
-	struct vmm_job *vj = &s->job->vmm;
+	struct vmm_job *vj = &s->job->sj.vmm;
 	struct err e = { 0, "" };
 	uint64_t t0 = now_ns();
 	int rc;
@@ -1630,7 +1630,7 @@ src_vmm_pause(struct src *s, const char *why)
 static void
 src_await_resumed(struct src *s)
 {
-	if (s->peer_vmm_ms == 0 || s->job->vmm.policy == VCPU_NONE)
+	if (s->peer_vmm_ms == 0 || s->job->sj.vmm.policy == VCPU_NONE)
 		return;
 	s->phase_name = "resuming the destination's vCPUs";
 	if (src_wait_flag(s, &s->resumed, s->peer_vmm_ms + 1000) < 0)
@@ -1645,7 +1645,7 @@ src_switchover(struct src *s, bool precopy)
 	struct err e = { 0, "" };
 	int drain = precopy ? VFIO_DEVICE_STATE_PRE_COPY_P2P :
 	    VFIO_DEVICE_STATE_RUNNING_P2P;
-	enum vcpu_policy pol = s->job->vmm.policy;
+	enum vcpu_policy pol = s->job->sj.vmm.policy;
 	uint64_t t_drained;
 	int rc;
 
@@ -1828,7 +1828,7 @@ src_unknown(struct src *s)
 	if (migset_goto(s->ds->ms, VFIO_DEVICE_STATE_STOP, &e) < 0)
 		log_warnx("%s: %s", s->name, e.msg);
 	/* Until the operator resolves it, also across a restart. */
-	dset_mark_unknown(s->ds, j->id, s->info.peer);
+	dset_mark_unknown(s->ds, j->sj.id, s->info.peer);
 	src_collect(s);
 	return DSET_FAILED;
 }
@@ -1885,7 +1885,7 @@ src_report_dev(struct src *s, struct src_dev *sd, bool ok)
 static void
 src_vmm_after_failure(struct src *s, enum dset_status st)
 {
-	struct vmm_job *vj = &s->job->vmm;
+	struct vmm_job *vj = &s->job->sj.vmm;
 
 	if (vj->policy == VCPU_NONE || !vj->paused)
 		return;
@@ -1912,7 +1912,7 @@ src_report_vm(struct src *s)
 	bool resumed, late;
 	uint64_t us;
 
-	if (s->job->vmm.policy == VCPU_NONE || s->t_commit == 0 ||
+	if (s->job->sj.vmm.policy == VCPU_NONE || s->t_commit == 0 ||
 	    s->t_paused == 0)
 		return;
 	pthread_mutex_lock(&s->job->lock);
@@ -1932,14 +1932,14 @@ src_report_vm(struct src *s)
 		    "destination VMM's resume acknowledged" : "the source "
 		    "VMM's pause acknowledged until COMMITTED: the destination "
 		    "has no VMM attached", vcpu_policy_name(
-		    s->job->vmm.policy), s->pause_ack_ns / 1e6,
-		    s->job->vmm.policy == VCPU_COOPERATIVE ? "; drained with "
+		    s->job->sj.vmm.policy), s->pause_ack_ns / 1e6,
+		    s->job->sj.vmm.policy == VCPU_COOPERATIVE ? "; drained with "
 		    "the vCPUs running" : "");
 	else
 		log_warnx("%s: report: vm_downtime_ms unknown: the "
 		    "destination's VMM did not acknowledge the resume in time",
 		    s->name);
-	if (s->job->vmm.policy == VCPU_COOPERATIVE)
+	if (s->job->sj.vmm.policy == VCPU_COOPERATIVE)
 		log_info("%s: report: drain_ms %.3f (out of the VM's downtime)",
 		    s->name, s->drain_ns / 1e6);
 }
@@ -2025,8 +2025,8 @@ src_final_info(struct src *s, bool ok)
 	in->downtime_ms = j->res.downtime_ns / 1000000;
 	in->downtime_us = j->res.downtime_ns / 1000;
 	in->total_ms = j->res.total_ns / 1000000;
-	if (j->vmm.policy != VCPU_NONE) {
-		in->vcpu_policy = j->vmm.policy;
+	if (j->sj.vmm.policy != VCPU_NONE) {
+		in->vcpu_policy = j->sj.vmm.policy;
 		in->vm_downtime_us = j->res.vm_downtime_ns / 1000;
 		in->vm_to_commit = s->peer_vmm_ms == 0;
 		in->drain_us = s->drain_ns / 1000;
@@ -2079,7 +2079,7 @@ src_main(void *arg)
 	s->bw_last = s->t0;
 	xfer_info_publish(j, &s->info, DSET_N_STATUS);
 	log_info("%s: to %s:%s, job " FMT_ID ", %d device%s, %d "
-	    "connection%s", s->name, s->host, s->port, j->id, s->ndev,
+	    "connection%s", s->name, s->host, s->port, j->sj.id, s->ndev,
 	    s->ndev > 1 ? "s" : "", s->nconns, s->nconns > 1 ? "s" : "");
 	rc = src_phases(s);
 	src_unsched(s);
@@ -2194,16 +2194,16 @@ xfer_src_start(struct daemon *dm, struct dset *ds,
 		rc = err_set(e, EEXIST, "job id " FMT_ID " is in use here: "
 		    "%s; give another", t->job_id, where);
 	else
-		rc = dset_claim(ds, j, e);
+		rc = dset_claim(ds, &j->sj, e);
 	if (rc < 0) {
 		xfer_job_free(j);
 		return rc;
 	}
 	/* The caller's (the orchestrator's), else random and not 0. */
-	j->id = t->job_id;
-	while (j->id == 0)
-		if (getrandom(&j->id, sizeof j->id, 0) != sizeof j->id)
-			j->id = now_ns() ^ ((uint64_t)getpid() << 32);
+	j->sj.id = t->job_id;
+	while (j->sj.id == 0)
+		if (getrandom(&j->sj.id, sizeof j->sj.id, 0) != sizeof j->sj.id)
+			j->sj.id = now_ns() ^ ((uint64_t)getpid() << 32);
 	src_new(j, ds, t);
 	if (t->manual)
 		log_info("migrate %s: switchover left to the caller",

@@ -253,10 +253,10 @@ xfer_job_new(enum xfer_kind kind, struct daemon *dm, struct dset *ds)
 	struct xfer_job *j = xcalloc(1, sizeof *j);
 	pthread_condattr_t ca;
 
-	j->kind = kind;
+	j->sj.kind = kind;
 	j->dm = dm;
 	j->ds = ds != NULL ? dset_ref(ds) : NULL;
-	vmm_take_locked(NULL, &j->vmm);		/* none, until claimed */
+	vmm_take_locked(NULL, &j->sj.vmm);		/* none, until claimed */
 	pthread_mutex_init(&j->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -364,7 +364,7 @@ xfer_job_join(struct xfer_job *j)
 void
 xfer_job_free(struct xfer_job *j)
 {
-	vmm_drop(&j->vmm);
+	vmm_drop(&j->sj.vmm);
 	dset_unref(j->ds);
 	pthread_cond_destroy(&j->cond);
 	pthread_mutex_destroy(&j->lock);

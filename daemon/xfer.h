@@ -22,6 +22,7 @@
 
 #include "chan.h"
 #include "frame.h"
+#include "jobinfo.h"
 #include "vmm.h"
 #include "util.h"
 
@@ -90,8 +91,6 @@ int xfer_conn_recv(struct xfer_conn *c, struct frame *f, int timeout_ms,
 int xfer_conn_recv_nowait(struct xfer_conn *c, struct frame *f,
 	    struct err *e);
 
-enum xfer_kind { XFER_SRC, XFER_DST };
-
 /*
  * A job's tunables: migrate's options, and later SetParameters.  0 (or
  * MIG_ACT_DEFAULT) = not given.
@@ -118,89 +117,6 @@ struct xfer_target {
 	uint64_t job_id;	/* the caller's; 0: a random one */
 };
 
-/*
- * A job's statistics as the control socket shows them (xfer-info.c): the
- * job's thread fills its own copy and publishes it into the set's, under
- * the set's lock; the set keeps the last job's.
- */
-enum xfer_status {
-	XFER_ST_NONE,		/* the set never had a job */
-	XFER_ST_QUEUED,		/* waits for admission */
-	XFER_ST_SETUP,
-	XFER_ST_PRECOPY,
-	XFER_ST_DRAINING,
-	XFER_ST_STOPCOPY,
-	XFER_ST_RESUMING,
-	XFER_ST_COMPLETED,
-	XFER_ST_FAILED,
-	XFER_ST_CANCELLED,
-	XFER_ST_COUNT
-};
-
-#define XFER_INFO_MAX_DEVS	128	/* = CONFIG_MAX_DEVICES */
-
-struct xfer_dev_info {
-	char		 name[65];
-	int		 state;		/* filled at publication */
-	uint64_t	 initial, dirty;	/* pre-copy info */
-	uint64_t	 stopcopy_est;
-	uint64_t	 moved;		/* data fd bytes */
-	uint64_t	 dirty_rate;	/* bytes/s (predict.h) */
-	uint64_t	 pending;	/* at the last decision */
-	bool		 sim;
-	uint64_t	 p2p_sent, p2p_received, p2p_lost, digest;
-	uint64_t	 mmio_served, mmio_lost;	/* vCPU writes */
-};
-
-struct xfer_info {
-	uint64_t	 job_id;
-	enum xfer_kind	 kind;
-	enum xfer_status status;
-	uint64_t	 phase_ms[XFER_ST_COUNT];	/* CLOCK_REALTIME ms */
-	uint64_t	 processed, remaining, precopy, stopcopy;
-	uint64_t	 throughput;
-	uint64_t	 expected_downtime_ms, downtime_ms, total_ms;
-	uint64_t	 downtime_us;		/* downtime_ms, to the us */
-	/* The switchover decision (the source). */
-	uint64_t	 predicted_ms;		/* UINT64_MAX: unknown yet */
-	uint64_t	 predicted_bytes, dirty_rate;
-	uint32_t	 limit_ms, timeout_ms;
-	int		 max_iterations;
-	enum mig_action	 action;
-	bool		 stalled;
-	int		 iteration;
-	bool		 manual, awaiting;
-	uint64_t	 bandwidth;
-	int		 conns;
-	char		 peer[128];
-	int		 error;		/* positive errno */
-	char		 msg[512];
-	bool		 unknown;
-	uint64_t	 updated_ms;
-	/*
-	 * The VMM in the loop (vmm.h), once completed: the job's policy
-	 * (0: none attached); the VM's downtime (the source VMM's pause
-	 * acknowledgment .. the destination VMM's resume acknowledgment, or
-	 * COMMITTED with vm_to_commit); the drain with the vCPUs running
-	 * (COOPERATIVE); how long each VMM took to answer.
-	 */
-	int		 vcpu_policy;
-	uint64_t	 vm_downtime_us, drain_us, pause_ack_us, resume_ack_us;
-	bool		 vm_to_commit;
-	/* Last: a set's history keeps what comes before (struct xfer_past). */
-	int		 ndev;
-	struct xfer_dev_info devs[XFER_INFO_MAX_DEVS];
-};
-
-/*
- * A finished job as its set's history keeps it: every field of its
- * xfer_info before the devices, as bytes (xfer_info_past()), so that a
- * field added to xfer_info is kept without a list to update.
- */
-struct xfer_past {
-	unsigned char	 b[offsetof(struct xfer_info, ndev)];
-};
-
 /* What a migration did, for the final report. */
 struct xfer_result {
 	int		 rc;		/* 0 or the negative errno */
@@ -221,10 +137,9 @@ struct xfer_result {
 };
 
 struct xfer_job {
-	enum xfer_kind		 kind;
+	struct dset_job		 sj;		/* first: xfer_job_of() */
 	struct daemon		*dm;
 	struct dset		*ds;
-	uint64_t		 id;		/* job id (HELLO) */
 	pthread_t		 thread;
 	/* Called last in the job's thread; the daemon joins it later. */
 	void			(*done)(struct xfer_job *);
@@ -242,11 +157,8 @@ struct xfer_job {
 	void			*priv;		/* the side's own state */
 
 	struct xfer_result	 res;
-	/* The set's VMM as the job started (vmm.h): the job's thread. */
-	struct vmm_job		 vmm;
 	TAILQ_ENTRY(xfer_job)	 entry;		/* the daemon's list */
 };
-TAILQ_HEAD(xfer_jobs, xfer_job);
 
 /*
  * The first failure wins: it is kept, the job's thread wakes up, ABORTs
@@ -265,6 +177,14 @@ void xfer_job_join(struct xfer_job *j);
 void xfer_job_free(struct xfer_job *j);
 /* Waits on j->cond until @deadline_ns (now_ns() clock); j->lock held. */
 void xfer_job_wait(struct xfer_job *j, uint64_t deadline_ns);
+/* The job whose set-visible part is @sj (ds->job). */
+static inline struct xfer_job *
+xfer_job_of(struct dset_job *sj)
+{
+	return sj == NULL ? NULL : (struct xfer_job *)(void *)((char *)sj -
+	    offsetof(struct xfer_job, sj));
+}
+
 struct xfer_job *xfer_job_new(enum xfer_kind kind, struct daemon *dm,
 	    struct dset *ds);
 
@@ -283,13 +203,6 @@ void xfer_info_publish(struct xfer_job *j, struct xfer_info *in, int notice);
 bool xfer_info_sim(struct xfer_dev_info *di, struct device *d);
 /* The final status of a finished job, from its result. */
 enum xfer_status xfer_info_final(struct xfer_job *j, bool ok);
-/* A finished job's info as a set's history keeps it, and back (no
-   devices). */
-void xfer_info_past(const struct xfer_info *in, struct xfer_past *p);
-/* @p into @in, without devices. */
-void xfer_past_info(const struct xfer_past *p, struct xfer_info *in);
-/* @p's job id; its kind into @kind. */
-uint64_t xfer_past_job(const struct xfer_past *p, enum xfer_kind *kind);
 
 /* "1.2 GiB/s" */
 const char *xfer_fmt_rate(uint64_t bytes_per_s, char *buf, size_t len);

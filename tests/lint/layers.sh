@@ -5,14 +5,6 @@
 # file and its .h, named without the extension.  Prints every include
 # that points up and exits 1 if there is one; a module missing from the
 # list is an error too (a new file takes its place here).
-#
-# Not yet in `make check` (issue 18 under way): daemon.h still includes
-# xfer.h.  What is left: the job types a set keeps (enum xfer_kind and
-# xfer_status, struct xfer_info, xfer_dev_info, xfer_past) into a header
-# of layer 3; the part of a job its set knows (kind, id, the VMM copy) as
-# a struct of that header that struct xfer_job embeds, ds->job pointing at
-# it (container_of back up in xfer.c); daemon_job_id_known() out of dset.c
-# into vfiomigd.c; struct daemon (main's) apart from struct dset.
 set -eu
 src=${1:-$(cd "$(dirname "$0")/../.." && pwd)}
 cd "$src/daemon"
@@ -21,7 +13,7 @@ layers='
 0 compat util log scm fsm crc32c pbcheck predict sysid conf config chan workpool ledger frame vfio-uapi
 1 device dev-vfio dev-sim
 2 migset localmig
-3 daemon dset vmm
+3 daemon dset vmm jobinfo
 4 xfer xfer-src xfer-dst xfer-info xfer-check control control-cmd store notify listen metrics
 5 vfiomigd vfiomig-local
 '
