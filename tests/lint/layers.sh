@@ -14,7 +14,7 @@ layers='
 1 device dev-vfio dev-sim
 2 migset localmig
 3 daemon dset vmm jobinfo
-4 xfer xfer-src xfer-dst xfer-info xfer-check control control-cmd store notify listen metrics
+4 xfer xfer-src xfer-src-conn xfer-src-data xfer-src-precopy xfer-src-report xfer-dst xfer-info xfer-check control control-cmd store notify listen metrics
 5 vfiomigd vfiomig-local
 '
 
