@@ -66,6 +66,8 @@ struct cmd_entry {
 	int		 minargs;
 	int		 maxargs;
 	int		(*exec)(struct ctl *, int, char **);
+	/* One option of the command's own; -1 on, else an exit code. */
+	int		(*opt)(struct ctl *, void *, int, const char *);
 };
 
 static volatile sig_atomic_t ctl_signalled;	/* SIGINT/SIGTERM seen */
@@ -664,6 +666,17 @@ static const struct option list_opts[] = {
 	{ NULL, 0, NULL, 0 }
 };
 
+/* --page-size N, into the uint32_t at @arg. */
+static int
+ctl_page_opt(struct ctl *ctl, void *arg, int ch, const char *val)
+{
+	if (ctl_parse_u32(val, 10, arg) < 0 || *(uint32_t *)arg < 1 ||
+	    *(uint32_t *)arg > CTL_LIST_PAGE)
+		return ctl_bad(ctl, "--page-size: 1..%d sets, not "
+		    "\"%s\"", CTL_LIST_PAGE, val);
+	return -1;
+}
+
 /* `set list' and `device list': the List answer, JSON or @text. */
 static int
 ctl_list_print(struct ctl *ctl, int argc, char **argv,
@@ -699,6 +712,15 @@ struct ctl_set_args {
 	bool		 allow_non_p2p;
 };
 
+static int
+ctl_set_create_opt(struct ctl *ctl, void *arg, int ch, const char *val)
+{
+	if (ch == 't')
+		((struct ctl_set_args *)arg)->token = val;
+	else
+		((struct ctl_set_args *)arg)->allow_non_p2p = true;
+	return -1;
+}
 
 static int
 cmd_set_create(struct ctl *ctl, int argc, char **argv)
@@ -941,6 +963,16 @@ struct ctl_incoming_args {
 	const char	*listen;
 	const char	*token;
 };
+
+static int
+ctl_incoming_opt(struct ctl *ctl, void *arg, int ch, const char *val)
+{
+	if (ch == 't')
+		((struct ctl_incoming_args *)arg)->token = val;
+	else
+		((struct ctl_incoming_args *)arg)->listen = val;
+	return -1;
+}
 
 /* --token, else $VFIOMIG_TOKEN; a usage error without either. */
 static int
@@ -1380,6 +1412,16 @@ struct ctl_check_args {
 	const char	*token;
 };
 
+static int
+ctl_check_opt(struct ctl *ctl, void *arg, int ch, const char *val)
+{
+	if (ch == 'T')
+		((struct ctl_check_args *)arg)->to = val;
+	else
+		((struct ctl_check_args *)arg)->token = val;
+	return -1;
+}
+
 /*
  * The pre-flight check: each check on a line ("ok", or "FAIL", its name,
  * what was found); exit 0 only if a migration could start.
@@ -1433,9 +1475,9 @@ static const struct option tune_opts[] = {
 };
 
 static int
-ctl_tune_opt(struct ctl *ctl, Vfiomig__V1__SetParametersRequest *sp, int ch,
-    const char *val)
+ctl_tune_opt(struct ctl *ctl, void *arg, int ch, const char *val)
 {
+	Vfiomig__V1__SetParametersRequest *sp = arg;
 	const struct ctl_params p = {
 		&sp->has_max_iterations, &sp->has_downtime_limit_ms,
 		&sp->has_precopy_timeout_ms, &sp->has_precopy_timeout_action,
@@ -1470,7 +1512,7 @@ cmd_tune(struct ctl *ctl, int argc, char **argv)
 	return ctl_done(ctl, "set %s: migration tuned", argv[0]);
 }
 
-/* ---- switchover, cancel, info ---- */
+/* ---- switchover, cancel, release ---- */
 
 static int
 cmd_switchover(struct ctl *ctl, int argc, char **argv)
@@ -1503,9 +1545,9 @@ static const struct option resolve_opts[] = {
 
 /* -1 (neither given), 0 not committed, 1 committed. */
 static int
-ctl_resolve_opt(struct ctl *ctl, int *committed, int ch)
+ctl_resolve_opt(struct ctl *ctl, void *arg, int ch, const char *val)
 {
-	int v = ch == 'c';
+	int *committed = arg, v = ch == 'c';
 
 	if (*committed >= 0 && *committed != v)
 		return ctl_bad(ctl, "--committed and --not-committed exclude "
@@ -1534,6 +1576,16 @@ cmd_resolve(struct ctl *ctl, int argc, char **argv)
 	    "resolved as committed: status migrated (fenced), devices left "
 	    "in STOP" : "resolved as not committed: rolled back, devices "
 	    "RUNNING, status idle");
+}
+
+/* ---- info ---- */
+
+/* --history, --no-progress: the command's bool. */
+static int
+ctl_flag_opt(struct ctl *ctl, void *arg, int ch, const char *val)
+{
+	*(bool *)arg = true;
+	return -1;
 }
 
 static const struct option info_opts[] = {
@@ -1582,9 +1634,9 @@ struct ctl_wait_args {
 };
 
 static int
-ctl_wait_opt(struct ctl *ctl, struct ctl_wait_args *a, int ch,
-    const char *val)
+ctl_wait_opt(struct ctl *ctl, void *arg, int ch, const char *val)
 {
+	struct ctl_wait_args *a = arg;
 	uint32_t sec;
 
 	if (ch == 'd')
@@ -1706,31 +1758,31 @@ cmd_help(struct ctl *ctl, int argc, char **argv);
 
 static const struct cmd_entry cmd_status_entry = {
 	"status", "", "the daemon, its sets and devices, running jobs",
-	NULL, NULL, 0, 0, cmd_status
+	NULL, NULL, 0, 0, cmd_status, NULL
 };
 static const struct cmd_entry cmd_set_list_entry = {
 	"set list", "[SET] [--page-size N]",
 	"the sets: status, devices, last job",
 	"  --page-size N      ask for N sets a request (1..256; default 256):\n"
 	"                     the pages are gathered into one list\n",
-	list_opts, 0, 1, cmd_set_list
+	list_opts, 0, 1, cmd_set_list, ctl_page_opt
 };
 static const struct cmd_entry cmd_set_create_entry = {
 	"set create", "SET [--token TOKEN] [--allow-non-p2p]",
 	"create an empty set",
 	"  --token TOKEN      incoming migrations must present it (16..256 bytes)\n"
 	"  --allow-non-p2p    allow devices without the P2P states\n",
-	set_create_opts, 1, 1, cmd_set_create
+	set_create_opts, 1, 1, cmd_set_create, ctl_set_create_opt
 };
 static const struct cmd_entry cmd_set_remove_entry = {
 	"set remove", "SET", "remove a set and close its devices",
-	NULL, NULL, 1, 1, cmd_set_remove
+	NULL, NULL, 1, 1, cmd_set_remove, NULL
 };
 static const struct cmd_entry cmd_device_list_entry = {
 	"device list", "[SET] [--page-size N]",
 	"the devices: backend, state, capabilities",
 	"  --page-size N      ask for N sets a request (1..256; default 256)\n",
-	list_opts, 0, 1, cmd_device_list
+	list_opts, 0, 1, cmd_device_list, ctl_page_opt
 };
 static const struct cmd_entry cmd_device_add_entry = {
 	"device add", "SET NAME --path CDEV | --group GROUP --device DEV | "
@@ -1754,11 +1806,11 @@ static const struct cmd_entry cmd_device_add_entry = {
 	"  --reset            reset the device if it is not RUNNING (its\n"
 	"                     migration state is dropped); without it a device\n"
 	"                     in STOP is refused\n",
-	device_add_opts, 2, 2, cmd_device_add
+	device_add_opts, 2, 2, cmd_device_add, ctl_dev_opt
 };
 static const struct cmd_entry cmd_device_remove_entry = {
 	"device remove", "SET NAME", "remove a device from a set",
-	NULL, NULL, 2, 2, cmd_device_remove
+	NULL, NULL, 2, 2, cmd_device_remove, NULL
 };
 static const struct cmd_entry cmd_incoming_entry = {
 	"incoming", "SET --token TOKEN [--listen HOST:PORT]",
@@ -1766,7 +1818,7 @@ static const struct cmd_entry cmd_incoming_entry = {
 	"  --token TOKEN      the token the source must present (16..256 bytes;\n"
 	"                     default: $VFIOMIG_TOKEN)\n"
 	"  --listen HOST:PORT where to listen (default: the daemon's listener)\n",
-	incoming_opts, 1, 1, cmd_incoming
+	incoming_opts, 1, 1, cmd_incoming, ctl_incoming_opt
 };
 static const struct cmd_entry cmd_migrate_entry = {
 	"migrate", "SET --to HOST:PORT --token TOKEN [--max-iterations N] "
@@ -1789,7 +1841,7 @@ static const struct cmd_entry cmd_migrate_entry = {
 	"                     completed, 4 if not; Ctrl-C cancels it\n"
 	"  --job-id N         the job's id (decimal, not 0), the same on both\n"
 	"                     daemons; default: a random one\n",
-	migrate_opts, 1, 1, cmd_migrate
+	migrate_opts, 1, 1, cmd_migrate, ctl_migrate_opt
 };
 static const struct cmd_entry cmd_check_entry = {
 	"check", "SET --to HOST:PORT --token TOKEN",
@@ -1801,7 +1853,7 @@ static const struct cmd_entry cmd_check_entry = {
 	"here, connect, tls, then the destination's token, readiness, devices\n"
 	"(count and order), capabilities and identity.  Exit 0 only if a\n"
 	"migration could start, 1 if not.\n",
-	check_opts, 1, 1, cmd_check
+	check_opts, 1, 1, cmd_check, ctl_check_opt
 };
 static const struct cmd_entry cmd_tune_entry = {
 	"tune", "SET [--downtime-ms MS] [--bandwidth RATE] [--max-iterations N] "
@@ -1812,20 +1864,20 @@ static const struct cmd_entry cmd_tune_entry = {
 	"  --max-iterations N pre-copy iterations at most\n"
 	"  --precopy-timeout MS pre-copy's time at most, from its start (0: none)\n"
 	"  --on-timeout ACTION abort, switchover or wait\n",
-	tune_opts, 1, 1, cmd_tune
+	tune_opts, 1, 1, cmd_tune, ctl_tune_opt
 };
 static const struct cmd_entry cmd_switchover_entry = {
 	"switchover", "SET", "end pre-copy now (manual switchover)",
-	NULL, NULL, 1, 1, cmd_switchover
+	NULL, NULL, 1, 1, cmd_switchover, NULL
 };
 static const struct cmd_entry cmd_cancel_entry = {
 	"cancel", "SET", "cancel a set's migration (it rolls back)",
-	NULL, NULL, 1, 1, cmd_cancel
+	NULL, NULL, 1, 1, cmd_cancel, NULL
 };
 static const struct cmd_entry cmd_release_entry = {
 	"release", "SET", "reset a migrated or failed set's devices and make "
 	"it idle",
-	NULL, NULL, 1, 1, cmd_release
+	NULL, NULL, 1, 1, cmd_release, NULL
 };
 static const struct cmd_entry cmd_resolve_entry = {
 	"resolve", "SET --committed|--not-committed",
@@ -1835,17 +1887,17 @@ static const struct cmd_entry cmd_resolve_entry = {
 	"                     migrated (fenced), its devices stay in STOP\n"
 	"  --not-committed    it does not: the devices roll back to RUNNING,\n"
 	"                     the fence is lifted, the set is idle\n",
-	resolve_opts, 1, 1, cmd_resolve
+	resolve_opts, 1, 1, cmd_resolve, ctl_resolve_opt
 };
 static const struct cmd_entry cmd_info_entry = {
 	"info", "SET [--history]", "the running or last migration of a set",
 	"  --history          the set's last finished jobs, newest first\n",
-	info_opts, 1, 1, cmd_info
+	info_opts, 1, 1, cmd_info, ctl_flag_opt
 };
 static const struct cmd_entry cmd_watch_entry = {
 	"watch", "[SET] [--no-progress]", "print events as they come",
 	"  --no-progress      status changes only, no periodic progress\n",
-	watch_opts, 0, 1, cmd_watch
+	watch_opts, 0, 1, cmd_watch, ctl_flag_opt
 };
 static const struct cmd_entry cmd_wait_entry = {
 	"wait", "SET [--drained|--done|--stalled] [--timeout SEC]",
@@ -1858,15 +1910,15 @@ static const struct cmd_entry cmd_wait_entry = {
 	"  --stalled          its migration did not converge and waits for the\n"
 	"                     operator (--on-timeout wait)\n"
 	"  --timeout SEC      give up after SEC seconds: exit 1\n",
-	wait_opts, 1, 1, cmd_wait
+	wait_opts, 1, 1, cmd_wait, ctl_wait_opt
 };
 static const struct cmd_entry cmd_version_entry = {
 	"version", "", "the client's and the daemon's versions",
-	NULL, NULL, 0, 0, cmd_version
+	NULL, NULL, 0, 0, cmd_version, NULL
 };
 static const struct cmd_entry cmd_help_entry = {
 	"help", "[COMMAND]", "this list, or a command's usage",
-	NULL, NULL, 0, 2, cmd_help
+	NULL, NULL, 0, 2, cmd_help, NULL
 };
 
 static const struct cmd_entry *cmd_table[] = {
@@ -1952,52 +2004,6 @@ cmd_options(const struct cmd_entry *ce)
 	return o;
 }
 
-/* One option of the command's own; -1 on, else an exit code. */
-static int
-cmd_option(struct ctl *ctl, int ch, const char *val, void *arg)
-{
-	if (ctl->cmd == &cmd_device_add_entry)
-		return ctl_dev_opt(ctl, arg, ch, val);
-	if (ctl->cmd == &cmd_migrate_entry)
-		return ctl_migrate_opt(ctl, arg, ch, val);
-	if (ctl->cmd == &cmd_set_list_entry ||
-	    ctl->cmd == &cmd_device_list_entry) {
-		if (ctl_parse_u32(val, 10, arg) < 0 || *(uint32_t *)arg < 1 ||
-		    *(uint32_t *)arg > CTL_LIST_PAGE)
-			return ctl_bad(ctl, "--page-size: 1..%d sets, not "
-			    "\"%s\"", CTL_LIST_PAGE, val);
-		return -1;
-	}
-	if (ctl->cmd == &cmd_check_entry) {
-		if (ch == 'T')
-			((struct ctl_check_args *)arg)->to = val;
-		else
-			((struct ctl_check_args *)arg)->token = val;
-		return -1;
-	}
-	if (ctl->cmd == &cmd_set_create_entry) {
-		if (ch == 't')
-			((struct ctl_set_args *)arg)->token = val;
-		else
-			((struct ctl_set_args *)arg)->allow_non_p2p = true;
-	} else if (ctl->cmd == &cmd_incoming_entry) {
-		if (ch == 't')
-			((struct ctl_incoming_args *)arg)->token = val;
-		else
-			((struct ctl_incoming_args *)arg)->listen = val;
-	} else if (ctl->cmd == &cmd_watch_entry)
-		*(bool *)arg = true;
-	else if (ctl->cmd == &cmd_wait_entry)
-		return ctl_wait_opt(ctl, arg, ch, val);
-	else if (ctl->cmd == &cmd_resolve_entry)
-		return ctl_resolve_opt(ctl, arg, ch);
-	else if (ctl->cmd == &cmd_info_entry)
-		*(bool *)arg = true;
-	else if (ctl->cmd == &cmd_tune_entry)
-		return ctl_tune_opt(ctl, arg, ch, val);
-	return -1;
-}
-
 /*
  * Parses the command's options (GNU style: options and arguments in any
  * order) and checks the count of arguments.  -1 on, with @argc and @argv the
@@ -2026,7 +2032,7 @@ cmd_getopt(struct ctl *ctl, int *argc, char ***argv, void *arg)
 			rc = ctl_bad(ctl, "option \"%s\" needs a value",
 			    (*argv)[optind - 1]);
 		else
-			rc = cmd_option(ctl, ch, optarg, arg);
+			rc = ce->opt(ctl, arg, ch, optarg);
 	}
 	free(opts);
 	if (rc >= 0)
