@@ -32,18 +32,19 @@ static const struct option incoming_opts[] = {
 	{ NULL, 0, NULL, 0 }
 };
 
-struct ctl_incoming_args {
-	const char	*listen;
+/* incoming's and check's options: the token and an address. */
+struct ctl_peer_args {
+	const char	*addr;		/* incoming --listen, check --to */
 	const char	*token;
 };
 
 static int
-ctl_incoming_opt(struct ctl *ctl, void *arg, int ch, const char *val)
+ctl_peer_opt(struct ctl *ctl, void *arg, int ch, const char *val)
 {
 	if (ch == 't')
-		((struct ctl_incoming_args *)arg)->token = val;
+		((struct ctl_peer_args *)arg)->token = val;
 	else
-		((struct ctl_incoming_args *)arg)->listen = val;
+		((struct ctl_peer_args *)arg)->addr = val;
 	return -1;
 }
 
@@ -63,7 +64,7 @@ cmd_incoming(struct ctl *ctl, int argc, char **argv)
 {
 	Vfiomig__V1__PrepareIncomingRequest pi =
 	    VFIOMIG__V1__PREPARE_INCOMING_REQUEST__INIT;
-	struct ctl_incoming_args a = { NULL, NULL };
+	struct ctl_peer_args a = { NULL, NULL };
 	const Vfiomig__V1__PrepareIncomingReply *pr;
 	int rc;
 
@@ -72,7 +73,7 @@ cmd_incoming(struct ctl *ctl, int argc, char **argv)
 	if ((rc = ctl_token(ctl, &a.token)) >= 0)
 		return rc;
 	pi.set = argv[0];
-	pi.listen = (char *)a.listen;
+	pi.listen = (char *)a.addr;
 	pi.token = (char *)a.token;
 	if ((rc = ctl_call(ctl, VFIOMIG__V1__REQUEST__BODY_PREPARE_INCOMING,
 	    &pi, NULL, 0)) != EXIT_OK)
@@ -468,21 +469,6 @@ static const struct option check_opts[] = {
 	{ NULL, 0, NULL, 0 }
 };
 
-struct ctl_check_args {
-	const char	*to;
-	const char	*token;
-};
-
-static int
-ctl_check_opt(struct ctl *ctl, void *arg, int ch, const char *val)
-{
-	if (ch == 'T')
-		((struct ctl_check_args *)arg)->to = val;
-	else
-		((struct ctl_check_args *)arg)->token = val;
-	return -1;
-}
-
 /*
  * The pre-flight check: each check on a line ("ok", or "FAIL", its name,
  * what was found); exit 0 only if a migration could start.
@@ -491,19 +477,19 @@ static int
 cmd_check(struct ctl *ctl, int argc, char **argv)
 {
 	Vfiomig__V1__CheckRequest cr = VFIOMIG__V1__CHECK_REQUEST__INIT;
-	struct ctl_check_args a = { NULL, NULL };
+	struct ctl_peer_args a = { NULL, NULL };
 	const Vfiomig__V1__CheckReply *rep;
 	size_t i;
 	int rc;
 
 	if ((rc = cmd_getopt(ctl, &argc, &argv, &a)) >= 0)
 		return rc;
-	if (a.to == NULL)
+	if (a.addr == NULL)
 		return ctl_bad(ctl, "--to HOST:PORT is required");
 	if ((rc = ctl_token(ctl, &a.token)) >= 0)
 		return rc;
 	cr.set = argv[0];
-	cr.destination = (char *)a.to;
+	cr.destination = (char *)a.addr;
 	cr.token = (char *)a.token;
 	if ((rc = ctl_call(ctl, VFIOMIG__V1__REQUEST__BODY_CHECK, &cr, NULL,
 	    0)) != EXIT_OK)
@@ -518,7 +504,7 @@ cmd_check(struct ctl *ctl, int argc, char **argv)
 			    "FAIL", rep->checks[i]->name,
 			    rep->checks[i]->message != NULL ?
 			    rep->checks[i]->message : "");
-		printf("set %s to %s: %s\n", argv[0], a.to, rep->ok ?
+		printf("set %s to %s: %s\n", argv[0], a.addr, rep->ok ?
 		    "a migration could start" : "a migration could not start");
 	}
 	return rep->ok ? EXIT_OK : EXIT_FAIL;
@@ -597,7 +583,7 @@ const struct cli_cmd cmd_incoming_entry = {
 	"  --token TOKEN      the token the source must present (16..256 bytes;\n"
 	"                     default: $VFIOMIG_TOKEN)\n"
 	"  --listen HOST:PORT where to listen (default: the daemon's listener)\n",
-	incoming_opts, 1, 1, cmd_incoming, ctl_incoming_opt
+	incoming_opts, 1, 1, cmd_incoming, ctl_peer_opt
 };
 const struct cli_cmd cmd_migrate_entry = {
 	"migrate", "SET --to HOST:PORT --token TOKEN [--max-iterations N] "
@@ -632,7 +618,7 @@ const struct cli_cmd cmd_check_entry = {
 	"here, connect, tls, then the destination's token, readiness, devices\n"
 	"(count and order), capabilities and identity.  Exit 0 only if a\n"
 	"migration could start, 1 if not.\n",
-	check_opts, 1, 1, cmd_check, ctl_check_opt
+	check_opts, 1, 1, cmd_check, ctl_peer_opt
 };
 const struct cli_cmd cmd_tune_entry = {
 	"tune", "SET [--downtime-ms MS] [--bandwidth RATE] [--max-iterations N] "
