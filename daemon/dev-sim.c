@@ -1,38 +1,23 @@
 /*
- * dev-sim.c: the simulated VFIO migration device.  It walks the kernel's FSM
- * one arc at a time as a VFIO driver does (mtty's set_state loop), with the
- * kernel's errnos; it sleeps each arc's latency in the old state and fails
- * arcs and resets on injected faults.  Its state is a set of pages whose content is a
- * function of (seed, index, version), plus a BAR held literally; all of it
- * (with the FSM state, the counters and the parameters) lives in a memfd
- * mapped shared, so that it outlives the process as a real device's state
- * does (device_sim_adopt() takes it back after a crash).  Each device
- * has threads of its own: the activity thread (dirties pages and writes P2P
- * into peers' BARs while the device runs), the feeder (writes the save
- * stream into the data fd) and the loader (parses the resume stream).
+ * dev-sim.c: the simulated VFIO migration device, its model.  It walks the
+ * kernel's FSM one arc at a time as a VFIO driver does (mtty's set_state
+ * loop), with the kernel's errnos; it sleeps each arc's latency in the old
+ * state and fails arcs and resets on injected faults.  Its state is a set
+ * of pages whose content is a function of (seed, index, version), plus a
+ * BAR held literally; all of it (with the FSM state, the counters and the
+ * parameters) lives in a memfd or a state file mapped shared (struct
+ * sim_shm), so that it outlives the process as a real device's state does:
+ * device_sim_adopt() takes it back after a crash, device_sim_open() from a
+ * file.  Here: the device's creation and its shared state (new, checked,
+ * mapped, adopted), the arcs, faults and reset, region 0 (the BAR), the
+ * device_ops and the interface of dev-sim.h.
  *
- * Not here: the data fd's ownership, byte counting and the mapping of read()
- * results (device.c), any policy about when to migrate (migset.c).
- *
- * Stream: records of a 32-byte header (magic, type, index, version, length,
- * checksum of header and payload) and a payload: HDR (seed, page count,
- * sizes), PAGE (the page's bytes), BAR, END (page count, digest).  Host byte
- * order: both ends are this code on one machine.  The checksum is a CRC32C
- * (crc32c.c) of the payload, then of the header before the checksum; a
- * loaded page must also equal, byte for byte, the page its (seed, index,
- * version) makes.
- *
- * Cost: the simulator shares the CPU with the daemon it feeds.  A page is a
- * cheap fill (one XOR per 8-byte word, in vector registers) whose CRC32C
- * follows from its seed without reading it (sim_page_crc()); records are
- * built in the feeder's send buffer and parsed in place in the loader's
- * read buffer; both move in batches of about 256 KiB.
- *
- * Locking: each device has one mutex for its state, versions, BAR, stats and
- * stream bookkeeping.  The peer lists of all devices are under one rwlock
- * (sim_reg_lock), taken before any device mutex and never while holding
- * one; a P2P write holds it for reading, so a device cannot be destroyed
- * while a peer writes into it.  No thread holds two device mutexes.
+ * Not here: the activity thread and the P2P fabric (sim-fabric.c), the data
+ * fd's streams and their threads (sim-stream.c), the pages' content and the
+ * digest (sim-content.c), a VMM's writes from another process (sim-mmio.c);
+ * the structures and the locking rules (sim-internal.h).  Nor the data fd's
+ * ownership, byte counting and the mapping of read() results (device.c),
+ * any policy about when to migrate (migset.c).
  */
 #include "config.h"
 
@@ -58,196 +43,741 @@
 
 #include "conf.h"
 #include "crc32c.h"
-#include "dev-sim.h"
 #include "log.h"
+#include "sim-internal.h"
 
-#define SIM_MAGIC		0x4d495356u	/* "VSIM" */
-#define SIM_STREAM_VERSION	2
-#define SIM_TICK_US		1000
-#define SIM_MAX_ELAPSED_NS	100000000ull	/* credit cap after a pause */
-#define SIM_BATCH		64		/* records per feeder batch */
-#define SIM_READ_CHUNK		(256u * 1024)	/* loader's read size */
-#define SIM_SOCKBUF		(256 * 1024)	/* SO_SNDBUF asked of the pair */
-#define SIM_FILL_STEP		0x9e3779b97f4a7c15ull	/* odd */
+static void sim_free(struct sim *);
 
-enum sim_rec_type {
-	SIM_REC_HDR = 1,
-	SIM_REC_PAGE,
-	SIM_REC_BAR,
-	SIM_REC_END,
-};
+/* Transitions. */
 
-struct sim_rec {
-	uint32_t magic;
-	uint16_t type;
-	uint16_t stream_version;
-	uint32_t index;
-	uint32_t version;
-	uint32_t len;		/* payload bytes */
-	uint32_t reserved;
-	uint64_t csum;		/* of header (csum 0) and payload */
-};
-
-struct sim_rec_hdr {
-	uint64_t seed;
-	uint64_t npages;
-	uint32_t page_size;
-	uint32_t bar_size;
-};
-
-struct sim_rec_end {
-	uint64_t npages;
-	uint64_t digest;
-};
-
-#define SIM_REC_SIZE(len)	(sizeof(struct sim_rec) + (len))
-#define SIM_MAX_REC		SIM_REC_SIZE(SIM_PAGE_SIZE)
-
-/* The checksum covers the header before csum: csum must come last. */
-_Static_assert(offsetof(struct sim_rec, csum) + sizeof(uint64_t) ==
-    sizeof(struct sim_rec), "csum is the header's last field");
-
-/* The save stream: fed by the feeder thread into the sim's end. */
-struct sim_save {
-	bool active;
-	int fd;			/* the sim's end */
-	ino_t ino;		/* the daemon's end, to recognise it */
-	int evfd;		/* wakes the feeder */
-	pthread_t thread;
-	bool quit;
-	bool stopcopy;		/* send the rest, BAR, END, then end */
-	bool idle;		/* the feeder waits for dirty pages */
-	bool hdr_sent, bar_sent, end_sent;
-	uint64_t cursor;	/* pages of the initial pass taken */
-	uint8_t *dirty;		/* per page: taken, then dirtied */
-	uint64_t ndirty;
-	uint64_t scan;		/* where the dirty scan goes on */
-	uint64_t produced;	/* bytes taken into the stream */
-	uint64_t sent;		/* bytes written into the socket */
-	uint64_t initial_total;	/* header and every page once */
-	uint8_t *buf;		/* the feeder's batch */
-	uint8_t bar[SIM_BAR_SIZE];	/* the BAR as taken into the stream */
-};
-
-/* The resume stream: parsed by the loader thread into a staging state. */
-struct sim_load {
-	uint64_t vacc;		/* sim_vacc() of versions[], kept up to date */
-	bool active;
-	int fd;
-	int evfd;
-	pthread_t thread;
-	bool joined;
-	/* The loader thread's alone until joined. */
-	uint8_t *buf;		/* read buffer: records are parsed in place */
-	size_t have;		/* bytes of a partial record at its start */
-	bool bad;
-	const char *why;
-	bool got_hdr, got_bar, got_end;
-	uint64_t seed, nseen, end_digest;
-	uint32_t *versions;
-	uint8_t *seen;
-	uint8_t bar[SIM_BAR_SIZE];
-};
-
-struct sim_fault_slot {
-	struct sim_fault f;
-	bool limited;		/* count > 0 at injection */
-};
-
-/*
- * The device's own state, in a memfd mapped MAP_SHARED: what a real device
- * keeps in its hardware, so that it outlives the process that drives it
- * (the daemon stores the memfd in systemd's fd store; device_sim_adopt()
- * takes it back).  A header (magic, layout, sizes), then the BAR and one
- * version per page.  Under the sim's mutex like the rest.
- */
-#define SIM_SHM_MAGIC		0x4d4853204d495356ull	/* "VSIM SHM", LE */
-#define SIM_SHM_LAYOUT		2	/* 2: mmio_inflight, mmio counters */
-
-struct sim_shm {
-	uint64_t magic;
-	uint32_t layout;
-	uint32_t hdr_size;	/* offsetof(struct sim_shm, versions) */
-	uint64_t size;		/* bytes of the whole memfd */
-	uint64_t npages;
-	uint64_t own_seed;	/* the seed of a fresh device */
-	uint64_t seed;		/* the seed of the current content */
-	int32_t state;
-	uint32_t reserved;
-	uint64_t p2p_seq;
-	/*
-	 * vCPU writes (sim_mmio_write(), from a VMM's process) on their way
-	 * into the BAR: the write increments it, loads the state, writes or
-	 * drops, decrements; sim_enter() stores a state that serves no MMIO,
-	 * then waits until it is 0 (Dekker, every access seq_cst).  With the
-	 * counters stats.mmio_served and stats.mmio_lost, the only fields
-	 * touched without the sim's mutex (atomics: another process).
-	 */
-	uint64_t mmio_inflight;
-	struct sim_stats stats;
-	struct sim_params p;	/* without faults: the process's */
-	uint8_t bar[SIM_BAR_SIZE];
-	uint32_t versions[];
-};
-
-/* vCPU writes are atomic 8-byte stores into the BAR. */
-_Static_assert(offsetof(struct sim_shm, bar) % 8 == 0, "BAR aligned");
-_Static_assert(SIM_MMIO_VCPU_OFF(SIM_MMIO_VCPU_SLOTS - 1) + 8 <=
-    SIM_BAR_RESETS_OFF, "vCPU words below the reset count");
-
-/*
- * The device's state as another process (a VMM's vCPU) and this one see
- * it: stored atomically (sim_state_store()), read with sim_state_load()
- * where the sim's mutex is not held.
- */
-static int
-sim_state_load(const struct sim_shm *sh)
+static uint32_t
+sim_latency(const struct sim *s, int from, int to)
 {
-	return __atomic_load_n(&sh->state, __ATOMIC_SEQ_CST);
+	uint32_t us = s->sh->p.latency_us[from][to];
+
+	return us != 0 ? us : s->sh->p.arc_latency_us;
+}
+
+/*
+ * Consumes the injected fault for @from -> @to (with @reset: for a reset)
+ * into *out; false if none.
+ */
+static bool
+sim_fault_fire(struct sim *s, int from, int to, bool reset,
+    struct sim_fault *out)
+{
+	struct sim_fault_slot *fs = s->faults;
+	bool found = false;
+	int i;
+
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < s->nfaults && !found; i++, fs++) {
+		if (fs->f.reset == reset && (reset ||
+		    ((fs->f.from == -1 || fs->f.from == from) &&
+		    (fs->f.to == -1 || fs->f.to == to))))
+			found = true;
+	}
+	if (found) {
+		fs--;
+		i--;
+		*out = fs->f;
+		if (fs->limited && --fs->f.count == 0) {
+			memmove(fs, fs + 1, (s->nfaults - i - 1) * sizeof *fs);
+			s->nfaults--;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return found;
+}
+
+/*
+ * Stores the state @next, with the lock held.  Entering a state that
+ * serves no MMIO then waits until no vCPU write is on its way (the shm's
+ * mmio_inflight), so that none lands in the BAR after the store: the BAR
+ * goes into the stop-copy stream and the digest.  A vCPU write is a few
+ * instructions; a VMM killed in the middle of one leaves the count up for
+ * good: after SIM_MMIO_DRAIN_NS, a warning, and on (every later stop waits
+ * as long).
+ */
+#define SIM_MMIO_DRAIN_NS	1000000000ull
+
+static void
+sim_state_store(struct sim *s, int next)
+{
+	uint64_t t0 = 0;
+	unsigned spins = 0;
+
+	__atomic_store_n(&s->sh->state, next, __ATOMIC_SEQ_CST);
+	if (fsm_serves_mmio(next))
+		return;
+	while (__atomic_load_n(&s->sh->mmio_inflight, __ATOMIC_SEQ_CST) != 0) {
+		if (spins++ < 64) {
+			sched_yield();
+			continue;
+		}
+		if (t0 == 0)
+			t0 = now_ns();
+		else if (now_ns() - t0 > SIM_MMIO_DRAIN_NS) {
+			log_warnx("%s: a vCPU write in flight for %llu ms "
+			    "(its VMM died in it?): going on", s->dev != NULL ?
+			    s->dev->name : "sim",
+			    (unsigned long long)(SIM_MMIO_DRAIN_NS / 1000000));
+			return;
+		}
+		sleep_us(20);
+	}
+}
+
+/*
+ * Switches the state; entering a quiesced state drains the own P2P write,
+ * one that serves no MMIO the vCPU writes on their way (before the BAR can
+ * go into the stream).
+ */
+static void
+sim_enter(struct sim *s, int next, bool arc)
+{
+	int prev;
+
+	pthread_mutex_lock(&s->lock);
+	while (!fsm_initiates_p2p(next) && s->inflight)
+		pthread_cond_wait(&s->cond, &s->lock);
+	prev = s->sh->state;
+	sim_state_store(s, next);
+	if ((prev == VFIO_DEVICE_STATE_PRE_COPY_P2P ||
+	    prev == VFIO_DEVICE_STATE_PRE_COPY) &&
+	    next == VFIO_DEVICE_STATE_STOP_COPY)
+		sim_save_stopcopy(s);
+	if (arc)
+		s->sh->stats.arcs++;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static int
+sim_fault(struct sim *s, int cur, int next, struct err *e)
+{
+	struct sim_fault f;
+	int err;
+
+	if (!sim_fault_fire(s, cur, next, false, &f))
+		return 0;
+	err = f.err > 0 ? f.err : EIO;
+	if (f.to_error) {
+		sim_save_close(s);
+		sim_load_close(s);
+		sim_enter(s, VFIO_DEVICE_STATE_ERROR, false);
+	}
+	return err_set(e, err, "%s: %s -> %s: injected fault: %s",
+	    s->dev->name, fsm_name(cur), fsm_name(next), strerror(err));
+}
+
+/* The device side of one arc: streams opened, continued, ended. */
+static int
+sim_arc_effect(struct sim *s, int cur, int next, int *fd, struct err *e)
+{
+	int rc = 0;
+
+	if (fsm_arc_opens_data(cur, next) && next == VFIO_DEVICE_STATE_RESUMING)
+		rc = sim_load_open(s, fd);
+	else if (fsm_arc_opens_data(cur, next))
+		rc = sim_save_open(s, next == VFIO_DEVICE_STATE_STOP_COPY, fd);
+	else if (cur == VFIO_DEVICE_STATE_RESUMING)
+		return sim_load_commit(s, e);
+	else if (!fsm_arc_keeps_data(cur, next))
+		sim_save_close(s);
+	if (rc < 0)
+		return err_set(e, -rc, "%s: %s -> %s: data fd: %s",
+		    s->dev->name, fsm_name(cur), fsm_name(next), strerror(-rc));
+	return 0;
+}
+
+/* One arc: its latency in the old state, faults, effect, switch. */
+static int
+sim_arc(struct sim *s, int next, int *fd, struct err *e)
+{
+	int cur = s->sh->state, rc;
+	uint32_t us = sim_latency(s, cur, next);
+
+	*fd = -1;
+	if (us != 0)
+		sleep_us(us);
+	if ((rc = sim_fault(s, cur, next, e)) < 0)
+		return rc;
+	if ((rc = sim_arc_effect(s, cur, next, fd, e)) < 0)
+		return rc;
+	sim_enter(s, next, true);
+	return 0;
+}
+
+/* The device ops. */
+
+static int
+sim_get_flags(struct device *d, uint32_t *flags, struct err *e)
+{
+	*flags = sim_of(d)->sh->p.flags;
+	return 0;
+}
+
+static int
+sim_get_state(struct device *d, int *state, struct err *e)
+{
+	struct sim *s = sim_of(d);
+
+	pthread_mutex_lock(&s->lock);
+	*state = s->sh->state;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+static int
+sim_set_state(struct device *d, int target, int *data_fd, struct err *e)
+{
+	struct sim *s = sim_of(d);
+	int next, fd, rc;
+
+	*data_fd = -1;
+	while (s->sh->state != target) {
+		next = fsm_next(s->sh->p.flags, s->sh->state, target);
+		if (next < 0)
+			return err_set(e, EINVAL, "%s: %s -> %s: no such arc",
+			    d->name, fsm_name(s->sh->state), fsm_name(target));
+		if ((rc = sim_arc(s, next, &fd, e)) < 0)
+			return rc;
+		if (fd >= 0 && next != target) {
+			close(fd);
+			sim_streams_end(s);
+			return err_set(e, EINVAL, "%s: data fd on the way to %s",
+			    d->name, fsm_name(target));
+		}
+		if (fd >= 0)
+			*data_fd = fd;
+	}
+	return 0;
 }
 
 static void
-sim_mmio_count(struct sim_shm *sh, bool served)
+sim_fresh(struct sim *s)
 {
-	__atomic_add_fetch(served ? &sh->stats.mmio_served :
-	    &sh->stats.mmio_lost, 1, __ATOMIC_RELAXED);
+	s->sh->seed = s->sh->own_seed;
+	memset(s->sh->versions, 0, s->npages * sizeof *s->sh->versions);
+	s->vacc = s->vacc0;
+	memset(s->sh->bar, 0, sizeof s->sh->bar);
 }
 
-struct sim {
-	struct device *dev;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;	/* activity wake-up, in-flight done */
-	struct sim_shm *sh;	/* the memfd's mapping */
-	/*
-	 * The XOR of sim_vterm() over every page's version, kept up to date
-	 * as versions change (the digest reads it: O(1), not O(pages));
-	 * vacc0: the same for all versions 0 (a fresh device).
-	 */
-	uint64_t vacc, vacc0;
-	int memfd;
-	size_t shm_size;
-	uint64_t npages;	/* sh->npages, checked */
-	struct sim_fault_slot faults[SIM_MAX_FAULTS];
-	int nfaults;
+static int
+sim_reset(struct device *d, struct err *e)
+{
+	struct sim *s = sim_of(d);
+	struct sim_fault f;
+	uint64_t resets;
+	int err;
 
-	/* Activity. */
-	pthread_t activity;
-	bool quit;
-	bool inflight;		/* an own P2P write is on its way */
-	uint64_t rng;		/* the activity thread's */
-	uint64_t last_ns;
-	uint64_t dirty_credit, p2p_credit;
-	unsigned slot;		/* this device's 8-byte slot in peers' BARs */
+	/* device.c closed the data fd: the streams end either way. */
+	sim_streams_end(s);
+	/* An injected fault: the device in its state as it was, or ERROR. */
+	if (sim_fault_fire(s, -1, -1, true, &f)) {
+		err = f.err > 0 ? f.err : EIO;
+		if (f.to_error)
+			sim_enter(s, VFIO_DEVICE_STATE_ERROR, false);
+		return err_set(e, err, "%s: reset: injected fault: %s",
+		    d->name, strerror(err));
+	}
+	pthread_mutex_lock(&s->lock);
+	memcpy(&resets, s->sh->bar + SIM_BAR_RESETS_OFF, sizeof resets);
+	sim_fresh(s);
+	/* The reset count register: a reset device never looks untouched. */
+	resets++;
+	memcpy(s->sh->bar + SIM_BAR_RESETS_OFF, &resets, sizeof resets);
+	sim_state_store(s, VFIO_DEVICE_STATE_RUNNING);
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
 
-	/* Under sim_reg_lock. */
-	struct sim **peers;
-	int npeers;
-	unsigned next_peer;
-	struct sim *reg_next;
+/*
+ * Region 0 is the BAR; MMIO writes are dropped while it serves none, and
+ * counted as a vCPU's (mmio_served, mmio_lost).  Under the mutex, as every
+ * state change is: no in-flight count needed.
+ */
+static int
+sim_region_rw(struct device *d, int index, uint64_t off, void *buf,
+    size_t len, bool write, struct err *e)
+{
+	struct sim *s = sim_of(d);
 
-	struct sim_save save;
-	struct sim_load load;
+	if (index != 0 || off > SIM_BAR_SIZE || len > SIM_BAR_SIZE - off)
+		return err_set(e, EINVAL, "%s: region %d [%llu, +%zu): "
+		    "out of range", d->name, index, (unsigned long long)off,
+		    len);
+	pthread_mutex_lock(&s->lock);
+	if (!write)
+		memcpy(buf, s->sh->bar + off, len);
+	else if (fsm_serves_mmio(s->sh->state)) {
+		memcpy(s->sh->bar + off, buf, len);
+		sim_mmio_count(s->sh, true);
+	} else
+		sim_mmio_count(s->sh, false);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+static void
+sim_destroy(struct device *d)
+{
+	struct sim *s = sim_of(d);
+
+	if (s == NULL)
+		return;
+	sim_reg_remove(s);
+	pthread_mutex_lock(&s->lock);
+	s->quit = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	pthread_join(s->activity, NULL);
+	sim_streams_end(s);
+	sim_free(s);
+	d->priv = NULL;
+}
+
+static const struct device_ops sim_ops = {
+	.backend = "sim",
+	.get_flags = sim_get_flags,
+	.get_state = sim_get_state,
+	.set_state = sim_set_state,
+	.stop_copy_size = sim_save_stop_copy_size,
+	.precopy_info = sim_save_precopy_info,
+	.reset = sim_reset,
+	.destroy = sim_destroy,
+	.region_rw = sim_region_rw,
 };
+
+/* The public interface. */
+
+void
+sim_params_default(struct sim_params *p)
+{
+	memset(p, 0, sizeof *p);
+	p->flags = FSM_ALL_FLAGS;
+	p->state_size = 1u << 20;
+	p->dirty_rate = 2000;
+	p->p2p_rate = 5000;
+}
+
+static int
+sim_params_check(const char *name, const struct sim_params *p, struct err *e)
+{
+	if ((p->flags & ~FSM_ALL_FLAGS) != 0 ||
+	    (p->flags & VFIO_MIGRATION_STOP_COPY) == 0)
+		return err_set(e, EINVAL, "%s: sim flags 0x%x unsupported",
+		    name, p->flags);
+	if (p->state_size < SIM_PAGE_SIZE ||
+	    p->state_size / SIM_PAGE_SIZE > UINT32_MAX)
+		return err_set(e, EINVAL, "%s: sim state size %llu out of range",
+		    name, (unsigned long long)p->state_size);
+	if (p->nfaults < 0 || p->nfaults > SIM_MAX_FAULTS)
+		return err_set(e, EINVAL, "%s: %d faults, at most %d", name,
+		    p->nfaults, SIM_MAX_FAULTS);
+	return 0;
+}
+
+/* The process's side of a sim: its memfd stays open unless closed here. */
+static void
+sim_free(struct sim *s)
+{
+	pthread_cond_destroy(&s->cond);
+	pthread_mutex_destroy(&s->lock);
+	if (s->sh != NULL)
+		munmap(s->sh, s->shm_size);
+	close_fd(&s->memfd);
+	free(s);
+}
+
+static struct sim *
+sim_alloc(void)
+{
+	struct sim *s = xcalloc(1, sizeof *s);
+
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
+	s->memfd = -1;
+	s->save.fd = s->save.evfd = -1;
+	s->load.fd = s->load.evfd = -1;
+	return s;
+}
+
+static size_t
+sim_shm_size(uint64_t npages)
+{
+	return offsetof(struct sim_shm, versions) + npages * sizeof(uint32_t);
+}
+
+/*
+ * A fresh device's state, mapped: in @fd (an empty file, taken whatever
+ * the outcome), or if @fd < 0 in a new memfd.
+ */
+static int
+sim_new(const char *name, const struct sim_params *p, int fd,
+    struct sim **out, struct err *e)
+{
+	struct sim *s = sim_alloc();
+	char mname[CONFIG_NAME_MAX + 16];
+	void *m;
+	int i, rc;
+
+	*out = NULL;
+	s->npages = (p->state_size + SIM_PAGE_SIZE - 1) / SIM_PAGE_SIZE;
+	s->shm_size = sim_shm_size(s->npages);
+	snprintf(mname, sizeof mname, "vfiomig-sim:%s", name);
+	s->memfd = fd >= 0 ? fd : memfd_create(mname, MFD_CLOEXEC |
+	    MFD_ALLOW_SEALING);
+	if (s->memfd < 0 || ftruncate(s->memfd, s->shm_size) < 0) {
+		rc = err_set(e, errno, "%s: sim state memfd: %s", name,
+		    strerror(errno));
+		sim_free(s);
+		return rc;
+	}
+	/* Its size is the layout's: nobody may shrink it under the map. */
+	if (fd < 0 && fcntl(s->memfd, F_ADD_SEALS, F_SEAL_SHRINK |
+	    F_SEAL_GROW) < 0)
+		log_debug("%s: sim memfd: F_ADD_SEALS: %s", name,
+		    strerror(errno));
+	m = mmap(NULL, s->shm_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+	    s->memfd, 0);
+	if (m == MAP_FAILED) {
+		rc = err_set(e, errno, "%s: sim state mmap: %s", name,
+		    strerror(errno));
+		sim_free(s);
+		return rc;
+	}
+	s->sh = m;
+	s->sh->magic = SIM_SHM_MAGIC;
+	s->sh->layout = SIM_SHM_LAYOUT;
+	s->sh->hdr_size = offsetof(struct sim_shm, versions);
+	s->sh->size = s->shm_size;
+	s->sh->npages = s->npages;
+	s->sh->p = *p;
+	s->sh->p.nfaults = 0;
+	memset(s->sh->p.faults, 0, sizeof s->sh->p.faults);
+	s->sh->own_seed = p->seed != 0 ? p->seed : sim_name_seed(name);
+	s->vacc0 = sim_vacc_zero(s->npages);
+	sim_fresh(s);
+	sim_state_store(s, VFIO_DEVICE_STATE_RUNNING);
+	for (i = 0; i < p->nfaults; i++) {
+		s->faults[i].f = p->faults[i];
+		s->faults[i].limited = p->faults[i].count > 0;
+	}
+	s->nfaults = p->nfaults;
+	*out = s;
+	return 0;
+}
+
+/* The device around @s: threads started, registered, probed.  Takes @s. */
+static int
+sim_start(const char *name, struct sim *s, struct device **out,
+    struct err *e)
+{
+	struct device *d;
+	int rc;
+
+	s->rng = sim_mix(s->sh->own_seed ^ s->sh->stats.pages_dirtied) | 1;
+	d = device_alloc(name, &sim_ops, s, -1);
+	s->dev = d;
+	if ((rc = pthread_create(&s->activity, NULL, sim_activity_main, s))) {
+		d->priv = NULL;
+		sim_free(s);
+		device_free(d);
+		return err_set(e, rc, "%s: activity thread: %s", name,
+		    strerror(rc));
+	}
+	sim_reg_add(s);
+	if ((rc = device_probe(d, e)) < 0) {
+		device_free(d);
+		return rc;
+	}
+	*out = d;
+	return 0;
+}
+
+int
+device_sim_create(const char *name, const struct sim_params *p,
+    struct device **out, struct err *e)
+{
+	struct sim_params def;
+	struct sim *s;
+	int rc;
+
+	*out = NULL;
+	if (p == NULL) {
+		sim_params_default(&def);
+		p = &def;
+	}
+	if ((rc = sim_params_check(name, p, e)) < 0)
+		return rc;
+	sim_content_init();
+	if ((rc = sim_new(name, p, -1, &s, e)) < 0)
+		return rc;
+	return sim_start(name, s, out, e);
+}
+
+/* @path, opened and locked against a second user; -errno. */
+static int
+sim_open_file(const char *name, const char *path, int *fd, struct err *e)
+{
+	int rc;
+
+	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (*fd < 0)
+		return err_set(e, errno, "%s: state_file %s: %s", name, path,
+		    strerror(errno));
+	if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
+		rc = errno == EWOULDBLOCK ? EBUSY : errno;
+		close_fd(fd);
+		return err_set(e, rc, "%s: state_file %s: %s", name, path,
+		    rc == EBUSY ? "in use by another process" :
+		    strerror(rc));
+	}
+	return 0;
+}
+
+int
+device_sim_open(const char *name, const struct sim_params *p,
+    const char *path, struct device **out, struct err *e)
+{
+	struct sim_stats st;
+	struct sim *s;
+	struct stat sb;
+	int fd, rc, i;
+
+	*out = NULL;
+	if (path == NULL)
+		return device_sim_create(name, p, out, e);
+	if ((rc = sim_params_check(name, p, e)) < 0 ||
+	    (rc = sim_open_file(name, path, &fd, e)) < 0)
+		return rc;
+	if (fstat(fd, &sb) < 0) {
+		rc = err_set(e, errno, "%s: state_file %s: %s", name, path,
+		    strerror(errno));
+		close(fd);
+		return rc;
+	}
+	sim_content_init();
+	if (sb.st_size == 0) {
+		if ((rc = sim_new(name, p, fd, &s, e)) < 0)
+			return rc;
+		return sim_start(name, s, out, e);
+	}
+	/* A device that outlived its last process: taken over as it is. */
+	if ((rc = device_sim_adopt(name, fd, out, e)) < 0)
+		return err_prefix(e, "state_file %s", path);
+	s = sim_of(*out);
+	if (s->sh->p.state_size != p->state_size) {
+		rc = err_set(e, EINVAL, "%s: state_file %s holds a device of %"
+		    PRIu64 " bytes, not %" PRIu64, name, path,
+		    s->sh->p.state_size, p->state_size);
+		device_free(*out);
+		*out = NULL;
+		return rc;
+	}
+	/* The process's part: rates and faults are this configuration's. */
+	dev_sim_set_rates(*out, p->dirty_rate, p->p2p_rate);
+	for (i = 0; i < p->nfaults; i++)
+		dev_sim_inject(*out, &p->faults[i]);
+	dev_sim_stats(*out, &st);
+	log_info("%s: state_file %s: taken over in %s (%" PRIu64 " arcs "
+	    "before)", name, path, fsm_name((*out)->state), st.arcs);
+	return 0;
+}
+
+/* Whether the header at @h (of a memfd of @size bytes) is a sim's. */
+static const char *
+sim_shm_check(const struct sim_shm *h, uint64_t size)
+{
+	if (size < sizeof *h)
+		return "shorter than the header";
+	if (h->magic != SIM_SHM_MAGIC)
+		return "bad magic";
+	if (h->layout != SIM_SHM_LAYOUT)
+		return "unknown layout version";
+	if (h->hdr_size != offsetof(struct sim_shm, versions))
+		return "header size mismatch";
+	if (h->npages == 0 || h->npages > UINT32_MAX)
+		return "page count out of range";
+	if (h->size != size || sim_shm_size(h->npages) != size)
+		return "size does not match the page count";
+	if (h->state < 0 || h->state >= FSM_NSTATES)
+		return "bad device state";
+	if (h->p.state_size / SIM_PAGE_SIZE > h->npages ||
+	    (h->p.state_size + SIM_PAGE_SIZE - 1) / SIM_PAGE_SIZE !=
+	    h->npages)
+		return "state size does not match the page count";
+	return NULL;
+}
+
+/*
+ * The sim state in @fd (a memfd or a state file) checked and mapped
+ * shared: its header into @hdr, the mapping and its size.  @what names it
+ * in the errors; @params: its parameters checked too.  0, or -errno (the
+ * caller keeps @fd): -EINVAL "WHAT: not a sim device state (why, N
+ * bytes)" for a file that is not one.
+ */
+int
+sim_map_state(int fd, const char *what, bool params, struct sim_shm *hdr,
+    void **map, size_t *size, struct err *e)
+{
+	const char *why;
+	struct stat st;
+	ssize_t n;
+
+	memset(hdr, 0, sizeof *hdr);
+	if (fstat(fd, &st) < 0)
+		return err_set(e, errno, "%s: fstat: %s", what,
+		    strerror(errno));
+	if ((n = pread(fd, hdr, sizeof *hdr, 0)) < 0)
+		return err_set(e, errno, "%s: read: %s", what,
+		    strerror(errno));
+	why = (size_t)n < sizeof *hdr ? "shorter than the header" :
+	    sim_shm_check(hdr, st.st_size);
+	if (why == NULL && params && sim_params_check(what, &hdr->p,
+	    NULL) < 0)
+		why = "bad parameters";
+	if (why != NULL)
+		return err_set(e, EINVAL, "%s: not a sim device state (%s, "
+		    "%lld bytes)", what, why, (long long)st.st_size);
+	*map = mmap(NULL, st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+	    0);
+	if (*map == MAP_FAILED)
+		return err_set(e, errno, "%s: mmap: %s", what,
+		    strerror(errno));
+	*size = st.st_size;
+	return 0;
+}
+
+int
+device_sim_adopt(const char *name, int memfd, struct device **out,
+    struct err *e)
+{
+	struct sim_shm hdr;
+	struct sim *s;
+	size_t size;
+	void *m;
+	int rc;
+
+	*out = NULL;
+	if (memfd < 0)
+		return err_set(e, EBADF, "%s: sim memfd %d: %s", name, memfd,
+		    strerror(EBADF));
+	if ((rc = sim_map_state(memfd, name, true, &hdr, &m, &size, e)) < 0) {
+		close(memfd);
+		return rc;
+	}
+	sim_content_init();
+	s = sim_alloc();
+	s->memfd = memfd;
+	s->sh = m;
+	s->shm_size = size;
+	s->npages = hdr.npages;
+	s->vacc0 = sim_vacc_zero(s->npages);
+	s->vacc = sim_vacc(s->sh->versions, s->npages);
+	if (fcntl(memfd, F_SETFD, FD_CLOEXEC) < 0)
+		log_debug("%s: sim memfd: FD_CLOEXEC: %s", name,
+		    strerror(errno));
+	return sim_start(name, s, out, e);
+}
+
+int
+dev_sim_memfd(const struct device *d)
+{
+	return device_is_sim(d) ? sim_of((struct device *)d)->memfd : -1;
+}
+
+int
+dev_sim_abandon(struct device *d)
+{
+	struct sim *s = sim_of(d);
+	int fd;
+
+	fd = s->memfd;
+	s->memfd = -1;
+	device_free(d);
+	return fd;
+}
+
+bool
+device_is_sim(const struct device *d)
+{
+	return d != NULL && d->ops == &sim_ops;
+}
+
+int
+dev_sim_inject(struct device *d, const struct sim_fault *f)
+{
+	struct sim *s = sim_of(d);
+	int rc = 0;
+
+	if (f->err <= 0 || f->count < 0)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	if (s->nfaults == SIM_MAX_FAULTS)
+		rc = -ENOSPC;
+	else {
+		s->faults[s->nfaults].f = *f;
+		s->faults[s->nfaults++].limited = f->count > 0;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+void
+dev_sim_clear_faults(struct device *d)
+{
+	struct sim *s = sim_of(d);
+
+	pthread_mutex_lock(&s->lock);
+	s->nfaults = 0;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void
+dev_sim_stats(struct device *d, struct sim_stats *st)
+{
+	struct sim *s = sim_of(d);
+
+	pthread_mutex_lock(&s->lock);
+	*st = s->sh->stats;
+	pthread_mutex_unlock(&s->lock);
+	/* Counted by other processes too, without the mutex. */
+	st->mmio_served = __atomic_load_n(&s->sh->stats.mmio_served,
+	    __ATOMIC_RELAXED);
+	st->mmio_lost = __atomic_load_n(&s->sh->stats.mmio_lost,
+	    __ATOMIC_RELAXED);
+}
+
+uint64_t
+dev_sim_digest(struct device *d)
+{
+	struct sim *s = sim_of(d);
+	uint64_t h;
+
+	pthread_mutex_lock(&s->lock);
+	h = sim_digest_locked(s);
+	pthread_mutex_unlock(&s->lock);
+	return h;
+}
+
+void
+dev_sim_set_rates(struct device *d, uint32_t dirty_rate, uint32_t p2p_rate)
+{
+	struct sim *s = sim_of(d);
+
+	pthread_mutex_lock(&s->lock);
+	s->sh->p.dirty_rate = dirty_rate;
+	s->sh->p.p2p_rate = p2p_rate;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+#define SIM_TICK_US		1000
+#define SIM_MAX_ELAPSED_NS	100000000ull	/* credit cap after a pause */
 
 /*
  * Writers first (a P2P storm of readers must not starve a device's
@@ -260,204 +790,6 @@ static pthread_rwlock_t sim_reg_lock =
 static struct sim *sim_reg_head;
 static unsigned sim_reg_slots;
 
-static const struct device_ops sim_ops;
-
-static void sim_load_close(struct sim *);
-static void sim_save_close(struct sim *);
-static void sim_free(struct sim *);
-
-/* Hashing and content. */
-
-static uint64_t
-sim_mix(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	x ^= x >> 31;
-	return x;
-}
-
-static uint64_t
-sim_hash(uint64_t h, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-	uint64_t w;
-
-	while (len >= 8) {
-		memcpy(&w, p, 8);
-		h = sim_mix(h ^ w) + 0x9e3779b97f4a7c15ull;
-		p += 8;
-		len -= 8;
-	}
-	w = 0;
-	memcpy(&w, p, len);
-	return sim_mix(h ^ w ^ ((uint64_t)len << 56));
-}
-
-/*
- * Page content: word i of page @index at @version for @seed is
- * base ^ (i * SIM_FILL_STEP), base a hash of the three: one XOR per word,
- * two 64-bit lanes per vector, two vectors per step (the compiler's generic
- * vectors: SSE2 on x86-64, plain code elsewhere).
- *
- * A page is thus a fixed pattern XOR its base repeated, and CRC32C is
- * affine over GF(2): crc32c(0, X ^ Y) = crc32c(0, X) ^ crc32c(0, Y) ^
- * crc32c(0, zeros).  So a page's CRC32C is the pattern's XOR a linear
- * function of base, eight table lookups (sim_crc_tab, built once from
- * crc32c() itself), and neither end has to run a CRC over the page bytes.
- */
-typedef uint64_t sim_v2 __attribute__((vector_size(16)));
-
-static uint32_t sim_crc_tab[8][256];	/* byte j of base = v: its share */
-static uint32_t sim_crc_pattern;	/* crc32c(0, the page of base 0) */
-static pthread_once_t sim_crc_once = PTHREAD_ONCE_INIT;
-
-static uint64_t
-sim_page_base(uint64_t seed, uint64_t index, uint32_t version)
-{
-	return sim_mix(seed ^ sim_mix((index << 32) | version));
-}
-
-/* Lanes of words 0-1 (*a), 2-3 (*b) and the step to words 4-7 (*inc). */
-static void
-sim_page_lanes(uint64_t step, sim_v2 *a, sim_v2 *b, sim_v2 *inc)
-{
-	*a = (sim_v2){ 0, step };
-	*b = *a + 2 * step;
-	*inc = (sim_v2){ 4 * step, 4 * step };
-}
-
-/* Word i = @base ^ (i * @step). */
-static void
-sim_page_make(uint64_t base, uint64_t step, void *buf)
-{
-	uint8_t *p = buf;
-	sim_v2 a, b, inc, x, y, bv = { base, base };
-	size_t i;
-
-	sim_page_lanes(step, &a, &b, &inc);
-	for (i = 0; i < SIM_PAGE_SIZE; i += 32, a += inc, b += inc) {
-		x = a ^ bv;
-		y = b ^ bv;
-		memcpy(p + i, &x, sizeof x);
-		memcpy(p + i + 16, &y, sizeof y);
-	}
-}
-
-/* The bytes of the page of @base. */
-static void
-sim_page_fill(uint64_t base, void *buf)
-{
-	sim_page_make(base, SIM_FILL_STEP, buf);
-}
-
-/* Whether @buf holds exactly the page of @base. */
-static bool
-sim_page_check(uint64_t base, const void *buf)
-{
-	const uint8_t *p = buf;
-	sim_v2 a, b, inc, x, y, bv = { base, base }, diff = { 0, 0 };
-	size_t i;
-
-	sim_page_lanes(SIM_FILL_STEP, &a, &b, &inc);
-	for (i = 0; i < SIM_PAGE_SIZE; i += 32, a += inc, b += inc) {
-		memcpy(&x, p + i, sizeof x);
-		memcpy(&y, p + i + 16, sizeof y);
-		diff |= (x ^ a ^ bv) | (y ^ b ^ bv);
-	}
-	return (diff[0] | diff[1]) == 0;
-}
-
-static void
-sim_crc_init(void)
-{
-	uint8_t *page = xcalloc(1, SIM_PAGE_SIZE);
-	uint32_t zeros, bit[64];
-	int b, j, v;
-
-	zeros = crc32c(0, page, SIM_PAGE_SIZE);
-	for (b = 0; b < 64; b++) {
-		sim_page_make(1ull << b, 0, page);
-		bit[b] = crc32c(0, page, SIM_PAGE_SIZE) ^ zeros;
-	}
-	for (j = 0; j < 8; j++) {
-		for (v = 0; v < 256; v++) {
-			for (b = 0; b < 8; b++)
-				if (v & (1 << b))
-					sim_crc_tab[j][v] ^= bit[8 * j + b];
-		}
-	}
-	sim_page_fill(0, page);
-	sim_crc_pattern = crc32c(0, page, SIM_PAGE_SIZE);
-	free(page);
-}
-
-/* crc32c(0, the page of @base), without the page. */
-static uint32_t
-sim_page_crc(uint64_t base)
-{
-	uint32_t c = sim_crc_pattern;
-	int j;
-
-	for (j = 0; j < 8; j++, base >>= 8)
-		c ^= sim_crc_tab[j][base & 0xff];
-	return c;
-}
-
-/*
- * The digest of a state: its seed, page count, page versions and BAR.  The
- * versions enter as the XOR of one mixed term per page (index and version),
- * so that a changed page changes the sum in O(1) and the digest never reads
- * every page: the control socket asks for it at any time.
- */
-static uint64_t
-sim_vterm(uint64_t i, uint32_t v)
-{
-	return sim_mix((i << 32 | v) ^ 0x243f6a8885a308d3ull);
-}
-
-/* sim_vacc() of @npages versions 0, or of @versions. */
-static uint64_t
-sim_vacc_zero(uint64_t npages)
-{
-	uint64_t acc = 0, i;
-
-	for (i = 0; i < npages; i++)
-		acc ^= sim_vterm(i, 0);
-	return acc;
-}
-
-static uint64_t
-sim_vacc(const uint32_t *versions, uint64_t npages)
-{
-	uint64_t acc = 0, i;
-
-	for (i = 0; i < npages; i++)
-		acc ^= sim_vterm(i, versions[i]);
-	return acc;
-}
-
-static uint64_t
-sim_digest_of(uint64_t seed, uint64_t npages, uint64_t vacc,
-    const uint8_t *bar)
-{
-	uint64_t h;
-
-	h = sim_mix(seed ^ 0x5a5a5a5a5a5a5a5aull);
-	h = sim_hash(h, &npages, sizeof npages);
-	h = sim_hash(h, &vacc, sizeof vacc);
-	return sim_hash(h, bar, SIM_BAR_SIZE);
-}
-
-/* Called with the lock held. */
-static uint64_t
-sim_digest_locked(const struct sim *s)
-{
-	return sim_digest_of(s->sh->seed, s->npages, s->vacc, s->sh->bar);
-}
-
 static uint64_t
 sim_rng(uint64_t *x)
 {
@@ -467,23 +799,9 @@ sim_rng(uint64_t *x)
 	return *x;
 }
 
-static uint64_t
-sim_name_seed(const char *name)
-{
-	uint64_t h = sim_hash(0x6a09e667f3bcc909ull, name, strlen(name));
-
-	return h != 0 ? h : 1;
-}
-
-static struct sim *
-sim_of(struct device *d)
-{
-	return d->priv;
-}
-
 /* The registry of live devices and their peers. */
 
-static void
+void
 sim_reg_add(struct sim *s)
 {
 	pthread_rwlock_wrlock(&sim_reg_lock);
@@ -505,7 +823,7 @@ sim_peers_drop(struct sim *s, const struct sim *gone)
 	s->npeers = j;
 }
 
-static void
+void
 sim_reg_remove(struct sim *s)
 {
 	struct sim **pp, *o;
@@ -535,27 +853,6 @@ sim_runs(const struct sim *s)
 }
 
 static void
-sim_kick(int evfd)
-{
-	uint64_t one = 1;
-
-	if (evfd >= 0 && write(evfd, &one, sizeof one) < 0)
-		log_debug("sim: eventfd write: %s", strerror(errno));
-}
-
-/* A page changed: the save stream, if any, must send it again. */
-static void
-sim_mark_dirty(struct sim *s, uint64_t i)
-{
-	struct sim_save *sv = &s->save;
-
-	if (!sv->active || i >= sv->cursor || sv->dirty[i])
-		return;
-	sv->dirty[i] = 1;
-	sv->ndirty++;
-}
-
-static void
 sim_dirty_pages(struct sim *s, uint64_t n)
 {
 	uint64_t i;
@@ -567,12 +864,9 @@ sim_dirty_pages(struct sim *s, uint64_t n)
 		    sim_vterm(i, s->sh->versions[i] + 1);
 		s->sh->versions[i]++;
 		s->sh->stats.pages_dirtied++;
-		sim_mark_dirty(s, i);
+		sim_save_mark_dirty(s, i);
 	}
-	if (s->save.active && s->save.idle && s->save.ndirty > 0) {
-		s->save.idle = false;
-		sim_kick(s->save.evfd);
-	}
+	sim_save_wake(s);
 }
 
 /* Units of work due for @rate per second over @el ns; keeps the remainder. */
@@ -649,7 +943,7 @@ sim_tick(struct sim *s)
 	pthread_mutex_lock(&s->lock);
 }
 
-static void *
+void *
 sim_activity_main(void *arg)
 {
 	struct sim *s = arg;
@@ -669,6 +963,77 @@ sim_activity_main(void *arg)
 	}
 	pthread_mutex_unlock(&s->lock);
 	return NULL;
+}
+
+void
+dev_sim_set_peers(struct device *d, struct device **peers, int npeers)
+{
+	struct sim *s = sim_of(d), **list;
+	int i, n = 0;
+
+	list = xcalloc(npeers > 0 ? npeers : 1, sizeof *list);
+	for (i = 0; i < npeers; i++) {
+		if (device_is_sim(peers[i]) && peers[i] != d)
+			list[n++] = sim_of(peers[i]);
+	}
+	pthread_rwlock_wrlock(&sim_reg_lock);
+	free(s->peers);
+	s->peers = list;
+	s->npeers = n;
+	s->next_peer = 0;
+	pthread_rwlock_unlock(&sim_reg_lock);
+}
+
+#define SIM_MAGIC		0x4d495356u	/* "VSIM" */
+#define SIM_STREAM_VERSION	2
+#define SIM_BATCH		64		/* records per feeder batch */
+#define SIM_READ_CHUNK		(256u * 1024)	/* loader's read size */
+#define SIM_SOCKBUF		(256 * 1024)	/* SO_SNDBUF asked of the pair */
+
+enum sim_rec_type {
+	SIM_REC_HDR = 1,
+	SIM_REC_PAGE,
+	SIM_REC_BAR,
+	SIM_REC_END,
+};
+
+struct sim_rec {
+	uint32_t magic;
+	uint16_t type;
+	uint16_t stream_version;
+	uint32_t index;
+	uint32_t version;
+	uint32_t len;		/* payload bytes */
+	uint32_t reserved;
+	uint64_t csum;		/* of header (csum 0) and payload */
+};
+
+struct sim_rec_hdr {
+	uint64_t seed;
+	uint64_t npages;
+	uint32_t page_size;
+	uint32_t bar_size;
+};
+
+struct sim_rec_end {
+	uint64_t npages;
+	uint64_t digest;
+};
+
+#define SIM_REC_SIZE(len)	(sizeof(struct sim_rec) + (len))
+#define SIM_MAX_REC		SIM_REC_SIZE(SIM_PAGE_SIZE)
+
+/* The checksum covers the header before csum: csum must come last. */
+_Static_assert(offsetof(struct sim_rec, csum) + sizeof(uint64_t) ==
+    sizeof(struct sim_rec), "csum is the header's last field");
+
+static void
+sim_kick(int evfd)
+{
+	uint64_t one = 1;
+
+	if (evfd >= 0 && write(evfd, &one, sizeof one) < 0)
+		log_debug("sim: eventfd write: %s", strerror(errno));
 }
 
 /* Records. */
@@ -936,7 +1301,7 @@ sim_pair(int *mine, int *theirs, ino_t *ino)
 	return 0;
 }
 
-static int
+int
 sim_save_open(struct sim *s, bool stopcopy, int *data_fd)
 {
 	struct sim_save *sv = &s->save, n = { .fd = -1, .evfd = -1 };
@@ -973,7 +1338,7 @@ fail:
 }
 
 /* Ends the save stream: the feeder stops, the sim's end is closed. */
-static void
+void
 sim_save_close(struct sim *s)
 {
 	struct sim_save *sv = &s->save;
@@ -997,13 +1362,117 @@ sim_save_close(struct sim *s)
 }
 
 /* The save stream goes on into stop-copy (PRE_COPY* -> STOP_COPY). */
-static void
+void
 sim_save_stopcopy(struct sim *s)
 {
 	s->save.stopcopy = true;
 	s->save.idle = false;
 	sim_kick(s->save.evfd);
 }
+
+/* A page changed: the save stream, if any, must send it again. */
+void
+sim_save_mark_dirty(struct sim *s, uint64_t i)
+{
+	struct sim_save *sv = &s->save;
+
+	if (!sv->active || i >= sv->cursor || sv->dirty[i])
+		return;
+	sv->dirty[i] = 1;
+	sv->ndirty++;
+}
+
+/* Dirty pages wake a feeder that waits for them. */
+void
+sim_save_wake(struct sim *s)
+{
+	if (s->save.active && s->save.idle && s->save.ndirty > 0) {
+		s->save.idle = false;
+		sim_kick(s->save.evfd);
+	}
+}
+
+/* The save stream's figures (device_ops). */
+
+/* What stop-copy would still send: a whole stream, or the rest of this one. */
+int
+sim_save_stop_copy_size(struct device *d, uint64_t *bytes, struct err *e)
+{
+	struct sim *s = sim_of(d);
+	struct sim_save *sv = &s->save;
+	uint64_t n;
+	int outq = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (!sv->active) {
+		n = SIM_REC_SIZE(sizeof(struct sim_rec_hdr)) +
+		    s->npages * SIM_MAX_REC + SIM_REC_SIZE(SIM_BAR_SIZE) +
+		    SIM_REC_SIZE(sizeof(struct sim_rec_end));
+	} else {
+		/* Written but unread: SIOCOUTQ, an over-estimate on AF_UNIX. */
+		if (ioctl(sv->fd, SIOCOUTQ, &outq) < 0 || outq < 0)
+			outq = 0;
+		n = (s->npages - sv->cursor + sv->ndirty) * SIM_MAX_REC +
+		    (sv->produced - MIN(sv->produced, sv->sent)) + outq;
+		if (!sv->hdr_sent)
+			n += SIM_REC_SIZE(sizeof(struct sim_rec_hdr));
+		if (!sv->bar_sent)
+			n += SIM_REC_SIZE(SIM_BAR_SIZE);
+		if (!sv->end_sent)
+			n += SIM_REC_SIZE(sizeof(struct sim_rec_end));
+	}
+	pthread_mutex_unlock(&s->lock);
+	*bytes = n;
+	return 0;
+}
+
+/* Whether @fd is the daemon's end of the save stream. */
+static bool
+sim_is_save_fd(const struct sim_save *sv, int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	    st.st_ino == sv->ino;
+}
+
+/*
+ * Initial bytes: the header and first pass not yet read by the daemon.
+ * Dirty bytes: pages dirtied and not yet taken, and stream bytes past the
+ * initial pass not yet read.  Read = sent minus what the daemon's end still
+ * holds (SIOCINQ; SIOCOUTQ on the sim's end counts buffer overhead).
+ */
+int
+sim_save_precopy_info(struct device *d, int data_fd, uint64_t *initial,
+    uint64_t *dirty, struct err *e)
+{
+	struct sim *s = sim_of(d);
+	struct sim_save *sv = &s->save;
+	uint64_t consumed, base;
+	int inq = 0, rc = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->sh->state != VFIO_DEVICE_STATE_PRE_COPY &&
+	    s->sh->state != VFIO_DEVICE_STATE_PRE_COPY_P2P)
+		rc = EINVAL;
+	else if (!sv->active || !sim_is_save_fd(sv, data_fd))
+		rc = ENODEV;
+	else if (ioctl(data_fd, FIONREAD, &inq) < 0)
+		rc = errno;
+	if (rc == 0) {
+		consumed = sv->sent - MIN(sv->sent, (uint64_t)inq);
+		base = MAX(consumed, sv->initial_total);
+		*initial = sv->initial_total - MIN(consumed, sv->initial_total);
+		*dirty = sv->ndirty * SIM_MAX_REC +
+		    (sv->produced - MIN(sv->produced, base));
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (rc != 0)
+		return err_set(e, rc, "%s: pre-copy info in %s: %s", d->name,
+		    fsm_name(s->sh->state), strerror(rc));
+	return 0;
+}
+
 
 /* Loading. */
 
@@ -1210,7 +1679,7 @@ sim_load_main(void *arg)
 	return NULL;
 }
 
-static int
+int
 sim_load_open(struct sim *s, int *data_fd)
 {
 	struct sim_load *l = &s->load;
@@ -1256,7 +1725,7 @@ sim_load_join(struct sim *s)
 	l->joined = true;
 }
 
-static void
+void
 sim_load_close(struct sim *s)
 {
 	struct sim_load *l = &s->load;
@@ -1299,7 +1768,7 @@ sim_load_verdict(const struct sim *s, const struct sim_load *l)
 }
 
 /* RESUMING -> STOP: the staged state becomes the device's, or EINVAL. */
-static int
+int
 sim_load_commit(struct sim *s, struct err *e)
 {
 	struct sim_load *l = &s->load;
@@ -1323,837 +1792,12 @@ sim_load_commit(struct sim *s, struct err *e)
 	return 0;
 }
 
-/* Transitions. */
-
-static uint32_t
-sim_latency(const struct sim *s, int from, int to)
-{
-	uint32_t us = s->sh->p.latency_us[from][to];
-
-	return us != 0 ? us : s->sh->p.arc_latency_us;
-}
-
-/*
- * Consumes the injected fault for @from -> @to (with @reset: for a reset)
- * into *out; false if none.
- */
-static bool
-sim_fault_fire(struct sim *s, int from, int to, bool reset,
-    struct sim_fault *out)
-{
-	struct sim_fault_slot *fs = s->faults;
-	bool found = false;
-	int i;
-
-	pthread_mutex_lock(&s->lock);
-	for (i = 0; i < s->nfaults && !found; i++, fs++) {
-		if (fs->f.reset == reset && (reset ||
-		    ((fs->f.from == -1 || fs->f.from == from) &&
-		    (fs->f.to == -1 || fs->f.to == to))))
-			found = true;
-	}
-	if (found) {
-		fs--;
-		i--;
-		*out = fs->f;
-		if (fs->limited && --fs->f.count == 0) {
-			memmove(fs, fs + 1, (s->nfaults - i - 1) * sizeof *fs);
-			s->nfaults--;
-		}
-	}
-	pthread_mutex_unlock(&s->lock);
-	return found;
-}
-
-/*
- * Stores the state @next, with the lock held.  Entering a state that
- * serves no MMIO then waits until no vCPU write is on its way (the shm's
- * mmio_inflight), so that none lands in the BAR after the store: the BAR
- * goes into the stop-copy stream and the digest.  A vCPU write is a few
- * instructions; a VMM killed in the middle of one leaves the count up for
- * good: after SIM_MMIO_DRAIN_NS, a warning, and on (every later stop waits
- * as long).
- */
-#define SIM_MMIO_DRAIN_NS	1000000000ull
-
-static void
-sim_state_store(struct sim *s, int next)
-{
-	uint64_t t0 = 0;
-	unsigned spins = 0;
-
-	__atomic_store_n(&s->sh->state, next, __ATOMIC_SEQ_CST);
-	if (fsm_serves_mmio(next))
-		return;
-	while (__atomic_load_n(&s->sh->mmio_inflight, __ATOMIC_SEQ_CST) != 0) {
-		if (spins++ < 64) {
-			sched_yield();
-			continue;
-		}
-		if (t0 == 0)
-			t0 = now_ns();
-		else if (now_ns() - t0 > SIM_MMIO_DRAIN_NS) {
-			log_warnx("%s: a vCPU write in flight for %llu ms "
-			    "(its VMM died in it?): going on", s->dev != NULL ?
-			    s->dev->name : "sim",
-			    (unsigned long long)(SIM_MMIO_DRAIN_NS / 1000000));
-			return;
-		}
-		sleep_us(20);
-	}
-}
-
-/*
- * Switches the state; entering a quiesced state drains the own P2P write,
- * one that serves no MMIO the vCPU writes on their way (before the BAR can
- * go into the stream).
- */
-static void
-sim_enter(struct sim *s, int next, bool arc)
-{
-	int prev;
-
-	pthread_mutex_lock(&s->lock);
-	while (!fsm_initiates_p2p(next) && s->inflight)
-		pthread_cond_wait(&s->cond, &s->lock);
-	prev = s->sh->state;
-	sim_state_store(s, next);
-	if ((prev == VFIO_DEVICE_STATE_PRE_COPY_P2P ||
-	    prev == VFIO_DEVICE_STATE_PRE_COPY) &&
-	    next == VFIO_DEVICE_STATE_STOP_COPY)
-		sim_save_stopcopy(s);
-	if (arc)
-		s->sh->stats.arcs++;
-	pthread_cond_broadcast(&s->cond);
-	pthread_mutex_unlock(&s->lock);
-}
-
-static int
-sim_fault(struct sim *s, int cur, int next, struct err *e)
-{
-	struct sim_fault f;
-	int err;
-
-	if (!sim_fault_fire(s, cur, next, false, &f))
-		return 0;
-	err = f.err > 0 ? f.err : EIO;
-	if (f.to_error) {
-		sim_save_close(s);
-		sim_load_close(s);
-		sim_enter(s, VFIO_DEVICE_STATE_ERROR, false);
-	}
-	return err_set(e, err, "%s: %s -> %s: injected fault: %s",
-	    s->dev->name, fsm_name(cur), fsm_name(next), strerror(err));
-}
-
-/* The device side of one arc: streams opened, continued, ended. */
-static int
-sim_arc_effect(struct sim *s, int cur, int next, int *fd, struct err *e)
-{
-	int rc = 0;
-
-	if (fsm_arc_opens_data(cur, next) && next == VFIO_DEVICE_STATE_RESUMING)
-		rc = sim_load_open(s, fd);
-	else if (fsm_arc_opens_data(cur, next))
-		rc = sim_save_open(s, next == VFIO_DEVICE_STATE_STOP_COPY, fd);
-	else if (cur == VFIO_DEVICE_STATE_RESUMING)
-		return sim_load_commit(s, e);
-	else if (!fsm_arc_keeps_data(cur, next))
-		sim_save_close(s);
-	if (rc < 0)
-		return err_set(e, -rc, "%s: %s -> %s: data fd: %s",
-		    s->dev->name, fsm_name(cur), fsm_name(next), strerror(-rc));
-	return 0;
-}
-
-/* One arc: its latency in the old state, faults, effect, switch. */
-static int
-sim_arc(struct sim *s, int next, int *fd, struct err *e)
-{
-	int cur = s->sh->state, rc;
-	uint32_t us = sim_latency(s, cur, next);
-
-	*fd = -1;
-	if (us != 0)
-		sleep_us(us);
-	if ((rc = sim_fault(s, cur, next, e)) < 0)
-		return rc;
-	if ((rc = sim_arc_effect(s, cur, next, fd, e)) < 0)
-		return rc;
-	sim_enter(s, next, true);
-	return 0;
-}
-
-static void
+/* Both streams ended. */
+void
 sim_streams_end(struct sim *s)
 {
 	sim_save_close(s);
 	sim_load_close(s);
-}
-
-/* The device ops. */
-
-static int
-sim_get_flags(struct device *d, uint32_t *flags, struct err *e)
-{
-	*flags = sim_of(d)->sh->p.flags;
-	return 0;
-}
-
-static int
-sim_get_state(struct device *d, int *state, struct err *e)
-{
-	struct sim *s = sim_of(d);
-
-	pthread_mutex_lock(&s->lock);
-	*state = s->sh->state;
-	pthread_mutex_unlock(&s->lock);
-	return 0;
-}
-
-static int
-sim_set_state(struct device *d, int target, int *data_fd, struct err *e)
-{
-	struct sim *s = sim_of(d);
-	int next, fd, rc;
-
-	*data_fd = -1;
-	while (s->sh->state != target) {
-		next = fsm_next(s->sh->p.flags, s->sh->state, target);
-		if (next < 0)
-			return err_set(e, EINVAL, "%s: %s -> %s: no such arc",
-			    d->name, fsm_name(s->sh->state), fsm_name(target));
-		if ((rc = sim_arc(s, next, &fd, e)) < 0)
-			return rc;
-		if (fd >= 0 && next != target) {
-			close(fd);
-			sim_streams_end(s);
-			return err_set(e, EINVAL, "%s: data fd on the way to %s",
-			    d->name, fsm_name(target));
-		}
-		if (fd >= 0)
-			*data_fd = fd;
-	}
-	return 0;
-}
-
-/* What stop-copy would still send: a whole stream, or the rest of this one. */
-static int
-sim_stop_copy_size(struct device *d, uint64_t *bytes, struct err *e)
-{
-	struct sim *s = sim_of(d);
-	struct sim_save *sv = &s->save;
-	uint64_t n;
-	int outq = 0;
-
-	pthread_mutex_lock(&s->lock);
-	if (!sv->active) {
-		n = SIM_REC_SIZE(sizeof(struct sim_rec_hdr)) +
-		    s->npages * SIM_MAX_REC + SIM_REC_SIZE(SIM_BAR_SIZE) +
-		    SIM_REC_SIZE(sizeof(struct sim_rec_end));
-	} else {
-		/* Written but unread: SIOCOUTQ, an over-estimate on AF_UNIX. */
-		if (ioctl(sv->fd, SIOCOUTQ, &outq) < 0 || outq < 0)
-			outq = 0;
-		n = (s->npages - sv->cursor + sv->ndirty) * SIM_MAX_REC +
-		    (sv->produced - MIN(sv->produced, sv->sent)) + outq;
-		if (!sv->hdr_sent)
-			n += SIM_REC_SIZE(sizeof(struct sim_rec_hdr));
-		if (!sv->bar_sent)
-			n += SIM_REC_SIZE(SIM_BAR_SIZE);
-		if (!sv->end_sent)
-			n += SIM_REC_SIZE(sizeof(struct sim_rec_end));
-	}
-	pthread_mutex_unlock(&s->lock);
-	*bytes = n;
-	return 0;
-}
-
-/* Whether @fd is the daemon's end of the save stream. */
-static bool
-sim_is_save_fd(const struct sim_save *sv, int fd)
-{
-	struct stat st;
-
-	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) &&
-	    st.st_ino == sv->ino;
-}
-
-/*
- * Initial bytes: the header and first pass not yet read by the daemon.
- * Dirty bytes: pages dirtied and not yet taken, and stream bytes past the
- * initial pass not yet read.  Read = sent minus what the daemon's end still
- * holds (SIOCINQ; SIOCOUTQ on the sim's end counts buffer overhead).
- */
-static int
-sim_precopy_info(struct device *d, int data_fd, uint64_t *initial,
-    uint64_t *dirty, struct err *e)
-{
-	struct sim *s = sim_of(d);
-	struct sim_save *sv = &s->save;
-	uint64_t consumed, base;
-	int inq = 0, rc = 0;
-
-	pthread_mutex_lock(&s->lock);
-	if (s->sh->state != VFIO_DEVICE_STATE_PRE_COPY &&
-	    s->sh->state != VFIO_DEVICE_STATE_PRE_COPY_P2P)
-		rc = EINVAL;
-	else if (!sv->active || !sim_is_save_fd(sv, data_fd))
-		rc = ENODEV;
-	else if (ioctl(data_fd, FIONREAD, &inq) < 0)
-		rc = errno;
-	if (rc == 0) {
-		consumed = sv->sent - MIN(sv->sent, (uint64_t)inq);
-		base = MAX(consumed, sv->initial_total);
-		*initial = sv->initial_total - MIN(consumed, sv->initial_total);
-		*dirty = sv->ndirty * SIM_MAX_REC +
-		    (sv->produced - MIN(sv->produced, base));
-	}
-	pthread_mutex_unlock(&s->lock);
-	if (rc != 0)
-		return err_set(e, rc, "%s: pre-copy info in %s: %s", d->name,
-		    fsm_name(s->sh->state), strerror(rc));
-	return 0;
-}
-
-static void
-sim_fresh(struct sim *s)
-{
-	s->sh->seed = s->sh->own_seed;
-	memset(s->sh->versions, 0, s->npages * sizeof *s->sh->versions);
-	s->vacc = s->vacc0;
-	memset(s->sh->bar, 0, sizeof s->sh->bar);
-}
-
-static int
-sim_reset(struct device *d, struct err *e)
-{
-	struct sim *s = sim_of(d);
-	struct sim_fault f;
-	uint64_t resets;
-	int err;
-
-	/* device.c closed the data fd: the streams end either way. */
-	sim_streams_end(s);
-	/* An injected fault: the device in its state as it was, or ERROR. */
-	if (sim_fault_fire(s, -1, -1, true, &f)) {
-		err = f.err > 0 ? f.err : EIO;
-		if (f.to_error)
-			sim_enter(s, VFIO_DEVICE_STATE_ERROR, false);
-		return err_set(e, err, "%s: reset: injected fault: %s",
-		    d->name, strerror(err));
-	}
-	pthread_mutex_lock(&s->lock);
-	memcpy(&resets, s->sh->bar + SIM_BAR_RESETS_OFF, sizeof resets);
-	sim_fresh(s);
-	/* The reset count register: a reset device never looks untouched. */
-	resets++;
-	memcpy(s->sh->bar + SIM_BAR_RESETS_OFF, &resets, sizeof resets);
-	sim_state_store(s, VFIO_DEVICE_STATE_RUNNING);
-	pthread_cond_broadcast(&s->cond);
-	pthread_mutex_unlock(&s->lock);
-	return 0;
-}
-
-/*
- * Region 0 is the BAR; MMIO writes are dropped while it serves none, and
- * counted as a vCPU's (mmio_served, mmio_lost).  Under the mutex, as every
- * state change is: no in-flight count needed.
- */
-static int
-sim_region_rw(struct device *d, int index, uint64_t off, void *buf,
-    size_t len, bool write, struct err *e)
-{
-	struct sim *s = sim_of(d);
-
-	if (index != 0 || off > SIM_BAR_SIZE || len > SIM_BAR_SIZE - off)
-		return err_set(e, EINVAL, "%s: region %d [%llu, +%zu): "
-		    "out of range", d->name, index, (unsigned long long)off,
-		    len);
-	pthread_mutex_lock(&s->lock);
-	if (!write)
-		memcpy(buf, s->sh->bar + off, len);
-	else if (fsm_serves_mmio(s->sh->state)) {
-		memcpy(s->sh->bar + off, buf, len);
-		sim_mmio_count(s->sh, true);
-	} else
-		sim_mmio_count(s->sh, false);
-	pthread_mutex_unlock(&s->lock);
-	return 0;
-}
-
-static void
-sim_destroy(struct device *d)
-{
-	struct sim *s = sim_of(d);
-
-	if (s == NULL)
-		return;
-	sim_reg_remove(s);
-	pthread_mutex_lock(&s->lock);
-	s->quit = true;
-	pthread_cond_broadcast(&s->cond);
-	pthread_mutex_unlock(&s->lock);
-	pthread_join(s->activity, NULL);
-	sim_streams_end(s);
-	sim_free(s);
-	d->priv = NULL;
-}
-
-static const struct device_ops sim_ops = {
-	.backend = "sim",
-	.get_flags = sim_get_flags,
-	.get_state = sim_get_state,
-	.set_state = sim_set_state,
-	.stop_copy_size = sim_stop_copy_size,
-	.precopy_info = sim_precopy_info,
-	.reset = sim_reset,
-	.destroy = sim_destroy,
-	.region_rw = sim_region_rw,
-};
-
-/* The public interface. */
-
-void
-sim_params_default(struct sim_params *p)
-{
-	memset(p, 0, sizeof *p);
-	p->flags = FSM_ALL_FLAGS;
-	p->state_size = 1u << 20;
-	p->dirty_rate = 2000;
-	p->p2p_rate = 5000;
-}
-
-static int
-sim_params_check(const char *name, const struct sim_params *p, struct err *e)
-{
-	if ((p->flags & ~FSM_ALL_FLAGS) != 0 ||
-	    (p->flags & VFIO_MIGRATION_STOP_COPY) == 0)
-		return err_set(e, EINVAL, "%s: sim flags 0x%x unsupported",
-		    name, p->flags);
-	if (p->state_size < SIM_PAGE_SIZE ||
-	    p->state_size / SIM_PAGE_SIZE > UINT32_MAX)
-		return err_set(e, EINVAL, "%s: sim state size %llu out of range",
-		    name, (unsigned long long)p->state_size);
-	if (p->nfaults < 0 || p->nfaults > SIM_MAX_FAULTS)
-		return err_set(e, EINVAL, "%s: %d faults, at most %d", name,
-		    p->nfaults, SIM_MAX_FAULTS);
-	return 0;
-}
-
-/* The process's side of a sim: its memfd stays open unless closed here. */
-static void
-sim_free(struct sim *s)
-{
-	pthread_cond_destroy(&s->cond);
-	pthread_mutex_destroy(&s->lock);
-	if (s->sh != NULL)
-		munmap(s->sh, s->shm_size);
-	close_fd(&s->memfd);
-	free(s);
-}
-
-static struct sim *
-sim_alloc(void)
-{
-	struct sim *s = xcalloc(1, sizeof *s);
-
-	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->cond, NULL);
-	s->memfd = -1;
-	s->save.fd = s->save.evfd = -1;
-	s->load.fd = s->load.evfd = -1;
-	return s;
-}
-
-static size_t
-sim_shm_size(uint64_t npages)
-{
-	return offsetof(struct sim_shm, versions) + npages * sizeof(uint32_t);
-}
-
-/*
- * A fresh device's state, mapped: in @fd (an empty file, taken whatever
- * the outcome), or if @fd < 0 in a new memfd.
- */
-static int
-sim_new(const char *name, const struct sim_params *p, int fd,
-    struct sim **out, struct err *e)
-{
-	struct sim *s = sim_alloc();
-	char mname[CONFIG_NAME_MAX + 16];
-	void *m;
-	int i, rc;
-
-	*out = NULL;
-	s->npages = (p->state_size + SIM_PAGE_SIZE - 1) / SIM_PAGE_SIZE;
-	s->shm_size = sim_shm_size(s->npages);
-	snprintf(mname, sizeof mname, "vfiomig-sim:%s", name);
-	s->memfd = fd >= 0 ? fd : memfd_create(mname, MFD_CLOEXEC |
-	    MFD_ALLOW_SEALING);
-	if (s->memfd < 0 || ftruncate(s->memfd, s->shm_size) < 0) {
-		rc = err_set(e, errno, "%s: sim state memfd: %s", name,
-		    strerror(errno));
-		sim_free(s);
-		return rc;
-	}
-	/* Its size is the layout's: nobody may shrink it under the map. */
-	if (fd < 0 && fcntl(s->memfd, F_ADD_SEALS, F_SEAL_SHRINK |
-	    F_SEAL_GROW) < 0)
-		log_debug("%s: sim memfd: F_ADD_SEALS: %s", name,
-		    strerror(errno));
-	m = mmap(NULL, s->shm_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-	    s->memfd, 0);
-	if (m == MAP_FAILED) {
-		rc = err_set(e, errno, "%s: sim state mmap: %s", name,
-		    strerror(errno));
-		sim_free(s);
-		return rc;
-	}
-	s->sh = m;
-	s->sh->magic = SIM_SHM_MAGIC;
-	s->sh->layout = SIM_SHM_LAYOUT;
-	s->sh->hdr_size = offsetof(struct sim_shm, versions);
-	s->sh->size = s->shm_size;
-	s->sh->npages = s->npages;
-	s->sh->p = *p;
-	s->sh->p.nfaults = 0;
-	memset(s->sh->p.faults, 0, sizeof s->sh->p.faults);
-	s->sh->own_seed = p->seed != 0 ? p->seed : sim_name_seed(name);
-	s->vacc0 = sim_vacc_zero(s->npages);
-	sim_fresh(s);
-	sim_state_store(s, VFIO_DEVICE_STATE_RUNNING);
-	for (i = 0; i < p->nfaults; i++) {
-		s->faults[i].f = p->faults[i];
-		s->faults[i].limited = p->faults[i].count > 0;
-	}
-	s->nfaults = p->nfaults;
-	*out = s;
-	return 0;
-}
-
-/* The device around @s: threads started, registered, probed.  Takes @s. */
-static int
-sim_start(const char *name, struct sim *s, struct device **out,
-    struct err *e)
-{
-	struct device *d;
-	int rc;
-
-	s->rng = sim_mix(s->sh->own_seed ^ s->sh->stats.pages_dirtied) | 1;
-	d = device_alloc(name, &sim_ops, s, -1);
-	s->dev = d;
-	if ((rc = pthread_create(&s->activity, NULL, sim_activity_main, s))) {
-		d->priv = NULL;
-		sim_free(s);
-		device_free(d);
-		return err_set(e, rc, "%s: activity thread: %s", name,
-		    strerror(rc));
-	}
-	sim_reg_add(s);
-	if ((rc = device_probe(d, e)) < 0) {
-		device_free(d);
-		return rc;
-	}
-	*out = d;
-	return 0;
-}
-
-int
-device_sim_create(const char *name, const struct sim_params *p,
-    struct device **out, struct err *e)
-{
-	struct sim_params def;
-	struct sim *s;
-	int rc;
-
-	*out = NULL;
-	if (p == NULL) {
-		sim_params_default(&def);
-		p = &def;
-	}
-	if ((rc = sim_params_check(name, p, e)) < 0)
-		return rc;
-	pthread_once(&sim_crc_once, sim_crc_init);
-	if ((rc = sim_new(name, p, -1, &s, e)) < 0)
-		return rc;
-	return sim_start(name, s, out, e);
-}
-
-/* @path, opened and locked against a second user; -errno. */
-static int
-sim_open_file(const char *name, const char *path, int *fd, struct err *e)
-{
-	int rc;
-
-	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (*fd < 0)
-		return err_set(e, errno, "%s: state_file %s: %s", name, path,
-		    strerror(errno));
-	if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
-		rc = errno == EWOULDBLOCK ? EBUSY : errno;
-		close_fd(fd);
-		return err_set(e, rc, "%s: state_file %s: %s", name, path,
-		    rc == EBUSY ? "in use by another process" :
-		    strerror(rc));
-	}
-	return 0;
-}
-
-int
-device_sim_open(const char *name, const struct sim_params *p,
-    const char *path, struct device **out, struct err *e)
-{
-	struct sim_stats st;
-	struct sim *s;
-	struct stat sb;
-	int fd, rc, i;
-
-	*out = NULL;
-	if (path == NULL)
-		return device_sim_create(name, p, out, e);
-	if ((rc = sim_params_check(name, p, e)) < 0 ||
-	    (rc = sim_open_file(name, path, &fd, e)) < 0)
-		return rc;
-	if (fstat(fd, &sb) < 0) {
-		rc = err_set(e, errno, "%s: state_file %s: %s", name, path,
-		    strerror(errno));
-		close(fd);
-		return rc;
-	}
-	pthread_once(&sim_crc_once, sim_crc_init);
-	if (sb.st_size == 0) {
-		if ((rc = sim_new(name, p, fd, &s, e)) < 0)
-			return rc;
-		return sim_start(name, s, out, e);
-	}
-	/* A device that outlived its last process: taken over as it is. */
-	if ((rc = device_sim_adopt(name, fd, out, e)) < 0)
-		return err_prefix(e, "state_file %s", path);
-	s = sim_of(*out);
-	if (s->sh->p.state_size != p->state_size) {
-		rc = err_set(e, EINVAL, "%s: state_file %s holds a device of %"
-		    PRIu64 " bytes, not %" PRIu64, name, path,
-		    s->sh->p.state_size, p->state_size);
-		device_free(*out);
-		*out = NULL;
-		return rc;
-	}
-	/* The process's part: rates and faults are this configuration's. */
-	dev_sim_set_rates(*out, p->dirty_rate, p->p2p_rate);
-	for (i = 0; i < p->nfaults; i++)
-		dev_sim_inject(*out, &p->faults[i]);
-	dev_sim_stats(*out, &st);
-	log_info("%s: state_file %s: taken over in %s (%" PRIu64 " arcs "
-	    "before)", name, path, fsm_name((*out)->state), st.arcs);
-	return 0;
-}
-
-/* Whether the header at @h (of a memfd of @size bytes) is a sim's. */
-static const char *
-sim_shm_check(const struct sim_shm *h, uint64_t size)
-{
-	if (size < sizeof *h)
-		return "shorter than the header";
-	if (h->magic != SIM_SHM_MAGIC)
-		return "bad magic";
-	if (h->layout != SIM_SHM_LAYOUT)
-		return "unknown layout version";
-	if (h->hdr_size != offsetof(struct sim_shm, versions))
-		return "header size mismatch";
-	if (h->npages == 0 || h->npages > UINT32_MAX)
-		return "page count out of range";
-	if (h->size != size || sim_shm_size(h->npages) != size)
-		return "size does not match the page count";
-	if (h->state < 0 || h->state >= FSM_NSTATES)
-		return "bad device state";
-	if (h->p.state_size / SIM_PAGE_SIZE > h->npages ||
-	    (h->p.state_size + SIM_PAGE_SIZE - 1) / SIM_PAGE_SIZE !=
-	    h->npages)
-		return "state size does not match the page count";
-	return NULL;
-}
-
-/*
- * The sim state in @fd (a memfd or a state file) checked and mapped
- * shared: its header into @hdr, the mapping and its size.  @what names it
- * in the errors; @params: its parameters checked too.  0, or -errno (the
- * caller keeps @fd): -EINVAL "WHAT: not a sim device state (why, N
- * bytes)" for a file that is not one.
- */
-static int
-sim_map_state(int fd, const char *what, bool params, struct sim_shm *hdr,
-    void **map, size_t *size, struct err *e)
-{
-	const char *why;
-	struct stat st;
-	ssize_t n;
-
-	memset(hdr, 0, sizeof *hdr);
-	if (fstat(fd, &st) < 0)
-		return err_set(e, errno, "%s: fstat: %s", what,
-		    strerror(errno));
-	if ((n = pread(fd, hdr, sizeof *hdr, 0)) < 0)
-		return err_set(e, errno, "%s: read: %s", what,
-		    strerror(errno));
-	why = (size_t)n < sizeof *hdr ? "shorter than the header" :
-	    sim_shm_check(hdr, st.st_size);
-	if (why == NULL && params && sim_params_check(what, &hdr->p,
-	    NULL) < 0)
-		why = "bad parameters";
-	if (why != NULL)
-		return err_set(e, EINVAL, "%s: not a sim device state (%s, "
-		    "%lld bytes)", what, why, (long long)st.st_size);
-	*map = mmap(NULL, st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-	    0);
-	if (*map == MAP_FAILED)
-		return err_set(e, errno, "%s: mmap: %s", what,
-		    strerror(errno));
-	*size = st.st_size;
-	return 0;
-}
-
-int
-device_sim_adopt(const char *name, int memfd, struct device **out,
-    struct err *e)
-{
-	struct sim_shm hdr;
-	struct sim *s;
-	size_t size;
-	void *m;
-	int rc;
-
-	*out = NULL;
-	if (memfd < 0)
-		return err_set(e, EBADF, "%s: sim memfd %d: %s", name, memfd,
-		    strerror(EBADF));
-	if ((rc = sim_map_state(memfd, name, true, &hdr, &m, &size, e)) < 0) {
-		close(memfd);
-		return rc;
-	}
-	pthread_once(&sim_crc_once, sim_crc_init);
-	s = sim_alloc();
-	s->memfd = memfd;
-	s->sh = m;
-	s->shm_size = size;
-	s->npages = hdr.npages;
-	s->vacc0 = sim_vacc_zero(s->npages);
-	s->vacc = sim_vacc(s->sh->versions, s->npages);
-	if (fcntl(memfd, F_SETFD, FD_CLOEXEC) < 0)
-		log_debug("%s: sim memfd: FD_CLOEXEC: %s", name,
-		    strerror(errno));
-	return sim_start(name, s, out, e);
-}
-
-int
-dev_sim_memfd(const struct device *d)
-{
-	return device_is_sim(d) ? sim_of((struct device *)d)->memfd : -1;
-}
-
-int
-dev_sim_abandon(struct device *d)
-{
-	struct sim *s = sim_of(d);
-	int fd;
-
-	fd = s->memfd;
-	s->memfd = -1;
-	device_free(d);
-	return fd;
-}
-
-bool
-device_is_sim(const struct device *d)
-{
-	return d != NULL && d->ops == &sim_ops;
-}
-
-void
-dev_sim_set_peers(struct device *d, struct device **peers, int npeers)
-{
-	struct sim *s = sim_of(d), **list;
-	int i, n = 0;
-
-	list = xcalloc(npeers > 0 ? npeers : 1, sizeof *list);
-	for (i = 0; i < npeers; i++) {
-		if (device_is_sim(peers[i]) && peers[i] != d)
-			list[n++] = sim_of(peers[i]);
-	}
-	pthread_rwlock_wrlock(&sim_reg_lock);
-	free(s->peers);
-	s->peers = list;
-	s->npeers = n;
-	s->next_peer = 0;
-	pthread_rwlock_unlock(&sim_reg_lock);
-}
-
-int
-dev_sim_inject(struct device *d, const struct sim_fault *f)
-{
-	struct sim *s = sim_of(d);
-	int rc = 0;
-
-	if (f->err <= 0 || f->count < 0)
-		return -EINVAL;
-	pthread_mutex_lock(&s->lock);
-	if (s->nfaults == SIM_MAX_FAULTS)
-		rc = -ENOSPC;
-	else {
-		s->faults[s->nfaults].f = *f;
-		s->faults[s->nfaults++].limited = f->count > 0;
-	}
-	pthread_mutex_unlock(&s->lock);
-	return rc;
-}
-
-void
-dev_sim_clear_faults(struct device *d)
-{
-	struct sim *s = sim_of(d);
-
-	pthread_mutex_lock(&s->lock);
-	s->nfaults = 0;
-	pthread_mutex_unlock(&s->lock);
-}
-
-void
-dev_sim_stats(struct device *d, struct sim_stats *st)
-{
-	struct sim *s = sim_of(d);
-
-	pthread_mutex_lock(&s->lock);
-	*st = s->sh->stats;
-	pthread_mutex_unlock(&s->lock);
-	/* Counted by other processes too, without the mutex. */
-	st->mmio_served = __atomic_load_n(&s->sh->stats.mmio_served,
-	    __ATOMIC_RELAXED);
-	st->mmio_lost = __atomic_load_n(&s->sh->stats.mmio_lost,
-	    __ATOMIC_RELAXED);
-}
-
-uint64_t
-dev_sim_digest(struct device *d)
-{
-	struct sim *s = sim_of(d);
-	uint64_t h;
-
-	pthread_mutex_lock(&s->lock);
-	h = sim_digest_locked(s);
-	pthread_mutex_unlock(&s->lock);
-	return h;
-}
-
-void
-dev_sim_set_rates(struct device *d, uint32_t dirty_rate, uint32_t p2p_rate)
-{
-	struct sim *s = sim_of(d);
-
-	pthread_mutex_lock(&s->lock);
-	s->sh->p.dirty_rate = dirty_rate;
-	s->sh->p.p2p_rate = p2p_rate;
-	pthread_cond_broadcast(&s->cond);
-	pthread_mutex_unlock(&s->lock);
 }
 
 /*
