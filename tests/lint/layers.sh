@@ -11,7 +11,7 @@ cd "$src/daemon"
 
 layers='
 0 compat util log scm fsm crc32c pbcheck predict sysid conf config chan workpool ledger frame vfio-uapi
-1 device dev-vfio dev-sim
+1 device dev-vfio dev-sim sim-internal sim-content sim-fabric sim-stream sim-mmio
 2 migset localmig
 3 daemon dset vmm jobinfo
 4 xfer xfer-src xfer-src-conn xfer-src-data xfer-src-precopy xfer-src-report xfer-dst xfer-info xfer-check control control-cmd store notify listen metrics
