@@ -241,22 +241,18 @@ void dset_post_notice(struct dset *ds, enum dset_notice n,
  * job's set's lock.
  */
 int daemon_job_add(struct daemon *dm, struct xfer_job *j);
-/*
- * Whether job id @id is known here: a running job (either way), or a
- * set's last job or one of its history (DSET_HISTORY); which, in @buf.
- * Takes sets_lock, each set's lock, jobs_lock: the caller holds none.
- */
-bool daemon_job_id_known(struct daemon *dm, uint64_t id, char *buf,
-	    size_t len);
-/* The sets' part of it (dset.c): a set's last job or its history. */
-bool dset_job_id_known(struct daemon *dm, uint64_t id, char *buf,
-	    size_t len);
 /* Undoes daemon_job_add() for a job whose thread did not start. */
 void daemon_job_remove(struct daemon *dm, struct xfer_job *j);
 /* Whether SIGTERM (or the end of the loop) began the shutdown. */
 bool daemon_stopping(struct daemon *dm);
 
 /* dset.c */
+/*
+ * Whether a set knows job id @id: its last job or one of its history
+ * (DSET_HISTORY); which, in @buf.  Takes sets_lock and each set's lock.
+ */
+bool dset_job_id_known(struct daemon *dm, uint64_t id, char *buf,
+	    size_t len);
 /* Opens every device of @cs and makes the set; nothing half-made. */
 int dset_new(const struct config_set *cs, struct dset **out, struct err *e);
 /* A new set has one reference, its maker's.  Any thread. */

@@ -361,25 +361,6 @@ daemon_job_notify(struct xfer_job *j)
 	event_active(j->done_arg, EV_READ, 1);
 }
 
-bool
-daemon_job_id_known(struct daemon *dm, uint64_t id, char *buf, size_t len)
-{
-	struct xfer_job *j;
-	bool found;
-
-	if ((found = dset_job_id_known(dm, id, buf, len)))
-		return true;
-	pthread_mutex_lock(&dm->jobs_lock);
-	TAILQ_FOREACH(j, &dm->jobs, entry)
-		if (!found && j->sj.id == id) {
-			found = true;
-			snprintf(buf, len, "a running job of set %s",
-			    j->ds != NULL ? j->ds->name : "?");
-		}
-	pthread_mutex_unlock(&dm->jobs_lock);
-	return found;
-}
-
 /* The job's end as an event of its class (the journal's MESSAGE_ID). */
 static void
 daemon_job_log_end(struct xfer_job *j)

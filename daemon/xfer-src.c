@@ -480,7 +480,7 @@ xfer_src_start(struct daemon *dm, struct dset *ds,
 	if (tl < FRAME_TOKEN_MIN || tl > FRAME_TOKEN_MAX)
 		rc = err_set(e, EINVAL, "the token is %zu bytes long; it must "
 		    "be %u..%u", tl, FRAME_TOKEN_MIN, FRAME_TOKEN_MAX);
-	else if (t->job_id != 0 && daemon_job_id_known(dm, t->job_id, where,
+	else if (t->job_id != 0 && xfer_job_id_known(dm, t->job_id, where,
 	    sizeof where))
 		rc = err_set(e, EEXIST, "job id " FMT_ID " is in use here: "
 		    "%s; give another", t->job_id, where);

@@ -361,6 +361,25 @@ xfer_job_join(struct xfer_job *j)
 	xfer_job_free(j);
 }
 
+bool
+xfer_job_id_known(struct daemon *dm, uint64_t id, char *buf, size_t len)
+{
+	struct xfer_job *j;
+	bool found;
+
+	if ((found = dset_job_id_known(dm, id, buf, len)))
+		return true;
+	pthread_mutex_lock(&dm->jobs_lock);
+	TAILQ_FOREACH(j, &dm->jobs, entry)
+		if (!found && j->sj.id == id) {
+			found = true;
+			snprintf(buf, len, "a running job of set %s",
+			    j->ds != NULL ? j->ds->name : "?");
+		}
+	pthread_mutex_unlock(&dm->jobs_lock);
+	return found;
+}
+
 void
 xfer_job_free(struct xfer_job *j)
 {

@@ -177,6 +177,14 @@ void xfer_job_join(struct xfer_job *j);
 void xfer_job_free(struct xfer_job *j);
 /* Waits on j->cond until @deadline_ns (now_ns() clock); j->lock held. */
 void xfer_job_wait(struct xfer_job *j, uint64_t deadline_ns);
+/*
+ * Whether job id @id is known here: a running job (either way), or a
+ * set's last job or one of its history (DSET_HISTORY); which, in @buf.
+ * Takes sets_lock, each set's lock, jobs_lock: the caller holds none.
+ */
+bool xfer_job_id_known(struct daemon *dm, uint64_t id, char *buf,
+	    size_t len);
+
 /* The job whose set-visible part is @sj (ds->job). */
 static inline struct xfer_job *
 xfer_job_of(struct dset_job *sj)
