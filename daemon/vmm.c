@@ -176,17 +176,6 @@ vmm_ack(struct dset *ds, const char *key, enum vmm_ask what, struct err *e)
 	return rc;
 }
 
-enum vcpu_policy
-vmm_policy(struct dset *ds)
-{
-	enum vcpu_policy p;
-
-	pthread_mutex_lock(&ds->lock);
-	p = ds->vmm.policy;
-	pthread_mutex_unlock(&ds->lock);
-	return p;
-}
-
 static int
 vmm_dup(int fd)
 {

@@ -73,7 +73,6 @@ int vmm_attach(struct dset *ds, enum vcpu_policy policy, uint32_t deadline_ms,
 /* VmmAck: EPERM for a wrong key, EALREADY when nothing is asked now. */
 int vmm_ack(struct dset *ds, const char *key, enum vmm_ask what,
 	    struct err *e);
-enum vcpu_policy vmm_policy(struct dset *ds);
 
 /*
  * A job's start (ds->lock held): its copy; VCPU_NONE when detached or
