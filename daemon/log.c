@@ -12,10 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
-#include "util.h"
 
 static const char *log_prog = "vfiomigd";
 static enum log_level log_level = LOG_LVL_INFO;
@@ -187,13 +187,23 @@ fatalx(const char *fmt, ...)
 	exit(1);
 }
 
+/* Whole seconds of CLOCK_MONOTONIC: a window is counted in them. */
+static int64_t
+log_now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return ts.tv_sec;
+}
+
 bool
 log_rate_ok(struct log_rate *r, int max, int window_s)
 {
-	uint64_t now = now_ns();
+	int64_t now = log_now_s();
 
-	if (now - r->start_ns >= (uint64_t)window_s * 1000000000ull) {
-		r->start_ns = now;
+	if (now - r->start_s >= window_s) {
+		r->start_s = now;
 		r->logged = 0;
 	}
 	if (r->logged < max) {

@@ -66,7 +66,7 @@ void log_job_event(enum log_class cls, const char *set, uint64_t job,
  * thread uses one.
  */
 struct log_rate {
-	uint64_t	 start_ns;	/* the current window's */
+	int64_t		 start_s;	/* the current window's (monotonic) */
 	int		 logged;
 	uint64_t	 held;		/* not logged since the last flush */
 };
