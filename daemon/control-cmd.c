@@ -1067,7 +1067,7 @@ cmd_stall_fd(struct daemon *dm, struct ctl_client *c, const Request *rq,
 	return cmd_efd(dm, rq->get_stall_fd->set, CMD_EFD_STALL, r, e);
 }
 
-/* ---- The VMM (vmm.h). ---- */
+/* ---- The VMM (vmm.h, dset-vmm.c). ---- */
 
 /* A PassedFd of the request: the fd, taken (-1 if absent or bad). */
 static int
@@ -1116,7 +1116,7 @@ cmd_attach_vmm(struct daemon *dm, struct ctl_client *c, const Request *rq,
 		return err_set(e, EINVAL, "set %s: deadline 0 ms out of range "
 		    "(1..%d)", ds->name, VMM_DEADLINE_MAX_MS);
 	}
-	if ((rc = vmm_attach(ds, (enum vcpu_policy)ar->policy,
+	if ((rc = dset_vmm_attach(ds, (enum vcpu_policy)ar->policy,
 	    ar->has_deadline_ms ? ar->deadline_ms : 0, f, key, e)) < 0)
 		return rc;
 	if ((enum vcpu_policy)ar->policy == VCPU_NONE) {
@@ -1151,9 +1151,9 @@ cmd_vmm_ack(struct daemon *dm, struct ctl_client *c, const Request *rq,
 		return rc;
 	switch (ar->action) {
 	case VFIOMIG__V1__VMM_ACTION__VMM_ACTION_PAUSED:
-		return vmm_ack(ds, ar->key, VMM_ASK_PAUSE, e);
+		return dset_vmm_ack(ds, ar->key, VMM_ASK_PAUSE, e);
 	case VFIOMIG__V1__VMM_ACTION__VMM_ACTION_RESUMED:
-		return vmm_ack(ds, ar->key, VMM_ASK_RESUME, e);
+		return dset_vmm_ack(ds, ar->key, VMM_ASK_RESUME, e);
 	default:
 		return err_set(e, EINVAL, "set %s: VMM action %d unknown",
 		    ds->name, (int)ar->action);

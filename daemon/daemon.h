@@ -141,12 +141,12 @@ struct daemon {
 	struct event_base	*base;
 
 	/*
-	 * The lock order (docs/design.md, "Locks"): store.c's lock, then
-	 * sets_lock, then one set's lock, then jobs_lock, then one job's
-	 * lock, then the leaves (control.c's post list, a connection's
-	 * send lock).  No thread takes a lock of an earlier rank while it
-	 * holds one of a later rank, and none holds two set locks or two
-	 * job locks at once.
+	 * The lock order goes down the layers (docs/design.md, "Locks"):
+	 * store.c's lock (layer 4); then this layer's, sets_lock, one
+	 * set's lock, jobs_lock, one job's lock (jobinfo.h); then the
+	 * leaves (control.c's post list, a connection's send lock).  No
+	 * thread takes a lock of an earlier rank while it holds one of a
+	 * later rank, and none holds two set locks or two job locks at once.
 	 */
 	pthread_mutex_t		 sets_lock;	/* sets, nsets */
 
@@ -172,7 +172,7 @@ struct daemon {
 
 /*
  * ---- The observer: what a set publishes. ----
- * The modules below the control socket (dset.c, vmm.c, the jobs) never
+ * The modules below the control socket (dset.c, the jobs) never
  * call up into it, nor into the fd store or the listeners: they publish
  * what happened, and the upper modules that main (vfiomigd.c) wired with
  * dset_observe() at start-up act on it.  Observers run in the
@@ -394,5 +394,33 @@ const char *dset_identity(const struct dset *ds, int i);
  * counters: "@prefix: device dev0 state RUNNING digest 0x... p2p_sent ..."
  */
 void dset_log_devices(struct dset *ds, const char *prefix);
+
+/*
+ * ---- The set's VMM (dset-vmm.c; the handshake itself is vmm.h's). ----
+ * Attaches (or, with VCPU_NONE, detaches) @ds's VMM: vmm_open()'s checks,
+ * then EBUSY while the set has a job.  @key gets the key VmmAck presents.
+ */
+int dset_vmm_attach(struct dset *ds, enum vcpu_policy policy,
+		    uint32_t deadline_ms, int fds[3],
+		    char key[VMM_KEY_LEN + 1], struct err *e);
+/* VmmAck: vmm_check_ack() under the set's lock. */
+int dset_vmm_ack(struct dset *ds, const char *key, enum vmm_ask what,
+		 struct err *e);
+/* A job's start (ds->lock held): its copy; VCPU_NONE when @ds is NULL. */
+void dset_vmm_take_locked(struct dset *ds, struct vmm_job *vj);
+/*
+ * Asks the VMM to pause (or resume): a notice (DSET_N_VCPU_PAUSE or
+ * _RESUME, @why its message) and the VMM's eventfd; then vmm_wait().
+ * EMFILE when the job's copy has no eventfds.
+ */
+int dset_vmm_ask(struct dset *ds, struct vmm_job *vj, enum vmm_ask what,
+		 const char *why, bool (*gone)(void *), void *arg,
+		 struct err *e);
+/*
+ * The source's failure after a pause: the devices run again, so may the
+ * vCPUs.  Asked without waiting for an answer (the job is over).
+ */
+void dset_vmm_tell_resume(struct dset *ds, struct vmm_job *vj,
+			  const char *why);
 
 #endif

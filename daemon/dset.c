@@ -1216,7 +1216,7 @@ dset_claim_locked(struct dset *ds, struct dset_job *job, struct err *e)
 	ds->status = job->kind == XFER_SRC ? DSET_MIGRATING_OUT :
 	    DSET_INCOMING;
 	vmm_drop(&job->vmm);
-	vmm_take_locked(ds, &job->vmm);
+	dset_vmm_take_locked(ds, &job->vmm);
 	return 0;
 }
 

@@ -10,6 +10,7 @@
 #ifndef VFIOMIG_JOBINFO_H
 #define VFIOMIG_JOBINFO_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -23,12 +24,18 @@ enum xfer_kind { XFER_SRC, XFER_DST };
 /*
  * The part of a job its set knows (struct xfer_job begins with it; ds->job
  * points at it): the direction, the job's id, the set's VMM as the job
- * started (vmm_take_locked()).
+ * started (dset_vmm_take_locked()), and the job's lock.  The lock is the
+ * set layer's, ranked below the set's own (docs/design.md, "Locks"): the
+ * set's lock keeps ds->job alive while a request of the control socket or
+ * a handshake takes the job's lock; the jobs' modules keep their state
+ * under it.
  */
 struct dset_job {
 	enum xfer_kind		 kind;
 	uint64_t		 id;		/* job id (HELLO) */
 	struct vmm_job		 vmm;		/* the job's thread */
+	pthread_mutex_t		 lock;		/* the job's state (xfer.h) */
+	pthread_cond_t		 cond;		/* any change of it */
 };
 
 /*

@@ -1,12 +1,12 @@
 /*
- * vmm.c: the VMM attached to a set and the switchover handshake (vmm.h).
+ * vmm.c: a VMM's side of the switchover: its eventfds, its key and the
+ * handshake (vmm.h).
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +14,6 @@
 #include <sys/eventfd.h>
 #include <sys/random.h>
 
-#include "daemon.h"
 #include "log.h"
 #include "vmm.h"
 
@@ -75,87 +74,73 @@ vmm_close3(int fds[3])
 }
 
 int
-vmm_attach(struct dset *ds, enum vcpu_policy policy, uint32_t deadline_ms,
-    int fds[3], char key[VMM_KEY_LEN + 1], struct err *e)
+vmm_open(struct vmm *nv, enum vcpu_policy policy, uint32_t deadline_ms,
+    int fds[3], const char *who, struct err *e)
 {
 	static const char *names[3] = { "pause_fd", "resume_fd", "ack_fd" };
 	static const char hex[] = "0123456789abcdef";
 	uint8_t raw[VMM_KEY_LEN / 2];
-	struct vmm nv;
 	int i, own;
 
-	key[0] = '\0';
 	if (policy != VCPU_NONE && policy != VCPU_PAUSE_FIRST &&
 	    policy != VCPU_COOPERATIVE) {
 		vmm_close3(fds);
 		return err_set(e, EINVAL, "set %s: vCPU policy %d unknown",
-		    ds->name, (int)policy);
+		    who, (int)policy);
 	}
 	if (deadline_ms == 0)
 		deadline_ms = VMM_DEADLINE_MS;
 	if (deadline_ms > VMM_DEADLINE_MAX_MS) {
 		vmm_close3(fds);
 		return err_set(e, EINVAL, "set %s: deadline %u ms out of range "
-		    "(1..%d)", ds->name, deadline_ms, VMM_DEADLINE_MAX_MS);
+		    "(1..%d)", who, deadline_ms, VMM_DEADLINE_MAX_MS);
 	}
 	for (i = 0; i < 3; i++) {
 		if (fds[i] >= 0 && !vmm_is_eventfd(fds[i])) {
 			vmm_close3(fds);
 			return err_set(e, EINVAL, "set %s: %s is not an "
-			    "eventfd", ds->name, names[i]);
+			    "eventfd", who, names[i]);
 		}
 	}
-	vmm_init(&nv);
+	vmm_init(nv);
 	if (policy != VCPU_NONE) {
 		if ((own = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
 			vmm_close3(fds);
 			return err_set(e, errno, "set %s: eventfd: %s",
-			    ds->name, strerror(errno));
+			    who, strerror(errno));
 		}
 		if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
 			close(own);
 			vmm_close3(fds);
 			return err_set(e, EAGAIN, "set %s: getrandom: %s",
-			    ds->name, strerror(errno));
+			    who, strerror(errno));
 		}
 		for (i = 0; i < (int)sizeof raw; i++) {
-			nv.key[2 * i] = hex[raw[i] >> 4];
-			nv.key[2 * i + 1] = hex[raw[i] & 15];
+			nv->key[2 * i] = hex[raw[i] >> 4];
+			nv->key[2 * i + 1] = hex[raw[i] & 15];
 		}
-		nv.policy = policy;
-		nv.deadline_ms = deadline_ms;
-		nv.own_ack = own;
-		nv.pause_fd = fds[0];
-		nv.resume_fd = fds[1];
-		nv.ack_fd = fds[2];
+		nv->policy = policy;
+		nv->deadline_ms = deadline_ms;
+		nv->own_ack = own;
+		nv->pause_fd = fds[0];
+		nv->resume_fd = fds[1];
+		nv->ack_fd = fds[2];
 	} else
 		vmm_close3(fds);
 	fds[0] = fds[1] = fds[2] = -1;
-	pthread_mutex_lock(&ds->lock);
-	if (ds->job != NULL) {
-		pthread_mutex_unlock(&ds->lock);
-		vmm_fini(&nv);
-		return err_set(e, EBUSY, "set %s has a job: a job keeps the "
-		    "vCPU policy it started with", ds->name);
-	}
-	vmm_fini(&ds->vmm);
-	ds->vmm = nv;
-	memcpy(key, nv.key, sizeof nv.key);
-	pthread_mutex_unlock(&ds->lock);
 	return 0;
 }
 
 int
-vmm_ack(struct dset *ds, const char *key, enum vmm_ask what, struct err *e)
+vmm_check_ack(struct vmm *v, const char *key, enum vmm_ask what,
+    const char *who, struct err *e)
 {
-	struct vmm *v = &ds->vmm;
 	unsigned char diff = 0;
 	size_t i, n = key != NULL ? strlen(key) : 0;
 	int rc = 0;
 
-	pthread_mutex_lock(&ds->lock);
 	if (v->policy == VCPU_NONE)
-		rc = err_set(e, ENOENT, "set %s has no VMM attached", ds->name);
+		rc = err_set(e, ENOENT, "set %s has no VMM attached", who);
 	else {
 		/* The same time for every wrong key. */
 		diff = n != VMM_KEY_LEN;
@@ -164,15 +149,14 @@ vmm_ack(struct dset *ds, const char *key, enum vmm_ask what, struct err *e)
 			    (i < n ? key[i] : 0));
 		if (diff != 0)
 			rc = err_set(e, EPERM, "set %s: not the attached "
-			    "VMM's key", ds->name);
+			    "VMM's key", who);
 		else if (v->asking != what)
 			rc = err_set(e, EALREADY, "set %s: the daemon does not "
-			    "ask the VMM to %s now", ds->name,
+			    "ask the VMM to %s now", who,
 			    what == VMM_ASK_PAUSE ? "pause" : "resume");
 		else
 			eventfd_write(v->own_ack, 1);
 	}
-	pthread_mutex_unlock(&ds->lock);
 	return rc;
 }
 
@@ -183,10 +167,8 @@ vmm_dup(int fd)
 }
 
 void
-vmm_take_locked(struct dset *ds, struct vmm_job *vj)
+vmm_copy(const struct vmm *v, struct vmm_job *vj, const char *who)
 {
-	const struct vmm *v = ds != NULL ? &ds->vmm : NULL;
-
 	memset(vj, 0, sizeof *vj);
 	vj->pause_fd = vj->resume_fd = vj->ack_fd = vj->own_ack = -1;
 	vj->policy = VCPU_NONE;
@@ -201,7 +183,7 @@ vmm_take_locked(struct dset *ds, struct vmm_job *vj)
 	if (vj->policy != VCPU_NONE && vj->own_ack < 0) {
 		/* Out of fds: no handshake is possible; the job fails it. */
 		log_warnx("set %s: cannot duplicate the VMM's eventfds: %s",
-		    ds->name, strerror(errno));
+		    who, strerror(errno));
 	}
 }
 
@@ -228,9 +210,27 @@ vmm_drain(int fd)
 		eventfd_read(fd, &v);
 }
 
-/* Waits for either ack eventfd: 0, -ETIMEDOUT, -ECANCELED. */
+void
+vmm_forget_acks(struct vmm_job *vj)
+{
+	vmm_drain(vj->own_ack);
+	vmm_drain(vj->ack_fd);
+}
+
+uint64_t
+vmm_signal(struct vmm_job *vj, enum vmm_ask what)
+{
+	int fd = what == VMM_ASK_PAUSE ? vj->pause_fd : vj->resume_fd;
+
+	vj->paused = what == VMM_ASK_PAUSE;
+	if (fd >= 0)
+		eventfd_write(fd, 1);
+	return now_ns();
+}
+
+/* Either ack eventfd until @deadline: 0, -ETIMEDOUT, -ECANCELED. */
 static int
-vmm_wait(struct vmm_job *vj, uint64_t deadline, bool (*gone)(void *),
+vmm_poll(struct vmm_job *vj, uint64_t deadline, bool (*gone)(void *),
     void *arg)
 {
 	struct pollfd p[2] = { { vj->own_ack, POLLIN, 0 },
@@ -256,48 +256,15 @@ vmm_wait(struct vmm_job *vj, uint64_t deadline, bool (*gone)(void *),
 	}
 }
 
-/* The question, by event and eventfd: the time it was asked. */
-static uint64_t
-vmm_signal(struct dset *ds, struct vmm_job *vj, enum vmm_ask what,
-    const char *why, bool answer)
-{
-	const char *verb = what == VMM_ASK_PAUSE ? "pause" : "resume";
-	int fd = what == VMM_ASK_PAUSE ? vj->pause_fd : vj->resume_fd;
-
-	/* An answer that came late to an earlier question is no answer. */
-	vmm_drain(vj->own_ack);
-	vmm_drain(vj->ack_fd);
-	pthread_mutex_lock(&ds->lock);
-	/* Told without waiting (a rollback), the VMM may still answer. */
-	ds->vmm.asking = what;
-	pthread_mutex_unlock(&ds->lock);
-	vj->paused = what == VMM_ASK_PAUSE;
-	log_info("set %s: asking the VMM to %s the vCPUs (%s%s)", ds->name,
-	    verb, why, answer ? "; it must acknowledge" : "");
-	dset_post_notice(ds, what == VMM_ASK_PAUSE ? DSET_N_VCPU_PAUSE :
-	    DSET_N_VCPU_RESUME, NULL, "%s", why);
-	if (fd >= 0)
-		eventfd_write(fd, 1);
-	return now_ns();
-}
-
 int
-vmm_ask(struct dset *ds, struct vmm_job *vj, enum vmm_ask what,
-    const char *why, bool (*gone)(void *), void *arg, struct err *e)
+vmm_wait(struct vmm_job *vj, enum vmm_ask what, uint64_t t0,
+    bool (*gone)(void *), void *arg, const char *who, struct err *e)
 {
 	const char *verb = what == VMM_ASK_PAUSE ? "pause" : "resume";
-	uint64_t t0;
 	int rc;
 
-	if (vj->own_ack < 0)
-		return err_set(e, EMFILE, "set %s: the VMM cannot be asked to "
-		    "%s: its eventfds were not duplicated", ds->name, verb);
-	t0 = vmm_signal(ds, vj, what, why, true);
-	rc = vmm_wait(vj, t0 + (uint64_t)vj->deadline_ms * 1000000, gone,
+	rc = vmm_poll(vj, t0 + (uint64_t)vj->deadline_ms * 1000000, gone,
 	    arg);
-	pthread_mutex_lock(&ds->lock);
-	ds->vmm.asking = VMM_ASK_NONE;
-	pthread_mutex_unlock(&ds->lock);
 	if (rc == -ETIMEDOUT)
 		return err_set(e, ETIMEDOUT, "the VMM did not acknowledge the "
 		    "%s within its deadline of %u ms", verb, vj->deadline_ms);
@@ -305,15 +272,9 @@ vmm_ask(struct dset *ds, struct vmm_job *vj, enum vmm_ask what,
 		return err_set(e, ECANCELED, "the job failed while the VMM "
 		    "was asked to %s", verb);
 	vj->t_ack = now_ns();
-	log_info("set %s: the VMM acknowledged the %s in %.3f ms", ds->name,
+	log_info("set %s: the VMM acknowledged the %s in %.3f ms", who,
 	    verb, (vj->t_ack - t0) / 1e6);
 	return 0;
-}
-
-void
-vmm_tell_resume(struct dset *ds, struct vmm_job *vj, const char *why)
-{
-	vmm_signal(ds, vj, VMM_ASK_RESUME, why, false);
 }
 
 bool

@@ -1,6 +1,8 @@
 /*
- * vmm.h: the VMM attached to a set (AttachVmmRequest), and the switchover
- * handshake the jobs run with it.  A device in STOP serves no MMIO, so no
+ * vmm.h: a VMM's side of the switchover (AttachVmmRequest): its policy,
+ * its eventfds and key, and the handshake, ask and wait for the answer.
+ * It knows no set: dset-vmm.c keeps one attachment a set, under the set's
+ * lock, and asks on the jobs' behalf.  A device in STOP serves no MMIO, so no
  * device of a set with a VM may leave the P2P states while the VM's vCPUs
  * can still reach it: the source asks the VMM to pause and waits for its
  * acknowledgment (before the drain: PAUSE_FIRST; after it: COOPERATIVE);
@@ -10,11 +12,12 @@
  * attach) or by writing 1 to its ack eventfd.
  *
  * The attachment lives in struct dset (ds->vmm, under ds->lock); a job
- * takes a copy at its start (vmm_take(): duplicates of the fds), so that
+ * takes a copy at its start (vmm_copy(): duplicates of the fds), so that
  * nothing the control socket does later pulls an fd from under it.
  *
- * Not here: when in the switchover the jobs ask (xfer-src.c, xfer-dst.c),
- * the control requests' parsing (control-cmd.c).
+ * Not here: the set's attachment and its notices (dset-vmm.c, daemon.h),
+ * when in the switchover the jobs ask (xfer-src.c, xfer-dst.c), the
+ * control requests' parsing (control-cmd.c).
  */
 #ifndef VFIOMIG_VMM_H
 #define VFIOMIG_VMM_H
@@ -23,8 +26,6 @@
 #include <stdint.h>
 
 #include "util.h"
-
-struct dset;
 
 /* The values of vfiomig-ctl.proto's VcpuPolicy. */
 enum vcpu_policy {
@@ -39,7 +40,7 @@ enum vmm_ask { VMM_ASK_NONE, VMM_ASK_PAUSE, VMM_ASK_RESUME };
 #define VMM_DEADLINE_MAX_MS	60000
 #define VMM_KEY_LEN		32	/* hex digits */
 
-/* A set's attachment: ds->lock. */
+/* A set's attachment: under the set's lock (ds->lock). */
 struct vmm {
 	enum vcpu_policy	 policy;
 	uint32_t		 deadline_ms;
@@ -63,36 +64,40 @@ void vmm_init(struct vmm *v);
 void vmm_fini(struct vmm *v);
 
 /*
- * Attaches (or, with VCPU_NONE, detaches) @ds's VMM.  @fds: the VMM's
- * pause, resume and ack eventfds, each -1 or taken (closed on failure
- * too).  EBUSY while the set has a job; EINVAL for a bad deadline or an
- * fd that is no eventfd.  @key gets the key VmmAck presents.
+ * A new attachment into @nv: @policy (VCPU_NONE: none), @deadline_ms (0:
+ * the default) and @fds, the VMM's pause, resume and ack eventfds, each -1
+ * or taken (closed on failure too); a fresh key and the daemon's own ack
+ * eventfd.  EINVAL for a bad policy or deadline or an fd that is no
+ * eventfd.  @who (the set) starts the messages.
  */
-int vmm_attach(struct dset *ds, enum vcpu_policy policy, uint32_t deadline_ms,
-	       int fds[3], char key[VMM_KEY_LEN + 1], struct err *e);
-/* VmmAck: EPERM for a wrong key, EALREADY when nothing is asked now. */
-int vmm_ack(struct dset *ds, const char *key, enum vmm_ask what,
-	    struct err *e);
+int vmm_open(struct vmm *nv, enum vcpu_policy policy, uint32_t deadline_ms,
+	     int fds[3], const char *who, struct err *e);
+/*
+ * VmmAck on @v (its lock held): ENOENT when none is attached, EPERM for a
+ * wrong key, EALREADY when @what is not asked now; else the answer goes to
+ * the job that waits.
+ */
+int vmm_check_ack(struct vmm *v, const char *key, enum vmm_ask what,
+		  const char *who, struct err *e);
 
 /*
- * A job's start (ds->lock held): its copy; VCPU_NONE when detached or
- * @ds is NULL.
+ * A job's copy of @v (its lock held; @v NULL: VCPU_NONE).  Out of fds, the
+ * copy has no own_ack and no handshake is possible (logged).
  */
-void vmm_take_locked(struct dset *ds, struct vmm_job *vj);
+void vmm_copy(const struct vmm *v, struct vmm_job *vj, const char *who);
 void vmm_drop(struct vmm_job *vj);
+/* Forgets an answer that came late to an earlier question. */
+void vmm_forget_acks(struct vmm_job *vj);
+/* Asks by the VMM's eventfd: the time it was asked. */
+uint64_t vmm_signal(struct vmm_job *vj, enum vmm_ask what);
 /*
- * Asks the VMM to pause (or resume) and waits for its acknowledgment up
- * to the deadline, or until @gone(@arg) says the job failed (@gone NULL:
- * nothing to watch).  0 (vj->t_ack set), -ETIMEDOUT, or -ECANCELED when
- * the job failed meanwhile.  @why goes into the event's message.
+ * Waits for the answer to @what, asked at @t0, up to the deadline, or
+ * until @gone(@arg) says the job failed (@gone NULL: nothing to watch).
+ * 0 (vj->t_ack set), -ETIMEDOUT, or -ECANCELED when the job failed
+ * meanwhile.
  */
-int vmm_ask(struct dset *ds, struct vmm_job *vj, enum vmm_ask what,
-	    const char *why, bool (*gone)(void *), void *arg, struct err *e);
-/*
- * The source's failure after a pause: the devices run again, so may the
- * vCPUs.  Asked without waiting for an answer (the job is over).
- */
-void vmm_tell_resume(struct dset *ds, struct vmm_job *vj, const char *why);
+int vmm_wait(struct vmm_job *vj, enum vmm_ask what, uint64_t t0,
+	     bool (*gone)(void *), void *arg, const char *who, struct err *e);
 /* TEST ONLY: VFIOMIG_TEST_IGNORE_VCPU=1: the policy is not followed. */
 bool vmm_test_ignored(void);
 

@@ -168,9 +168,9 @@ check_run(struct xfer_check_run *cr)
 		return;
 	}
 	c = xfer_conn_new(ch, 0, FRAME_ROLE_SRC);
-	pthread_mutex_lock(&j->lock);
+	pthread_mutex_lock(&j->sj.lock);
 	j->conns[0] = c;
-	pthread_mutex_unlock(&j->lock);
+	pthread_mutex_unlock(&j->sj.lock);
 	tls = chan_is_tls(ch) ? "TLS: the destination's certificate "
 	    "verified, this daemon's taken" : "plaintext channel "
 	    "(migration.insecure)";
@@ -181,9 +181,9 @@ check_run(struct xfer_check_run *cr)
 		check_add(k, "handshake", false, "%s", e.msg);
 	} else
 		check_reply(cr, c, tls);
-	pthread_mutex_lock(&j->lock);
+	pthread_mutex_lock(&j->sj.lock);
 	j->conns[0] = NULL;
-	pthread_mutex_unlock(&j->lock);
+	pthread_mutex_unlock(&j->sj.lock);
 	xfer_conn_free(c, true);
 }
 

@@ -90,7 +90,7 @@ struct dst {
 	bool			 used;		/* dset_token_used() done */
 	struct xfer_info	 info;		/* the job's thread's */
 
-	/* Under job->lock. */
+	/* Under job->sj.lock. */
 	bool			 gathering;
 	int			 nhave;
 	int			 ninitial;
@@ -212,11 +212,11 @@ dst_free(struct dst *d)
 	free(d->devs);
 	free(d->rx);
 	free(d->rx_on);
-	pthread_mutex_lock(&d->job->lock);
+	pthread_mutex_lock(&d->job->sj.lock);
 	free(d->job->conns);
 	d->job->conns = NULL;
 	d->job->nconns = 0;
-	pthread_mutex_unlock(&d->job->lock);
+	pthread_mutex_unlock(&d->job->sj.lock);
 	free(d);
 }
 
@@ -235,7 +235,7 @@ dst_start(struct daemon *dm, struct dset *ds, Vfiomig__Peer__Hello *h,
 	d->nhave = 1;
 	/* Before its thread runs: the set's VMM as the job starts. */
 	vmm_drop(&j->sj.vmm);
-	vmm_take_locked(ds, &j->sj.vmm);
+	dset_vmm_take_locked(ds, &j->sj.vmm);
 	if ((rc = daemon_job_add(dm, j)) < 0) {
 		rc = err_set(e, -rc, "the daemon is stopping");
 		goto fail;
@@ -267,7 +267,7 @@ dst_add_conn(struct xfer_job *j, Vfiomig__Peer__Hello *h,
 	struct dst *d = j->priv;
 	int rc = 0;
 
-	pthread_mutex_lock(&j->lock);
+	pthread_mutex_lock(&j->sj.lock);
 	if (!d->gathering || j->failed)
 		rc = err_set(e, EBUSY, "job " FMT_ID " is past its "
 		    "handshake", h->job_id);
@@ -279,9 +279,9 @@ dst_add_conn(struct xfer_job *j, Vfiomig__Peer__Hello *h,
 		c->index = h->conn_index;
 		j->conns[h->conn_index] = c;
 		d->nhave++;
-		pthread_cond_broadcast(&j->cond);
+		pthread_cond_broadcast(&j->sj.cond);
 	}
-	pthread_mutex_unlock(&j->lock);
+	pthread_mutex_unlock(&j->sj.lock);
 	return rc;
 }
 
@@ -708,9 +708,9 @@ dst_quiet_end(struct dst *d)
 {
 	bool quiet;
 
-	pthread_mutex_lock(&d->job->lock);
+	pthread_mutex_lock(&d->job->sj.lock);
 	quiet = d->committed || d->job->closing || d->job->failed;
-	pthread_mutex_unlock(&d->job->lock);
+	pthread_mutex_unlock(&d->job->sj.lock);
 	return quiet;
 }
 
@@ -763,10 +763,10 @@ dst_initial_done(struct dst *d, struct dst_dev *dd)
 		return -EPROTO;
 	}
 	dd->initial_done = true;
-	pthread_mutex_lock(&d->job->lock);
+	pthread_mutex_lock(&d->job->sj.lock);
 	all = ++d->ninitial == d->ndev;
 	d->acked |= all;
-	pthread_mutex_unlock(&d->job->lock);
+	pthread_mutex_unlock(&d->job->sj.lock);
 	if (!all)
 		return 0;
 	log_info("%s: initial data loaded: INIT_ACK", d->name);
@@ -800,10 +800,10 @@ dst_dev_end(struct dst *d, struct dst_dev *dd, const struct frame *f)
 	log_debug("%s: %s: stream complete, %" PRIu64 " bytes, digest "
 	    FMT_ID " verified", d->name, dd->d->name, bytes, digest);
 	dd->ended = true;
-	pthread_mutex_lock(&d->job->lock);
+	pthread_mutex_lock(&d->job->sj.lock);
 	d->nended++;
-	pthread_cond_broadcast(&d->job->cond);
-	pthread_mutex_unlock(&d->job->lock);
+	pthread_cond_broadcast(&d->job->sj.cond);
+	pthread_mutex_unlock(&d->job->sj.lock);
 	return 0;
 }
 
@@ -829,9 +829,9 @@ dst_switchover(struct dst *d)
 {
 	bool acked;
 
-	pthread_mutex_lock(&d->job->lock);
+	pthread_mutex_lock(&d->job->sj.lock);
 	acked = d->acked;
-	pthread_mutex_unlock(&d->job->lock);
+	pthread_mutex_unlock(&d->job->sj.lock);
 	if (!acked) {
 		dst_fail(d, EPROTO, "SWITCHOVER before INIT_ACK");
 		return -EPROTO;
@@ -879,10 +879,10 @@ dst_rx_main(void *arg)
 
 	while (dst_recv_one(d, r->c) == 0)
 		;
-	pthread_mutex_lock(&d->job->lock);
+	pthread_mutex_lock(&d->job->sj.lock);
 	d->nclosed++;
-	pthread_cond_broadcast(&d->job->cond);
-	pthread_mutex_unlock(&d->job->lock);
+	pthread_cond_broadcast(&d->job->sj.cond);
+	pthread_mutex_unlock(&d->job->sj.lock);
 	free(r);
 	return NULL;
 }
@@ -894,10 +894,10 @@ dst_wait(struct dst *d, int *counter, int want, int ms)
 {
 	uint64_t deadline = now_ns() + (uint64_t)ms * 1000000;
 
-	pthread_mutex_lock(&d->job->lock);
+	pthread_mutex_lock(&d->job->sj.lock);
 	while (*counter < want && !d->job->failed && now_ns() < deadline)
 		xfer_job_wait(d->job, deadline);
-	pthread_mutex_unlock(&d->job->lock);
+	pthread_mutex_unlock(&d->job->sj.lock);
 }
 
 /* Every connection present, or the job is refused on all of them. */
@@ -908,7 +908,7 @@ dst_gather(struct dst *d, struct err *e)
 	int rc = 0;
 
 	dst_wait(d, &d->nhave, j->nconns, XFER_GROUP_MS);
-	pthread_mutex_lock(&j->lock);
+	pthread_mutex_lock(&j->sj.lock);
 	d->gathering = false;
 	if (j->failed)
 		rc = err_set(e, j->err.code, "%s", j->err.msg);
@@ -916,7 +916,7 @@ dst_gather(struct dst *d, struct err *e)
 		rc = err_set(e, ETIMEDOUT, "job " FMT_ID ": %d of %d "
 		    "connections arrived within %d s", j->sj.id, d->nhave,
 		    j->nconns, XFER_GROUP_MS / 1000);
-	pthread_mutex_unlock(&j->lock);
+	pthread_mutex_unlock(&j->sj.lock);
 	return rc;
 }
 
@@ -928,10 +928,10 @@ dst_refuse_all(struct dst *d, int rc, const char *msg)
 	int i;
 
 	for (i = 0; i < j->nconns; i++) {
-		pthread_mutex_lock(&j->lock);
+		pthread_mutex_lock(&j->sj.lock);
 		c = j->conns[i];
 		j->conns[i] = NULL;
-		pthread_mutex_unlock(&j->lock);
+		pthread_mutex_unlock(&j->sj.lock);
 		if (c != NULL)
 			dst_refuse(c, rc, msg);
 	}
@@ -1022,10 +1022,10 @@ dst_stop_rx(struct dst *d)
 		d->rx_on[i] = false;
 	}
 	for (i = 0; i < j->nconns; i++) {
-		pthread_mutex_lock(&j->lock);
+		pthread_mutex_lock(&j->sj.lock);
 		xfer_conn_free(j->conns[i], false);
 		j->conns[i] = NULL;
-		pthread_mutex_unlock(&j->lock);
+		pthread_mutex_unlock(&j->sj.lock);
 	}
 }
 
@@ -1094,8 +1094,8 @@ dst_vmm_resume(struct dst *d)
 	if (vj->policy == VCPU_NONE)
 		return;
 	d->info.vcpu_policy = vj->policy;
-	late = vmm_ask(d->ds, vj, VMM_ASK_RESUME, "running: every device is "
-	    "RUNNING", NULL, NULL, &e) < 0;
+	late = dset_vmm_ask(d->ds, vj, VMM_ASK_RESUME, "running: every "
+	    "device is RUNNING", NULL, NULL, &e) < 0;
 	if (late)
 		log_warnx("%s: %s", d->name, e.msg);
 	us = late ? (uint64_t)vj->deadline_ms * 1000 : (vj->t_ack - t0) / 1000;
@@ -1132,16 +1132,16 @@ dst_commit(struct dst *d)
 	d->ds->commit_ns = now_ns() - t0;
 	pthread_mutex_unlock(&d->ds->lock);
 	/* The source closes as soon as it reads COMMITTED: not a failure. */
-	pthread_mutex_lock(&d->job->lock);
+	pthread_mutex_lock(&d->job->sj.lock);
 	d->committed = true;
-	pthread_mutex_unlock(&d->job->lock);
+	pthread_mutex_unlock(&d->job->sj.lock);
 	rc = xfer_conn_send(d->job->conns[0], FRAME_COMMITTED, 0,
 	    FRAME_DEV_ALL, NULL, 0, XFER_PROGRESS_MS, &e);
 	if (rc < 0) {
 		/* The source will roll back: so must we. */
-		pthread_mutex_lock(&d->job->lock);
+		pthread_mutex_lock(&d->job->sj.lock);
 		d->committed = false;
-		pthread_mutex_unlock(&d->job->lock);
+		pthread_mutex_unlock(&d->job->sj.lock);
 		xfer_job_fail(d->job, rc, false, "%s", e.msg);
 		return rc;
 	}
@@ -1178,9 +1178,9 @@ dst_run(struct dst *d)
 		dst_fail(d, rc, "%s", e.msg);
 		return rc;
 	}
-	pthread_mutex_lock(&j->lock);
+	pthread_mutex_lock(&j->sj.lock);
 	j->accepted = true;
-	pthread_mutex_unlock(&j->lock);
+	pthread_mutex_unlock(&j->sj.lock);
 	if (!chan_is_tls(j->conns[0]->ch))
 		log_warnx("%s: job " FMT_ID ": plaintext channel "
 		    "(migration.insecure)", d->name, j->sj.id);
@@ -1297,9 +1297,9 @@ dst_main(void *arg)
 		    dset_token_used(d->ds, j->sj.id, false, &e) < 0)
 			log_warnx("%s: %s", d->name, e.msg);
 	} else {
-		pthread_mutex_lock(&j->lock);
+		pthread_mutex_lock(&j->sj.lock);
 		j->closing = true;
-		pthread_mutex_unlock(&j->lock);
+		pthread_mutex_unlock(&j->sj.lock);
 		dst_stop_rx(d);
 	}
 	dst_final_info(d, rc);

@@ -138,10 +138,10 @@ src_open_conn(struct src *s, int i, struct err *e)
 	    XFER_HANDSHAKE_MS, &ch, e)) < 0)
 		return rc;
 	c = xfer_conn_new(ch, i, FRAME_ROLE_SRC);
-	pthread_mutex_lock(&s->job->lock);
+	pthread_mutex_lock(&s->job->sj.lock);
 	s->job->conns[i] = c;
 	s->links[i].c = c;
-	pthread_mutex_unlock(&s->job->lock);
+	pthread_mutex_unlock(&s->job->sj.lock);
 	return src_hello(s, c, s->job->sj.id, e);
 }
 
@@ -215,9 +215,9 @@ src_handshake(struct src *s)
 			goto fail;
 	}
 	s->accepted = true;
-	pthread_mutex_lock(&s->job->lock);
+	pthread_mutex_lock(&s->job->sj.lock);
 	s->job->accepted = true;
-	pthread_mutex_unlock(&s->job->lock);
+	pthread_mutex_unlock(&s->job->sj.lock);
 	if (!chan_is_tls(s->links[0].c->ch))
 		log_warnx("%s: job " FMT_ID ": plaintext channel "
 		    "(migration.insecure)", s->name, s->job->sj.id);
@@ -239,12 +239,12 @@ fail:
 static void
 src_flag(struct src *s, bool *flag)
 {
-	pthread_mutex_lock(&s->job->lock);
+	pthread_mutex_lock(&s->job->sj.lock);
 	*flag = true;
 	if (flag == &s->committed)
 		s->t_commit = now_ns();
-	pthread_cond_broadcast(&s->job->cond);
-	pthread_mutex_unlock(&s->job->lock);
+	pthread_cond_broadcast(&s->job->sj.cond);
+	pthread_mutex_unlock(&s->job->sj.lock);
 }
 
 static void
@@ -257,9 +257,9 @@ src_peer_abort(struct src *s, const struct frame *f)
 	 * Before the failure wakes the job's thread: an ABORT after every
 	 * DEV_END means "not committed", and the set must roll back.
 	 */
-	pthread_mutex_lock(&s->job->lock);
+	pthread_mutex_lock(&s->job->sj.lock);
 	s->peer_aborted = true;
-	pthread_mutex_unlock(&s->job->lock);
+	pthread_mutex_unlock(&s->job->sj.lock);
 	if (frame_unpack_abort(f->payload, f->h.len, &a, &e) < 0) {
 		xfer_job_fail(s->job, EPROTO, false, "destination aborted "
 		    "(unreadable ABORT: %s)", e.msg);
@@ -276,9 +276,9 @@ src_quiet_end(struct src *s)
 {
 	bool quiet;
 
-	pthread_mutex_lock(&s->job->lock);
+	pthread_mutex_lock(&s->job->sj.lock);
 	quiet = s->committed || s->job->closing || s->job->failed;
-	pthread_mutex_unlock(&s->job->lock);
+	pthread_mutex_unlock(&s->job->sj.lock);
 	return quiet;
 }
 
@@ -299,11 +299,11 @@ src_await_abort(struct src *s, struct xfer_conn *c, bool sending)
 
 	if (c->index == 0 && !sending)
 		return;
-	pthread_mutex_lock(&s->job->lock);
+	pthread_mutex_lock(&s->job->sj.lock);
 	while (!s->job->failed && !s->job->closing && !s->committed &&
 	    now_ns() < deadline)
 		xfer_job_wait(s->job, deadline);
-	pthread_mutex_unlock(&s->job->lock);
+	pthread_mutex_unlock(&s->job->sj.lock);
 }
 
 /*
@@ -333,10 +333,10 @@ src_resumed(struct src *s, const struct frame *f)
 		us = 0;
 		late = true;
 	}
-	pthread_mutex_lock(&s->job->lock);
+	pthread_mutex_lock(&s->job->sj.lock);
 	s->resume_us = us;
 	s->resume_timed_out = late;
-	pthread_mutex_unlock(&s->job->lock);
+	pthread_mutex_unlock(&s->job->sj.lock);
 	src_flag(s, &s->resumed);
 	return 0;
 }
@@ -360,9 +360,9 @@ src_recv_one(struct src *s, struct xfer_conn *c)
 	case FRAME_INIT_ACK:
 		log_info("%s: the destination has loaded the initial data",
 		    s->name);
-		pthread_mutex_lock(&s->job->lock);
+		pthread_mutex_lock(&s->job->sj.lock);
 		s->t_ack = now_ns();
-		pthread_mutex_unlock(&s->job->lock);
+		pthread_mutex_unlock(&s->job->sj.lock);
 		src_flag(s, &s->init_ack);
 		return 0;
 	case FRAME_COMMITTED:

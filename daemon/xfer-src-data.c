@@ -255,6 +255,31 @@ src_precopy_info(struct src_link *l, struct src_dev *sd, uint64_t *initial,
 	return rc;
 }
 
+/*
+ * Reads up to @max bytes of @sd's stream and sends them (pre-copy or
+ * stop-copy data): the bytes moved, 0 at the end of the stream (or of a
+ * chunk), -EAGAIN when the device has nothing now, or another -errno
+ * with the job failed.
+ */
+static ssize_t
+src_read_send(struct src_link *l, struct src_dev *sd, size_t max,
+    bool stopcopy)
+{
+	ssize_t n;
+	int rc;
+
+	n = device_read_data(sd->d, l->buf, max);
+	if (n > 0) {
+		if ((rc = src_send_data(l, sd, n, stopcopy)) < 0)
+			return rc == -EAGAIN ? -EIO : rc;
+		return n;
+	}
+	if (n < 0 && n != -EAGAIN)
+		src_fail(l->s, n, "%s: read migration data in %s: %s",
+		    sd->d->name, fsm_name(sd->d->state), strerror(-n));
+	return n;
+}
+
 /* One pre-copy pass over a device: what it had when the pass began. */
 static int
 src_precopy_pass(struct src_link *l, struct src_dev *sd)
@@ -273,23 +298,17 @@ src_precopy_pass(struct src_link *l, struct src_dev *sd)
 		 */
 		__atomic_add_fetch(&l->s->held_ns, xfer_sched_hold(
 		    l->s->job->dm->sched, l->s->job), __ATOMIC_RELAXED);
-		n = device_read_data(sd->d, l->buf, MIN((uint64_t)
-		    l->s->max_frame, budget - moved));
+		n = src_read_send(l, sd, MIN((uint64_t)l->s->max_frame,
+		    budget - moved), false);
 		if (n > 0) {
 			idle = 0;
 			moved += n;
-			if ((rc = src_send_data(l, sd, n, false)) < 0)
-				return rc;
 			continue;
 		}
 		if (n == 0)
 			break;
-		if (n != -EAGAIN) {
-			src_fail(l->s, n, "%s: read migration data in %s: %s",
-			    sd->d->name, fsm_name(sd->d->state),
-			    strerror(-n));
+		if (n != -EAGAIN)
 			return n;
-		}
 		if ((rc = src_precopy_info(l, sd, &initial, &dirty)) < 0)
 			return rc;
 		if (initial + dirty == 0)
@@ -360,21 +379,15 @@ src_stopcopy_dev(struct src_link *l, struct src_dev *sd)
 	    " bytes of pre-copy data", l->s->name, sd->d->name,
 	    device_data_fd(sd->d), pre);
 	while (!src_failed(l->s)) {
-		n = device_read_data(sd->d, l->buf, l->s->max_frame);
+		n = src_read_send(l, sd, l->s->max_frame, true);
 		if (n > 0) {
 			idle = 0;
-			if ((rc = src_send_data(l, sd, n, true)) < 0)
-				return rc;
 			continue;
 		}
 		if (n == 0)
 			break;
-		if (n != -EAGAIN) {
-			src_fail(l->s, n, "%s: read migration data in %s: %s",
-			    sd->d->name, fsm_name(sd->d->state),
-			    strerror(-n));
+		if (n != -EAGAIN)
 			return n;
-		}
 		if ((rc = src_wait_data(l, sd, &idle)) < 0)
 			return rc;
 	}
@@ -422,21 +435,21 @@ src_sender_main(void *arg)
 	enum src_phase phase;
 	int seen = 0;
 
-	pthread_mutex_lock(&s->job->lock);
+	pthread_mutex_lock(&s->job->sj.lock);
 	for (;;) {
 		while (s->gen == seen && s->phase != SRC_QUIT)
-			pthread_cond_wait(&s->job->cond, &s->job->lock);
+			pthread_cond_wait(&s->job->sj.cond, &s->job->sj.lock);
 		if (s->phase == SRC_QUIT)
 			break;
 		seen = s->gen;
 		phase = s->phase;
-		pthread_mutex_unlock(&s->job->lock);
+		pthread_mutex_unlock(&s->job->sj.lock);
 		src_sender_run(l, phase);
-		pthread_mutex_lock(&s->job->lock);
+		pthread_mutex_lock(&s->job->sj.lock);
 		s->ndone++;
-		pthread_cond_broadcast(&s->job->cond);
+		pthread_cond_broadcast(&s->job->sj.cond);
 	}
-	pthread_mutex_unlock(&s->job->lock);
+	pthread_mutex_unlock(&s->job->sj.lock);
 	return NULL;
 }
 
@@ -470,10 +483,10 @@ src_stop_threads(struct src *s)
 	struct src_link *l;
 	int i;
 
-	pthread_mutex_lock(&s->job->lock);
+	pthread_mutex_lock(&s->job->sj.lock);
 	s->phase = SRC_QUIT;
-	pthread_cond_broadcast(&s->job->cond);
-	pthread_mutex_unlock(&s->job->lock);
+	pthread_cond_broadcast(&s->job->sj.cond);
+	pthread_mutex_unlock(&s->job->sj.lock);
 	for (i = 0; i < s->nconns; i++) {
 		l = &s->links[i];
 		if (l->sender_on)

@@ -59,15 +59,15 @@ src_wait_tick(struct src *s, uint64_t deadline)
 	if (now >= s->next_log) {
 		s->next_log = now + SRC_LOG_NS;
 		s->next_pub = now + SRC_PUB_NS;
-		pthread_mutex_unlock(&s->job->lock);
+		pthread_mutex_unlock(&s->job->sj.lock);
 		src_progress(s);
-		pthread_mutex_lock(&s->job->lock);
+		pthread_mutex_lock(&s->job->sj.lock);
 	} else if (now >= s->next_pub) {
 		s->next_pub = now + SRC_PUB_NS;
-		pthread_mutex_unlock(&s->job->lock);
+		pthread_mutex_unlock(&s->job->sj.lock);
 		src_fill_info(s);
 		xfer_info_publish(s->job, &s->info, 0);
-		pthread_mutex_lock(&s->job->lock);
+		pthread_mutex_lock(&s->job->sj.lock);
 	}
 	xfer_job_wait(s->job, MIN(deadline, MIN(s->next_log, s->next_pub)));
 }
@@ -78,15 +78,15 @@ src_pump(struct src *s, enum src_phase phase)
 {
 	bool failed;
 
-	pthread_mutex_lock(&s->job->lock);
+	pthread_mutex_lock(&s->job->sj.lock);
 	s->phase = phase;
 	s->ndone = 0;
 	s->gen++;
-	pthread_cond_broadcast(&s->job->cond);
+	pthread_cond_broadcast(&s->job->sj.cond);
 	while (s->ndone < s->nconns && !s->job->failed)
 		src_wait_tick(s, UINT64_MAX);
 	failed = s->job->failed;
-	pthread_mutex_unlock(&s->job->lock);
+	pthread_mutex_unlock(&s->job->sj.lock);
 	return failed ? -1 : 0;
 }
 
@@ -97,14 +97,14 @@ src_wait_flag(struct src *s, bool *flag, int ms)
 	uint64_t deadline = now_ns() + (uint64_t)ms * 1000000;
 	int rc = 0;
 
-	pthread_mutex_lock(&s->job->lock);
+	pthread_mutex_lock(&s->job->sj.lock);
 	while (!*flag && !s->job->failed && now_ns() < deadline)
 		src_wait_tick(s, deadline);
 	if (s->job->failed)
 		rc = -1;
 	else if (!*flag)
 		rc = -ETIMEDOUT;
-	pthread_mutex_unlock(&s->job->lock);
+	pthread_mutex_unlock(&s->job->sj.lock);
 	return rc;
 }
 
@@ -237,9 +237,9 @@ src_fmt_prediction(struct src *s, char *buf, size_t len)
 static void
 src_stall(struct src *s, bool on)
 {
-	pthread_mutex_lock(&s->job->lock);
+	pthread_mutex_lock(&s->job->sj.lock);
 	s->stalled = on;
-	pthread_mutex_unlock(&s->job->lock);
+	pthread_mutex_unlock(&s->job->sj.lock);
 	dset_set_stalled(s->ds, on);
 	src_fill_info(s);
 	xfer_info_publish(s->job, &s->info, on ? DSET_N_STALLED : 0);
@@ -255,9 +255,9 @@ src_manual_done(struct src *s, bool acked, bool idle)
 {
 	bool req;
 
-	pthread_mutex_lock(&s->job->lock);
+	pthread_mutex_lock(&s->job->sj.lock);
 	req = s->sw_req;
-	pthread_mutex_unlock(&s->job->lock);
+	pthread_mutex_unlock(&s->job->sj.lock);
 	if (req && acked)
 		return true;
 	if (idle)
@@ -323,12 +323,12 @@ src_decide(struct src *s, bool acked, bool req)
 	bool fits, spent;
 	char pb[320];
 
-	pthread_mutex_lock(&s->job->lock);
+	pthread_mutex_lock(&s->job->sj.lock);
 	limit = s->downtime_ms;
 	maxit = s->max_iterations;
 	tmo = s->timeout_ms;
 	act = s->action;
-	pthread_mutex_unlock(&s->job->lock);
+	pthread_mutex_unlock(&s->job->sj.lock);
 	src_predict(s);
 	if (s->old_sampling)
 		fits = src_old_converged(s, limit);
@@ -406,19 +406,19 @@ src_precopy(struct src *s)
 		t_it = now_ns() - t_it;
 		predict_throughput(&s->pr, b0, t_it - MIN(t_it, held));
 		idle = b0 == 0;
-		pthread_mutex_lock(&s->job->lock);
+		pthread_mutex_lock(&s->job->sj.lock);
 		acked = s->init_ack;
 		req = s->sw_req;
 		t_ack = s->t_ack;
-		pthread_mutex_unlock(&s->job->lock);
+		pthread_mutex_unlock(&s->job->sj.lock);
 		if (acked && s->pr.thr_e2e == 0)
 			predict_end_to_end(&s->pr, __atomic_load_n(
 			    &s->init_bytes, __ATOMIC_RELAXED), t_ack - s->t_pre0);
 		if (s->manual) {
 			src_predict(s);
-			pthread_mutex_lock(&s->job->lock);
+			pthread_mutex_lock(&s->job->sj.lock);
 			i = s->max_iterations;
-			pthread_mutex_unlock(&s->job->lock);
+			pthread_mutex_unlock(&s->job->sj.lock);
 			if (src_manual_done(s, acked, idle || r->iterations >= i))
 				break;
 			continue;

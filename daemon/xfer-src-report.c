@@ -91,7 +91,7 @@ src_fill_info(struct src *s)
 	    in->predicted_ms;
 	in->iteration = s->job->res.iterations;
 	in->total_ms = (now - s->t0) / 1000000;
-	pthread_mutex_lock(&s->job->lock);
+	pthread_mutex_lock(&s->job->sj.lock);
 	in->awaiting = s->manual && !s->sw_req &&
 	    in->status == XFER_ST_PRECOPY;
 	in->limit_ms = s->downtime_ms;
@@ -99,7 +99,7 @@ src_fill_info(struct src *s)
 	in->max_iterations = s->max_iterations;
 	in->action = s->action;
 	in->stalled = s->stalled;
-	pthread_mutex_unlock(&s->job->lock);
+	pthread_mutex_unlock(&s->job->sj.lock);
 	pthread_mutex_lock(&s->bw_lock);
 	in->bandwidth = s->bw;
 	pthread_mutex_unlock(&s->bw_lock);
@@ -169,7 +169,7 @@ src_vmm_after_failure(struct src *s, enum dset_status st)
 	if (vj->policy == VCPU_NONE || !vj->paused)
 		return;
 	if (st == DSET_IDLE) {
-		vmm_tell_resume(s->ds, vj, "rolled back: every device RUNNING");
+		dset_vmm_tell_resume(s->ds, vj, "rolled back: every device RUNNING");
 		return;
 	}
 	log_warnx("%s: the VMM is not asked to resume the vCPUs: %s", s->name,
@@ -194,11 +194,11 @@ src_report_vm(struct src *s)
 	if (s->job->sj.vmm.policy == VCPU_NONE || s->t_commit == 0 ||
 	    s->t_paused == 0)
 		return;
-	pthread_mutex_lock(&s->job->lock);
+	pthread_mutex_lock(&s->job->sj.lock);
 	resumed = s->resumed;
 	late = s->resume_timed_out;
 	us = s->resume_us;
-	pthread_mutex_unlock(&s->job->lock);
+	pthread_mutex_unlock(&s->job->sj.lock);
 	if (s->peer_vmm_ms == 0)
 		r->vm_downtime_ns = s->t_commit - s->t_paused;
 	else if (resumed && !late)
@@ -258,9 +258,9 @@ src_report(struct src *s)
 	log_info("%s: report: downtime_ms %.3f (first device leaves RUNNING "
 	    "until COMMITTED; includes one network round trip)", s->name,
 	    (double)(r->downtime_ns / 1000) / 1e3);
-	pthread_mutex_lock(&s->job->lock);
+	pthread_mutex_lock(&s->job->sj.lock);
 	limit = s->downtime_ms;
-	pthread_mutex_unlock(&s->job->lock);
+	pthread_mutex_unlock(&s->job->sj.lock);
 	r->limit_ms = limit;
 	r->predicted_ms = s->t_down != 0 ? s->t_predicted : UINT64_MAX;
 	if (s->t_stop0 != 0 && s->t_down != 0) {
@@ -310,9 +310,9 @@ src_final_info(struct src *s, bool ok)
 		in->vm_to_commit = s->peer_vmm_ms == 0;
 		in->drain_us = s->drain_ns / 1000;
 		in->pause_ack_us = s->pause_ack_ns / 1000;
-		pthread_mutex_lock(&j->lock);
+		pthread_mutex_lock(&j->sj.lock);
 		in->resume_ack_us = s->resumed ? s->resume_us : 0;
-		pthread_mutex_unlock(&j->lock);
+		pthread_mutex_unlock(&j->sj.lock);
 	}
 	in->unknown = j->res.unknown;
 	in->awaiting = false;

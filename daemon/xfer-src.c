@@ -64,7 +64,7 @@ src_unsched(struct src *s)
 	s->admitted = false;
 }
 
-/* vmm_ask()'s watch: the job failed (a cancel, the peer's ABORT). */
+/* dset_vmm_ask()'s watch: the job failed (a cancel, the peer's ABORT). */
 static bool
 src_job_gone(void *job)
 {
@@ -93,8 +93,8 @@ src_vmm_pause(struct src *s, const char *why)
 		return 0;
 	}
 	s->phase_name = "pausing the vCPUs";
-	if ((rc = vmm_ask(s->ds, vj, VMM_ASK_PAUSE, why, src_job_gone, s->job,
-	    &e)) < 0) {
+	if ((rc = dset_vmm_ask(s->ds, vj, VMM_ASK_PAUSE, why, src_job_gone,
+	    s->job, &e)) < 0) {
 		if (rc != -ECANCELED)
 			src_fail(s, rc, "%s", e.msg);
 		return rc;
@@ -131,9 +131,9 @@ src_switchover(struct src *s, bool precopy)
 	int rc;
 
 	s->phase_name = "draining";
-	pthread_mutex_lock(&s->job->lock);
+	pthread_mutex_lock(&s->job->sj.lock);
 	s->switching = true;
-	pthread_mutex_unlock(&s->job->lock);
+	pthread_mutex_unlock(&s->job->sj.lock);
 	/* The other jobs' pre-copy holds back until the stop-copy is done. */
 	xfer_sched_stopcopy(s->job->dm->sched, true);
 	s->sched_stop = true;
@@ -170,9 +170,9 @@ src_switchover(struct src *s, bool precopy)
 		return rc;
 	s->t_stop_end = now_ns();
 	src_unsched(s);
-	pthread_mutex_lock(&s->job->lock);
+	pthread_mutex_lock(&s->job->sj.lock);
 	s->no_cancel = true;
-	pthread_mutex_unlock(&s->job->lock);
+	pthread_mutex_unlock(&s->job->sj.lock);
 	s->ended_all = true;
 	s->phase_name = "committing";
 	src_status(s, XFER_ST_RESUMING);
@@ -248,7 +248,7 @@ src_free_conns(struct src *s, bool orderly)
 {
 	int i;
 
-	pthread_mutex_lock(&s->job->lock);
+	pthread_mutex_lock(&s->job->sj.lock);
 	for (i = 0; i < s->nconns; i++) {
 		xfer_conn_free(s->links[i].c, orderly);
 		s->links[i].c = NULL;
@@ -257,7 +257,7 @@ src_free_conns(struct src *s, bool orderly)
 		s->links[i].buf = NULL;
 	}
 	s->job->nconns = 0;
-	pthread_mutex_unlock(&s->job->lock);
+	pthread_mutex_unlock(&s->job->sj.lock);
 }
 
 /* COMMITTED: the VM runs on the destination; the devices here stop. */
@@ -268,9 +268,9 @@ src_finish(struct src *s)
 	enum dset_status st = DSET_MIGRATED;
 	int i;
 
-	pthread_mutex_lock(&s->job->lock);
+	pthread_mutex_lock(&s->job->sj.lock);
 	s->job->closing = true;
-	pthread_mutex_unlock(&s->job->lock);
+	pthread_mutex_unlock(&s->job->sj.lock);
 	dset_mark_committed(s->ds);
 	for (i = 0; i < s->nconns; i++)
 		chan_shutdown(s->links[i].c->ch);
@@ -296,9 +296,9 @@ src_unknown(struct src *s)
 	struct xfer_job *j = s->job;
 	struct err e = { 0, "" };
 
-	pthread_mutex_lock(&j->lock);
+	pthread_mutex_lock(&j->sj.lock);
 	j->tell_peer = false;
-	pthread_mutex_unlock(&j->lock);
+	pthread_mutex_unlock(&j->sj.lock);
 	xfer_job_teardown(j);
 	src_stop_threads(s);
 	src_free_conns(s, false);
@@ -348,11 +348,11 @@ src_free(struct src *s)
 	free(s->pd);
 	free(s->links);
 	pthread_mutex_destroy(&s->bw_lock);
-	pthread_mutex_lock(&s->job->lock);
+	pthread_mutex_lock(&s->job->sj.lock);
 	free(s->job->conns);
 	s->job->conns = NULL;
 	s->job->nconns = 0;
-	pthread_mutex_unlock(&s->job->lock);
+	pthread_mutex_unlock(&s->job->sj.lock);
 	free(s);
 }
 
@@ -518,7 +518,7 @@ xfer_src_start(struct daemon *dm, struct dset *ds,
 	return 0;
 }
 
-/* A request for a job in pre-copy: 0, or why not.  j->lock held. */
+/* A request for a job in pre-copy: 0, or why not.  j->sj.lock held. */
 static int
 src_precopy_locked(struct xfer_job *j, struct err *e)
 {
@@ -537,15 +537,15 @@ xfer_src_switchover(struct xfer_job *j, struct err *e)
 	struct src *s = j->priv;
 	int rc;
 
-	pthread_mutex_lock(&j->lock);
+	pthread_mutex_lock(&j->sj.lock);
 	rc = src_precopy_locked(j, e);
 	if (rc == 0 && s->sw_req)
 		rc = err_set(e, EALREADY, "switchover requested already");
 	else if (rc == 0) {
 		s->sw_req = true;
-		pthread_cond_broadcast(&j->cond);
+		pthread_cond_broadcast(&j->sj.cond);
 	}
-	pthread_mutex_unlock(&j->lock);
+	pthread_mutex_unlock(&j->sj.lock);
 	if (rc == 0)
 		log_info("migrate %s: switchover requested", j->ds->name);
 	return rc;
@@ -557,9 +557,9 @@ xfer_src_cancel(struct xfer_job *j, struct err *e)
 	struct src *s = j->priv;
 	bool late;
 
-	pthread_mutex_lock(&j->lock);
+	pthread_mutex_lock(&j->sj.lock);
 	late = s == NULL || s->no_cancel;
-	pthread_mutex_unlock(&j->lock);
+	pthread_mutex_unlock(&j->sj.lock);
 	if (late)
 		return err_set(e, EBUSY, "every device's data went out: only "
 		    "the destination knows the outcome now");
@@ -577,7 +577,7 @@ xfer_src_set_params(struct xfer_job *j, const struct xfer_params *p,
 	size_t n = 0;
 	int rc = 0;
 
-	pthread_mutex_lock(&j->lock);
+	pthread_mutex_lock(&j->sj.lock);
 	if ((rc = src_precopy_locked(j, e)) == 0) {
 		if (p->downtime_ms != 0) {
 			s->downtime_ms = p->downtime_ms;
@@ -599,9 +599,9 @@ xfer_src_set_params(struct xfer_job *j, const struct xfer_params *p,
 			n += snprintf(what + n, sizeof what - n, " action %s",
 			    mig_action_name(p->action));
 		}
-		pthread_cond_broadcast(&j->cond);
+		pthread_cond_broadcast(&j->sj.cond);
 	}
-	pthread_mutex_unlock(&j->lock);
+	pthread_mutex_unlock(&j->sj.lock);
 	if (rc < 0)
 		return rc;
 	if (p->has_bandwidth) {

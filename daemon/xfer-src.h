@@ -75,7 +75,7 @@ struct src {
 	int			 ninitial;	/* DEV_INITIAL_DONEs (atomic) */
 	uint64_t		 init_bytes;	/* sent by the last (atomic) */
 
-	/* Under job->lock. */
+	/* Under job->sj.lock. */
 	enum src_phase		 phase;
 	int			 gen;
 	int			 ndone;
@@ -114,7 +114,7 @@ struct src {
 	bool			 sched_stop;	/* xfer_sched_stopcopy(true) */
 	bool			 old_sampling;	/* TEST ONLY, see src_new() */
 
-	/* Tunables (SetParameters): under job->lock. */
+	/* Tunables (SetParameters): under job->sj.lock. */
 	uint32_t		 downtime_ms;
 	int			 max_iterations;
 	uint32_t		 timeout_ms;	/* 0: none */
@@ -123,9 +123,9 @@ struct src {
 
 	/* Control. */
 	bool			 manual;
-	bool			 sw_req;	/* under job->lock */
-	bool			 no_cancel;	/* under job->lock */
-	bool			 switching;	/* under job->lock */
+	bool			 sw_req;	/* under job->sj.lock */
+	bool			 no_cancel;	/* under job->sj.lock */
+	bool			 switching;	/* under job->sj.lock */
 	pthread_mutex_t		 bw_lock;	/* what follows */
 	uint64_t		 bw;		/* bytes/s; 0 none */
 	double			 bw_tokens;	/* may go below 0: a debt */

@@ -256,11 +256,11 @@ xfer_job_new(enum xfer_kind kind, struct daemon *dm, struct dset *ds)
 	j->sj.kind = kind;
 	j->dm = dm;
 	j->ds = ds != NULL ? dset_ref(ds) : NULL;
-	vmm_take_locked(NULL, &j->sj.vmm);		/* none, until claimed */
-	pthread_mutex_init(&j->lock, NULL);
+	dset_vmm_take_locked(NULL, &j->sj.vmm);		/* none, until claimed */
+	pthread_mutex_init(&j->sj.lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&j->cond, &ca);
+	pthread_cond_init(&j->sj.cond, &ca);
 	pthread_condattr_destroy(&ca);
 	return j;
 }
@@ -272,7 +272,7 @@ xfer_job_wait(struct xfer_job *j, uint64_t deadline_ns)
 
 	ts.tv_sec = deadline_ns / 1000000000ull;
 	ts.tv_nsec = deadline_ns % 1000000000ull;
-	pthread_cond_timedwait(&j->cond, &j->lock, &ts);
+	pthread_cond_timedwait(&j->sj.cond, &j->sj.lock, &ts);
 }
 
 static void
@@ -282,14 +282,14 @@ xfer_job_vfail(struct xfer_job *j, int rc, bool tell_peer, const char *fmt,
 	char msg[sizeof j->err.msg];
 
 	vsnprintf(msg, sizeof msg, fmt, ap);
-	pthread_mutex_lock(&j->lock);
+	pthread_mutex_lock(&j->sj.lock);
 	if (!j->failed && !j->closing) {
 		j->failed = true;
 		j->tell_peer = tell_peer;
 		err_set(&j->err, rc < 0 ? -rc : rc, "%s", msg);
 	}
-	pthread_cond_broadcast(&j->cond);
-	pthread_mutex_unlock(&j->lock);
+	pthread_cond_broadcast(&j->sj.cond);
+	pthread_mutex_unlock(&j->sj.lock);
 }
 
 void
@@ -308,9 +308,9 @@ xfer_job_failed(struct xfer_job *j)
 {
 	bool f;
 
-	pthread_mutex_lock(&j->lock);
+	pthread_mutex_lock(&j->sj.lock);
 	f = j->failed;
-	pthread_mutex_unlock(&j->lock);
+	pthread_mutex_unlock(&j->sj.lock);
 	return f;
 }
 
@@ -324,10 +324,10 @@ xfer_job_cancel(struct xfer_job *j, const char *why)
 	 * Once the handshake is through, the job's thread wakes up, sends
 	 * ABORT and closes.  Before, it may be blocked on a connection.
 	 */
-	pthread_mutex_lock(&j->lock);
+	pthread_mutex_lock(&j->sj.lock);
 	for (i = 0; i < j->nconns && !j->accepted; i++)
 		xfer_conn_cancel(j->conns[i]);
-	pthread_mutex_unlock(&j->lock);
+	pthread_mutex_unlock(&j->sj.lock);
 }
 
 void
@@ -336,10 +336,10 @@ xfer_job_teardown(struct xfer_job *j)
 	bool tell;
 	int i;
 
-	pthread_mutex_lock(&j->lock);
+	pthread_mutex_lock(&j->sj.lock);
 	tell = j->failed && j->tell_peer;
 	j->closing = true;
-	pthread_mutex_unlock(&j->lock);
+	pthread_mutex_unlock(&j->sj.lock);
 	/*
 	 * On every connection (connection 0 waits for its lock, the others
 	 * only if free): the peer may watch any of them first, and must read
@@ -385,8 +385,8 @@ xfer_job_free(struct xfer_job *j)
 {
 	vmm_drop(&j->sj.vmm);
 	dset_unref(j->ds);
-	pthread_cond_destroy(&j->cond);
-	pthread_mutex_destroy(&j->lock);
+	pthread_cond_destroy(&j->sj.cond);
+	pthread_mutex_destroy(&j->sj.lock);
 	free(j);
 }
 

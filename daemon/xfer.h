@@ -145,8 +145,7 @@ struct xfer_job {
 	void			(*done)(struct xfer_job *);
 	void			*done_arg;
 
-	pthread_mutex_t		 lock;		/* what follows */
-	pthread_cond_t		 cond;		/* any change of it */
+	/* Under sj.lock (jobinfo.h); sj.cond: any change of it. */
 	bool			 failed;
 	bool			 tell_peer;	/* send ABORT: the peer lives */
 	bool			 closing;	/* later errors: our own */
@@ -175,7 +174,7 @@ void xfer_job_teardown(struct xfer_job *j);
 void xfer_job_join(struct xfer_job *j);
 /* Frees a job whose thread never started. */
 void xfer_job_free(struct xfer_job *j);
-/* Waits on j->cond until @deadline_ns (now_ns() clock); j->lock held. */
+/* Waits on j->sj.cond until @deadline_ns (now_ns() clock); j->sj.lock held. */
 void xfer_job_wait(struct xfer_job *j, uint64_t deadline_ns);
 /*
  * Whether job id @id is known here: a running job (either way), or a
