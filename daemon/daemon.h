@@ -164,6 +164,13 @@ struct daemon {
 	int			 nhandshakes;
 	uint64_t		 hs_refused, hs_dropped, hs_timeouts, hs_evicted;
 	struct log_rate		 hs_log;
+	/*
+	 * Main's (vfiomigd.c), set before any job: a job was registered
+	 * (xfer_job_register(), jobs_lock held: it sets j->done and
+	 * j->done_arg), or taken back before its thread ran.
+	 */
+	void			(*job_added)(struct daemon *, struct xfer_job *);
+	void			(*job_dropped)(struct daemon *, struct xfer_job *);
 	struct ctl		*ctl;		/* the control socket */
 	struct xfer_sched	*sched;		/* the jobs' share (xfer.c) */
 	/* Where the migration listener is bound ("" without one). */
@@ -232,19 +239,6 @@ void dset_publish_record(void);
 void dset_post_notice(struct dset *ds, enum dset_notice n,
 	    const struct xfer_info *info, const char *fmt, ...)
 	    PRINTFLIKE(4, 5);
-
-/* vfiomigd.c */
-/*
- * Registers a job the daemon must know of (to cancel it on SIGTERM, to
- * join it when it is done): sets j->done.  -ESHUTDOWN if the daemon is
- * stopping.  Any thread; takes jobs_lock only, so a caller may hold the
- * job's set's lock.
- */
-int daemon_job_add(struct daemon *dm, struct xfer_job *j);
-/* Undoes daemon_job_add() for a job whose thread did not start. */
-void daemon_job_remove(struct daemon *dm, struct xfer_job *j);
-/* Whether SIGTERM (or the end of the loop) began the shutdown. */
-bool daemon_stopping(struct daemon *dm);
 
 /* dset.c */
 /*

@@ -319,7 +319,7 @@ status_update(struct daemon *dm)
 	}
 	pthread_mutex_unlock(&dm->sets_lock);
 	notify_status("%d set%s, %d migrating%s%s", nsets,
-	    nsets != 1 ? "s" : "", nmig, list, daemon_stopping(dm) ?
+	    nsets != 1 ? "s" : "", nmig, list, xfer_stopping(dm) ?
 	    "; stopping" : "");
 }
 
@@ -445,54 +445,24 @@ daemon_job_done_cb(evutil_socket_t fd, short what, void *arg)
 	status_update(dm);
 }
 
-int
-daemon_job_add(struct daemon *dm, struct xfer_job *j)
+/* dm->job_added: the job's end wakes the loop (daemon_job_done_cb()). */
+static void
+daemon_job_added(struct daemon *dm, struct xfer_job *j)
 {
-	int rc = 0;
-
-	pthread_mutex_lock(&dm->jobs_lock);
-	if (dm->stopping)
-		rc = -ESHUTDOWN;
-	else {
-		j->done = daemon_job_notify;
-		j->done_arg = event_new(dm->base, -1, 0, daemon_job_done_cb,
-		    j);
-		if (j->done_arg == NULL)
-			fatalx("event_new");
-		TAILQ_INSERT_TAIL(&dm->jobs, j, entry);
-	}
-	pthread_mutex_unlock(&dm->jobs_lock);
-	if (rc == 0) {
-		log_job_event(LOG_EV_MIG_STARTED, j->ds != NULL ?
-		    j->ds->name : NULL, j->sj.id, "%s%s: %s migration started: "
-		    "job " FMT_ID, j->ds != NULL ? "set " : "job",
-		    j->ds != NULL ? j->ds->name : "",
-		    j->sj.kind == XFER_SRC ? "outgoing" : "incoming", j->sj.id);
-		if (vfiomigd_status_ev != NULL)
-			event_active(vfiomigd_status_ev, EV_TIMEOUT, 1);
-	}
-	return rc;
+	j->done = daemon_job_notify;
+	j->done_arg = event_new(dm->base, -1, 0, daemon_job_done_cb, j);
+	if (j->done_arg == NULL)
+		fatalx("event_new");
+	if (vfiomigd_status_ev != NULL)
+		event_active(vfiomigd_status_ev, EV_TIMEOUT, 1);
 }
 
-void
-daemon_job_remove(struct daemon *dm, struct xfer_job *j)
+/* dm->job_dropped: its thread never ran. */
+static void
+daemon_job_dropped(struct daemon *dm, struct xfer_job *j)
 {
-	pthread_mutex_lock(&dm->jobs_lock);
-	TAILQ_REMOVE(&dm->jobs, j, entry);
-	pthread_mutex_unlock(&dm->jobs_lock);
 	event_free(j->done_arg);
 	j->done_arg = NULL;
-}
-
-bool
-daemon_stopping(struct daemon *dm)
-{
-	bool st;
-
-	pthread_mutex_lock(&dm->jobs_lock);
-	st = dm->stopping;
-	pthread_mutex_unlock(&dm->jobs_lock);
-	return st;
 }
 
 /* SIGTERM: every job fails and rolls back; handshakes are cut. */
@@ -610,7 +580,7 @@ mig_done(struct mig_req *r, struct xfer_job *j)
 			event_base_loopexit(r->dm->base, NULL);
 		return;
 	}
-	if (r->attempts < r->max_attempts && !daemon_stopping(r->dm) &&
+	if (r->attempts < r->max_attempts && !xfer_stopping(r->dm) &&
 	    dset_status(r->ds) == DSET_IDLE) {
 		log_info("migrate %s: attempt %d failed; retrying in %d ms",
 		    r->ds->name, r->attempts, r->delay_ms);
@@ -621,7 +591,7 @@ mig_done(struct mig_req *r, struct xfer_job *j)
 	}
 	log_warnx("migrate %s: failed after %d attempt%s", r->ds->name,
 	    r->attempts, r->attempts > 1 ? "s" : "");
-	if (r->exit_after && !daemon_stopping(r->dm)) {
+	if (r->exit_after && !xfer_stopping(r->dm)) {
 		vfiomigd_exit = EXIT_MIGRATION_FAILED;
 		event_base_loopexit(r->dm->base, NULL);
 	}
@@ -1106,6 +1076,8 @@ daemon_wire(struct daemon *dm)
 	    store_obs = { store_set_event, NULL, NULL },
 	    listen_obs = { listen_set_event, NULL, NULL };
 
+	dm->job_added = daemon_job_added;
+	dm->job_dropped = daemon_job_dropped;
 	ctl_obs.arg = dm;
 	dset_observe(&ctl_obs);
 	dset_observe(&store_obs);

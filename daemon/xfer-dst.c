@@ -236,12 +236,12 @@ dst_start(struct daemon *dm, struct dset *ds, Vfiomig__Peer__Hello *h,
 	/* Before its thread runs: the set's VMM as the job starts. */
 	vmm_drop(&j->sj.vmm);
 	dset_vmm_take_locked(ds, &j->sj.vmm);
-	if ((rc = daemon_job_add(dm, j)) < 0) {
+	if ((rc = xfer_job_register(dm, j)) < 0) {
 		rc = err_set(e, -rc, "the daemon is stopping");
 		goto fail;
 	}
 	if ((rc = pthread_create(&j->thread, NULL, dst_main, j)) != 0) {
-		daemon_job_remove(dm, j);
+		xfer_job_unregister(dm, j);
 		rc = err_set(e, rc, "start the job: %s", strerror(rc));
 		goto fail;
 	}
@@ -648,7 +648,7 @@ xfer_dst_accept(struct daemon *dm, int fd, const char *peer)
 	struct chan *ch;
 	uint32_t ms = dm->conf->migration.handshake_timeout_ms;
 
-	if (daemon_stopping(dm)) {
+	if (xfer_stopping(dm)) {
 		close(fd);
 		return;
 	}

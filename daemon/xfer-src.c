@@ -502,10 +502,10 @@ xfer_src_start(struct daemon *dm, struct dset *ds,
 	if (t->p.bandwidth > 0)
 		log_info("migrate %s: bandwidth limit %" PRIu64 " bytes/s",
 		    ds->name, t->p.bandwidth);
-	if ((rc = daemon_job_add(dm, j)) < 0)
+	if ((rc = xfer_job_register(dm, j)) < 0)
 		rc = err_set(e, -rc, "the daemon is stopping");
 	else if ((rc = pthread_create(&j->thread, NULL, src_main, j)) != 0) {
-		daemon_job_remove(dm, j);
+		xfer_job_unregister(dm, j);
 		rc = err_set(e, rc, "start the job: %s", strerror(rc));
 	}
 	if (rc < 0) {

@@ -548,3 +548,49 @@ xfer_sched_hold(struct xfer_sched *x, struct xfer_job *j)
 	pthread_mutex_unlock(&x->lock);
 	return now_ns() - t0;
 }
+
+/* ---- The daemon's jobs. ---- */
+
+int
+xfer_job_register(struct daemon *dm, struct xfer_job *j)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&dm->jobs_lock);
+	if (dm->stopping)
+		rc = -ESHUTDOWN;
+	else {
+		if (dm->job_added != NULL)
+			dm->job_added(dm, j);
+		TAILQ_INSERT_TAIL(&dm->jobs, j, entry);
+	}
+	pthread_mutex_unlock(&dm->jobs_lock);
+	if (rc == 0)
+		log_job_event(LOG_EV_MIG_STARTED, j->ds != NULL ?
+		    j->ds->name : NULL, j->sj.id, "%s%s: %s migration started: "
+		    "job " FMT_ID, j->ds != NULL ? "set " : "job",
+		    j->ds != NULL ? j->ds->name : "",
+		    j->sj.kind == XFER_SRC ? "outgoing" : "incoming", j->sj.id);
+	return rc;
+}
+
+void
+xfer_job_unregister(struct daemon *dm, struct xfer_job *j)
+{
+	pthread_mutex_lock(&dm->jobs_lock);
+	TAILQ_REMOVE(&dm->jobs, j, entry);
+	pthread_mutex_unlock(&dm->jobs_lock);
+	if (dm->job_dropped != NULL)
+		dm->job_dropped(dm, j);
+}
+
+bool
+xfer_stopping(struct daemon *dm)
+{
+	bool st;
+
+	pthread_mutex_lock(&dm->jobs_lock);
+	st = dm->stopping;
+	pthread_mutex_unlock(&dm->jobs_lock);
+	return st;
+}

@@ -214,10 +214,23 @@ enum xfer_status xfer_info_final(struct xfer_job *j, bool ok);
 /* "1.2 GiB/s" */
 const char *xfer_fmt_rate(uint64_t bytes_per_s, char *buf, size_t len);
 
+/*
+ * The daemon's jobs (dm->jobs, under jobs_lock).  Registers a job the
+ * daemon must know of (to cancel it on SIGTERM, to join it when it is
+ * done): main's dm->job_added() sets j->done.  -ESHUTDOWN if the daemon is
+ * stopping.  Any thread; takes jobs_lock only, so a caller may hold the
+ * job's set's lock.
+ */
+int xfer_job_register(struct daemon *dm, struct xfer_job *j);
+/* Undoes xfer_job_register() for a job whose thread did not start. */
+void xfer_job_unregister(struct daemon *dm, struct xfer_job *j);
+/* Whether SIGTERM (or the end of the loop) began the shutdown. */
+bool xfer_stopping(struct daemon *dm);
+
 /* xfer-src.c */
 /*
  * Starts migrating @ds to @t in a new thread; the set must be idle.  The
- * job is registered with daemon_job_add().
+ * job is registered with xfer_job_register().
  */
 int xfer_src_start(struct daemon *dm, struct dset *ds,
 	    const struct xfer_target *t, struct xfer_job **out, struct err *e);

@@ -11,8 +11,9 @@
  * would not be: PrepareIncoming with a listen address (binds sockets),
  * devices by cdev or group path (opens arbitrary paths) or with a
  * state_file (makes files), simulated devices of more than 1 MiB; and no
- * job starts: daemon_job_add() here refuses ("the daemon is stopping"),
- * so Migrate goes as far as claiming the set and rolls back.
+ * job starts: the daemon here is stopping from the start, so
+ * xfer_job_register() refuses ("the daemon is stopping") and Migrate goes
+ * as far as claiming the set and rolls back.
  * tests/fuzz/README.md: how to run it.
  */
 #include "config.h"
@@ -39,26 +40,6 @@ static struct daemon dm;
 static struct ctl_client *client;
 static int peer = -1;
 static char tdir[64];
-
-/* ---- What vfiomigd.c would give: no job ever starts here. ---- */
-
-int
-daemon_job_add(struct daemon *d, struct xfer_job *j)
-{
-	return -ESHUTDOWN;
-}
-
-void
-daemon_job_remove(struct daemon *d, struct xfer_job *j)
-{
-	abort();	/* only after a daemon_job_add() that succeeded */
-}
-
-bool
-daemon_stopping(struct daemon *d)
-{
-	return true;
-}
 
 /* ---- The daemon. ---- */
 
@@ -97,6 +78,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	TAILQ_INIT(&dm.jobs);
 	TAILQ_INIT(&dm.checks);
 	TAILQ_INIT(&dm.handshakes);
+	dm.stopping = true;	/* no job starts: xfer_job_register() refuses */
 	if (evthread_use_pthreads() < 0 ||
 	    (dm.base = event_base_new()) == NULL ||
 	    config_parse(text, strlen(text), "fuzz", &dm.conf, &e) < 0 ||
