@@ -24,6 +24,7 @@
 
 #include "control.h"
 #include "daemon.h"
+#include "dset.h"
 #include "dev-sim.h"
 #include "frame.h"
 #include "listen.h"

@@ -44,6 +44,7 @@
 #include "control.h"
 #include "scm.h"
 #include "daemon.h"
+#include "dset.h"
 #include "log.h"
 #include "pbcheck.h"
 

@@ -93,7 +93,7 @@ void ctl_post(struct daemon *dm, int kind, struct dset *ds,
 void ctl_post_msg(struct daemon *dm, int kind, const char *set,
 	    const char *fmt, ...) PRINTFLIKE(4, 5);
 /*
- * The control socket's observer of the sets (daemon.h, dset_observe()):
+ * The control socket's observer of the sets (dset.h, dset_observe()):
  * their notices to the subscribers.  @arg: the daemon.
  */
 void ctl_set_event(void *arg, const struct dset_event *ev);

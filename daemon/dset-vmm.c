@@ -1,5 +1,5 @@
 /*
- * dset-vmm.c: a set's VMM (daemon.h): the attachment the set keeps under
+ * dset-vmm.c: a set's VMM (dset.h): the attachment the set keeps under
  * its lock, the VMM's answers checked against it, and the questions the
  * jobs ask, published as notices for the control socket's subscribers.
  * The eventfds and the wait are vmm.c's.
@@ -10,7 +10,7 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "daemon.h"
+#include "dset.h"
 #include "log.h"
 #include "vmm.h"
 

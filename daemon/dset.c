@@ -27,6 +27,7 @@
 #include <sys/eventfd.h>
 
 #include "daemon.h"
+#include "dset.h"
 #include "dev-sim.h"
 #include "frame.h"
 #include "ledger.h"
@@ -35,7 +36,7 @@
 
 #define DSET_REGION_CONFIG 7	/* VFIO_PCI_CONFIG_REGION_INDEX */
 
-/* ---- The observer (daemon.h). ---- */
+/* ---- The observer (dset.h). ---- */
 
 static struct dset_observer *dset_observers;
 

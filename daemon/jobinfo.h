@@ -5,7 +5,7 @@
  * finished job as the set's history keeps it.  struct dset holds these;
  * it never sees a struct xfer_job's inside.
  *
- * Not here: the jobs (xfer.h), the set (daemon.h).
+ * Not here: the jobs (xfer.h), the set (dset.h).
  */
 #ifndef VFIOMIG_JOBINFO_H
 #define VFIOMIG_JOBINFO_H

@@ -25,6 +25,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "daemon.h"
+#include "dset.h"
 #include "listen.h"
 #include "log.h"
 #include "store.h"

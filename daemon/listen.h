@@ -53,7 +53,7 @@ int listen_extra_ref(struct daemon *dm, const char *addr, const char **bound,
 	    struct err *e);
 void listen_extra_unref(const char *bound);
 /*
- * The listeners' observer of the sets (daemon.h, dset_observe()): a set
+ * The listeners' observer of the sets (dset.h, dset_observe()): a set
  * lets go of its PrepareIncoming listener.  @arg unused.
  */
 void listen_set_event(void *arg, const struct dset_event *ev);

@@ -31,6 +31,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "daemon.h"
+#include "dset.h"
 #include "dev-sim.h"
 #include "device.h"
 #include "fsm.h"

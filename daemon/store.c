@@ -36,6 +36,7 @@
 #include <json-c/json.h>
 
 #include "daemon.h"
+#include "dset.h"
 #include "dev-sim.h"
 #include "log.h"
 #include "xfer.h"

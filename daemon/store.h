@@ -54,7 +54,7 @@ void store_device_leave(struct device *d);
 /* The record written again from the sets as they are.  Any thread. */
 void store_update(void);
 /*
- * The fd store's observer of the sets (daemon.h, dset_observe()): the
+ * The fd store's observer of the sets (dset.h, dset_observe()): the
  * record, the devices' fds.  @arg unused.
  */
 void store_set_event(void *arg, const struct dset_event *ev);

@@ -36,6 +36,7 @@
 
 #include "control.h"
 #include "daemon.h"
+#include "dset.h"
 #include "ledger.h"
 #include "listen.h"
 #include "log.h"
@@ -1065,7 +1066,7 @@ daemon_metrics(struct daemon *dm)
 }
 
 /*
- * The upper modules hear what the sets publish (daemon.h, "The
+ * The upper modules hear what the sets publish (dset.h, "The
  * observer"): the control socket's subscribers, the fd store's record
  * and fds, the PrepareIncoming listeners.  Before any set is made.
  */

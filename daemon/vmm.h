@@ -15,7 +15,7 @@
  * takes a copy at its start (vmm_copy(): duplicates of the fds), so that
  * nothing the control socket does later pulls an fd from under it.
  *
- * Not here: the set's attachment and its notices (dset-vmm.c, daemon.h),
+ * Not here: the set's attachment and its notices (dset-vmm.c, dset.h),
  * when in the switchover the jobs ask (xfer-src.c, xfer-dst.c), the
  * control requests' parsing (control-cmd.c).
  */

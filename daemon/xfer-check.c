@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "dset.h"
 #include "log.h"
 #include "xfer.h"
 

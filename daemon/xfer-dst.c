@@ -44,6 +44,7 @@
 #include <event2/event.h>
 
 #include "daemon.h"
+#include "dset.h"
 #include "dev-sim.h"
 #include "log.h"
 #include "xfer.h"

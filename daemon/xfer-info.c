@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "daemon.h"
+#include "dset.h"
 #include "dev-sim.h"
 #include "xfer.h"
 

@@ -20,6 +20,7 @@
 
 #include "crc32c.h"
 #include "daemon.h"
+#include "dset.h"
 #include "dev-sim.h"
 #include "log.h"
 #include "predict.h"

@@ -19,7 +19,7 @@
 #include <sys/socket.h>
 
 #include "crc32c.h"
-#include "daemon.h"
+#include "dset.h"
 #include "dev-sim.h"
 #include "log.h"
 #include "predict.h"

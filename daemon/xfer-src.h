@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "daemon.h"
+#include "dset.h"
 #include "predict.h"
 #include "xfer.h"
 

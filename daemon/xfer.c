@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 
 #include "daemon.h"
+#include "dset.h"
 #include "log.h"
 #include "xfer.h"
 

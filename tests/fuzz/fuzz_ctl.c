@@ -30,6 +30,7 @@
 
 #include "control.h"
 #include "daemon.h"
+#include "dset.h"
 #include "ledger.h"
 #include "log.h"
 
