@@ -39,7 +39,6 @@
 #include "dset.h"
 #include "dev-sim.h"
 #include "log.h"
-#include "xfer.h"
 #include "notify.h"
 #include "store.h"
 
