@@ -63,12 +63,17 @@ pair() {
 	ctl_rc_is "$1inc" 0
 }
 
-# vmm NAME DAEMON SOCKET ARGS...: refvmm for set vm1 of DAEMON (its
-# devices' state files) on SOCKET, in the background, its output in
-# $T/NAME.vmm; returns once it is attached.
+# vmm NAME DAEMON SOCKET [--set SET] ARGS...: refvmm for set SET (vm1 by
+# default) of DAEMON (its devices' state files $T/DAEMON-simI.state) on
+# SOCKET, in the background, its output in $T/NAME.vmm; returns once it is
+# attached.
 vmm() {
-	vm_n=$1 vm_d=$2 vm_s=$3
+	vm_n=$1 vm_d=$2 vm_s=$3 vm_set=vm1
 	shift 3
+	if [ "${1:-}" = --set ]; then
+		vm_set=$2
+		shift 2
+	fi
 	vm_devs=
 	vm_i=0
 	while [ $vm_i -lt $NDEV ]; do
@@ -76,13 +81,13 @@ vmm() {
 		vm_i=$((vm_i + 1))
 	done
 	# shellcheck disable=SC2086 # the device options
-	"$REFVMM" --socket "$vm_s" --set vm1 $vm_devs --timeout-s \
+	"$REFVMM" --socket "$vm_s" --set "$vm_set" $vm_devs --timeout-s \
 	    $((120 * SLOW)) "$@" >"$T/$vm_n.vmm" 2>&1 &
 	vm_pid=$!
 	it_pids="$it_pids $vm_pid"
 	eval "${vm_n}_vpid=$vm_pid"
 	vm_t=$((30 * SLOW * 50))
-	while ! grep -qs '^refvmm: attached to vm1 ' "$T/$vm_n.vmm"; do
+	while ! grep -qs "^refvmm: attached to $vm_set " "$T/$vm_n.vmm"; do
 		alive "$vm_pid" || fail "refvmm $vm_n: $(cat "$T/$vm_n.vmm")"
 		[ $vm_t -gt 0 ] || fail "refvmm $vm_n: not attached in 30 s"
 		sleep 0.02
@@ -122,28 +127,30 @@ ms_of() {
 	    sed -n 's/.* +\([0-9]*\)\.[0-9] ms.*/\1/p'
 }
 
-# sdig SOCKET: set vm1's status and its devices' states and digests.
+# sdig SOCKET [SET]: set SET's (vm1's) status and its devices' states and
+# digests.
 sdig() {
-	ctl sd -s "$1" -o json set list vm1
+	ctl sd -s "$1" -o json set list "${2:-vm1}"
 	"$json_py" -c 'import json,sys
 s=json.load(open(sys.argv[1]))["sets"][0]
 print(s["status"], " ".join("%s:%s" % (d["stateName"], d["sim"]["digest"])
     for d in s["devices"]))' "$T/sd.ctlout"
 }
 
-# mmio SOCKET: the sums of set vm1's devices' mmio_served and mmio_lost
-# (SimCounters), "SERVED LOST".
+# mmio SOCKET [SET]: the sums of set SET's (vm1's) devices' mmio_served
+# and mmio_lost (SimCounters), "SERVED LOST".
 mmio() {
-	ctl mm -s "$1" -o json set list vm1
+	ctl mm -s "$1" -o json set list "${2:-vm1}"
 	"$json_py" -c 'import json,sys
 s=json.load(open(sys.argv[1]))["sets"][0]["devices"]
 print(sum(int(d["sim"].get("mmioServed", 0)) for d in s),
     sum(int(d["sim"].get("mmioLost", 0)) for d in s))' "$T/mm.ctlout"
 }
 
-# mmio_is SOCKET SERVED LOST WHAT: the devices counted what the VMM did.
+# mmio_is SOCKET SERVED LOST WHAT [SET]: the devices (of SET, vm1 by
+# default) counted what the VMM did.
 mmio_is() {
-	mi_got=$(mmio "$1")
+	mi_got=$(mmio "$1" "${5:-vm1}")
 	[ "$mi_got" = "$2 $3" ] || fail "$4: the devices count $mi_got vCPU \
 writes served and lost, the VMM $2 $3"
 }
@@ -162,10 +169,20 @@ migrate_vm() {
 		wait_info "$1aw" "$SS" vm1 awaitingSwitchover true
 		ctl "$1sw" -s "$SS" switchover vm1
 		ctl_rc_is "$1sw" 0
-		ctl "$1w" -s "$SS" wait vm1 --done --timeout $((60 * SLOW))
-		ctl_rc_is "$1w" 0
+		mig_done "$1" "$SS"
+		return
 	fi
 	ctl "$1info" -s "$SS" -o json info vm1
+	[ "$(jget "$T/$1info.ctlout" status)" = MIGRATION_STATUS_COMPLETED ] ||
+	    fail "$1: $(ctl_out "$1info")"
+}
+
+# mig_done N SOCKET [SET]: waits for the end of SET's (vm1's) job on
+# SOCKET, which must complete; its final info in $T/${N}info.ctlout.
+mig_done() {
+	ctl "$1w" -s "$2" wait "${3:-vm1}" --done --timeout $((60 * SLOW))
+	ctl_rc_is "$1w" 0
+	ctl "$1info" -s "$2" -o json info "${3:-vm1}"
 	[ "$(jget "$T/$1info.ctlout" status)" = MIGRATION_STATUS_COMPLETED ] ||
 	    fail "$1: $(ctl_out "$1info")"
 }
@@ -381,3 +398,4 @@ lost 0, early 0, the VM's downtime unknown (devices' $(jget \
 "$T/nrinfo.ctlout" downtimeUs) us)"
 stop_daemon nrs
 stop_daemon nrd
+
