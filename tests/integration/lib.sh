@@ -97,7 +97,10 @@ gen_certs() {
 # conf FILE LISTEN SECURITY CONNS NDEV DEVKEYS [TOKEN]: a daemon's
 # configuration (no control_socket: render adds one), one set "vm1" of
 # NDEV sim devices sim0.. with the JSON keys DEVKEYS ("" for none; "@I@"
-# is replaced by the device's index).  LISTEN "-" for no listener,
+# is replaced by the device's index).  $CONF_SETS (default "vm1"): the
+# sets' names, each with the same devices and token; in DEVKEYS "@S@" is
+# replaced by the set's name and "@K@" by its rank (1, 2, ...).
+# LISTEN "-" for no listener,
 # "@LISTEN@" for start_listener to fill in.  SECURITY "insecure" or a
 # tls_dir.  TOKEN "" for none.
 # The tests check what a migration moves, under sanitizers on a loaded
@@ -122,23 +125,31 @@ conf() {
 			printf '"tls_dir": "%s"' "$c_sec"
 		fi
 		printf ', "connections": %s, "max_frame": "1M"},\n' "$c_conns"
-		printf ' "sets": [{"name": "vm1", '
-		if [ -n "$c_tok" ]; then
-			printf '"token": "%s", ' "$c_tok"
-		fi
-		printf '"devices": ['
-		c_i=0
-		while [ $c_i -lt "$c_ndev" ]; do
-			[ $c_i -gt 0 ] && printf ','
-			printf '\n  {"name": "sim%d", "backend": "sim"' $c_i
-			if [ -n "$c_dev" ]; then
-				printf ', %s' "$(echo "$c_dev" |
-				    sed "s/@I@/$c_i/g")"
+		printf ' "sets": ['
+		c_k=0
+		for c_set in ${CONF_SETS:-vm1}; do
+			c_k=$((c_k + 1))
+			[ $c_k -gt 1 ] && printf ',\n  '
+			printf '{"name": "%s", ' "$c_set"
+			if [ -n "$c_tok" ]; then
+				printf '"token": "%s", ' "$c_tok"
 			fi
-			printf '}'
-			c_i=$((c_i + 1))
+			printf '"devices": ['
+			c_i=0
+			while [ $c_i -lt "$c_ndev" ]; do
+				[ $c_i -gt 0 ] && printf ','
+				printf '\n  {"name": "sim%d", "backend": "sim"' \
+				    $c_i
+				if [ -n "$c_dev" ]; then
+					printf ', %s' "$(echo "$c_dev" | sed \
+					    "s/@I@/$c_i/g; s/@S@/$c_set/g; s/@K@/$c_k/g")"
+				fi
+				printf '}'
+				c_i=$((c_i + 1))
+			done
+			printf ']}'
 		done
-		printf ']}]}\n'
+		printf ']}\n'
 	} >"$c_file"
 }
 
@@ -373,37 +384,42 @@ start_digest() {
 	fld digest "$(lastline "$1" "info: set vm1: device sim$2 state ")"
 }
 
-# p2p_lost_before_job DST DEV: DEV's p2p_lost on its last line before
-# DST's last job began (the last "devices RESUMING" line).
+# p2p_lost_before_job DST DEV [SET]: DEV's (of SET, vm1 by default)
+# p2p_lost on its last line before DST's last job for SET began (the last
+# "devices RESUMING" line).
 p2p_lost_before_job() {
-	pb_n=$(grep -n 'devices RESUMING$' "$(log_of "$1")" | tail -n 1 |
-	    cut -d: -f1)
+	pb_set=${3:-vm1}
+	pb_n=$(grep -n "incoming $pb_set: job .*devices RESUMING\$" \
+	    "$(log_of "$1")" | tail -n 1 | cut -d: -f1)
 	[ -n "$pb_n" ] || fail "$1: no job began"
 	fld p2p_lost "$(head -n "$pb_n" "$(log_of "$1")" |
-	    grep -F ": device $2 state " | tail -n 1)"
+	    grep -F "$pb_set: device $2 state " | tail -n 1)"
 }
 
-# check_migrated SRC DST NDEV: the source's last migration succeeded and
-# the destination's last incoming job loaded what the source sent:
-# per device, digests and stream lengths equal, no P2P write lost on
-# either side, source devices STOP and the set migrated, destination
-# devices RUNNING.
+# check_migrated SRC DST NDEV [SET]: the source's last migration of SET
+# (vm1 by default) succeeded and the destination's last incoming job for
+# it loaded what the source sent: per device, digests and stream lengths
+# equal, no P2P write lost on either side, source devices STOP and the
+# set migrated, destination devices RUNNING.
 check_migrated() {
-	has "$1" 'migrate vm1: report: result success$'
+	cm_set=${4:-vm1}
+	has "$1" "migrate $cm_set: report: result success\$"
 	# The destination logs its devices just after it sent COMMITTED.
-	wait_since "$2" 'devices RESUMING$' \
-	    "incoming vm1: device sim$(($3 - 1)) state .* stream_bytes " 30
-	[ "$(lastline "$1" 'migrate vm1: done: ')" != "" ] &&
-	    [ "$(fld done: "$(lastline "$1" 'migrate vm1: done: ')")" = \
-	    success ] || fail "$1: the last migration is not \"done: success\""
-	[ "$(lastline "$1" 'info: set vm1: status ')" != "" ] || fail "$1: no status"
-	cm_st=$(fld status "$(lastline "$1" 'info: set vm1: status ')")
-	[ "$cm_st" = migrated ] || fail "$1: set vm1 is $cm_st, not migrated"
-	has "$2" 'incoming vm1: job [0-9]+: committed in [0-9.]+ ms, every device RUNNING$'
+	wait_since "$2" "incoming $cm_set: job .*devices RESUMING\$" \
+	    "incoming $cm_set: device sim$(($3 - 1)) state .* stream_bytes " 30
+	[ "$(lastline "$1" "migrate $cm_set: done: ")" != "" ] &&
+	    [ "$(fld done: "$(lastline "$1" "migrate $cm_set: done: ")")" = \
+	    success ] || fail "$1: the last migration of $cm_set is not \
+\"done: success\""
+	[ "$(lastline "$1" "info: set $cm_set: status ")" != "" ] ||
+	    fail "$1: no status of $cm_set"
+	cm_st=$(fld status "$(lastline "$1" "info: set $cm_set: status ")")
+	[ "$cm_st" = migrated ] || fail "$1: set $cm_set is $cm_st, not migrated"
+	has "$2" "incoming $cm_set: job [0-9]+: committed in [0-9.]+ ms, every device RUNNING\$"
 	cm_i=0
 	while [ $cm_i -lt "$3" ]; do
-		cm_s=$(lastline "$1" "migrate vm1: report: device sim$cm_i state ")
-		cm_d=$(lastline "$2" "incoming vm1: device sim$cm_i state " \
+		cm_s=$(lastline "$1" "migrate $cm_set: report: device sim$cm_i state ")
+		cm_d=$(lastline "$2" "incoming $cm_set: device sim$cm_i state " \
 		    stream_bytes)
 		[ -n "$cm_s" ] || fail "$1: no report line for sim$cm_i"
 		[ -n "$cm_d" ] || fail "$2: no incoming line for sim$cm_i"
@@ -425,7 +441,7 @@ check_migrated() {
 		# lost before this job (a reset of a failed job resets the
 		# devices one by one, each RUNNING again at once) is not the
 		# migrated VM's.
-		cm_b=$(p2p_lost_before_job "$2" "sim$cm_i")
+		cm_b=$(p2p_lost_before_job "$2" "sim$cm_i" "$cm_set")
 		[ "$(fld p2p_lost "$cm_d")" = "$cm_b" ] ||
 		    fail "destination sim$cm_i lost P2P writes: $cm_d \
 (before the job: p2p_lost $cm_b)"

@@ -34,6 +34,20 @@
 # 5. A destination VMM that never acknowledges the resume (deadline 500
 #    ms): completed, no write lost or early, the VM's downtime unknown
 #    (the source's VMM has no vCPUs: the handshake alone).
+# 6. Both ways at once: two daemons, each a source and a destination (both
+#    listen), each with sets vm1 and vm2; vm1 migrates A -> B (pause-first,
+#    acks by eventfd) while vm2 migrates B -> A (cooperative, acks by
+#    VmmAck; B's VMM slow to pause, 300 ms), manual switchovers issued once
+#    both jobs await them; four VMMs, one per set and side.  Both complete;
+#    on every VMM no write lost, none early, writes made (on the
+#    destinations: after the resume); digests equal per set
+#    (check_migrated); the devices' counts each VMM's; each VMM asked its
+#    own question once (the sources to pause, the destinations to resume;
+#    the daemons' logs alike, nothing for the other set).  Key isolation:
+#    a VmmAck for a set with the key of another set's VMM (or the other
+#    daemon's) is refused with EPERM, with every VMM attached, and while B
+#    waits for its vm2 VMM's pause answer (PAUSED with B's vm1 key: had it
+#    counted, vm2's devices would stop under running vCPUs, writes lost).
 . "$(dirname "$0")/cli-lib.sh"
 need_json
 
@@ -63,12 +77,17 @@ pair() {
 	ctl_rc_is "$1inc" 0
 }
 
-# vmm NAME DAEMON SOCKET ARGS...: refvmm for set vm1 of DAEMON (its
-# devices' state files) on SOCKET, in the background, its output in
-# $T/NAME.vmm; returns once it is attached.
+# vmm NAME DAEMON SOCKET [--set SET] ARGS...: refvmm for set SET (vm1 by
+# default) of DAEMON (its devices' state files $T/DAEMON-simI.state) on
+# SOCKET, in the background, its output in $T/NAME.vmm; returns once it is
+# attached.
 vmm() {
-	vm_n=$1 vm_d=$2 vm_s=$3
+	vm_n=$1 vm_d=$2 vm_s=$3 vm_set=vm1
 	shift 3
+	if [ "${1:-}" = --set ]; then
+		vm_set=$2
+		shift 2
+	fi
 	vm_devs=
 	vm_i=0
 	while [ $vm_i -lt $NDEV ]; do
@@ -76,13 +95,13 @@ vmm() {
 		vm_i=$((vm_i + 1))
 	done
 	# shellcheck disable=SC2086 # the device options
-	"$REFVMM" --socket "$vm_s" --set vm1 $vm_devs --timeout-s \
+	"$REFVMM" --socket "$vm_s" --set "$vm_set" $vm_devs --timeout-s \
 	    $((120 * SLOW)) "$@" >"$T/$vm_n.vmm" 2>&1 &
 	vm_pid=$!
 	it_pids="$it_pids $vm_pid"
 	eval "${vm_n}_vpid=$vm_pid"
 	vm_t=$((30 * SLOW * 50))
-	while ! grep -qs '^refvmm: attached to vm1 ' "$T/$vm_n.vmm"; do
+	while ! grep -qs "^refvmm: attached to $vm_set " "$T/$vm_n.vmm"; do
 		alive "$vm_pid" || fail "refvmm $vm_n: $(cat "$T/$vm_n.vmm")"
 		[ $vm_t -gt 0 ] || fail "refvmm $vm_n: not attached in 30 s"
 		sleep 0.02
@@ -122,28 +141,30 @@ ms_of() {
 	    sed -n 's/.* +\([0-9]*\)\.[0-9] ms.*/\1/p'
 }
 
-# sdig SOCKET: set vm1's status and its devices' states and digests.
+# sdig SOCKET [SET]: set SET's (vm1's) status and its devices' states and
+# digests.
 sdig() {
-	ctl sd -s "$1" -o json set list vm1
+	ctl sd -s "$1" -o json set list "${2:-vm1}"
 	"$json_py" -c 'import json,sys
 s=json.load(open(sys.argv[1]))["sets"][0]
 print(s["status"], " ".join("%s:%s" % (d["stateName"], d["sim"]["digest"])
     for d in s["devices"]))' "$T/sd.ctlout"
 }
 
-# mmio SOCKET: the sums of set vm1's devices' mmio_served and mmio_lost
-# (SimCounters), "SERVED LOST".
+# mmio SOCKET [SET]: the sums of set SET's (vm1's) devices' mmio_served
+# and mmio_lost (SimCounters), "SERVED LOST".
 mmio() {
-	ctl mm -s "$1" -o json set list vm1
+	ctl mm -s "$1" -o json set list "${2:-vm1}"
 	"$json_py" -c 'import json,sys
 s=json.load(open(sys.argv[1]))["sets"][0]["devices"]
 print(sum(int(d["sim"].get("mmioServed", 0)) for d in s),
     sum(int(d["sim"].get("mmioLost", 0)) for d in s))' "$T/mm.ctlout"
 }
 
-# mmio_is SOCKET SERVED LOST WHAT: the devices counted what the VMM did.
+# mmio_is SOCKET SERVED LOST WHAT [SET]: the devices (of SET, vm1 by
+# default) counted what the VMM did.
 mmio_is() {
-	mi_got=$(mmio "$1")
+	mi_got=$(mmio "$1" "${5:-vm1}")
 	[ "$mi_got" = "$2 $3" ] || fail "$4: the devices count $mi_got vCPU \
 writes served and lost, the VMM $2 $3"
 }
@@ -162,10 +183,20 @@ migrate_vm() {
 		wait_info "$1aw" "$SS" vm1 awaitingSwitchover true
 		ctl "$1sw" -s "$SS" switchover vm1
 		ctl_rc_is "$1sw" 0
-		ctl "$1w" -s "$SS" wait vm1 --done --timeout $((60 * SLOW))
-		ctl_rc_is "$1w" 0
+		mig_done "$1" "$SS"
+		return
 	fi
 	ctl "$1info" -s "$SS" -o json info vm1
+	[ "$(jget "$T/$1info.ctlout" status)" = MIGRATION_STATUS_COMPLETED ] ||
+	    fail "$1: $(ctl_out "$1info")"
+}
+
+# mig_done N SOCKET [SET]: waits for the end of SET's (vm1's) job on
+# SOCKET, which must complete; its final info in $T/${N}info.ctlout.
+mig_done() {
+	ctl "$1w" -s "$2" wait "${3:-vm1}" --done --timeout $((60 * SLOW))
+	ctl_rc_is "$1w" 0
+	ctl "$1info" -s "$2" -o json info "${3:-vm1}"
 	[ "$(jget "$T/$1info.ctlout" status)" = MIGRATION_STATUS_COMPLETED ] ||
 	    fail "$1: $(ctl_out "$1info")"
 }
@@ -381,3 +412,174 @@ lost 0, early 0, the VM's downtime unknown (devices' $(jget \
 "$T/nrinfo.ctlout" downtimeUs) us)"
 stop_daemon nrs
 stop_daemon nrd
+
+# ---- 6. Two sets, migrating both ways at once ----
+# Daemons bdA and bdB, each a source and a destination (listening), each
+# with sets vm1 and vm2; vm1 goes A -> B (pause-first, acks by eventfd)
+# while vm2 goes B -> A (cooperative, acks by VmmAck), four VMMs.
+CONF_SETS="vm1 vm2"
+for x in A B; do
+	ctl_conf "$T/bd$x.tmpl" "$T/bd$x.sock" @LISTEN@ 2 $NDEV \
+	    "$DEV, \"seed\": $([ $x = A ] && echo 3 || echo 4)@K@@I@, \
+\"state_file\": \"$T/bd$x-@S@-sim@I@.state\"" ""
+	start_listener "bd$x" "$T/bd$x.tmpl"
+	wait_ctl "bd$x" "$T/bd$x.sock"
+done
+CONF_SETS=
+AS=$T/bdA.sock BS=$T/bdB.sock
+ctl bdi1 -s "$BS" incoming vm1 --token "$TOKEN"
+ctl_rc_is bdi1 0
+ctl bdi2 -s "$AS" incoming vm2 --token "$TOKEN"
+ctl_rc_is bdi2 0
+# B's vm2 VMM is slow to pause (300 ms, its vCPUs still writing): the job
+# waits for its answer meanwhile, and a VmmAck with another key must not
+# cut that short (the devices would stop under running vCPUs).
+dl=$((10000 * SLOW)); [ $dl -le 60000 ] || dl=60000
+vmm bdBv1 bdB-vm1 "$BS" --set vm1 --incoming --policy pause-first \
+    --deadline-ms $dl
+vmm bdAv2 bdA-vm2 "$AS" --set vm2 --incoming --policy cooperative \
+    --deadline-ms $dl --ack request
+vmm bdAv1 bdA-vm1 "$AS" --set vm1 --policy pause-first --deadline-ms $dl
+vmm bdBv2 bdB-vm2 "$BS" --set vm2 --policy cooperative --deadline-ms $dl \
+    --ack request --pause-delay-ms $((300 * SLOW))
+key() { sed -n 's/^refvmm: attached to .*, key \([0-9a-f]*\))$/\1/p' "$T/$1.vmm"; }
+
+# forge PHASE: VmmAck requests for one set with the keys of the VMMs of
+# the other set (and of the other daemon), each must be refused with
+# EPERM.  "now": both actions, both sets, on both daemons.  "job": once
+# B asks its vm2 VMM to pause, PAUSED for vm2 with B's vm1 key (while B
+# waits for the slow VMM's answer: the reply's CLOCK_MONOTONIC time
+# printed, "forged PAUSED at NS"); once A asks its vm2 VMM to resume,
+# RESUMED with A's vm1 key.  Prints "subscribed" when the events are
+# followed.
+forge() {
+	PYTHONPATH="$srcdir/clients/python:$PWD/clients/python" \
+	    PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 - "$1" "$AS" "$BS" \
+	    "$(key bdAv1)" "$(key bdAv2)" "$(key bdBv1)" "$(key bdBv2)" \
+	    $((60 * SLOW)) <<'PY'
+import errno, sys, time
+import vfiomig
+from vfiomig import pb
+phase, a_sock, b_sock, ka1, ka2, kb1, kb2, tmo = sys.argv[1:9]
+tmo = float(tmo)
+keys = {("A", "vm1"): ka1, ("A", "vm2"): ka2, ("B", "vm1"): kb1, ("B", "vm2"): kb2}
+C = {"A": vfiomig.Client(a_sock, timeout=tmo), "B": vfiomig.Client(b_sock, timeout=tmo)}
+ACT = {"PAUSED": pb.VMM_ACTION_PAUSED, "RESUMED": pb.VMM_ACTION_RESUMED}
+
+def forged(d, s, k, act):
+    try:
+        C[d].vmm_ack(s, k, ACT[act])
+    except vfiomig.Error as e:
+        if e.errno != errno.EPERM:
+            sys.exit("%s: VmmAck %s %s with another set's key: %s, not EPERM"
+                     % (d, s, act, e))
+        return time.monotonic_ns()
+    sys.exit("%s: VmmAck %s %s with another set's key: accepted" % (d, s, act))
+
+if phase == "now":
+    n = 0
+    for (d, s) in keys:
+        for k in [v for (kd, ks), v in keys.items() if (kd, ks) != (d, s)]:
+            for act in ACT:
+                forged(d, s, k, act)
+                n += 1
+    print("forged %d, each refused (EPERM)" % n)
+    sys.exit(0)
+
+def wait_for(d, kind):
+    end = time.monotonic() + tmo
+    while time.monotonic() < end:
+        ev = C[d].next_event(end - time.monotonic())
+        if ev is not None and ev.set == "vm2" and ev.kind == kind:
+            return
+    sys.exit("%s: no %s event for vm2 in %g s" % (d, pb.EventKind.Name(kind), tmo))
+
+C["A"].subscribe("vm2", progress=False)
+C["B"].subscribe("vm2", progress=False)
+print("subscribed", flush=True)
+wait_for("B", pb.EVENT_KIND_VCPU_PAUSE)
+t = forged("B", "vm2", kb1, "PAUSED")
+print("forged PAUSED at %d" % t, flush=True)
+wait_for("A", pb.EVENT_KIND_VCPU_RESUME)
+forged("A", "vm2", ka1, "RESUMED")
+print("forged RESUMED", flush=True)
+PY
+}
+forge now >"$T/forge-now.out" 2>&1 ||
+    fail "key isolation, VMMs attached: $(cat "$T/forge-now.out")"
+note "key isolation: $(cat "$T/forge-now.out")"
+
+ctl bdm1 -s "$AS" migrate vm1 --to "127.0.0.1:$bdB_port" --token "$TOKEN" \
+    --manual-switchover
+ctl_rc_is bdm1 0
+ctl bdm2 -s "$BS" migrate vm2 --to "127.0.0.1:$bdA_port" --token "$TOKEN" \
+    --manual-switchover
+ctl_rc_is bdm2 0
+# Both jobs in flight at once; then both switch over.
+wait_info bdaw1 "$AS" vm1 awaitingSwitchover true
+wait_info bdaw2 "$BS" vm2 awaitingSwitchover true
+forge job >"$T/forge-job.out" 2>&1 &
+fg_pid=$!
+it_pids="$it_pids $fg_pid"
+t=$((30 * SLOW * 50))
+while ! grep -q '^subscribed' "$T/forge-job.out"; do
+	alive "$fg_pid" || fail "forge: $(cat "$T/forge-job.out")"
+	[ $t -gt 0 ] || fail "forge: not subscribed in $((30 * SLOW)) s"
+	sleep 0.02
+	t=$((t - 1))
+done
+ctl bds1 -s "$AS" switchover vm1
+ctl_rc_is bds1 0
+ctl bds2 -s "$BS" switchover vm2
+ctl_rc_is bds2 0
+mig_done bd1 "$AS" vm1
+mig_done bd2 "$BS" vm2
+wait "$fg_pid" || fail "key isolation, during the jobs: \
+$(cat "$T/forge-job.out")"
+for v in bdAv1 bdBv2 bdBv1 bdAv2; do
+	vmm_end $v
+done
+check_migrated bdA bdB $NDEV vm1
+check_migrated bdB bdA $NDEV vm2
+# The forged PAUSED came while B waited for its vm2 VMM's answer.
+fp=$(sed -n 's/^forged PAUSED at //p' "$T/forge-job.out")
+pa=$(sed -n 's/^refvmm: paused (.*monotonic \([0-9]*\) ns)$/\1/p' \
+    "$T/bdBv2.vmm")
+[ -n "$fp" ] && [ -n "$pa" ] && [ "$fp" -lt "$pa" ] || fail "the forged \
+VmmAck (at $fp ns) did not come before B's vm2 VMM acknowledged (at $pa ns)"
+# n_of NAME ERE: how many lines of refvmm NAME's output match ERE.
+n_of() { grep -cE -- "$2" "$T/$1.vmm"; }
+for v in bdAv1:vm1:src:bdA bdBv2:vm2:src:bdB bdBv1:vm1:dst:bdB \
+    bdAv2:vm2:dst:bdA; do
+	IFS=: read -r n s r d <<EOF
+$v
+EOF
+	eval "w=\$${n}_writes l=\$${n}_lost e=\$${n}_early sv=\$${n}_served"
+	[ "$l" = 0 ] && [ "$e" = 0 ] || fail "$n: $l vCPU writes lost, $e early"
+	[ "$w" -gt 0 ] || fail "$n: no vCPU write: the vCPUs did not run"
+	mmio_is "$T/$d.sock" "$sv" "$l" "$n" "$s"
+	# Exactly its own question, once: the source's VMM asked to pause,
+	# the destination's to resume; by eventfd and by event alike.
+	if [ "$r" = src ]; then want="1 1 0 0"; else want="0 0 1 1"; fi
+	got="$(n_of $n '^refvmm: paused \(') $(n_of $n '^refvmm: event VCPU_PAUSE ') \
+$(n_of $n '^refvmm: resumed \(') $(n_of $n '^refvmm: event VCPU_RESUME ')"
+	[ "$got" = "$want" ] || fail "$n ($s, $r): paused, VCPU_PAUSE, \
+resumed, VCPU_RESUME: $got times, not $want: $(cat "$T/$n.vmm")"
+done
+# Each daemon asked each set's VMM only its own question, once.
+for q in "bdA vm1 pause 1" "bdA vm1 resume 0" "bdA vm2 pause 0" \
+    "bdA vm2 resume 1" "bdB vm1 pause 0" "bdB vm1 resume 1" \
+    "bdB vm2 pause 1" "bdB vm2 resume 0"; do
+	set -- $q
+	[ "$(count "$1" "set $2: asking the VMM to $3 ")" = "$4" ] ||
+	    fail "$1: asked set $2's VMM to $3 $(count "$1" \
+"set $2: asking the VMM to $3 ") times, not $4"
+done
+note "both ways at once (vm1 A -> B pause-first, vm2 B -> A cooperative): \
+writes A/vm1 $bdAv1_writes, B/vm1 $bdBv1_writes, B/vm2 $bdBv2_writes, \
+A/vm2 $bdAv2_writes, lost 0, early 0; a VmmAck with vm1's key refused \
+(EPERM) $(( (pa - fp) / 1000000 )) ms before B's vm2 VMM answered; \
+downtime vm1 $(jget "$T/bd1info.ctlout" vmDowntimeUs) us, vm2 \
+$(jget "$T/bd2info.ctlout" vmDowntimeUs) us"
+stop_daemon bdA
+stop_daemon bdB

@@ -103,6 +103,7 @@ struct vmm {
 	bool		 incoming, ack_request, no_ack, resume_early;
 	bool		 no_resume_ack;
 	uint32_t	 linger_ms, timeout_s;
+	uint32_t	 pause_delay_ms;	/* --pause-delay-ms */
 	bool		 fixed;		/* --value */
 	uint64_t	 value;
 
@@ -541,6 +542,9 @@ on_pause(struct vmm *v)
 
 	if (v->paused)
 		return;
+	/* A slow VMM: the vCPUs run on (and the daemon waits) a while. */
+	if (v->pause_delay_ms != 0)
+		usleep(v->pause_delay_ms * 1000u);
 	vcpus_pause(v);
 	v->paused = true;
 	if (v->no_ack) {
@@ -682,7 +686,7 @@ static const char usage_text[] =
 "              [--vcpus N] [--rate N] [--incoming] [--ack eventfd|request]\n"
 "              [--linger-ms N] [--timeout-s N]\n"
 "              [--no-ack] [--no-resume-ack] [--resume-early] [--value V]\n"
-"              (the last four: tests only)\n"
+"              [--pause-delay-ms N] (the last five: tests only)\n"
 "  --socket PATH       vfiomigd's control socket\n"
 "  --set NAME          the set this VM's devices are in\n"
 "  --device NAME=FILE  a sim device and its state_file (repeatable)\n"
@@ -699,7 +703,9 @@ static const char usage_text[] =
 "  --no-resume-ack     TEST: never acknowledge the resume\n"
 "  --resume-early      TEST: with --incoming, run the vCPUs at once\n"
 "  --value V           TEST: every write stores V (the BAR stands still once\n"
-"                      each vCPU wrote each device: digests comparable)\n";
+"                      each vCPU wrote each device: digests comparable)\n"
+"  --pause-delay-ms N  TEST: when asked to pause, run on N ms first (a slow\n"
+"                      VMM: the daemon waits for the answer meanwhile)\n";
 
 static void __attribute__((noreturn))
 usage_error(const char *fmt, ...)
@@ -732,7 +738,7 @@ static void
 parse_args(struct vmm *v, int argc, char **argv)
 {
 	enum { O_NOACK = 256, O_EARLY, O_LINGER, O_TIMEOUT, O_DEADLINE,
-	    O_VALUE, O_NORESUMEACK };
+	    O_VALUE, O_NORESUMEACK, O_PAUSEDELAY };
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "set", required_argument, NULL, 'S' },
@@ -749,6 +755,7 @@ parse_args(struct vmm *v, int argc, char **argv)
 		{ "linger-ms", required_argument, NULL, O_LINGER },
 		{ "timeout-s", required_argument, NULL, O_TIMEOUT },
 		{ "value", required_argument, NULL, O_VALUE },
+		{ "pause-delay-ms", required_argument, NULL, O_PAUSEDELAY },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -833,6 +840,10 @@ parse_args(struct vmm *v, int argc, char **argv)
 		case O_VALUE:
 			v->fixed = true;
 			v->value = parse_u32("value", optarg, 0, UINT32_MAX);
+			break;
+		case O_PAUSEDELAY:
+			v->pause_delay_ms = parse_u32("pause-delay-ms", optarg,
+			    0, 60000);
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
