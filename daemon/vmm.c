@@ -180,10 +180,18 @@ vmm_copy(const struct vmm *v, struct vmm_job *vj, const char *who)
 	vj->resume_fd = vmm_dup(v->resume_fd);
 	vj->ack_fd = vmm_dup(v->ack_fd);
 	vj->own_ack = vmm_dup(v->own_ack);
-	if (vj->policy != VCPU_NONE && vj->own_ack < 0) {
-		/* Out of fds: no handshake is possible; the job fails it. */
+	if ((v->pause_fd >= 0 && vj->pause_fd < 0) ||
+	    (v->resume_fd >= 0 && vj->resume_fd < 0) ||
+	    (v->ack_fd >= 0 && vj->ack_fd < 0) ||
+	    (v->own_ack >= 0 && vj->own_ack < 0)) {
+		/*
+		 * Out of fds: a half copy would ask a VMM that watches only
+		 * its eventfd nothing.  None, then: the job fails the
+		 * handshake (EMFILE, dset_vmm_ask()).
+		 */
 		log_warnx("set %s: cannot duplicate the VMM's eventfds: %s",
 		    who, strerror(errno));
+		vmm_drop(vj);
 	}
 }
 

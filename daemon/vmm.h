@@ -82,7 +82,7 @@ int vmm_check_ack(struct vmm *v, const char *key, enum vmm_ask what,
 
 /*
  * A job's copy of @v (its lock held; @v NULL: VCPU_NONE).  Out of fds, the
- * copy has no own_ack and no handshake is possible (logged).
+ * copy has none of them, own_ack -1: no handshake is possible (logged).
  */
 void vmm_copy(const struct vmm *v, struct vmm_job *vj, const char *who);
 void vmm_drop(struct vmm_job *vj);

@@ -8,7 +8,9 @@
  * job's copy (its own fds, which outlive the attachment); the handshake:
  * the question on the VMM's eventfd, the answer by VmmAck or by the VMM's
  * ack eventfd, a late answer to an earlier question forgotten, the
- * deadline (ETIMEDOUT, not before it), a failed job noticed (ECANCELED).
+ * deadline (ETIMEDOUT, not before it), a failed job noticed (ECANCELED);
+ * out of fds, a job's copy with room for only two of its four fds: none
+ * kept, nothing leaked.
  */
 #include "config.h"
 
@@ -25,6 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 
 #include "util.h"
 #include "vmm.h"
@@ -257,6 +260,50 @@ test_copy_none(void **state)
 	assert_string_equal(vcpu_policy_name(VCPU_NONE), "none");
 }
 
+/* Room for two more fds only: the copy takes none, and leaks none. */
+static void
+test_copy_out_of_fds(void **state)
+{
+	struct rlimit old, lim;
+	struct vmm v;
+	struct vmm_job vj;
+	struct err e;
+	int fds[3], fill[256], n = 0, a, b;
+
+	vmm_fds(fds);
+	assert_int_equal(vmm_open(&v, VCPU_COOPERATIVE, 0, fds, "vm1", &e), 0);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 128;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
+	while (n < (int)ARRAY_SIZE(fill) && (fill[n] = dup(0)) >= 0)
+		n++;
+	assert_int_equal(errno, EMFILE);
+	assert_true(n >= 2);
+	close(fill[--n]);
+	close(fill[--n]);
+	vmm_copy(&v, &vj, "vm1");
+	assert_int_equal(vj.policy, VCPU_COOPERATIVE);
+	assert_int_equal(vj.own_ack, -1);
+	assert_int_equal(vj.pause_fd, -1);
+	assert_int_equal(vj.resume_fd, -1);
+	assert_int_equal(vj.ack_fd, -1);
+	/* The two dups that succeeded were closed again. */
+	assert_true((a = dup(0)) >= 0);
+	assert_true((b = dup(0)) >= 0);
+	assert_int_equal(dup(0), -1);
+	close(a);
+	close(b);
+	while (n > 0)
+		close(fill[--n]);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	/* With room, the same attachment copies whole. */
+	vmm_copy(&v, &vj, "vm1");
+	assert_true(vj.own_ack >= 0 && vj.pause_fd >= 0 && vj.ack_fd >= 0);
+	vmm_drop(&vj);
+	vmm_fini(&v);
+}
+
 int
 main(void)
 {
@@ -266,6 +313,7 @@ main(void)
 		cmocka_unit_test(test_check_ack),
 		cmocka_unit_test(test_handshake),
 		cmocka_unit_test(test_copy_none),
+		cmocka_unit_test(test_copy_out_of_fds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
