@@ -41,6 +41,11 @@ echo '#include "util.h"' >>"$t/daemon/log.c"
 expect "circle of includes" "a circle of includes: .*log" "$build"
 cp "$t/log.c" "$t/daemon/log.c"
 
+# A new file that no layer lists.
+echo 'int stray;' >"$t/daemon/stray.c"
+expect "file in no layer" "stray.c: module stray is in no layer" "$build"
+rm -f "$t/daemon/stray.c"
+
 # A call up that no include shows: migset calls a function of dset's,
 # declared where migset may look.
 printf 'void dset_neg(void);\nvoid migset_neg(void) { dset_neg(); }\n' \

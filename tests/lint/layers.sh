@@ -41,47 +41,66 @@ control-cmd control
 dset-vmm dset
 '
 
-module_of() {
-	echo "$parts" | awk -v f="$1" '
-	    $1 == f { print $2; found = 1; exit }
-	    END { if (!found) print f }'
-}
-layer_of() {
-	echo "$layers" | awk -v m="$1" 'NF { for (i = 2; i <= NF; i++) if ($i == m) { print $1; exit } }'
+# The map, for awk: lay[module] = layer, mod(file stem) = its module.
+map='
+    BEGIN {
+	n = split(layers, row, "\n")
+	for (i = 1; i <= n; i++) {
+		k = split(row[i], w, " ")
+		for (j = 2; j <= k; j++)
+			lay[w[j]] = w[1]
+	}
+	n = split(parts, row, "\n")
+	for (i = 1; i <= n; i++)
+		if (split(row[i], w, " ") == 2)
+			part[w[1]] = w[2]
+    }
+    function mod(f) { return f in part ? part[f] : f }
+'
+
+# circles KIND: reads tsort's complaints ("tsort: -: input contains a
+# loop:", then a line a module) and names each circle.
+circles() {
+	awk -v kind="$1" '
+	    /input contains a loop/ { if (c != "") print "layers: a circle of " kind ": " c; c = ""; next }
+	    { sub(/^tsort: /, ""); c = c (c == "" ? "" : " -> ") $0 }
+	    END { if (c != "") print "layers: a circle of " kind ": " c }'
 }
 
 bad=0
 edges=$(mktemp)
-trap 'rm -f "$edges" "$edges.err"' EXIT
-for f in *.c *.h; do
-	m=$(module_of "${f%.*}")
-	lm=$(layer_of "$m")
-	if [ -z "$lm" ]; then
-		echo "layers: $f: module $m is in no layer (tests/lint/layers.sh)"
-		bad=1
-		continue
-	fi
-	for h in $(sed -n 's/^#include "\([a-z0-9_-]*\)\.h".*/\1/p' "$f"); do
-		# config.h is autoconf's; config.c's header is conf.h.
-		[ "$h" = config ] && continue
-		mh=$(module_of "$h")
-		lh=$(layer_of "$mh")
-		if [ -z "$lh" ]; then
-			echo "layers: $f includes $h.h, in no layer"
-			bad=1
-		elif [ "$lh" -gt "$lm" ]; then
-			echo "layers: $f (layer $lm) includes $h.h (layer $lh): up"
-			bad=1
-		fi
-		[ "$mh" != "$m" ] && echo "$mh $m" >>"$edges"
-	done
-done
-# tsort(1) names each circle it finds among the modules.
+trap 'rm -f "$edges" "$edges.err" "$edges.inc"' EXIT
+# Each file ("F -") and each of its includes ("F H"), in one pass; config.h
+# is autoconf's (config.c's header is conf.h).
+for f in *.c *.h; do echo "$f -"; done >"$edges.inc"
+grep -H '^#include "[a-z0-9_-]*\.h"' *.c *.h |
+    sed 's/^\([^:]*\):#include "\([a-z0-9_-]*\)\.h".*/\1 \2/' |
+    grep -v ' config$' >>"$edges.inc"
+awk -v layers="$layers" -v parts="$parts" -v edges="$edges" "$map"'
+    {
+	f = $1; stem = f; sub(/\.[ch]$/, "", stem); m = mod(stem)
+	if (!(m in lay)) {
+		if (!(f in told))
+			printf "layers: %s: module %s is in no layer (tests/lint/layers.sh)\n", f, m
+		told[f] = bad = 1
+		next
+	}
+	if ($2 == "-")
+		next
+	h = mod($2)
+	if (!(h in lay)) {
+		printf "layers: %s includes %s.h, in no layer\n", f, $2
+		bad = 1
+	} else if (lay[h] > lay[m]) {
+		printf "layers: %s (layer %s) includes %s.h (layer %s): up\n", f, lay[m], $2, lay[h]
+		bad = 1
+	}
+	if (h != m)
+		print h, m >> edges
+    }
+    END { exit bad }' "$edges.inc" || bad=1
 if ! sort -u "$edges" | tsort >/dev/null 2>"$edges.err"; then
-	# "tsort: -: input contains a loop:", then a line a module
-	awk '/input contains a loop/ { if (c != "") print "layers: a circle of includes: " c; c = ""; next }
-	    { sub(/^tsort: /, ""); c = c (c == "" ? "" : " -> ") $0 }
-	    END { if (c != "") print "layers: a circle of includes: " c }' "$edges.err"
+	circles includes <"$edges.err"
 	bad=1
 fi
 
@@ -97,27 +116,18 @@ if [ -z "$objs" ]; then
 	exit 99
 fi
 syms=$(mktemp)
-trap 'rm -f "$edges" "$edges.err" "$syms"' EXIT
+trap 'rm -f "$edges" "$edges.err" "$edges.inc" "$syms"' EXIT
 for o in $objs; do
 	f=$(basename "$o" .o)
 	f=${f#libvfiomig_a-}; f=${f#libvfiomigd_a-}; f=${f#vfiomigd-}
-	nm "$o" | awk -v f="$(module_of "$f")" '
+	nm "$o" | awk -v f="$f" '
 	    NF == 3 && $2 ~ /^[TDBR]$/ { print "D", $3, f }
 	    NF == 2 && $1 == "U" { print "U", $2, f }'
 done >"$syms"
 : >"$edges"
-layer_list=$(echo "$layers" | tr '\n' ';')
-awk -v layers="$layer_list" -v edges="$edges" '
-    BEGIN {
-	n = split(layers, row, ";")
-	for (i = 1; i <= n; i++) {
-		k = split(row[i], w, " ")
-		for (j = 2; j <= k; j++)
-			lay[w[j]] = w[1]
-	}
-    }
-    $1 == "D" && !($2 in def) { def[$2] = $3 }
-    $1 == "U" { use[++nu] = $3 " " $2 }
+awk -v layers="$layers" -v parts="$parts" -v edges="$edges" "$map"'
+    $1 == "D" && !($2 in def) { def[$2] = mod($3) }
+    $1 == "U" { use[++nu] = mod($3) " " $2 }
     END {
 	for (i = 1; i <= nu; i++) {
 		split(use[i], u, " ")
@@ -136,9 +146,7 @@ awk -v layers="$layer_list" -v edges="$edges" '
 	exit bad
     }' "$syms" || bad=1
 if ! sort -u "$edges" | tsort >/dev/null 2>"$edges.err"; then
-	awk '/input contains a loop/ { if (c != "") print "layers: a circle of calls: " c; c = ""; next }
-	    { sub(/^tsort: /, ""); c = c (c == "" ? "" : " -> ") $0 }
-	    END { if (c != "") print "layers: a circle of calls: " c }' "$edges.err"
+	circles calls <"$edges.err"
 	bad=1
 fi
 [ "$bad" = 0 ] && echo "layers: every include and every call points down or sideways, with no circle"
