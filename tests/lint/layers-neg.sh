@@ -1,7 +1,7 @@
 #!/bin/sh
 # layers-neg.sh: the negative controls of layers.sh.  On a copy of the
-# daemon's sources, it must fail on an include that points up and on a
-# circle of includes; on objects made here, on a call up that a lower
+# daemon's sources, it must fail on an include that points up, on a
+# circle of includes and on a file in no layer; on objects made here, on a call up that a lower
 # header's declaration would hide and on a circle of calls; and pass on
 # the tree as it is.  Run by `make check` from the build directory.
 set -eu
