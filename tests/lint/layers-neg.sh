@@ -16,6 +16,19 @@ cp "$src/tests/lint/layers.sh" "$t/tests/lint/"
 lint="$t/tests/lint/layers.sh"
 
 fail() { echo "FAIL: $*"; exit 1; }
+# objects: the objects made in $t/obj into the libraries layers.sh reads
+# (the stale object there must not count), beside main's two, empty.
+objects() {
+	rm -f "$t"/obj/*.a "$t"/obj/daemon/*.o
+	: >"$t/empty.c"
+	"$cc" -c -o "$t/obj/daemon/vfiomigd-vfiomigd.o" "$t/empty.c"
+	"$cc" -c -o "$t/obj/daemon/vfiomig-local.o" "$t/empty.c"
+	# A stale object beside them, calling up: not in a library.
+	"$cc" -c -o "$t/obj/daemon/libvfiomig_a-fsm.o" "$t/m.c"
+	ar rc "$t/obj/libvfiomig.a" $(ls "$t"/obj/libvfiomig_a-*.o 2>/dev/null)
+	ar rc "$t/obj/libvfiomigd.a" $(ls "$t"/obj/libvfiomigd_a-*.o 2>/dev/null)
+	rm -f "$t"/obj/lib*_a-*.o
+}
 # expect NAME PATTERN BUILDDIR: layers.sh fails, saying PATTERN.
 expect() {
 	if sh "$lint" "$t" "$3" >"$t/out" 2>&1; then
@@ -51,23 +64,32 @@ rm -f "$t/daemon/stray.c"
 printf 'void dset_neg(void);\nvoid migset_neg(void) { dset_neg(); }\n' \
     >"$t/m.c"
 printf 'void dset_neg(void) { }\n' >"$t/d.c"
-"$cc" -c -o "$t/obj/daemon/libvfiomig_a-migset.o" "$t/m.c"
-"$cc" -c -o "$t/obj/daemon/libvfiomigd_a-dset.o" "$t/d.c"
+"$cc" -c -o "$t/obj/libvfiomig_a-migset.o" "$t/m.c"
+"$cc" -c -o "$t/obj/libvfiomigd_a-dset.o" "$t/d.c"
+objects
 expect "call up" "migset (layer 2) calls dset_neg() of dset (layer 3): up" \
     "$t/obj"
-rm -f "$t"/obj/daemon/*.o
+
+# ... but the same call in a stale object, in no library, is not read.
+rm -f "$t/obj/libvfiomig_a-migset.o"
+"$cc" -c -o "$t/obj/libvfiomigd_a-dset.o" "$t/d.c"
+objects
+sh "$lint" "$t" "$t/obj" >"$t/out" 2>&1 || { cat "$t/out"; fail "a stale object was read"; }
+echo "ok: a stale object (daemon/libvfiomig_a-fsm.o, calling up) is not read"
 
 # A circle of calls within a layer: listen and control call each other.
 printf 'void ctl_neg(void);\nvoid listen_neg(void) { ctl_neg(); }\n' \
     >"$t/l.c"
 printf 'void listen_neg(void);\nvoid ctl_neg(void) { listen_neg(); }\n' \
     >"$t/c.c"
-"$cc" -c -o "$t/obj/daemon/libvfiomigd_a-listen.o" "$t/l.c"
-"$cc" -c -o "$t/obj/daemon/libvfiomigd_a-control.o" "$t/c.c"
+"$cc" -c -o "$t/obj/libvfiomigd_a-listen.o" "$t/l.c"
+"$cc" -c -o "$t/obj/libvfiomigd_a-control.o" "$t/c.c"
+objects
 expect "circle of calls" "a circle of calls: .*listen" "$t/obj"
-rm -f "$t"/obj/daemon/*.o
 
 # No objects at all: a hard error, not a pass.
+rm -rf "$t/obj"
+mkdir -p "$t/obj/daemon"
 set +e
 sh "$lint" "$t" "$t/obj" >"$t/out" 2>&1
 rc=$?

@@ -11,8 +11,8 @@
 # call that points up and every circle, and exits 1 if there is one; a
 # file in no module is an error too (a new file takes its place here).
 # BUILDDIR (default: the current directory, where `make check` runs it)
-# must hold the daemon's objects: without them the test is a hard error,
-# not a pass.
+# must hold the daemon's libraries and main's objects: without them the
+# test is a hard error, not a pass.
 set -eu
 src=${1:-${VFIOMIG_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}}
 build=$(cd "${2:-.}" && pwd)
@@ -104,26 +104,37 @@ if ! sort -u "$edges" | tsort >/dev/null 2>"$edges.err"; then
 	bad=1
 fi
 
-# The calls: in each object, the functions it defines (T) and those it
-# uses (U); a use of another module's function is a call to that module.
-# The library objects first: a stale object of another name for the same
-# file is not read.
-objs=$(ls "$build"/daemon/libvfiomig_a-*.o "$build"/daemon/libvfiomigd_a-*.o \
-    "$build"/daemon/vfiomigd-vfiomigd.o "$build"/daemon/vfiomig-local.o \
-    2>/dev/null || true)
-if [ -z "$objs" ]; then
-	echo "layers: no daemon objects under $build/daemon: build first"
-	exit 99
-fi
+# The calls: in each object, the functions it defines (T, D, B, R) and
+# those it uses (U); a use of another module's function is a call to that
+# module.  The objects are read from the libraries the build links (make
+# rebuilds them whole, so an object left over from a renamed or moved file
+# is not among them) and main's two objects.
+objs=
+for o in libvfiomig.a libvfiomigd.a daemon/vfiomigd-vfiomigd.o \
+    daemon/vfiomig-local.o; do
+	if [ ! -f "$build/$o" ]; then
+		echo "layers: no $o under $build: build first"
+		exit 99
+	fi
+	objs="$objs $build/$o"
+done
 syms=$(mktemp)
 trap 'rm -f "$edges" "$edges.err" "$edges.inc" "$syms"' EXIT
-for o in $objs; do
-	f=$(basename "$o" .o)
-	f=${f#libvfiomig_a-}; f=${f#libvfiomigd_a-}; f=${f#vfiomigd-}
-	nm "$o" | awk -v f="$f" '
-	    NF == 3 && $2 ~ /^[TDBR]$/ { print "D", $3, f }
-	    NF == 2 && $1 == "U" { print "U", $2, f }'
-done >"$syms"
+# nm -A: "LIB.a:MEMBER.o:ADDR T sym", "LIB.a:MEMBER.o: U sym", "X.o:...".
+# shellcheck disable=SC2086 # the list of files
+nm -A $objs | awk '
+    NF == 3 {
+	n = split($1, p, ":"); f = ""
+	for (i = 1; i <= n; i++)
+		if (p[i] ~ /\.o$/)
+			f = p[i]
+	sub(/.*\//, "", f); sub(/\.o$/, "", f)
+	sub(/^(libvfiomigd?_a|vfiomigd)-/, "", f)
+	if ($2 ~ /^[TDBR]$/)
+		print "D", $3, f
+	else if ($2 == "U")
+		print "U", $3, f
+    }' >"$syms"
 : >"$edges"
 awk -v layers="$layers" -v parts="$parts" -v edges="$edges" "$map"'
     $1 == "D" && !($2 in def) { def[$2] = mod($3) }
