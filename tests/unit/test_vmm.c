@@ -198,9 +198,6 @@ test_handshake(void **state)
 	vmm_copy(&v, &vj, "vm1");
 	assert_int_equal(vj.policy, VCPU_PAUSE_FIRST);
 	assert_int_equal(vj.deadline_ms, 300);
-	/* The job's copy outlives the attachment. */
-	vmm_fini(&v);
-	assert_true(fd_open(vj.own_ack) && fd_open(vj.pause_fd));
 
 	/* Asked to pause: the VMM's pause eventfd, not its resume one. */
 	t0 = vmm_signal(&vj, VMM_ASK_PAUSE);
@@ -219,6 +216,7 @@ test_handshake(void **state)
 	t0 = vmm_signal(&vj, VMM_ASK_RESUME);
 	assert_false(vj.paused);
 	assert_int_equal(fd_take(vmm_side[1]), 1);
+	assert_int_equal(fd_take(vmm_side[0]), 0);
 	/* ... so, with no answer now, the deadline passes. */
 	assert_int_equal(vmm_wait(&vj, VMM_ASK_RESUME, t0, NULL, NULL, "vm1",
 	    &e), -ETIMEDOUT);
@@ -227,11 +225,17 @@ test_handshake(void **state)
 	assert_non_null(strstr(e.msg, "did not acknowledge the resume "
 	    "within its deadline of 300 ms"));
 
-	/* A VmmAck's answer (the daemon's own eventfd). */
+	/* A VmmAck's answer, checked on the attachment, reaches the copy. */
 	t0 = vmm_signal(&vj, VMM_ASK_RESUME);
-	eventfd_write(vj.own_ack, 1);
+	v.asking = VMM_ASK_RESUME;
+	assert_int_equal(vmm_check_ack(&v, v.key, VMM_ASK_RESUME, "vm1", &e),
+	    0);
 	assert_int_equal(vmm_wait(&vj, VMM_ASK_RESUME, t0, NULL, NULL, "vm1",
 	    &e), 0);
+
+	/* The job's copy outlives the attachment. */
+	vmm_fini(&v);
+	assert_true(fd_open(vj.own_ack) && fd_open(vj.pause_fd));
 
 	/* The job failed meanwhile: noticed before the deadline. */
 	t0 = vmm_signal(&vj, VMM_ASK_PAUSE);
