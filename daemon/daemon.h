@@ -62,8 +62,9 @@ struct daemon {
 	struct log_rate		 hs_log;
 	/*
 	 * Main's (vfiomigd.c), set before any job: a job was registered
-	 * (xfer_job_register(), jobs_lock held: it sets j->done and
-	 * j->done_arg), or taken back before its thread ran.
+	 * (xfer_job_register(), before its thread runs, no lock held: it
+	 * sets j->done and j->done_arg), or taken back before its thread
+	 * ran.
 	 */
 	void			(*job_added)(struct daemon *, struct xfer_job *);
 	void			(*job_dropped)(struct daemon *, struct xfer_job *);

@@ -54,8 +54,7 @@ dset_vmm_ack(struct dset *ds, const char *key, enum vmm_ask what,
 void
 dset_vmm_take_locked(struct dset *ds, struct vmm_job *vj)
 {
-	vmm_copy(ds != NULL ? &ds->vmm : NULL, vj,
-	    ds != NULL ? ds->name : NULL);
+	vmm_copy(&ds->vmm, vj, ds->name);
 }
 
 /* The question, by event and eventfd: the time it was asked. */

@@ -350,7 +350,7 @@ int dset_vmm_attach(struct dset *ds, enum vcpu_policy policy,
 /* VmmAck: vmm_check_ack() under the set's lock. */
 int dset_vmm_ack(struct dset *ds, const char *key, enum vmm_ask what,
 		 struct err *e);
-/* A job's start (ds->lock held): its copy; VCPU_NONE when @ds is NULL. */
+/* A job's start (ds->lock held): its copy of the set's VMM. */
 void dset_vmm_take_locked(struct dset *ds, struct vmm_job *vj);
 /*
  * Asks the VMM to pause (or resume): a notice (DSET_N_VCPU_PAUSE or

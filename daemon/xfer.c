@@ -257,7 +257,7 @@ xfer_job_new(enum xfer_kind kind, struct daemon *dm, struct dset *ds)
 	j->sj.kind = kind;
 	j->dm = dm;
 	j->ds = ds != NULL ? dset_ref(ds) : NULL;
-	dset_vmm_take_locked(NULL, &j->sj.vmm);		/* none, until claimed */
+	vmm_copy(NULL, &j->sj.vmm, NULL);		/* none, until claimed */
 	pthread_mutex_init(&j->sj.lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -366,19 +366,19 @@ bool
 xfer_job_id_known(struct daemon *dm, uint64_t id, char *buf, size_t len)
 {
 	struct xfer_job *j;
-	bool found;
 
-	if ((found = dset_job_id_known(dm, id, buf, len)))
+	if (dset_job_id_known(dm, id, buf, len))
 		return true;
 	pthread_mutex_lock(&dm->jobs_lock);
-	TAILQ_FOREACH(j, &dm->jobs, entry)
-		if (!found && j->sj.id == id) {
-			found = true;
+	TAILQ_FOREACH(j, &dm->jobs, entry) {
+		if (j->sj.id == id) {
 			snprintf(buf, len, "a running job of set %s",
 			    j->ds != NULL ? j->ds->name : "?");
+			break;
 		}
+	}
 	pthread_mutex_unlock(&dm->jobs_lock);
-	return found;
+	return j != NULL;
 }
 
 void
@@ -560,12 +560,11 @@ xfer_job_register(struct daemon *dm, struct xfer_job *j)
 	pthread_mutex_lock(&dm->jobs_lock);
 	if (dm->stopping)
 		rc = -ESHUTDOWN;
-	else {
-		if (dm->job_added != NULL)
-			dm->job_added(dm, j);
+	else
 		TAILQ_INSERT_TAIL(&dm->jobs, j, entry);
-	}
 	pthread_mutex_unlock(&dm->jobs_lock);
+	if (rc == 0 && dm->job_added != NULL)
+		dm->job_added(dm, j);	/* before the job's thread runs */
 	if (rc == 0)
 		log_job_event(LOG_EV_MIG_STARTED, j->ds != NULL ?
 		    j->ds->name : NULL, j->sj.id, "%s%s: %s migration started: "
