@@ -38,6 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 static struct daemon dm;
+static struct dset_observer ctl_obs = { ctl_set_event, NULL, NULL };
 static struct ctl_client *client;
 static int peer = -1;
 static char tdir[64];
@@ -80,6 +81,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	TAILQ_INIT(&dm.checks);
 	TAILQ_INIT(&dm.handshakes);
 	dm.stopping = true;	/* no job starts: xfer_job_register() refuses */
+	/* As main wires it: the sets' notices reach the control socket. */
+	ctl_obs.arg = &dm;
+	dset_observe(&ctl_obs);
 	if (evthread_use_pthreads() < 0 ||
 	    (dm.base = event_base_new()) == NULL ||
 	    config_parse(text, strlen(text), "fuzz", &dm.conf, &e) < 0 ||
